@@ -1,0 +1,254 @@
+//! The engine: the one place where updates enter the graph.
+//!
+//! Every path (a frame from the network or from storage, a local write, a deferred
+//! update whose time has come) ends in [`Engine::merge`], so the rules live once.
+//! Incoming batches run decode → verify signatures (one batch equation) → validate
+//! (namespace) → merge, and every update gets an [`Outcome`]. The updates that
+//! changed the graph are kept in `last_changes` for the shell to persist, announce and
+//! turn into subscription events.
+
+use crate::clock::HybridClock;
+use crate::codec;
+use crate::config::Config;
+use crate::crypto::{KeyPair, Signed, Verifier};
+use crate::error::{EngineError, Rejection};
+use crate::graph::{Graph, MergeKind, Node, Property};
+use crate::ham::{self, Decision, Version};
+use crate::namespace::{admit, Namespace};
+use crate::update::Update;
+use crate::value::Value;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The graph changed.
+    Applied,
+    /// Nothing changed: an exact re-application, or the equal-state rule kept the
+    /// current value, or an immutable `#` property already holds it.
+    Ignored,
+    /// Older than the current state.
+    Historical,
+    /// Kept aside until `now` reaches its state.
+    Deferred,
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Ignored => "ignored",
+            Outcome::Historical => "historical",
+            Outcome::Deferred => "deferred",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// A property a local caller wants to write; the engine adds state and signature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalWrite {
+    pub soul: String,
+    pub key: String,
+    pub value: Value,
+}
+
+/// Orders deferred updates by state (then arrival), using the total order on floats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct DeferredKey {
+    state_bits: u64,
+    arrival: u64,
+}
+
+fn ordered_bits(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+}
+
+pub struct Engine {
+    config: Config,
+    graph: Graph,
+    clock: HybridClock,
+    verifier: Verifier,
+    deferred: BTreeMap<DeferredKey, Update>,
+    arrivals: u64,
+    last_changes: Vec<Update>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Result<Engine, EngineError> {
+        Ok(Engine {
+            config: config.validated()?,
+            graph: Graph::default(),
+            clock: HybridClock::default(),
+            verifier: Verifier::default(),
+            deferred: BTreeMap::new(),
+            arrivals: 0,
+            last_changes: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Incoming bytes. A malformed frame fails as a whole and changes nothing.
+    pub fn ingest(&mut self, frame: &[u8], now: f64) -> Result<Vec<Outcome>, EngineError> {
+        let updates = codec::decode(frame, &self.config)?;
+        Ok(self.ingest_updates(updates, now))
+    }
+
+    /// Already-decoded incoming updates: verify → validate → merge.
+    pub fn ingest_updates(&mut self, updates: Vec<Update>, now: f64) -> Vec<Outcome> {
+        self.last_changes.clear();
+        let signatures_ok = self.verify_signatures(&updates);
+        let mut outcomes = Vec::with_capacity(updates.len());
+        for (update, signature_ok) in updates.into_iter().zip(signatures_ok) {
+            if !signature_ok {
+                outcomes.push(Outcome::Rejected(Rejection::SignatureInvalid));
+                continue;
+            }
+            let signer = update.signed.as_ref().map(|s| &s.signer);
+            let outcome = match admit(&update.soul, &update.key, &update.value, signer) {
+                Ok(namespace) => self.merge(update, namespace, now),
+                Err(rejection) => Outcome::Rejected(rejection),
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// `true` for unsigned updates and for signed ones whose signature verifies.
+    fn verify_signatures(&mut self, updates: &[Update]) -> Vec<bool> {
+        let signed: Vec<(usize, Vec<u8>)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.signed.is_some())
+            .map(|(i, u)| (i, u.message()))
+            .collect();
+        let mut ok = vec![true; updates.len()];
+        if signed.is_empty() {
+            return ok;
+        }
+        let items: Vec<(&[u8], &Signed)> = signed
+            .iter()
+            .map(|(i, message)| (message.as_slice(), updates[*i].signed.as_ref().expect("filtered")))
+            .collect();
+        for ((i, _), valid) in signed.iter().zip(self.verifier.verify_many(&items)) {
+            ok[*i] = valid;
+        }
+        ok
+    }
+
+    /// Local writes, all or nothing: every write is checked (sizes, namespace, the
+    /// signer's right to the soul) before any is stamped, signed or applied.
+    pub fn write(
+        &mut self,
+        writes: Vec<LocalWrite>,
+        now: f64,
+        signer: Option<&KeyPair>,
+    ) -> Result<Vec<Outcome>, EngineError> {
+        self.config.check_batch(writes.len())?;
+        let signer_key = signer.map(KeyPair::public_key);
+        let mut namespaces = Vec::with_capacity(writes.len());
+        for w in &writes {
+            self.config.check_sizes(&w.soul, &w.key, &w.value)?;
+            namespaces.push(admit(&w.soul, &w.key, &w.value, signer_key).map_err(EngineError::Rejected)?);
+        }
+        self.last_changes.clear();
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for (w, namespace) in writes.into_iter().zip(namespaces) {
+            let state = self.clock.issue(now);
+            let signed = signer.map(|pair| {
+                let message = crate::crypto::update_message(&w.soul, &w.key, &w.value, state);
+                Signed { signer: *pair.public_key(), signature: pair.sign(&message) }
+            });
+            let update = Update { soul: w.soul, key: w.key, value: w.value, state, signed };
+            // Our own clock may run a hair ahead of `now` when writes outpace the
+            // millisecond; a local write is never deferred, so decide at its own state.
+            outcomes.push(self.merge(update, namespace, now.max(state)));
+        }
+        Ok(outcomes)
+    }
+
+    /// Applies deferred updates whose time has come; returns how many changed the graph
+    /// (they are in `last_changes`).
+    pub fn tick(&mut self, now: f64) -> usize {
+        self.last_changes.clear();
+        while let Some(entry) = self.deferred.first_entry() {
+            if entry.get().state > now {
+                break;
+            }
+            let update = entry.remove();
+            // Admitted when it arrived; the namespace is looked up again only to know
+            // whether the soul is immutable.
+            let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
+            self.merge(update, namespace, now);
+        }
+        self.last_changes.len()
+    }
+
+    /// The single merge point.
+    fn merge(&mut self, update: Update, namespace: Namespace, now: f64) -> Outcome {
+        let current = self.graph.property(&update.soul, &update.key);
+        if namespace.is_immutable() && current.is_some() {
+            return Outcome::Ignored;
+        }
+        let kind = self.graph.node(&update.soul).map_or(MergeKind::default(), |n| n.kind);
+        let incoming = Version { state: update.state, value: &update.value, signed: update.signed.as_ref() };
+        let current = current.map(|p| Version { state: p.state, value: &p.value, signed: p.signed.as_deref() });
+        let decision = match kind {
+            MergeKind::Ham => ham::decide(now, self.config.max_clock_skew_ms, incoming, current),
+        };
+        match decision {
+            Decision::TooFarAhead => Outcome::Rejected(Rejection::TooFarAhead),
+            Decision::Defer => {
+                if self.deferred.len() >= self.config.max_deferred {
+                    return Outcome::Rejected(Rejection::DeferredQueueFull);
+                }
+                self.arrivals += 1;
+                let key = DeferredKey { state_bits: ordered_bits(update.state), arrival: self.arrivals };
+                self.deferred.insert(key, update);
+                Outcome::Deferred
+            }
+            Decision::Historical => Outcome::Historical,
+            Decision::KeepCurrent => Outcome::Ignored,
+            Decision::Incoming => {
+                self.clock.observe(update.state);
+                let property = Property {
+                    value: update.value.clone(),
+                    state: update.state,
+                    signed: update.signed.clone().map(Box::new),
+                };
+                self.graph.set(&update.soul, &update.key, property);
+                self.last_changes.push(update);
+                Outcome::Applied
+            }
+        }
+    }
+
+    /// The updates that changed the graph in the last `ingest`, `write` or `tick`.
+    pub fn last_changes(&self) -> &[Update] {
+        &self.last_changes
+    }
+
+    pub fn next_deferred_at(&self) -> Option<f64> {
+        self.deferred.first_key_value().map(|(_, u)| u.state)
+    }
+
+    pub fn deferred_count(&self) -> usize {
+        self.deferred.len()
+    }
+
+    pub fn node(&self, soul: &str) -> Option<&Node> {
+        self.graph.node(soul)
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn clock(&self) -> f64 {
+        self.clock.last()
+    }
+}

@@ -1,0 +1,73 @@
+//! The nodes the engine holds, with every property's metadata.
+
+use crate::crypto::Signed;
+use crate::value::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// How a node's properties merge. HAM last-writer-wins is the first; counters or sets
+/// would be further variants, recorded in the node's metadata and dispatched in
+/// `Engine::merge`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MergeKind {
+    #[default]
+    Ham,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Property {
+    pub value: Value,
+    pub state: f64,
+    /// Boxed: most properties are unsigned, and 96 bytes per property add up.
+    pub signed: Option<Box<Signed>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Node {
+    pub kind: MergeKind,
+    /// Ordered by key, so reads and `map()` are deterministic (and `set()` keys, which
+    /// start with a time prefix, come out in insertion order).
+    pub props: BTreeMap<String, Property>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Graph {
+    nodes: HashMap<String, Node>,
+    properties: usize,
+}
+
+impl Graph {
+    pub fn node(&self, soul: &str) -> Option<&Node> {
+        self.nodes.get(soul)
+    }
+
+    pub fn property(&self, soul: &str, key: &str) -> Option<&Property> {
+        self.nodes.get(soul)?.props.get(key)
+    }
+
+    pub fn set(&mut self, soul: &str, key: &str, property: Property) {
+        let node = match self.nodes.get_mut(soul) {
+            Some(node) => node,
+            None => self.nodes.entry(soul.to_owned()).or_default(),
+        };
+        match node.props.get_mut(key) {
+            Some(slot) => *slot = property,
+            None => {
+                node.props.insert(key.to_owned(), property);
+                self.properties += 1;
+            }
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn property_count(&self) -> usize {
+        self.properties
+    }
+
+    /// Every soul, in no particular order.
+    pub fn souls(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(String::as_str)
+    }
+}

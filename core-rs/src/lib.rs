@@ -1,0 +1,24 @@
+//! RustDHT engine: the graph model, binary codec, HAM merge, Ed25519 signatures and
+//! validation rules. Pure: no I/O, no clock, no randomness; the shell passes `now` and
+//! key seeds in. See docs/ARCHITECTURE.md for the layers and invariants.
+
+pub mod clock;
+pub mod codec;
+pub mod config;
+pub mod crypto;
+pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod ham;
+pub mod js_json;
+pub mod namespace;
+pub mod report;
+pub mod update;
+pub mod value;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use engine::{Engine, LocalWrite, Outcome};
+pub use error::{EngineError, Rejection};
+pub use value::Value;

@@ -1,0 +1,296 @@
+//! The only file that knows JavaScript exists: thin `#[wasm_bindgen]` shims that turn
+//! JS values into engine types, call the engine once per batch, and turn engine errors
+//! into JS `Error`s (name `EngineError`, with a stable `code`) in one place.
+
+use crate::config::Config;
+use crate::crypto::{self, KeyPair, Signed, Verifier};
+use crate::engine::{Engine as CoreEngine, LocalWrite};
+use crate::error::EngineError;
+use crate::ham;
+use crate::js_json;
+use crate::report;
+use crate::value::Value;
+use js_sys::{Array, JsString, Reflect};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+fn to_js(error: EngineError) -> JsValue {
+    let js = js_sys::Error::new(&error.to_string());
+    js.set_name("EngineError");
+    let _ = Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(error.code()));
+    js.into()
+}
+
+fn code_error(code: &str, message: &str) -> JsValue {
+    let js = js_sys::Error::new(message);
+    js.set_name("EngineError");
+    let _ = Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(code));
+    js.into()
+}
+
+/// A JS string as Rust text, refusing lone surrogates. wasm-bindgen would replace
+/// them with U+FFFD, silently altering the value; so when a U+FFFD shows up we ask
+/// JavaScript whether it was really there (rare, so the common path stays cheap).
+fn well_formed_string(v: &JsValue, field: &'static str) -> Result<Option<String>, EngineError> {
+    let Some(s) = v.as_string() else { return Ok(None) };
+    if s.contains('\u{FFFD}') {
+        let js: &JsString = v.unchecked_ref();
+        if !js.is_valid_utf16() {
+            return Err(EngineError::IllFormedString(field));
+        }
+    }
+    Ok(Some(s))
+}
+
+fn text(v: &JsValue, field: &'static str) -> Result<String, EngineError> {
+    well_formed_string(v, field)?
+        .ok_or_else(|| EngineError::ValueType(format!("the {field} ({})", describe(v))))
+}
+
+fn describe(v: &JsValue) -> String {
+    if v.is_undefined() {
+        "undefined".into()
+    } else if Array::is_array(v) {
+        "an array".into()
+    } else {
+        v.js_typeof().as_string().map_or_else(|| "this".into(), |t| format!("a value of type {t}"))
+    }
+}
+
+fn value(v: &JsValue) -> Result<Value, EngineError> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    if let Some(s) = well_formed_string(v, "string value")? {
+        return Ok(Value::Text(s));
+    }
+    if let Some(x) = v.as_f64() {
+        return Value::number(x);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if v.is_object() && !Array::is_array(v) {
+        let soul = Reflect::get(v, &JsValue::from_str("#")).unwrap_or(JsValue::UNDEFINED);
+        if let Some(soul) = well_formed_string(&soul, "link")? {
+            if soul.is_empty() {
+                return Err(EngineError::EmptySoul);
+            }
+            return Ok(Value::Link(soul));
+        }
+    }
+    Err(EngineError::ValueType(describe(v)))
+}
+
+fn local_writes(flat: &[JsValue]) -> Result<Vec<LocalWrite>, EngineError> {
+    if flat.len() % 3 != 0 {
+        return Err(EngineError::ValueType("a write list whose length is not a multiple of 3".into()));
+    }
+    flat.chunks_exact(3)
+        .map(|w| Ok(LocalWrite { soul: text(&w[0], "soul")?, key: text(&w[1], "key")?, value: value(&w[2])? }))
+        .collect()
+}
+
+fn config(js: &JsValue) -> Result<Config, EngineError> {
+    let mut config = Config::default();
+    if js.is_undefined() || js.is_null() {
+        return Ok(config);
+    }
+    let field = |name: &str| -> Result<Option<f64>, EngineError> {
+        let v = Reflect::get(js, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        if v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_f64().map(Some).ok_or_else(|| EngineError::InvalidConfig(format!("{name} must be a number")))
+    };
+    let count = |name: &str, x: f64| -> Result<usize, EngineError> {
+        if x.fract() == 0.0 && x >= 0.0 && x <= u32::MAX as f64 {
+            Ok(x as usize)
+        } else {
+            Err(EngineError::InvalidConfig(format!("{name} must be a whole number, got {x}")))
+        }
+    };
+    if let Some(x) = field("maxClockSkewMs")? {
+        config.max_clock_skew_ms = x;
+    }
+    for (name, slot) in [
+        ("maxSoulBytes", &mut config.max_soul_bytes),
+        ("maxKeyBytes", &mut config.max_key_bytes),
+        ("maxValueBytes", &mut config.max_value_bytes),
+        ("maxBatchUpdates", &mut config.max_batch_updates),
+        ("maxDeferred", &mut config.max_deferred),
+    ] {
+        if let Some(x) = field(name)? {
+            *slot = count(name, x)?;
+        }
+    }
+    Ok(config)
+}
+
+#[wasm_bindgen]
+pub struct Engine {
+    inner: CoreEngine,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// `config`: undefined, or an object with any of maxClockSkewMs, maxSoulBytes,
+    /// maxKeyBytes, maxValueBytes, maxBatchUpdates, maxDeferred.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config_js: JsValue) -> Result<Engine, JsValue> {
+        let inner = CoreEngine::new(config(&config_js).map_err(to_js)?).map_err(to_js)?;
+        Ok(Engine { inner })
+    }
+
+    /// Unsigned local writes; `flat` is [soul, key, value, soul, key, value, …].
+    pub fn write(&mut self, flat: Vec<JsValue>, now: f64) -> Result<String, JsValue> {
+        self.write_with(&flat, now, None)
+    }
+
+    /// Local writes signed by `signer`.
+    #[wasm_bindgen(js_name = writeSigned)]
+    pub fn write_signed(&mut self, flat: Vec<JsValue>, now: f64, signer: &Signer) -> Result<String, JsValue> {
+        self.write_with(&flat, now, Some(&signer.pair))
+    }
+
+    fn write_with(&mut self, flat: &[JsValue], now: f64, signer: Option<&KeyPair>) -> Result<String, JsValue> {
+        let writes = local_writes(flat).map_err(to_js)?;
+        let outcomes = self.inner.write(writes, now, signer).map_err(to_js)?;
+        Ok(report::batch_report(&outcomes, self.inner.last_changes()))
+    }
+
+    /// Incoming frame: decode → verify → validate → merge, one call per batch.
+    pub fn ingest(&mut self, frame: &[u8], now: f64) -> Result<String, JsValue> {
+        let outcomes = self.inner.ingest(frame, now).map_err(to_js)?;
+        Ok(report::batch_report(&outcomes, self.inner.last_changes()))
+    }
+
+    /// Applies deferred updates whose time has come.
+    pub fn tick(&mut self, now: f64) -> String {
+        self.inner.tick(now);
+        report::batch_report(&[], self.inner.last_changes())
+    }
+
+    #[wasm_bindgen(js_name = nextDeferredAt)]
+    pub fn next_deferred_at(&self) -> Option<f64> {
+        self.inner.next_deferred_at()
+    }
+
+    #[wasm_bindgen(js_name = deferredCount)]
+    pub fn deferred_count(&self) -> usize {
+        self.inner.deferred_count()
+    }
+
+    /// The last call's changes as a frame, to persist or announce.
+    #[wasm_bindgen(js_name = lastChangesFrame)]
+    pub fn last_changes_frame(&self) -> Vec<u8> {
+        crate::codec::encode(self.inner.last_changes())
+    }
+
+    /// A node with its metadata as JSON text (`null` when unknown).
+    pub fn read(&self, soul: &str) -> String {
+        report::node_json(soul, self.inner.node(soul))
+    }
+
+    pub fn clock(&self) -> f64 {
+        self.inner.clock()
+    }
+
+    #[wasm_bindgen(js_name = nodeCount)]
+    pub fn node_count(&self) -> usize {
+        self.inner.graph().node_count()
+    }
+
+    #[wasm_bindgen(js_name = propertyCount)]
+    pub fn property_count(&self) -> usize {
+        self.inner.graph().property_count()
+    }
+}
+
+/// An Ed25519 key pair kept inside the engine; the seed comes from the shell.
+#[wasm_bindgen]
+pub struct Signer {
+    pair: KeyPair,
+}
+
+#[wasm_bindgen]
+impl Signer {
+    #[wasm_bindgen(js_name = fromSeed)]
+    pub fn from_seed(seed: &[u8]) -> Result<Signer, JsValue> {
+        let seed: &[u8; 32] = seed
+            .try_into()
+            .map_err(|_| code_error("key/seed", "an Ed25519 seed is exactly 32 random bytes"))?;
+        Ok(Signer { pair: KeyPair::from_seed(seed) })
+    }
+
+    /// base64url, 43 characters.
+    #[wasm_bindgen(js_name = publicKey)]
+    pub fn public_key(&self) -> String {
+        crypto::encode_public_key(self.pair.public_key())
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.pair.sign(message).to_vec()
+    }
+}
+
+thread_local! {
+    /// Keeps decompressed public keys across calls, as an Engine does.
+    static VERIFIER: RefCell<Verifier> = RefCell::new(Verifier::default());
+}
+
+fn signed(public_key: &[u8], signature: &[u8]) -> Option<Signed> {
+    Some(Signed { signer: public_key.try_into().ok()?, signature: signature.try_into().ok()? })
+}
+
+#[wasm_bindgen(js_name = verifySignature)]
+pub fn verify_signature(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let Some(s) = signed(public_key, signature) else { return false };
+    VERIFIER.with(|v| v.borrow_mut().verify(message, &s))
+}
+
+/// Batch verification: `public_keys` and `signatures` concatenated (32 and 64 bytes
+/// each), `messages` concatenated with `lengths` giving each one's length. True when
+/// every signature is valid.
+#[wasm_bindgen(js_name = verifySignatures)]
+pub fn verify_signatures(public_keys: &[u8], messages: &[u8], lengths: &[u32], signatures: &[u8]) -> Result<bool, JsValue> {
+    let n = lengths.len();
+    let total: usize = lengths.iter().map(|l| *l as usize).sum();
+    if public_keys.len() != n * 32 || signatures.len() != n * 64 || total != messages.len() {
+        return Err(code_error("signature/shape", "verifySignatures: lengths of keys, messages and signatures disagree"));
+    }
+    let mut items = Vec::with_capacity(n);
+    let mut at = 0;
+    for (i, len) in lengths.iter().enumerate() {
+        let s = signed(&public_keys[i * 32..(i + 1) * 32], &signatures[i * 64..(i + 1) * 64]).expect("sliced to size");
+        items.push((&messages[at..at + *len as usize], s));
+        at += *len as usize;
+    }
+    let refs: Vec<(&[u8], &Signed)> = items.iter().map(|(m, s)| (*m, s)).collect();
+    Ok(VERIFIER.with(|v| v.borrow_mut().verify_many(&refs)).iter().all(|ok| *ok))
+}
+
+/// One HAM decision per call (benchmarks measure the boundary cost with it).
+/// `state_cur = -Infinity` means the property is missing.
+#[wasm_bindgen(js_name = hamDecide)]
+pub fn ham_decide(now: f64, state_in: f64, state_cur: f64, value_in: JsValue, value_cur: JsValue) -> Result<String, JsValue> {
+    let incoming = value(&value_in).map_err(to_js)?;
+    let current = if state_cur == f64::NEG_INFINITY { None } else { Some(value(&value_cur).map_err(to_js)?) };
+    let skew = Config::default().max_clock_skew_ms;
+    let version = |state, value| ham::Version { state, value, signed: None };
+    let decision = ham::decide(now, skew, version(state_in, &incoming), current.as_ref().map(|v| version(state_cur, v)));
+    Ok(format!("{decision:?}"))
+}
+
+/// `JSON.stringify(value)` as the engine computes it.
+#[wasm_bindgen(js_name = jsonText)]
+pub fn json_text(v: JsValue) -> Result<String, JsValue> {
+    Ok(js_json::value_text(&value(&v).map_err(to_js)?))
+}
+
+/// The key `value` must have in `#`-space.
+#[wasm_bindgen(js_name = contentKey)]
+pub fn content_key(v: JsValue) -> Result<String, JsValue> {
+    Ok(crypto::content_key(&value(&v).map_err(to_js)?))
+}

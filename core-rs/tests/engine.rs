@@ -1,0 +1,184 @@
+//! The batch entry point end to end: frames in, outcomes and changes out.
+
+use rustdht_core::codec::{decode, encode};
+use rustdht_core::config::Config;
+use rustdht_core::crypto::{content_key, encode_public_key, KeyPair, Signed};
+use rustdht_core::update::Update;
+use rustdht_core::{Engine, EngineError, LocalWrite, Outcome, Rejection, Value};
+
+const NOW: f64 = 1_700_000_000_000.0;
+
+fn engine() -> Engine {
+    Engine::new(Config::default()).unwrap()
+}
+
+fn update(soul: &str, key: &str, value: Value, state: f64) -> Update {
+    Update { soul: soul.into(), key: key.into(), value, state, signed: None }
+}
+
+fn signed_by(pair: &KeyPair, mut u: Update) -> Update {
+    let signature = pair.sign(&u.message());
+    u.signed = Some(Signed { signer: *pair.public_key(), signature });
+    u
+}
+
+fn write(soul: &str, key: &str, value: Value) -> LocalWrite {
+    LocalWrite { soul: soul.into(), key: key.into(), value }
+}
+
+fn value_of(e: &Engine, soul: &str, key: &str) -> Option<Value> {
+    e.node(soul)?.props.get(key).map(|p| p.value.clone())
+}
+
+#[test]
+fn ingest_applies_and_reapplication_changes_nothing() {
+    let mut e = engine();
+    let frame = encode(&[update("a", "x", Value::Number(1.0), 10.0), update("a", "y", Value::Null, 10.0)]);
+    assert_eq!(e.ingest(&frame, NOW).unwrap(), vec![Outcome::Applied, Outcome::Applied]);
+    assert_eq!(e.last_changes().len(), 2);
+    assert_eq!(e.ingest(&frame, NOW).unwrap(), vec![Outcome::Ignored, Outcome::Ignored]);
+    assert!(e.last_changes().is_empty(), "an idempotent re-application is not a change");
+}
+
+#[test]
+fn malformed_frame_changes_nothing() {
+    let mut e = engine();
+    let mut frame = encode(&[update("a", "x", Value::Number(1.0), 10.0)]);
+    frame.truncate(frame.len() - 1);
+    assert_eq!(e.ingest(&frame, NOW), Err(EngineError::Truncated));
+    assert!(e.node("a").is_none());
+    assert_eq!(e.ingest(b"garbage", NOW).unwrap_err().code(), "decode/version");
+}
+
+#[test]
+fn bad_signature_is_rejected_alone() {
+    let mut e = engine();
+    let pair = KeyPair::from_seed(&[5; 32]);
+    let good = signed_by(&pair, update("pub", "a", Value::Text("ok".into()), 10.0));
+    let mut forged = signed_by(&pair, update("pub", "b", Value::Text("ok".into()), 10.0));
+    forged.value = Value::Text("tampered".into());
+    let frame = encode(&[good, forged, update("pub", "c", Value::Bool(true), 10.0)]);
+    let outcomes = e.ingest(&frame, NOW).unwrap();
+    assert_eq!(outcomes, vec![Outcome::Applied, Outcome::Rejected(Rejection::SignatureInvalid), Outcome::Applied]);
+    let node = e.node("pub").unwrap();
+    assert_eq!(node.props["a"].signed.as_ref().unwrap().signer, *pair.public_key(), "signer recorded");
+    assert!(!node.props.contains_key("b"));
+}
+
+#[test]
+fn protected_space_accepts_only_its_owner() {
+    let mut e = engine();
+    let owner = KeyPair::from_seed(&[1; 32]);
+    let intruder = KeyPair::from_seed(&[2; 32]);
+    let soul = format!("~{}", encode_public_key(owner.public_key()));
+    let frame = encode(&[
+        signed_by(&owner, update(&soul, "name", Value::Text("alice".into()), 10.0)),
+        signed_by(&intruder, update(&soul, "name", Value::Text("mallory".into()), 11.0)),
+        update(&soul, "name", Value::Text("anon".into()), 12.0),
+    ]);
+    assert_eq!(
+        e.ingest(&frame, NOW).unwrap(),
+        vec![
+            Outcome::Applied,
+            Outcome::Rejected(Rejection::NotOwner),
+            Outcome::Rejected(Rejection::SignatureMissing)
+        ]
+    );
+    assert_eq!(value_of(&e, &soul, "name"), Some(Value::Text("alice".into())));
+}
+
+#[test]
+fn content_space_is_hash_checked_and_immutable() {
+    let mut e = engine();
+    let v = Value::Text("immutable".into());
+    let key = content_key(&v);
+    let frame = encode(&[
+        update("#", &key, v.clone(), 10.0),
+        update("#", "not-the-hash", v.clone(), 10.0),
+        update("#", &key, v.clone(), 20.0),
+    ]);
+    assert_eq!(
+        e.ingest(&frame, NOW).unwrap(),
+        vec![Outcome::Applied, Outcome::Rejected(Rejection::HashMismatch), Outcome::Ignored]
+    );
+    assert_eq!(e.node("#").unwrap().props[&key].state, 10.0);
+}
+
+#[test]
+fn deferred_update_waits_for_its_time_and_far_future_is_refused() {
+    let config = Config { max_clock_skew_ms: 1000.0, ..Config::default() };
+    let mut e = Engine::new(config).unwrap();
+    let frame = encode(&[update("a", "x", Value::Number(1.0), NOW + 500.0), update("a", "y", Value::Null, NOW + 5000.0)]);
+    assert_eq!(
+        e.ingest(&frame, NOW).unwrap(),
+        vec![Outcome::Deferred, Outcome::Rejected(Rejection::TooFarAhead)]
+    );
+    assert_eq!(e.next_deferred_at(), Some(NOW + 500.0));
+    assert_eq!(e.tick(NOW + 499.0), 0);
+    assert!(value_of(&e, "a", "x").is_none());
+    assert_eq!(e.tick(NOW + 500.0), 1);
+    assert_eq!(value_of(&e, "a", "x"), Some(Value::Number(1.0)));
+    assert_eq!(e.last_changes()[0].state, NOW + 500.0);
+    assert_eq!(e.next_deferred_at(), None);
+}
+
+#[test]
+fn deferred_queue_is_bounded() {
+    let mut e = Engine::new(Config { max_deferred: 2, ..Config::default() }).unwrap();
+    let frame = encode(&[
+        update("a", "1", Value::Null, NOW + 1.0),
+        update("a", "2", Value::Null, NOW + 1.0),
+        update("a", "3", Value::Null, NOW + 1.0),
+    ]);
+    let outcomes = e.ingest(&frame, NOW).unwrap();
+    assert_eq!(outcomes[2], Outcome::Rejected(Rejection::DeferredQueueFull));
+    assert_eq!(e.deferred_count(), 2);
+}
+
+#[test]
+fn local_writes_are_stamped_signed_and_all_or_nothing() {
+    let mut e = engine();
+    let me = KeyPair::from_seed(&[3; 32]);
+    let other = KeyPair::from_seed(&[4; 32]);
+    let mine = format!("~{}", encode_public_key(me.public_key()));
+    let theirs = format!("~{}", encode_public_key(other.public_key()));
+    let outcomes = e
+        .write(vec![write(&mine, "a", Value::Number(1.0)), write(&mine, "b", Value::Number(2.0))], NOW, Some(&me))
+        .unwrap();
+    assert_eq!(outcomes, vec![Outcome::Applied, Outcome::Applied]);
+    let changes = e.last_changes().to_vec();
+    assert!(changes[0].state < changes[1].state, "states strictly increase");
+    // A peer accepts what we signed. Its clock is 1 ms later: at exactly NOW the second
+    // state (the float just above NOW) would still be a hair in its future, and deferred.
+    let mut peer = engine();
+    assert_eq!(peer.ingest(&encode(&changes), NOW + 1.0).unwrap(), vec![Outcome::Applied, Outcome::Applied]);
+    let mut same_instant = engine();
+    assert_eq!(same_instant.ingest(&encode(&changes), NOW).unwrap(), vec![Outcome::Applied, Outcome::Deferred]);
+
+    let refused = e.write(vec![write(&mine, "c", Value::Null), write(&theirs, "x", Value::Null)], NOW, Some(&me));
+    assert_eq!(refused, Err(EngineError::Rejected(Rejection::NotOwner)));
+    assert!(value_of(&e, &mine, "c").is_none(), "nothing of a refused batch is applied");
+    let too_long = e.write(vec![write("s", &"k".repeat(2000), Value::Null)], NOW, None);
+    assert!(matches!(too_long, Err(EngineError::LimitExceeded { .. })));
+}
+
+#[test]
+fn clock_moves_past_observed_states() {
+    let mut e = engine();
+    let remote_state = NOW - 10.0 + 0.123;
+    e.ingest(&encode(&[update("a", "x", Value::Number(1.0), remote_state)]), NOW).unwrap();
+    // Our wall clock is behind the remote writer's, yet our write orders after it.
+    e.write(vec![write("a", "x", Value::Number(2.0))], NOW - 1000.0, None).unwrap();
+    assert!(e.last_changes()[0].state > remote_state);
+    assert_eq!(value_of(&e, "a", "x"), Some(Value::Number(2.0)));
+}
+
+#[test]
+fn changes_frame_round_trips_through_the_codec() {
+    let mut e = engine();
+    let pair = KeyPair::from_seed(&[8; 32]);
+    e.write(vec![write("s", "k", Value::Link("t".into())), write("s", "n", Value::Number(-0.0))], NOW, Some(&pair))
+        .unwrap();
+    let frame = encode(e.last_changes());
+    assert_eq!(decode(&frame, &Config::default()).unwrap(), e.last_changes());
+}
