@@ -283,6 +283,24 @@ pub fn ham_decide(now: f64, state_in: f64, state_cur: f64, value_in: JsValue, va
     Ok(format!("{decision:?}"))
 }
 
+/// Encodes unsigned updates with the given states into a frame (tests, tools, import):
+/// `flat` as for `Engine.write`, `states[i]` for the i-th update.
+#[wasm_bindgen(js_name = encodeUpdates)]
+pub fn encode_updates(flat: Vec<JsValue>, states: &[f64]) -> Result<Vec<u8>, JsValue> {
+    let writes = local_writes(&flat).map_err(to_js)?;
+    if writes.len() != states.len() {
+        return Err(code_error("value/type", "encodeUpdates: one state per update is needed"));
+    }
+    let mut updates = Vec::with_capacity(writes.len());
+    for (w, state) in writes.into_iter().zip(states) {
+        if !state.is_finite() {
+            return Err(to_js(EngineError::NonFiniteNumber));
+        }
+        updates.push(crate::update::Update { soul: w.soul, key: w.key, value: w.value, state: *state, signed: None });
+    }
+    Ok(crate::codec::encode(&updates))
+}
+
 /// `JSON.stringify(value)` as the engine computes it.
 #[wasm_bindgen(js_name = jsonText)]
 pub fn json_text(v: JsValue) -> Result<String, JsValue> {
