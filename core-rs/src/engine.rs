@@ -227,6 +227,68 @@ impl Engine {
         }
     }
 
+    /// Loads updates from this peer's own store. They were verified and admitted when
+    /// they first arrived, so signatures and namespaces are not checked again (that
+    /// would make reopening a store cost a verification per signed property); they
+    /// still merge by HAM, so restoring over newer in-memory data loses nothing.
+    /// Deferred updates belong in `ingest`, which defers them again. Returns how many
+    /// properties changed; they are not reported as changes (nothing new to announce).
+    pub fn restore(&mut self, frame: &[u8]) -> Result<usize, EngineError> {
+        let updates = codec::decode(frame, &self.config)?;
+        self.last_changes.clear();
+        let mut changed = 0;
+        for update in updates {
+            let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
+            if self.merge(update, namespace, f64::INFINITY) == Outcome::Applied {
+                changed += 1;
+            }
+        }
+        self.last_changes.clear();
+        Ok(changed)
+    }
+
+    /// Moves the clock forward to a persisted value, so states never go backwards
+    /// across restarts.
+    pub fn restore_clock(&mut self, last: f64) {
+        if last.is_finite() {
+            self.clock.observe(last);
+        }
+    }
+
+    /// The distinct souls a frame touches, in first-seen order (decoding only): lets a
+    /// store-backed shell load those nodes before ingesting the frame.
+    pub fn souls_of(&self, frame: &[u8]) -> Result<Vec<String>, EngineError> {
+        let mut souls: Vec<String> = Vec::new();
+        for update in codec::decode(frame, &self.config)? {
+            if souls.last() != Some(&update.soul) && !souls.contains(&update.soul) {
+                souls.push(update.soul);
+            }
+        }
+        Ok(souls)
+    }
+
+    /// A node's properties (all, or the given keys) as updates, signatures included:
+    /// what a peer answers to a read, and what a store keeps.
+    pub fn node_updates(&self, soul: &str, keys: Option<&[String]>) -> Vec<Update> {
+        let Some(node) = self.graph.node(soul) else { return Vec::new() };
+        let to_update = |key: &String, p: &Property| Update {
+            soul: soul.to_owned(),
+            key: key.clone(),
+            value: p.value.clone(),
+            state: p.state,
+            signed: p.signed.as_deref().cloned(),
+        };
+        match keys {
+            None => node.props.iter().map(|(k, p)| to_update(k, p)).collect(),
+            Some(keys) => keys.iter().filter_map(|k| node.props.get(k).map(|p| to_update(k, p))).collect(),
+        }
+    }
+
+    /// Drops a node from memory (a cache eviction; the shell keeps it in its store).
+    pub fn evict(&mut self, soul: &str) -> bool {
+        self.graph.remove(soul)
+    }
+
     /// The updates that changed the graph in the last `ingest`, `write` or `tick`.
     pub fn last_changes(&self) -> &[Update] {
         &self.last_changes

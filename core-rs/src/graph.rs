@@ -58,6 +58,16 @@ impl Graph {
         }
     }
 
+    pub fn remove(&mut self, soul: &str) -> bool {
+        match self.nodes.remove(soul) {
+            Some(node) => {
+                self.properties -= node.props.len();
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }

@@ -188,6 +188,34 @@ impl Engine {
         crate::codec::encode(self.inner.last_changes())
     }
 
+    /// Loads frames from this peer's own store (trusted: see `Engine::restore`).
+    /// Returns how many properties changed.
+    pub fn restore(&mut self, frame: &[u8]) -> Result<usize, JsValue> {
+        self.inner.restore(frame).map_err(to_js)
+    }
+
+    #[wasm_bindgen(js_name = restoreClock)]
+    pub fn restore_clock(&mut self, last: f64) {
+        self.inner.restore_clock(last)
+    }
+
+    /// The distinct souls a frame touches (decoding only).
+    #[wasm_bindgen(js_name = soulsOf)]
+    pub fn souls_of(&self, frame: &[u8]) -> Result<Vec<String>, JsValue> {
+        self.inner.souls_of(frame).map_err(to_js)
+    }
+
+    /// A node's properties (all, or only `keys`) as a frame, signatures included.
+    #[wasm_bindgen(js_name = nodeFrame)]
+    pub fn node_frame(&self, soul: &str, keys: Option<Vec<String>>) -> Vec<u8> {
+        crate::codec::encode(&self.inner.node_updates(soul, keys.as_deref()))
+    }
+
+    /// Drops a node from memory; true when it was there.
+    pub fn evict(&mut self, soul: &str) -> bool {
+        self.inner.evict(soul)
+    }
+
     /// A node with its metadata as JSON text (`null` when unknown).
     pub fn read(&self, soul: &str) -> String {
         report::node_json(soul, self.inner.node(soul))

@@ -182,3 +182,43 @@ fn changes_frame_round_trips_through_the_codec() {
     let frame = encode(e.last_changes());
     assert_eq!(decode(&frame, &Config::default()).unwrap(), e.last_changes());
 }
+
+#[test]
+fn restore_loads_own_records_without_reverifying_and_merges() {
+    let pair = KeyPair::from_seed(&[6; 32]);
+    let mut writer = engine();
+    writer.write(vec![write("s", "a", Value::Number(1.0)), write("s", "b", Value::Number(2.0))], NOW, Some(&pair)).unwrap();
+    let stored = writer.node_updates("s", None);
+    assert_eq!(stored.len(), 2);
+
+    let mut e = engine();
+    // A newer value already in memory must survive restoring an older record.
+    e.ingest(&encode(&[update("s", "b", Value::Text("newer".into()), NOW + 0.5)]), NOW + 1.0).unwrap();
+    assert_eq!(e.restore(&encode(&stored)).unwrap(), 1);
+    assert!(e.last_changes().is_empty(), "restoring announces nothing");
+    assert_eq!(value_of(&e, "s", "a"), Some(Value::Number(1.0)));
+    assert_eq!(value_of(&e, "s", "b"), Some(Value::Text("newer".into())));
+    assert!(e.node("s").unwrap().props["a"].signed.is_some(), "signature kept");
+    assert_eq!(e.node_updates("s", Some(&["a".to_string(), "zz".to_string()])).len(), 1);
+
+    assert!(e.evict("s"));
+    assert!(e.node("s").is_none());
+    assert_eq!(e.graph().property_count(), 0);
+}
+
+#[test]
+fn souls_of_lists_each_soul_once_and_restored_clock_never_goes_back() {
+    let e = engine();
+    let frame = encode(&[
+        update("b", "x", Value::Null, 1.0),
+        update("a", "x", Value::Null, 1.0),
+        update("b", "y", Value::Null, 1.0),
+    ]);
+    assert_eq!(e.souls_of(&frame).unwrap(), vec!["b".to_string(), "a".to_string()]);
+    assert!(e.souls_of(b"nope").is_err());
+
+    let mut restarted = engine();
+    restarted.restore_clock(NOW + 5000.0);
+    restarted.write(vec![write("s", "k", Value::Null)], NOW, None).unwrap();
+    assert!(restarted.last_changes()[0].state > NOW + 5000.0);
+}
