@@ -11,7 +11,7 @@ use crate::clock::HybridClock;
 use crate::codec;
 use crate::config::Config;
 use crate::crypto::{KeyPair, Signed, Verifier};
-use crate::error::{EngineError, Rejection};
+use crate::error::{EngineError, Rejection, WriteError};
 use crate::graph::{Graph, MergeKind, Node, Property};
 use crate::ham::{self, Decision, Version};
 use crate::namespace::{admit, Namespace};
@@ -147,13 +147,14 @@ impl Engine {
         writes: Vec<LocalWrite>,
         now: f64,
         signer: Option<&KeyPair>,
-    ) -> Result<Vec<Outcome>, EngineError> {
+    ) -> Result<Vec<Outcome>, WriteError> {
         self.config.check_batch(writes.len())?;
         let signer_key = signer.map(KeyPair::public_key);
         let mut namespaces = Vec::with_capacity(writes.len());
-        for w in &writes {
-            self.config.check_sizes(&w.soul, &w.key, &w.value)?;
-            namespaces.push(admit(&w.soul, &w.key, &w.value, signer_key).map_err(EngineError::Rejected)?);
+        for (i, w) in writes.iter().enumerate() {
+            self.config.check_sizes(&w.soul, &w.key, &w.value).map_err(WriteError::at(i))?;
+            let admitted = admit(&w.soul, &w.key, &w.value, signer_key).map_err(EngineError::Rejected);
+            namespaces.push(admitted.map_err(WriteError::at(i))?);
         }
         self.last_changes.clear();
         let mut outcomes = Vec::with_capacity(writes.len());
@@ -164,9 +165,7 @@ impl Engine {
                 Signed { signer: *pair.public_key(), signature: pair.sign(&message) }
             });
             let update = Update { soul: w.soul, key: w.key, value: w.value, state, signed };
-            // Our own clock may run a hair ahead of `now` when writes outpace the
-            // millisecond; a local write is never deferred, so decide at its own state.
-            outcomes.push(self.merge(update, namespace, now.max(state)));
+            outcomes.push(self.merge(update, namespace, now));
         }
         Ok(outcomes)
     }
@@ -175,8 +174,9 @@ impl Engine {
     /// (they are in `last_changes`).
     pub fn tick(&mut self, now: f64) -> usize {
         self.last_changes.clear();
+        let horizon = self.horizon(now);
         while let Some(entry) = self.deferred.first_entry() {
-            if entry.get().state > now {
+            if ham::is_future(entry.get().state, horizon) {
                 break;
             }
             let update = entry.remove();
@@ -188,8 +188,17 @@ impl Engine {
         self.last_changes.len()
     }
 
+    /// What "now" means for deferral: the wall clock, or our own clock when it has run
+    /// ahead (many writes in one millisecond): states we issued or applied are never
+    /// the future. The clock only moves past states that were not in the future, so no
+    /// peer can push this horizon forward.
+    fn horizon(&self, now: f64) -> f64 {
+        now.max(self.clock.last())
+    }
+
     /// The single merge point.
     fn merge(&mut self, update: Update, namespace: Namespace, now: f64) -> Outcome {
+        let now = self.horizon(now);
         let current = self.graph.property(&update.soul, &update.key);
         if namespace.is_immutable() && current.is_some() {
             return Outcome::Ignored;
@@ -231,20 +240,17 @@ impl Engine {
     /// they first arrived, so signatures and namespaces are not checked again (that
     /// would make reopening a store cost a verification per signed property); they
     /// still merge by HAM, so restoring over newer in-memory data loses nothing.
-    /// Deferred updates belong in `ingest`, which defers them again. Returns how many
-    /// properties changed; they are not reported as changes (nothing new to announce).
+    /// Deferred updates belong in `ingest`, which defers them again. The properties
+    /// that changed are in `last_changes` (for the shell's indexes; there is nothing
+    /// new to announce). Returns how many.
     pub fn restore(&mut self, frame: &[u8]) -> Result<usize, EngineError> {
         let updates = codec::decode(frame, &self.config)?;
         self.last_changes.clear();
-        let mut changed = 0;
         for update in updates {
             let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
-            if self.merge(update, namespace, f64::INFINITY) == Outcome::Applied {
-                changed += 1;
-            }
+            self.merge(update, namespace, f64::INFINITY);
         }
-        self.last_changes.clear();
-        Ok(changed)
+        Ok(self.last_changes.len())
     }
 
     /// Moves the clock forward to a persisted value, so states never go backwards

@@ -54,6 +54,26 @@ pub enum EngineError {
     Rejected(Rejection),
 }
 
+/// A refused local write: the error, and which update of the call caused it (`None`
+/// when the call as a whole is at fault, e.g. too many updates).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteError {
+    pub index: Option<usize>,
+    pub error: EngineError,
+}
+
+impl WriteError {
+    pub fn at(index: usize) -> impl FnOnce(EngineError) -> WriteError {
+        move |error| WriteError { index: Some(index), error }
+    }
+}
+
+impl From<EngineError> for WriteError {
+    fn from(error: EngineError) -> Self {
+        WriteError { index: None, error }
+    }
+}
+
 /// Why one update of a batch was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {

@@ -33,10 +33,18 @@ pub struct Version<'a> {
     pub signed: Option<&'a Signed>,
 }
 
+/// Whether `state` lies in the future of `now`. States are milliseconds; wall clocks
+/// (`Date.now()`) resolve whole milliseconds and hybrid clocks order the writes within
+/// one by tiny fractions, so a state inside the current millisecond is not the future:
+/// deferring it would only delay a peer's burst of writes for no ordering benefit.
+pub fn is_future(state: f64, now: f64) -> bool {
+    state.floor() > now.floor()
+}
+
 /// Decides an incoming version against the current property, if any (a missing
 /// property has state −∞). Pure function of its arguments.
 pub fn decide(now: f64, max_skew: f64, incoming: Version<'_>, current: Option<Version<'_>>) -> Decision {
-    if incoming.state > now {
+    if is_future(incoming.state, now) {
         return if incoming.state - now > max_skew { Decision::TooFarAhead } else { Decision::Defer };
     }
     let Some(current) = current else {
@@ -105,8 +113,10 @@ mod tests {
         assert_eq!(at(NOW + 1.0, &Value::Null, None), Defer);
         assert_eq!(at(NOW + SKEW, &Value::Null, None), Defer);
         assert_eq!(at(NOW + SKEW + 0.5, &Value::Null, None), TooFarAhead);
-        // state == now is not in the future
+        // state == now, and any state inside the current millisecond, is not the future
         assert_eq!(at(NOW, &Value::Null, None), Incoming);
+        assert_eq!(at(NOW + 0.999, &Value::Null, None), Incoming);
+        assert_eq!(decide(NOW + 0.25, SKEW, v(NOW + 0.75, &Value::Null), None), Incoming);
         // deferral is checked before anything else, even against a newer current
         assert_eq!(at(NOW + 1.0, &Value::Null, Some((NOW + 5.0, &Value::Null))), Defer);
     }

@@ -48,49 +48,20 @@ pub fn write_value(out: &mut String, value: &Value, zero: NegativeZero) {
 }
 
 /// ECMAScript `Number::toString(x)` for a finite `x` (radix 10).
+///
+/// `ryu-js` gives the shortest round-trip digits with ECMAScript's rules, including the
+/// one generic shortest-float printers get wrong: when two shortest digit strings are
+/// equally close to `x`, the even one wins (1076130272744132.25 prints as
+/// "1076130272744132.2"). The equal-state merge rule compares these texts, so a single
+/// differing digit would make peers disagree.
 pub fn write_number(out: &mut String, x: f64) {
+    debug_assert!(x.is_finite(), "values are finite by construction");
     if x == 0.0 {
-        out.push('0');
+        out.push('0'); // both zeros: JavaScript prints -0 as "0"
         return;
     }
-    if x < 0.0 {
-        out.push('-');
-    }
-    // Rust's `{:e}` without precision prints the shortest digit string that round-trips,
-    // the closest to x among those: the same digits ECMAScript asks for. We only relay
-    // them out in JavaScript's layout.
-    let mut sci = String::with_capacity(32);
-    let _ = write!(sci, "{:e}", x.abs());
-    let (mantissa, exponent) = sci.split_once('e').expect("`{:e}` always prints an exponent");
-    let exponent: i32 = exponent.parse().expect("`{:e}` prints a decimal exponent");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = digits.len() as i32;
-    let n = exponent + 1; // x = 0.d1d2…dk × 10^n
-    if k <= n && n <= 21 {
-        out.push_str(&digits);
-        for _ in 0..(n - k) {
-            out.push('0');
-        }
-    } else if 0 < n && n <= 21 {
-        out.push_str(&digits[..n as usize]);
-        out.push('.');
-        out.push_str(&digits[n as usize..]);
-    } else if -6 < n && n <= 0 {
-        out.push_str("0.");
-        for _ in 0..(-n) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else {
-        out.push_str(&digits[..1]);
-        if k > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if n - 1 < 0 { '-' } else { '+' });
-        let _ = write!(out, "{}", (n - 1).abs());
-    }
+    let mut buffer = ryu_js::Buffer::new();
+    out.push_str(buffer.format_finite(x));
 }
 
 /// JSON.stringify of a string. Input is well-formed Unicode, so the ES2019 rule for
@@ -162,6 +133,8 @@ mod tests {
             (2.5e22, "2.5e+22"),
             (100.0, "100"),
             (1.7e12 + 0.25, "1700000000000.25"),
+            // an exact tie between two shortest digit strings: ECMAScript picks the even
+            (1076130272744132.25, "1076130272744132.2"),
         ];
         for (x, want) in cases {
             assert_eq!(num(*x), *want, "Number::toString({x:e})");

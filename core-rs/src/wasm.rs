@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::crypto::{self, KeyPair, Signed, Verifier};
 use crate::engine::{Engine as CoreEngine, LocalWrite};
-use crate::error::EngineError;
+use crate::error::{EngineError, WriteError};
 use crate::ham;
 use crate::js_json;
 use crate::report;
@@ -20,6 +20,15 @@ fn to_js(error: EngineError) -> JsValue {
     js.set_name("EngineError");
     let _ = Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(error.code()));
     js.into()
+}
+
+/// A write error names the update it is about, so the SDK can say which soul and key.
+fn write_error_to_js(error: WriteError) -> JsValue {
+    let js = to_js(error.error);
+    if let Some(index) = error.index {
+        let _ = Reflect::set(&js, &JsValue::from_str("index"), &JsValue::from_f64(index as f64));
+    }
+    js
 }
 
 fn code_error(code: &str, message: &str) -> JsValue {
@@ -83,12 +92,16 @@ fn value(v: &JsValue) -> Result<Value, EngineError> {
     Err(EngineError::ValueType(describe(v)))
 }
 
-fn local_writes(flat: &[JsValue]) -> Result<Vec<LocalWrite>, EngineError> {
+fn local_writes(flat: &[JsValue]) -> Result<Vec<LocalWrite>, WriteError> {
     if flat.len() % 3 != 0 {
-        return Err(EngineError::ValueType("a write list whose length is not a multiple of 3".into()));
+        return Err(EngineError::ValueType("a write list whose length is not a multiple of 3".into()).into());
     }
     flat.chunks_exact(3)
-        .map(|w| Ok(LocalWrite { soul: text(&w[0], "soul")?, key: text(&w[1], "key")?, value: value(&w[2])? }))
+        .enumerate()
+        .map(|(i, w)| {
+            let write = || Ok(LocalWrite { soul: text(&w[0], "soul")?, key: text(&w[1], "key")?, value: value(&w[2])? });
+            write().map_err(WriteError::at(i))
+        })
         .collect()
 }
 
@@ -155,8 +168,8 @@ impl Engine {
     }
 
     fn write_with(&mut self, flat: &[JsValue], now: f64, signer: Option<&KeyPair>) -> Result<String, JsValue> {
-        let writes = local_writes(flat).map_err(to_js)?;
-        let outcomes = self.inner.write(writes, now, signer).map_err(to_js)?;
+        let writes = local_writes(flat).map_err(write_error_to_js)?;
+        let outcomes = self.inner.write(writes, now, signer).map_err(write_error_to_js)?;
         Ok(report::batch_report(&outcomes, self.inner.last_changes()))
     }
 
@@ -189,9 +202,10 @@ impl Engine {
     }
 
     /// Loads frames from this peer's own store (trusted: see `Engine::restore`).
-    /// Returns how many properties changed.
-    pub fn restore(&mut self, frame: &[u8]) -> Result<usize, JsValue> {
-        self.inner.restore(frame).map_err(to_js)
+    /// Returns a BatchReport whose changes are the properties that changed.
+    pub fn restore(&mut self, frame: &[u8]) -> Result<String, JsValue> {
+        self.inner.restore(frame).map_err(to_js)?;
+        Ok(report::batch_report(&[], self.inner.last_changes()))
     }
 
     #[wasm_bindgen(js_name = restoreClock)]
@@ -315,7 +329,7 @@ pub fn ham_decide(now: f64, state_in: f64, state_cur: f64, value_in: JsValue, va
 /// `flat` as for `Engine.write`, `states[i]` for the i-th update.
 #[wasm_bindgen(js_name = encodeUpdates)]
 pub fn encode_updates(flat: Vec<JsValue>, states: &[f64]) -> Result<Vec<u8>, JsValue> {
-    let writes = local_writes(&flat).map_err(to_js)?;
+    let writes = local_writes(&flat).map_err(write_error_to_js)?;
     if writes.len() != states.len() {
         return Err(code_error("value/type", "encodeUpdates: one state per update is needed"));
     }

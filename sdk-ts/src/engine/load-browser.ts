@@ -1,0 +1,14 @@
+/**
+ * Loads the engine in browsers through wasm-bindgen's `bundler` target: the bundler
+ * (Vite, webpack, …) resolves and instantiates the `.wasm` import.
+ */
+export {
+  Engine,
+  Signer,
+  verifySignature,
+  verifySignatures,
+  hamDecide,
+  jsonText,
+  contentKey,
+  encodeUpdates,
+} from '../../pkg/bundler/rustdht_core.js';

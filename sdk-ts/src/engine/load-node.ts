@@ -1,0 +1,11 @@
+/**
+ * Loads the engine in Node. wasm-bindgen's `nodejs` target is CommonJS that reads its
+ * `.wasm` file synchronously, so `createRequire` gives a ready engine without
+ * top-level await or a bundler.
+ */
+import { createRequire } from 'node:module';
+import type { EngineModule } from './core-types.js';
+
+const glue = createRequire(import.meta.url)('../../pkg/node/rustdht_core.js') as EngineModule;
+
+export const { Engine, Signer, verifySignature, verifySignatures, hamDecide, jsonText, contentKey, encodeUpdates } = glue;

@@ -1,0 +1,24 @@
+/**
+ * The public API shared by every platform. Import the package itself (`rustdht`):
+ * its Node and browser entries re-export all of this with the engine bound.
+ */
+export { RustDHT, type Limits, type OpenOptions } from './db.js';
+export { Ref, MapRef, type PutAck, type ReadOptions, type StreamOptions, type ChangeEvent, type ChildChangeEvent } from './ref.js';
+export { Identity, type ExportedIdentity } from './identity.js';
+export type { PutValue, PutObject } from './flatten.js';
+export type { ReceiveResult, UpdateOutcome, ChangesListener } from './replica.js';
+export type { OutcomeCounts, OutcomeKind } from './batch-report.js';
+export type { Link, Value, NodeData, ReadValue, PropertyMeta, NodeMeta, PropertyChange } from './values.js';
+export {
+  RustDHTError,
+  InvalidValueError,
+  LimitError,
+  PermissionError,
+  SignatureError,
+  DecodeError,
+  ClosedError,
+  AbortError,
+} from './errors.js';
+export type { StorageAdapter, StorageEntry, StorageOperation, RangeOptions } from './storage/adapter.js';
+export { MemoryStore } from './storage/memory.js';
+export type { NetworkAdapter, NetworkHost } from './network/adapter.js';

@@ -1,0 +1,14 @@
+/** The package's Node entry: the shared API with the engine loaded through wasm-bindgen's nodejs glue. */
+import * as engine from './engine/load-node.js';
+import { RustDHT as UnboundRustDHT } from './db.js';
+import { Identity as UnboundIdentity } from './identity.js';
+
+export * from './index.js';
+
+export class RustDHT extends UnboundRustDHT {
+  protected static override readonly engineModule = engine;
+}
+
+export class Identity extends UnboundIdentity {
+  protected static override readonly engineModule = engine;
+}

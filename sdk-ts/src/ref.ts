@@ -1,0 +1,230 @@
+/**
+ * Graph references, as GunDB users know them: `db.get(soul).get(key)…` names a place
+ * in the graph, following links on the way; `put`, `once`, `on`, `map`, `set` act on
+ * that place. A Ref holds no data and costs nothing to create; it resolves its path
+ * against the current graph each time it is used.
+ */
+import type { OutcomeCounts } from './batch-report.js';
+import { InvalidValueError, throwIfAborted } from './errors.js';
+import { Flattener, LINK_TARGET, type Linkable, type PutValue } from './flatten.js';
+import { signerOf, type Identity } from './identity.js';
+import { childValue, MapWatcher, mapNodeSoul, type ChildListener } from './map-watcher.js';
+import { PushStream } from './push-stream.js';
+import type { LocalReplica } from './replica.js';
+import { nodeSoulOf, readResolved, resolve, type RefPath } from './resolve.js';
+import { ValueWatcher } from './value-watcher.js';
+import type { NodeData, NodeMeta, PropertyChange, PropertyMeta, ReadValue, Value } from './values.js';
+
+/** How many updates of a put ended in each outcome (a local put: all applied or ignored). */
+export type PutAck = OutcomeCounts;
+
+export interface ReadOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface StreamOptions {
+  /** Ends the iteration (cleanly, without an error) when it fires. */
+  readonly signal?: AbortSignal;
+}
+
+/** One batch's effect on a subscribed ref. */
+export interface ChangeEvent {
+  /** The ref's value after the batch (as `once()` would return it). */
+  readonly value: ReadValue;
+  /** The property changes of the batch that this ref's value depends on. */
+  readonly changes: readonly PropertyChange[];
+}
+
+/** One batch's effect on one child of a `map()`. */
+export interface ChildChangeEvent {
+  readonly key: string;
+  /** The child's value, a linked child's data, or `null` once deleted. */
+  readonly value: Value | NodeData;
+}
+
+function checkKey(key: unknown, method: string): asserts key is string {
+  if (typeof key !== 'string') {
+    throw new InvalidValueError('key/invalid', `${method} takes a string, not ${key === null ? 'null' : typeof key}.`);
+  }
+}
+
+function toPropertyMeta(prop: { v: Value; s: number; by?: string; sig?: string }): PropertyMeta {
+  return prop.by === undefined
+    ? { value: prop.v, state: prop.s }
+    : { value: prop.v, state: prop.s, signer: prop.by, signature: prop.sig! };
+}
+
+export class Ref implements Linkable {
+  readonly #replica: LocalReplica;
+  readonly #path: RefPath;
+  readonly #writer: Identity | undefined;
+
+  /** @internal Refs come from `db.get()`, `db.user()` and `ref.get()`. */
+  constructor(replica: LocalReplica, path: RefPath, writer: Identity | undefined) {
+    this.#replica = replica;
+    this.#path = path;
+    this.#writer = writer;
+  }
+
+  /** The soul this chain starts from. */
+  get root(): string {
+    return this.#path.root;
+  }
+
+  /** The keys followed from the root, in order (empty for a root ref). */
+  get path(): readonly string[] {
+    return this.#path.keys;
+  }
+
+  /** The last key of the chain, or undefined for a root ref. */
+  get key(): string | undefined {
+    const keys = this.#path.keys;
+    return keys[keys.length - 1];
+  }
+
+  /** The property `key` of this ref's node; follows the link there when it holds one. */
+  get(key: string): Ref {
+    checkKey(key, 'get()');
+    return new Ref(this.#replica, { root: this.#path.root, keys: [...this.#path.keys, key] }, this.#writer);
+  }
+
+  /**
+   * Writes `value` here: a value, a plain object (merged into the node, nested objects
+   * becoming linked child nodes), or a Ref / `{ '#': soul }` (a link). All updates of
+   * one put are one atomic engine batch; resolves once persisted.
+   */
+  put(value: PutValue): Promise<PutAck> {
+    try {
+      this.#replica.assertOpen();
+      const signer = this.#writer === undefined ? undefined : signerOf(this.#writer, this.#replica.engineModule);
+      const flat = Flattener.put(this.#replica, this.#path, value);
+      return this.#replica.write(flat, signer);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Adds `item` under a fresh, unique, time-ordered key (a list that merges without
+   * conflicts). Resolves to the Ref of the new child.
+   */
+  async set(item: PutValue): Promise<Ref> {
+    this.#replica.assertOpen();
+    const child = this.get(this.#replica.nextSetKey());
+    await child.put(item);
+    return child;
+  }
+
+  /** The current value: a property's value, a node's data (links as `{ '#': soul }`), or undefined. */
+  async once(options: ReadOptions = {}): Promise<ReadValue> {
+    throwIfAborted(options.signal);
+    this.#replica.assertOpen();
+    return readResolved(this.#replica, resolve(this.#replica.links, this.#path));
+  }
+
+  /**
+   * Calls `callback(value, key)` with the current value (if there is one) and then
+   * after every batch that changes it. Returns the function that unsubscribes.
+   */
+  on(callback: (value: ReadValue, key: string | undefined) => void): () => void {
+    this.#replica.assertOpen();
+    const key = this.key;
+    const watcher = new ValueWatcher(this.#replica, this.#path, (value) => callback(value, key), { collect: false, initial: true });
+    return () => watcher.stop();
+  }
+
+  /** Every later change as an async iterable; ends when `signal` aborts or the database closes. */
+  changes(options: StreamOptions = {}): AsyncIterableIterator<ChangeEvent> {
+    this.#replica.assertOpen();
+    const stream = new PushStream<ChangeEvent>(options.signal);
+    if (stream.ended) return stream;
+    const watcher = new ValueWatcher(this.#replica, this.#path, (value, changes) => stream.push({ value, changes }), {
+      collect: true,
+      initial: false,
+      onClose: () => stream.end(),
+    });
+    stream.onEnd = () => watcher.stop();
+    return stream;
+  }
+
+  /** This node's children (see MapRef). */
+  map(): MapRef {
+    return new MapRef(this.#replica, this.#path);
+  }
+
+  /**
+   * The engine's record of this place: for a root ref the node with every property's
+   * metadata, else the property's metadata (state, and signer and signature when
+   * signed). Undefined when absent.
+   */
+  async meta(options: ReadOptions = {}): Promise<NodeMeta | PropertyMeta | undefined> {
+    throwIfAborted(options.signal);
+    this.#replica.assertOpen();
+    const keys = this.#path.keys;
+    if (keys.length === 0) {
+      const node = this.#replica.readNode(this.#path.root);
+      if (node === null) return undefined;
+      const props: Record<string, PropertyMeta> = {};
+      for (const key in node.props) props[key] = toPropertyMeta(node.props[key]!);
+      return { soul: node.soul, props };
+    }
+    const parent = resolve(this.#replica.links, { root: this.#path.root, keys: keys.slice(0, -1) });
+    if (parent.kind !== 'node') return undefined;
+    const prop = this.#replica.readNode(parent.soul)?.props[keys[keys.length - 1]!];
+    return prop === undefined ? undefined : toPropertyMeta(prop);
+  }
+
+  /** @internal A link to this ref points at its node's soul. */
+  [LINK_TARGET](replica: LocalReplica): string {
+    if (replica !== this.#replica) {
+      throw new InvalidValueError('value/link', 'a Ref can only be linked within the database it came from; link by soul with { "#": soul } instead.');
+    }
+    return nodeSoulOf(replica.links, this.#path);
+  }
+}
+
+/** The children of one node: `ref.map()`. */
+export class MapRef {
+  readonly #replica: LocalReplica;
+  readonly #path: RefPath;
+
+  /** @internal */
+  constructor(replica: LocalReplica, path: RefPath) {
+    this.#replica = replica;
+    this.#path = path;
+  }
+
+  /** Current children as `[key, value]` entries; linked children resolved to their data, deleted ones left out. */
+  async once(options: ReadOptions = {}): Promise<Array<[key: string, value: Value | NodeData]>> {
+    throwIfAborted(options.signal);
+    this.#replica.assertOpen();
+    const soul = mapNodeSoul(resolve(this.#replica.links, this.#path));
+    const props = soul === undefined ? undefined : this.#replica.readNode(soul)?.props;
+    const entries: Array<[string, Value | NodeData]> = [];
+    for (const key in props) {
+      const value = props[key]!.v;
+      if (value !== null) entries.push([key, childValue(this.#replica, value)]);
+    }
+    return entries;
+  }
+
+  /**
+   * Calls `callback(value, key)` for each current child, then for each child a batch
+   * changes (`null` when deleted). Returns the function that unsubscribes.
+   */
+  on(callback: ChildListener): () => void {
+    this.#replica.assertOpen();
+    const watcher = new MapWatcher(this.#replica, this.#path, callback);
+    return () => watcher.stop();
+  }
+
+  /** Each current child, then every change, as an async iterable; ends when `signal` aborts or the database closes. */
+  changes(options: StreamOptions = {}): AsyncIterableIterator<ChildChangeEvent> {
+    this.#replica.assertOpen();
+    const stream = new PushStream<ChildChangeEvent>(options.signal);
+    if (stream.ended) return stream;
+    const watcher = new MapWatcher(this.#replica, this.#path, (value, key) => stream.push({ key, value }), () => stream.end());
+    stream.onEnd = () => watcher.stop();
+    return stream;
+  }
+}

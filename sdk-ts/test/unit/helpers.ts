@@ -1,0 +1,33 @@
+/** Shared helpers for the unit tests. */
+import { afterEach } from 'vitest';
+import { RustDHT, type OpenOptions } from '../../src/node.js';
+
+const opened: RustDHT[] = [];
+
+/** Opens a database that is closed after the current test. */
+export async function openDb(options: OpenOptions = {}): Promise<RustDHT> {
+  const db = await RustDHT.open(options);
+  opened.push(db);
+  return db;
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((db) => db.close()));
+});
+
+/** Lets queued microtasks (initial subscription deliveries) run. */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Records every call of a callback. */
+export function recorder<A extends unknown[]>(): { calls: A[]; fn: (...args: A) => void } {
+  const calls: A[] = [];
+  return { calls, fn: (...args: A) => void calls.push(args) };
+}
+
+/** Records the first argument of every call (the value, for `on()` callbacks). */
+export function valueRecorder<V>(): { calls: Array<[V]>; fn: (value: V) => void } {
+  const calls: Array<[V]> = [];
+  return { calls, fn: (value: V) => void calls.push([value]) };
+}

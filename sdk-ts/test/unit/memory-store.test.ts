@@ -1,0 +1,4 @@
+import { MemoryStore } from '../../src/node.js';
+import { describeStorageAdapter } from './storage-conformance.js';
+
+describeStorageAdapter('MemoryStore', async () => new MemoryStore());
