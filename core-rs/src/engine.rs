@@ -304,6 +304,11 @@ impl Engine {
         self.deferred.first_key_value().map(|(_, u)| u.state)
     }
 
+    /// Every update waiting for its time, in due order (to persist across restarts).
+    pub fn deferred_updates(&self) -> impl Iterator<Item = &Update> {
+        self.deferred.values()
+    }
+
     pub fn deferred_count(&self) -> usize {
         self.deferred.len()
     }

@@ -201,6 +201,24 @@ impl Engine {
         crate::codec::encode(self.inner.last_changes())
     }
 
+    /// The last call's changes, one single-update frame each, in the order of the
+    /// report's `changes`: the values of per-property store records.
+    #[wasm_bindgen(js_name = lastChangeRecords)]
+    pub fn last_change_records(&self) -> Array {
+        self.inner
+            .last_changes()
+            .iter()
+            .map(|u| JsValue::from(js_sys::Uint8Array::from(crate::codec::encode(std::slice::from_ref(u)).as_slice())))
+            .collect()
+    }
+
+    /// Every deferred update as one frame; `ingest` it after a restart to defer them again.
+    #[wasm_bindgen(js_name = deferredFrame)]
+    pub fn deferred_frame(&self) -> Vec<u8> {
+        let updates: Vec<_> = self.inner.deferred_updates().cloned().collect();
+        crate::codec::encode(&updates)
+    }
+
     /// Loads frames from this peer's own store (trusted: see `Engine::restore`).
     /// Returns a BatchReport whose changes are the properties that changed.
     pub fn restore(&mut self, frame: &[u8]) -> Result<String, JsValue> {

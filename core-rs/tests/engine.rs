@@ -223,3 +223,15 @@ fn souls_of_lists_each_soul_once_and_restored_clock_never_goes_back() {
     restarted.write(vec![write("s", "k", Value::Null)], NOW, None).unwrap();
     assert!(restarted.last_changes()[0].state > NOW + 5000.0);
 }
+
+#[test]
+fn deferred_updates_can_be_saved_and_deferred_again_after_a_restart() {
+    let mut e = engine();
+    let frame = encode(&[update("a", "x", Value::Number(1.0), NOW + 50.0), update("a", "y", Value::Null, NOW + 20.0)]);
+    e.ingest(&frame, NOW).unwrap();
+    let saved: Vec<Update> = e.deferred_updates().cloned().collect();
+    assert_eq!(saved.iter().map(|u| u.key.as_str()).collect::<Vec<_>>(), vec!["y", "x"], "due order");
+    let mut restarted = engine();
+    assert_eq!(restarted.ingest(&encode(&saved), NOW).unwrap(), vec![Outcome::Deferred, Outcome::Deferred]);
+    assert_eq!(restarted.tick(NOW + 50.0), 2);
+}
