@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# `npm run build`: toolchain, WASM engine and TypeScript SDK, nothing else.
+set -euo pipefail
+exec bash "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh" "$@"

@@ -1,0 +1,21 @@
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Plugin } from 'vite';
+import wasmPlugin from 'vite-plugin-wasm';
+
+// vite-plugin-wasm's typings for its ESM entry are written as CommonJS, so under NodeNext
+// TypeScript sees a namespace; at runtime the default export is the plugin factory.
+const wasm = wasmPlugin as unknown as () => Plugin;
+
+// Builds the smoke page like any app that depends on `rustdht`: the package's default
+// (browser) export condition → pkg/bundler → the .wasm via vite-plugin-wasm, which needs
+// top-level await, hence target esnext.
+const port = Number(process.env.RUSTDHT_SMOKE_PORT ?? 4183);
+
+export default defineConfig({
+  root: dirname(fileURLToPath(import.meta.url)),
+  plugins: [wasm()],
+  build: { target: 'esnext', outDir: 'dist', emptyOutDir: true },
+  preview: { host: '127.0.0.1', port, strictPort: true },
+  clearScreen: false,
+});
