@@ -44,6 +44,7 @@ const WASM_FEATURES = [
   '--enable-nontrapping-float-to-int',
   '--enable-reference-types',
   '--enable-sign-ext',
+  '--enable-simd', // .cargo/config.toml builds with +simd128
 ];
 
 const log = (msg) => console.log(`[rustdht] ${msg}`);
@@ -94,6 +95,7 @@ function inputsHash(route) {
     ...filesUnder(join(ROOT, 'core-rs')),
     join(ROOT, 'Cargo.toml'),
     join(ROOT, 'Cargo.lock'),
+    join(ROOT, '.cargo', 'config.toml'),
     fileURLToPath(import.meta.url),
   ].sort();
   for (const file of files) {
