@@ -15,6 +15,7 @@ pub mod namespace;
 pub mod report;
 pub mod update;
 pub mod value;
+pub mod write_list;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

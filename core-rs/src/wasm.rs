@@ -173,6 +173,33 @@ impl Engine {
         Ok(report::batch_report(&outcomes, self.inner.last_changes()))
     }
 
+    /// Local writes given as the JSON text of the flat list (see `write_list`): the
+    /// fast path. Returns the state stamped on each write, NaN where it changed
+    /// nothing; the shell already knows souls, keys, values and signer, so nothing
+    /// else needs to come back. Refusals throw, all or nothing, as `write` does.
+    #[wasm_bindgen(js_name = writeList)]
+    pub fn write_list(&mut self, json: &str, now: f64) -> Result<Vec<f64>, JsValue> {
+        self.write_list_with(json, now, None)
+    }
+
+    #[wasm_bindgen(js_name = writeListSigned)]
+    pub fn write_list_signed(&mut self, json: &str, now: f64, signer: &Signer) -> Result<Vec<f64>, JsValue> {
+        self.write_list_with(json, now, Some(&signer.pair))
+    }
+
+    fn write_list_with(&mut self, json: &str, now: f64, signer: Option<&KeyPair>) -> Result<Vec<f64>, JsValue> {
+        let writes = crate::write_list::parse(json).map_err(write_error_to_js)?;
+        let outcomes = self.inner.write(writes, now, signer).map_err(write_error_to_js)?;
+        let mut changes = self.inner.last_changes().iter();
+        Ok(outcomes
+            .iter()
+            .map(|o| match o {
+                crate::engine::Outcome::Applied => changes.next().map_or(f64::NAN, |u| u.state),
+                _ => f64::NAN,
+            })
+            .collect())
+    }
+
     /// Incoming frame: decode → verify → validate → merge, one call per batch.
     pub fn ingest(&mut self, frame: &[u8], now: f64) -> Result<String, JsValue> {
         let outcomes = self.inner.ingest(frame, now).map_err(to_js)?;

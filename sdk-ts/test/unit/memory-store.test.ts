@@ -1,4 +1,0 @@
-import { MemoryStore } from '../../src/node.js';
-import { describeStorageAdapter } from './storage-conformance.js';
-
-describeStorageAdapter('MemoryStore', async () => new MemoryStore());
