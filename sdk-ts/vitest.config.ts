@@ -6,13 +6,23 @@ import { defineConfig } from 'vitest/config';
 // package tests exercise the packed build the way an application installs it (they need
 // `npm run build` first, which scripts/test.sh does). test/browser/ holds Playwright
 // specs (*.spec.ts), run by playwright.config.ts, not here.
+//
+// The unit tests run a second time with every database their helpers open backed by a
+// store (RUSTDHT_TEST_STORE=memory), so the whole API is also exercised with nodes
+// loaded lazily from storage instead of held in memory from the start.
 export default defineConfig({
   root: dirname(fileURLToPath(import.meta.url)),
   test: {
-    include: ['test/**/*.test.ts'],
     exclude: ['test/browser/**', '**/node_modules/**', '**/dist/**'],
     environment: 'node',
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'sdk', include: ['test/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: { name: 'unit on a store', include: ['test/unit/**/*.test.ts'], env: { RUSTDHT_TEST_STORE: 'memory' } },
+      },
+    ],
   },
 });

@@ -4,11 +4,15 @@ import { RustDHT as UnboundRustDHT } from './db.js';
 import { Identity as UnboundIdentity } from './identity.js';
 
 export * from './index.js';
-
-export class RustDHT extends UnboundRustDHT {
-  protected static override readonly engineModule = engine;
-}
+// Browser only: they need IndexedDB and Web Storage, and keep idb out of Node.
+export { IndexedDBStore, type IndexedDBStoreOptions } from './storage/indexeddb.js';
+export { LocalStorageStore } from './storage/local-storage.js';
 
 export class Identity extends UnboundIdentity {
   protected static override readonly engineModule = engine;
+}
+
+export class RustDHT extends UnboundRustDHT {
+  protected static override readonly engineModule = engine;
+  protected static override readonly identityClass = Identity;
 }

@@ -1,12 +1,14 @@
 /**
  * The database: opens a local replica (an engine plus the shell around it) and hands
- * out refs into its graph. Networking and storage attach through the `receive` /
- * `onChanges` pair and the `store` option.
+ * out refs into its graph. Networking attaches through `receive` / `onChanges` and the
+ * outbox; storage through the `store` option.
  */
 import { requireEngine } from './engine-binding.js';
 import type { EngineModule } from './engine/core-types.js';
 import { abortErrorFrom, InvalidValueError, throwIfAborted } from './errors.js';
-import { signerOf, type Identity } from './identity.js';
+import { Identity, signerOf } from './identity.js';
+import type { IdentityKeeper } from './identity-keeper.js';
+import type { Outbox } from './outbox.js';
 import { Ref } from './ref.js';
 import { LocalReplica, type ChangesListener, type EngineConfig, type ReceiveResult } from './replica.js';
 import type { StorageAdapter } from './storage/adapter.js';
@@ -36,8 +38,12 @@ export interface OpenOptions {
   readonly maxClockSkewMs?: number;
   readonly limits?: Limits;
   /**
-   * Where the graph persists. The database replays it at open and owns it from then
-   * on: `close()` closes it. Without a store the graph lives in memory only.
+   * Where the database persists: its graph, clock, deferred updates, outbox and kept
+   * identities (docs/ARCHITECTURE.md, "Storage layout and durability"). Opening reads
+   * only a few small records; nodes load from the store when first used. The database
+   * owns the store from then on: `close()` closes it. Without a store everything lives
+   * in memory only. Reopen a store with limits at least as large as those it was
+   * written with.
    */
   readonly store?: StorageAdapter;
   /** Aborts opening; once open, aborting closes the database. */
@@ -58,6 +64,8 @@ function engineConfig(options: OpenOptions): EngineConfig {
 export class RustDHT {
   /** Set by the platform entry point (see engine-binding.ts). */
   protected static readonly engineModule: EngineModule | undefined = undefined;
+  /** The platform entry's Identity class, which `identities.load()` returns instances of. */
+  protected static readonly identityClass: Pick<typeof Identity, 'import'> = Identity;
 
   readonly #replica: LocalReplica;
 
@@ -71,7 +79,15 @@ export class RustDHT {
     const { signal, store, now = Date.now } = options;
     throwIfAborted(signal);
     if (typeof now !== 'function') throw new InvalidValueError('config/invalid', 'option now must be a function returning ms since the epoch.');
-    const replica = await LocalReplica.open({ engineModule, engineConfig: engineConfig(options), now, store, signal });
+    const identityClass = this.identityClass;
+    const replica = await LocalReplica.open({
+      engineModule,
+      engineConfig: engineConfig(options),
+      now,
+      store,
+      signal,
+      importIdentity: (exported) => identityClass.import(exported),
+    });
     if (signal?.aborted) {
       await replica.close();
       throw abortErrorFrom(signal);
@@ -121,11 +137,46 @@ export class RustDHT {
     return this.#replica.onChanges(listener);
   }
 
+  /**
+   * Local writes not yet acknowledged by the network, oldest first. Every local write
+   * that changes the graph lands here, online or not; with a store the outbox survives
+   * restarts. The networking layer sends the entries and acknowledges them.
+   */
+  get outbox(): Outbox {
+    this.#replica.assertOpen();
+    return this.#replica.outbox;
+  }
+
+  /**
+   * Identities kept with the database (their secret seeds, in the store when there is
+   * one), so the same identity can sign again after a restart:
+   * `await db.identities.keep(id)`, later `await db.identities.load(id.publicKey)`.
+   */
+  get identities(): IdentityKeeper {
+    this.#replica.assertOpen();
+    return this.#replica.identities;
+  }
+
+  /**
+   * Resolves once every operation made before the call is applied and, with a store,
+   * durable (see `Ref.put` for the durability contract).
+   */
+  flush(): Promise<void> {
+    try {
+      return this.#replica.flush();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   get closed(): boolean {
     return this.#replica.closed;
   }
 
-  /** Ends subscriptions and timers, waits for pending writes to persist, closes the store. Idempotent. */
+  /**
+   * Ends subscriptions and timers, lets operations already made finish, waits for
+   * them to be durable, closes the store. Idempotent.
+   */
   close(): Promise<void> {
     return this.#replica.close();
   }

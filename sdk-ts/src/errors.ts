@@ -57,6 +57,19 @@ export class ClosedError extends RustDHTError {
   override readonly name: string = 'ClosedError';
 }
 
+/**
+ * A storage backend ran out of room (the localStorage quota, or the browser's quota for
+ * IndexedDB). The batch that hit it was not applied, not even in part, and everything
+ * stored before it is intact: free space (delete data) or move to a larger backend.
+ */
+export class StorageQuotaError extends RustDHTError {
+  override readonly name: string = 'StorageQuotaError';
+
+  constructor(message: string, options: RustDHTErrorOptions = {}) {
+    super('storage/quota', message, options);
+  }
+}
+
 /** The operation's AbortSignal fired. */
 export class AbortError extends RustDHTError {
   override readonly name: string = 'AbortError';

@@ -11,7 +11,6 @@
  * class instances, cycles) is refused here, also before anything is written.
  */
 import { InvalidValueError } from './errors.js';
-import type { LinkIndex } from './link-index.js';
 import type { LocalReplica } from './replica.js';
 import { childSoulForWrite, parentSoulForWrite, type RefPath } from './resolve.js';
 import type { Link, Value } from './values.js';
@@ -71,14 +70,12 @@ const VALUE_ADVICE =
 
 export class Flattener {
   readonly #replica: LocalReplica;
-  readonly #links: LinkIndex;
   readonly #flat: unknown[] = [];
   /** Objects being flattened, outermost first, to refuse cycles. */
   readonly #open: object[] = [];
 
   constructor(replica: LocalReplica) {
     this.#replica = replica;
-    this.#links = replica.links;
   }
 
   /** The updates of `put(value)` on the ref at `path`. */
@@ -97,7 +94,7 @@ export class Flattener {
       }
       flattener.#node(path.root, value);
     } else {
-      const soul = parentSoulForWrite(flattener.#links, path, flat);
+      const soul = parentSoulForWrite(replica, path, flat);
       flattener.#property(soul, keys[keys.length - 1]!, value);
     }
     return flat;
@@ -126,7 +123,7 @@ export class Flattener {
           return;
         }
         if (this.#open.includes(value)) throw invalid('the object contains itself (a cycle); link nodes with Refs instead', soul, key);
-        this.#node(childSoulForWrite(this.#links, soul, key, this.#flat), value);
+        this.#node(childSoulForWrite(this.#replica, soul, key, this.#flat), value);
         return;
       }
       default:

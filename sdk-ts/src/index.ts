@@ -5,6 +5,8 @@
 export { RustDHT, type Limits, type OpenOptions } from './db.js';
 export { Ref, MapRef, type PutAck, type ReadOptions, type StreamOptions, type ChangeEvent, type ChildChangeEvent } from './ref.js';
 export { Identity, type ExportedIdentity } from './identity.js';
+export type { IdentityKeeper } from './identity-keeper.js';
+export type { Outbox, OutboxEntry, OutboxEvent, OutboxListener, OutboxIterationOptions } from './outbox.js';
 export type { PutValue, PutObject } from './flatten.js';
 export type { ReceiveResult, UpdateOutcome, ChangesListener } from './replica.js';
 export type { OutcomeCounts, OutcomeKind } from './batch-report.js';
@@ -18,6 +20,7 @@ export {
   DecodeError,
   ClosedError,
   AbortError,
+  StorageQuotaError,
 } from './errors.js';
 export type { StorageAdapter, StorageEntry, StorageOperation, RangeOptions } from './storage/adapter.js';
 export { MemoryStore } from './storage/memory.js';

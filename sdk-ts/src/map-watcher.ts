@@ -3,18 +3,22 @@
  * of the node, its value, or for a link the linked node's data. Delivers
  * `(value, key)` once per batch for each child that changed (its property, or any
  * property of the node it links to); a deleted child is delivered as `null`.
+ *
+ * Each delivery is computed by a plan (see LocalReplica.whenResident): with a store,
+ * children linked to nodes that are not loaded yet are delivered once they are, and
+ * changes that arrive meanwhile are folded into that delivery.
  */
 import type { EngineChange } from './batch-report.js';
-import type { LocalReplica } from './replica.js';
-import { nodeData, resolve, sameWatches, type RefPath, type Resolution } from './resolve.js';
+import type { EngineNode, LocalReplica } from './replica.js';
+import { nodeData, resolve, sameWatches, type GraphView, type RefPath, type Resolution } from './resolve.js';
 import type { ChangeWatcher, Watch } from './subscription-registry.js';
 import { isLink, type NodeData, type Value } from './values.js';
 
 export type ChildListener = (value: Value | NodeData, key: string) => void;
 
 /** A child's value: a link stands for its node's data (empty when it has none yet). */
-export function childValue(replica: LocalReplica, value: Value): Value | NodeData {
-  return isLink(value) ? nodeData(replica.readNode(value['#'])) ?? {} : value;
+export function childValue(graph: GraphView, value: Value): Value | NodeData {
+  return isLink(value) ? nodeData(graph.readNode(value['#'])) ?? {} : value;
 }
 
 /** The soul whose children a map() over `path` lists, if the path leads to a node. */
@@ -22,11 +26,21 @@ export function mapNodeSoul(resolution: Resolution): string | undefined {
   return resolution.kind === 'node' ? resolution.soul : undefined;
 }
 
+/** What one delivery needs, read in one plan. */
+interface Snapshot {
+  readonly resolution: Resolution;
+  /** The resolution watches other things than before: every child is news. */
+  readonly moved: boolean;
+  readonly props: EngineNode['props'] | undefined;
+  /** [key, raw value, delivered value] for each child to deliver. */
+  readonly children: ReadonlyArray<readonly [string, Value, Value | NodeData]>;
+}
+
 export class MapWatcher implements ChangeWatcher {
   readonly #replica: LocalReplica;
   readonly #path: RefPath;
   readonly #listener: ChildListener;
-  #resolution: Resolution;
+  #resolution: Resolution | undefined;
   /** key → soul of the child node it links to. */
   readonly #childOf = new Map<string, string>();
   /** child soul → keys linking to it (several keys may share a child). */
@@ -34,6 +48,8 @@ export class MapWatcher implements ChangeWatcher {
   #dirtyKeys = new Set<string>();
   #pathChanged = false;
   #active = true;
+  #refreshing = false;
+  #stale = false;
   /** Keys delivered by changes before the initial delivery ran. */
   #deliveredEarly: Set<string> | undefined = new Set();
   readonly #stopOnClose: () => void;
@@ -42,80 +58,129 @@ export class MapWatcher implements ChangeWatcher {
     this.#replica = replica;
     this.#path = path;
     this.#listener = listener;
-    this.#resolution = resolve(replica.links, path);
-    for (const watch of this.#resolution.watches) replica.subscriptions.add(watch, this);
     this.#stopOnClose = replica.onClose(() => {
       this.stop();
       onClose?.();
     });
-    this.#indexChildren(false);
-    queueMicrotask(() => {
-      const early = this.#deliveredEarly;
-      this.#deliveredEarly = undefined;
-      if (this.#active) this.#deliverAll(early);
-    });
+    const started = replica.queued(
+      () => this.#snapshot(true, undefined),
+      (snapshot) => this.#start(snapshot),
+    );
+    if (started instanceof Promise) started.catch((error: unknown) => this.#fail(error));
   }
 
   note(change: EngineChange): void {
     const [soul, key] = change;
-    if (soul === mapNodeSoul(this.#resolution)) this.#dirtyKeys.add(key);
+    const resolution = this.#resolution!;
+    if (soul === mapNodeSoul(resolution)) this.#dirtyKeys.add(key);
     const keys = this.#keysOf.get(soul);
     if (keys !== undefined) for (const k of keys) this.#dirtyKeys.add(k);
-    for (const watch of this.#resolution.watches) {
+    for (const watch of resolution.watches) {
       if (watch.key !== undefined && watch.soul === soul && watch.key === key) this.#pathChanged = true;
     }
   }
 
   flush(): void {
     if (!this.#active) return;
-    if (this.#pathChanged) {
-      this.#pathChanged = false;
-      const resolution = resolve(this.#replica.links, this.#path);
-      if (!sameWatches(resolution.watches, this.#resolution.watches)) {
-        for (const watch of this.#resolution.watches) this.#replica.subscriptions.remove(watch, this);
-        this.#unwatchChildren();
-        this.#resolution = resolution;
-        for (const watch of resolution.watches) this.#replica.subscriptions.add(watch, this);
-        this.#dirtyKeys = new Set();
-        // A different node: every child it has is news to the subscriber.
-        this.#indexChildren(true);
-        this.#deliverAll(undefined);
-        return;
-      }
+    if (this.#refreshing) {
+      this.#stale = true;
+      return;
     }
+    if (!this.#pathChanged && this.#dirtyKeys.size === 0) return;
+    const reresolve = this.#pathChanged;
     const dirty = this.#dirtyKeys;
-    if (dirty.size === 0) return;
+    this.#pathChanged = false;
     this.#dirtyKeys = new Set();
-    const soul = mapNodeSoul(this.#resolution);
-    if (soul === undefined) return;
-    const props = this.#replica.readNode(soul)?.props;
-    for (const key of dirty) {
-      const value = props?.[key]?.v;
-      if (value === undefined) continue;
-      this.#trackChild(key, value);
-      this.#deliver(childValue(this.#replica, value), key);
-    }
+    const refreshed = this.#replica.whenResident(
+      () => this.#snapshot(reresolve, dirty),
+      (snapshot) => this.#show(snapshot),
+    );
+    if (!(refreshed instanceof Promise)) return;
+    this.#refreshing = true;
+    refreshed.then(
+      () => {
+        this.#refreshing = false;
+        if (this.#stale) {
+          this.#stale = false;
+          this.flush();
+        }
+      },
+      (error: unknown) => this.#fail(error),
+    );
   }
 
   stop(): void {
     if (!this.#active) return;
     this.#active = false;
     this.#stopOnClose();
-    if (this.#replica.closed) return;
+    if (this.#replica.closed || this.#resolution === undefined) return;
     for (const watch of this.#resolution.watches) this.#replica.subscriptions.remove(watch, this);
     this.#unwatchChildren();
   }
 
-  #deliverAll(skip: ReadonlySet<string> | undefined): void {
-    const soul = mapNodeSoul(this.#resolution);
-    if (soul === undefined) return;
-    const props = this.#replica.readNode(soul)?.props;
-    for (const key in props) {
-      const value = props[key]!.v;
-      if (value === null || skip?.has(key)) continue;
-      this.#deliver(childValue(this.#replica, value), key);
+  /**
+   * Reads what a delivery needs: the path (again when `reresolve`), the node, and the
+   * value of each child in `keys` (every present child when undefined or when the
+   * path now leads elsewhere).
+   */
+  #snapshot(reresolve: boolean, keys: ReadonlySet<string> | undefined): Snapshot {
+    const replica = this.#replica;
+    const current = this.#resolution;
+    const resolution = reresolve || current === undefined ? resolve(replica, this.#path) : current;
+    const moved = current === undefined || !sameWatches(resolution.watches, current.watches);
+    const soul = mapNodeSoul(resolution);
+    const props = soul === undefined ? undefined : replica.readNode(soul)?.props;
+    const children: Array<readonly [string, Value, Value | NodeData]> = [];
+    if (moved || keys === undefined) {
+      for (const key in props) {
+        const value = props[key]!.v;
+        if (value !== null) children.push([key, value, childValue(replica, value)]);
+      }
+    } else {
+      for (const key of keys) {
+        const value = props?.[key]?.v;
+        if (value !== undefined) children.push([key, value, childValue(replica, value)]);
+      }
+    }
+    return { resolution, moved, props, children };
+  }
+
+  #start(snapshot: Snapshot): void {
+    if (!this.#active) return;
+    this.#adopt(snapshot);
+    queueMicrotask(() => {
+      const early = this.#deliveredEarly;
+      this.#deliveredEarly = undefined;
+      if (!this.#active) return;
+      for (const [key, , value] of snapshot.children) {
+        if (early?.has(key)) continue;
+        this.#deliver(value, key);
+        if (!this.#active) return;
+      }
+    });
+  }
+
+  #show(snapshot: Snapshot): void {
+    if (!this.#active) return;
+    if (snapshot.moved) this.#adopt(snapshot);
+    else for (const [key, value] of snapshot.children) this.#trackChild(key, value);
+    for (const [key, , value] of snapshot.children) {
+      this.#deliver(value, key);
       if (!this.#active) return;
     }
+  }
+
+  /** Watches the snapshot's path and node, and the children its node links to now. */
+  #adopt(snapshot: Snapshot): void {
+    const subscriptions = this.#replica.subscriptions;
+    const previous = this.#resolution;
+    if (previous !== undefined) {
+      for (const watch of previous.watches) subscriptions.remove(watch, this);
+      this.#unwatchChildren();
+    }
+    this.#resolution = snapshot.resolution;
+    for (const watch of snapshot.resolution.watches) subscriptions.add(watch, this);
+    for (const key in snapshot.props) this.#trackChild(key, snapshot.props[key]!.v);
   }
 
   #deliver(value: Value | NodeData, key: string): void {
@@ -127,14 +192,6 @@ export class MapWatcher implements ChangeWatcher {
         throw error;
       });
     }
-  }
-
-  #indexChildren(reset: boolean): void {
-    if (reset) this.#unwatchChildren();
-    const soul = mapNodeSoul(this.#resolution);
-    if (soul === undefined) return;
-    const props = this.#replica.readNode(soul)?.props;
-    for (const key in props) this.#trackChild(key, props[key]!.v);
   }
 
   /** Watches the node `key` links to now, and stops watching the one it linked to before. */
@@ -164,7 +221,7 @@ export class MapWatcher implements ChangeWatcher {
 
   #unwatchChild(soul: string): void {
     // The map's own node may be its own child (a self-link): keep that watch.
-    if (soul === mapNodeSoul(this.#resolution)) return;
+    if (this.#resolution !== undefined && soul === mapNodeSoul(this.#resolution)) return;
     const watch: Watch = { soul, key: undefined };
     this.#replica.subscriptions.remove(watch, this);
   }
@@ -173,5 +230,12 @@ export class MapWatcher implements ChangeWatcher {
     for (const soul of this.#keysOf.keys()) this.#unwatchChild(soul);
     this.#childOf.clear();
     this.#keysOf.clear();
+  }
+
+  #fail(error: unknown): void {
+    if (!this.#active || this.#replica.closed) return;
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }

@@ -4,11 +4,14 @@ import { RustDHT as UnboundRustDHT } from './db.js';
 import { Identity as UnboundIdentity } from './identity.js';
 
 export * from './index.js';
-
-export class RustDHT extends UnboundRustDHT {
-  protected static override readonly engineModule = engine;
-}
+// Node only: classic-level is a native addon, so only this entry may import it.
+export { LevelStore } from './storage/leveldb.js';
 
 export class Identity extends UnboundIdentity {
   protected static override readonly engineModule = engine;
+}
+
+export class RustDHT extends UnboundRustDHT {
+  protected static override readonly engineModule = engine;
+  protected static override readonly identityClass = Identity;
 }

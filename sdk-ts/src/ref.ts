@@ -91,14 +91,23 @@ export class Ref implements Linkable {
   /**
    * Writes `value` here: a value, a plain object (merged into the node, nested objects
    * becoming linked child nodes), or a Ref / `{ '#': soul }` (a link). All updates of
-   * one put are one atomic engine batch; resolves once persisted.
+   * one put are one atomic engine batch.
+   *
+   * Durability: the put resolves once its updates are applied locally (visible to
+   * reads and subscriptions, queued in the outbox) and, when the database has a store,
+   * once the store batch holding them is durable: for a persistent store, a put that
+   * resolved survives a crash of the process (kill -9) or of the tab. Concurrent puts
+   * share one store batch (group commit). A put that rejects was not persisted (its
+   * updates may stay visible locally until the database is reopened). Without a store
+   * it resolves right after the local apply.
    */
   put(value: PutValue): Promise<PutAck> {
     try {
       this.#replica.assertOpen();
       const signer = this.#writer === undefined ? undefined : signerOf(this.#writer, this.#replica.engineModule);
-      const flat = Flattener.put(this.#replica, this.#path, value);
-      return this.#replica.write(flat, signer);
+      const replica = this.#replica;
+      const path = this.#path;
+      return replica.write(() => Flattener.put(replica, path, value), signer);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -119,7 +128,9 @@ export class Ref implements Linkable {
   async once(options: ReadOptions = {}): Promise<ReadValue> {
     throwIfAborted(options.signal);
     this.#replica.assertOpen();
-    return readResolved(this.#replica, resolve(this.#replica.links, this.#path));
+    const replica = this.#replica;
+    const path = this.#path;
+    return replica.read(() => readResolved(replica, resolve(replica, path)));
   }
 
   /**
@@ -160,18 +171,21 @@ export class Ref implements Linkable {
   async meta(options: ReadOptions = {}): Promise<NodeMeta | PropertyMeta | undefined> {
     throwIfAborted(options.signal);
     this.#replica.assertOpen();
-    const keys = this.#path.keys;
-    if (keys.length === 0) {
-      const node = this.#replica.readNode(this.#path.root);
-      if (node === null) return undefined;
-      const props: Record<string, PropertyMeta> = {};
-      for (const key in node.props) props[key] = toPropertyMeta(node.props[key]!);
-      return { soul: node.soul, props };
-    }
-    const parent = resolve(this.#replica.links, { root: this.#path.root, keys: keys.slice(0, -1) });
-    if (parent.kind !== 'node') return undefined;
-    const prop = this.#replica.readNode(parent.soul)?.props[keys[keys.length - 1]!];
-    return prop === undefined ? undefined : toPropertyMeta(prop);
+    const replica = this.#replica;
+    const { root, keys } = this.#path;
+    return replica.read((): NodeMeta | PropertyMeta | undefined => {
+      if (keys.length === 0) {
+        const node = replica.readNode(root);
+        if (node === null) return undefined;
+        const props: Record<string, PropertyMeta> = {};
+        for (const key in node.props) props[key] = toPropertyMeta(node.props[key]!);
+        return { soul: node.soul, props };
+      }
+      const parent = resolve(replica, { root, keys: keys.slice(0, -1) });
+      if (parent.kind !== 'node') return undefined;
+      const prop = replica.readNode(parent.soul)?.props[keys[keys.length - 1]!];
+      return prop === undefined ? undefined : toPropertyMeta(prop);
+    });
   }
 
   /** @internal A link to this ref points at its node's soul. */
@@ -179,7 +193,7 @@ export class Ref implements Linkable {
     if (replica !== this.#replica) {
       throw new InvalidValueError('value/link', 'a Ref can only be linked within the database it came from; link by soul with { "#": soul } instead.');
     }
-    return nodeSoulOf(replica.links, this.#path);
+    return nodeSoulOf(replica, this.#path);
   }
 }
 
@@ -198,14 +212,18 @@ export class MapRef {
   async once(options: ReadOptions = {}): Promise<Array<[key: string, value: Value | NodeData]>> {
     throwIfAborted(options.signal);
     this.#replica.assertOpen();
-    const soul = mapNodeSoul(resolve(this.#replica.links, this.#path));
-    const props = soul === undefined ? undefined : this.#replica.readNode(soul)?.props;
-    const entries: Array<[string, Value | NodeData]> = [];
-    for (const key in props) {
-      const value = props[key]!.v;
-      if (value !== null) entries.push([key, childValue(this.#replica, value)]);
-    }
-    return entries;
+    const replica = this.#replica;
+    const path = this.#path;
+    return replica.read(() => {
+      const soul = mapNodeSoul(resolve(replica, path));
+      const props = soul === undefined ? undefined : replica.readNode(soul)?.props;
+      const entries: Array<[string, Value | NodeData]> = [];
+      for (const key in props) {
+        const value = props[key]!.v;
+        if (value !== null) entries.push([key, childValue(replica, value)]);
+      }
+      return entries;
+    });
   }
 
   /**

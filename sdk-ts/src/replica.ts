@@ -3,8 +3,15 @@
  *
  * Every change to the graph goes through `write`, `receive` or the deferred tick, each
  * one engine call per batch; after each, `#afterBatch` runs the same steps in the same
- * order: mirror links, persist, announce (local writes only), notify subscribers.
- * Public classes (RustDHT, Ref) are thin views over this one object.
+ * order: mirror links, stage the changed property records, queue local writes in the
+ * outbox, announce them, notify subscribers. Public classes (RustDHT, Ref) are thin
+ * views over this one object.
+ *
+ * With a store, the engine holds only the nodes used so far (see ResidentSouls): each
+ * operation first names the souls it touches by running its `plan` against the graph;
+ * souls that are not in memory yet are loaded and the plan runs again, and only a plan
+ * that found everything in memory is applied. Plans have no effects, so running one
+ * twice is harmless.
  */
 import {
   countOutcomes,
@@ -14,12 +21,19 @@ import {
   type OutcomeCounts,
   type OutcomeKind,
 } from './batch-report.js';
-import { ChangeLog } from './change-log.js';
 import { DeferredScheduler } from './deferred-scheduler.js';
 import type { Engine, EngineModule, Signer } from './engine/core-types.js';
 import { closedError, errorForCode, fromEngineError } from './errors.js';
+import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
-import type { StorageAdapter } from './storage/adapter.js';
+import { OperationQueue } from './operation-queue.js';
+import { Outbox } from './outbox.js';
+import { GroupCommit } from './persistence/group-commit.js';
+import { DEFERRED_KEY, HEAD_KEY, decodeHead, encodeHead, propertyKey, type Head } from './persistence/layout.js';
+import { joinRecords } from './persistence/record-frames.js';
+import { ResidentSouls } from './persistence/resident-souls.js';
+import type { GraphView } from './resolve.js';
+import type { StorageAdapter, StorageOperation } from './storage/adapter.js';
 import { SubscriptionRegistry } from './subscription-registry.js';
 import type { Value } from './values.js';
 
@@ -60,9 +74,33 @@ export interface ReplicaSettings {
   readonly now: () => number;
   readonly store: StorageAdapter | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly importIdentity: IdentityImporter;
+}
+
+/** The store and what the replica keeps around it; absent for a memory-only database. */
+interface Backing {
+  readonly store: StorageAdapter;
+  readonly commit: GroupCommit;
+  readonly souls: ResidentSouls;
+}
+
+/** A local write once applied: what its put resolves to, and when. */
+interface AppliedWrite {
+  readonly counts: OutcomeCounts;
+  readonly durable: Promise<void>;
+  readonly rejection: unknown;
 }
 
 const NOTHING_TO_PERSIST: Promise<void> = Promise.resolve();
+
+/**
+ * Records restored per engine call. Any size up to the engine's maxBatchUpdates works;
+ * a thousand makes the per-call cost invisible without building huge frames.
+ */
+const RESTORE_FRAME_UPDATES = 1000;
+
+/** The engine's own ceiling on maxBatchUpdates (config.rs): enough for any deferred queue. */
+const ENGINE_MAX_BATCH_CEILING = 1_000_000;
 
 /** Rethrows asynchronously: one failing listener must not stop the others or the write. */
 function reportListenerError(error: unknown): void {
@@ -71,29 +109,59 @@ function reportListenerError(error: unknown): void {
   });
 }
 
-export class LocalReplica {
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value instanceof Promise;
+}
+
+export class LocalReplica implements GraphView {
   readonly engineModule: EngineModule;
   readonly now: () => number;
   readonly links = new LinkIndex();
   readonly subscriptions = new SubscriptionRegistry();
+  readonly outbox: Outbox;
+  readonly identities: IdentityKeeper;
   readonly #engine: Engine;
+  readonly #engineConfig: EngineConfig;
   readonly #scheduler: DeferredScheduler;
+  readonly #backing: Backing | undefined;
+  readonly #queue = new OperationQueue();
+  readonly #restoreFrameUpdates: number;
   readonly #changesListeners = new Set<ChangesListener>();
   readonly #closeListeners = new Set<() => void>();
-  #log: ChangeLog | undefined;
+  /** While a plan runs with a store: the souls it needed that are not in memory yet. */
+  #missing: Set<string> | undefined;
+  /** The deferred queue changed since the store's copy was last staged. */
+  #deferredChanged = false;
   #closed = false;
-  /** Souls restored from the store at open, whose links still need indexing. */
-  #restoredSouls: Set<string> | undefined = new Set();
+  #closing: Promise<void> | undefined;
+  /** Set just before the engine is freed: from then on nothing may call it. */
+  #freed = false;
   #lastSetKeyTime = -1;
   #setKeySequence = 0;
 
-  private constructor(engineModule: EngineModule, engine: Engine, now: () => number) {
-    this.engineModule = engineModule;
+  private constructor(settings: ReplicaSettings, engine: Engine, head: Head | undefined) {
+    this.engineModule = settings.engineModule;
+    this.now = settings.now;
     this.#engine = engine;
-    this.now = now;
-    this.#scheduler = new DeferredScheduler(now, () => this.#tick());
+    this.#engineConfig = settings.engineConfig;
+    this.#restoreFrameUpdates = Math.min(settings.engineConfig.maxBatchUpdates ?? RESTORE_FRAME_UPDATES, RESTORE_FRAME_UPDATES);
+    this.#scheduler = new DeferredScheduler(this.now, () => this.#tick());
+    const store = settings.store;
+    if (store !== undefined) {
+      const commit = new GroupCommit(store, (operations, durable) => this.#seal(operations, durable));
+      const souls = new ResidentSouls(store, (records) => this.#restoreRecords(records));
+      this.#backing = { store, commit, souls };
+    }
+    const persisted = store === undefined ? undefined : { store, commit: this.#backing!.commit };
+    const counters = { size: head?.outboxSize ?? 0, nextId: head?.outboxNextId ?? 0 };
+    this.outbox = new Outbox(persisted, counters, () => this.assertOpen());
+    this.identities = new IdentityKeeper(persisted, settings.importIdentity, () => this.assertOpen());
   }
 
+  /**
+   * Opens the replica. With a store this reads two records (the head and the deferred
+   * updates) and nothing else: nodes load when first used.
+   */
   static async open(settings: ReplicaSettings): Promise<LocalReplica> {
     let engine: Engine;
     try {
@@ -101,49 +169,128 @@ export class LocalReplica {
     } catch (thrown) {
       throw fromEngineError(thrown);
     }
-    const replica = new LocalReplica(settings.engineModule, engine, settings.now);
-    if (settings.store !== undefined) {
+    const { store } = settings;
+    let head: Head | undefined;
+    let deferred: Uint8Array | undefined;
+    if (store !== undefined) {
       try {
-        replica.#log = await ChangeLog.open(settings.store, (frame) => replica.#restore(frame), settings.signal);
-        replica.#indexRestored();
+        const [headBytes, deferredBytes] = await Promise.all([store.get(HEAD_KEY), store.get(DEFERRED_KEY)]);
+        head = headBytes === undefined ? undefined : decodeHead(headBytes);
+        deferred = deferredBytes;
       } catch (error) {
-        await replica.close();
+        engine.free();
+        await store.close().catch(() => {});
         throw error;
       }
     }
-    return replica;
-  }
-
-  /**
-   * Loads a frame of our own log. `restore` trusts it (it was verified when it first
-   * arrived) and applies it whatever the clock says now, so reopening neither
-   * re-verifies every signature nor loses data to a clock that moved back.
-   */
-  #restore(frame: Uint8Array): void {
+    const replica = new LocalReplica(settings, engine, head);
     try {
-      this.#engine.restore(frame);
-      for (const soul of this.#engine.soulsOf(frame)) this.#restoredSouls!.add(soul);
-    } catch (thrown) {
-      throw fromEngineError(thrown);
+      // Restored states may be ahead of the wall clock: new writes must still come after them.
+      if (head !== undefined) engine.restoreClock(head.clock);
+      if (deferred !== undefined) await replica.#reinstateDeferred(deferred);
+    } catch (error) {
+      await replica.close();
+      throw error;
     }
-  }
-
-  /** `restore` reports no changes: index the links of each restored node once, at the end. */
-  #indexRestored(): void {
-    for (const soul of this.#restoredSouls!) this.links.indexNode(soul, this.readNode(soul));
-    this.#restoredSouls = undefined;
+    return replica;
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
+  // ---- GraphView: what plans read ------------------------------------------------------
+
+  /** The soul `soul.key` links to, if it holds a link. */
+  target(soul: string, key: string): string | undefined {
+    if (this.#backing !== undefined && !this.#inMemory(soul)) return undefined;
+    return this.links.target(soul, key);
+  }
+
+  /** The engine's view of a node with metadata, or null when it holds no property. */
+  readNode(soul: string): EngineNode | null {
+    if (this.#backing !== undefined && !this.#inMemory(soul)) return null;
+    return JSON.parse(this.#engine.read(soul)) as EngineNode | null;
+  }
+
+  #inMemory(soul: string): boolean {
+    if (this.#backing!.souls.has(soul)) return true;
+    if (this.#missing === undefined) {
+      throw new Error(`internal: soul ${JSON.stringify(soul)} was read outside a plan before it was loaded`);
+    }
+    this.#missing.add(soul);
+    return false;
+  }
+
   /**
-   * Local writes, all or nothing: `flat` is [soul, key, value, …]. Resolves once the
-   * changes are persisted; rejects with the typed error of the first refused update.
+   * Runs `plan` and hands its result to `apply` as soon as every soul the plan read is
+   * in memory: at once when they all are (the result is returned as is), else after
+   * loading the missing ones and planning again.
    */
-  write(flat: unknown[], signer: Signer | undefined): Promise<OutcomeCounts> {
-    this.assertOpen();
+  whenResident<P, R>(plan: () => P, apply: (planned: P) => R): R | Promise<R> {
+    const backing = this.#backing;
+    if (backing === undefined) return apply(plan());
+    const missing = new Set<string>();
+    this.#missing = missing;
+    let planned: P;
+    try {
+      planned = plan();
+    } finally {
+      this.#missing = undefined;
+    }
+    if (missing.size === 0) return apply(planned);
+    return backing.souls.load(missing).then(() => {
+      if (this.#freed) throw closedError('the database closed while loading the data this operation needs.');
+      return this.whenResident(plan, apply);
+    });
+  }
+
+  /** Runs a plan/apply pair after every operation queued before it (see OperationQueue). */
+  queued<P, R>(plan: () => P, apply: (planned: P) => R): R | Promise<R> {
+    return this.#queue.run(() => this.whenResident(plan, apply));
+  }
+
+  /** A read: the plan's result, once everything it reads is in memory. */
+  read<T>(plan: () => T): T | Promise<T> {
+    return this.queued(plan, (value) => value);
+  }
+
+  // ---- writes ---------------------------------------------------------------------------
+
+  /**
+   * Local writes, all or nothing: `plan` returns the flat list [soul, key, value, …]
+   * (it runs again if it needed nodes that were not loaded). Resolves once the changes
+   * are applied and, with a store, durable; rejects with the typed error of the first
+   * refused update.
+   */
+  write(plan: () => unknown[], signer: Signer | undefined): Promise<OutcomeCounts> {
+    let applied: AppliedWrite | Promise<AppliedWrite>;
+    try {
+      this.assertOpen();
+      applied = this.queued(
+        () => this.#planWrite(plan),
+        (flat) => this.#applyWrite(flat, signer),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return isPromise(applied) ? applied.then(settleWrite) : settleWrite(applied);
+  }
+
+  #planWrite(plan: () => unknown[]): unknown[] {
+    const flat = plan();
+    if (this.#backing !== undefined) {
+      let previous: unknown;
+      for (let i = 0; i < flat.length; i += 3) {
+        const soul = flat[i];
+        if (soul !== previous && typeof soul === 'string') this.#inMemory(soul);
+        previous = soul;
+      }
+    }
+    return flat;
+  }
+
+  #applyWrite(flat: unknown[], signer: Signer | undefined): AppliedWrite {
     let json: string;
     try {
       json = signer === undefined ? this.#engine.write(flat, this.now()) : this.#engine.writeSigned(flat, this.now(), signer);
@@ -152,21 +299,20 @@ export class LocalReplica {
     }
     const report = parseReport(json);
     const counts = countOutcomes(report.outcomes);
-    const persisted = this.#afterBatch(report.changes, true);
-    if (counts.deferred !== 0) this.#scheduler.schedule(this.#engine.nextDeferredAt());
-    if (counts.rejected !== 0) {
-      const rejection = firstRejection(report.outcomes, flat);
-      return persisted.then(() => Promise.reject(rejection));
-    }
-    // Not an async function: a put without a store settles without extra microtask hops.
-    return persisted === NOTHING_TO_PERSIST ? Promise.resolve(counts) : persisted.then(() => counts);
+    const durable = this.#afterBatch(report.changes, true);
+    if (counts.deferred !== 0) this.#deferredQueueChanged();
+    const rejection = counts.rejected === 0 ? undefined : firstRejection(report.outcomes, flat);
+    return { counts, durable, rejection };
   }
 
   /** Bytes from a peer or from storage. Throws DecodeError for a malformed frame. */
   async receive(frame: Uint8Array): Promise<ReceiveResult> {
     this.assertOpen();
-    const { outcomes, persisted } = this.#ingest(frame);
-    await persisted;
+    const { outcomes, durable } = await this.queued(
+      () => this.#planIngest(frame),
+      () => this.#ingest(frame),
+    );
+    await durable;
     const result: UpdateOutcome[] = new Array(outcomes.length);
     for (let i = 0; i < outcomes.length; i++) {
       const { o, code, msg } = outcomes[i]!;
@@ -175,7 +321,18 @@ export class LocalReplica {
     return { ...countOutcomes(outcomes), outcomes: result };
   }
 
-  #ingest(frame: Uint8Array): { outcomes: readonly EngineOutcome[]; persisted: Promise<void> } {
+  #planIngest(frame: Uint8Array): void {
+    if (this.#backing === undefined) return;
+    let souls: string[];
+    try {
+      souls = this.#engine.soulsOf(frame);
+    } catch (thrown) {
+      throw fromEngineError(thrown);
+    }
+    for (const soul of souls) this.#inMemory(soul);
+  }
+
+  #ingest(frame: Uint8Array): { outcomes: readonly EngineOutcome[]; durable: Promise<void> } {
     let json: string;
     try {
       json = this.#engine.ingest(frame, this.now());
@@ -183,50 +340,125 @@ export class LocalReplica {
       throw fromEngineError(thrown);
     }
     const report = parseReport(json);
-    const persisted = this.#afterBatch(report.changes, false);
+    const durable = this.#afterBatch(report.changes, false);
     for (const { o } of report.outcomes) {
       if (o === 'deferred') {
-        this.#scheduler.schedule(this.#engine.nextDeferredAt());
-        break;
+        this.#deferredQueueChanged();
+        return { outcomes: report.outcomes, durable: this.#backing?.commit.durable() ?? durable };
       }
     }
-    return { outcomes: report.outcomes, persisted };
+    return { outcomes: report.outcomes, durable };
   }
 
   #tick(): void {
     if (this.#closed) return;
     const report = parseReport(this.#engine.tick(this.now()));
     this.#afterBatch(report.changes, false).catch(reportListenerError);
+    this.#deferredQueueChanged();
+  }
+
+  /** The deferred queue changed: reschedule the wake-up, and have the next commit store it. */
+  #deferredQueueChanged(): void {
     this.#scheduler.schedule(this.#engine.nextDeferredAt());
+    const backing = this.#backing;
+    if (backing === undefined) return;
+    this.#deferredChanged = true;
+    backing.commit.touch();
   }
 
   #afterBatch(changes: readonly EngineChange[], local: boolean): Promise<void> {
     if (changes.length === 0) return NOTHING_TO_PERSIST;
     this.links.apply(changes);
-    let persisted = NOTHING_TO_PERSIST;
-    const announce = local && this.#changesListeners.size !== 0;
-    if (this.#log !== undefined || announce) {
-      const frame = this.#engine.lastChangesFrame();
-      if (this.#log !== undefined) persisted = this.#log.append(frame);
-      if (announce) {
-        for (const listener of [...this.#changesListeners]) {
-          try {
-            listener(frame);
-          } catch (error) {
-            reportListenerError(error);
-          }
+    const backing = this.#backing;
+    let records: Uint8Array[] | undefined;
+    if (backing !== undefined) {
+      // One record per changed property, in report order (a later change of the same
+      // property in this batch overwrites the earlier one within the batch).
+      records = this.#engine.lastChangeRecords() as Uint8Array[];
+      const { commit, souls } = backing;
+      for (let i = 0; i < changes.length; i++) {
+        const change = changes[i]!;
+        commit.put(propertyKey(souls.prefix(change[0]), change[1]), records[i]!);
+      }
+    }
+    if (local) {
+      // A one-update changes frame and that update's record are the same bytes: save
+      // the engine call on the most common write, a single property.
+      const frame = records?.length === 1 ? records[0]! : this.#engine.lastChangesFrame();
+      this.outbox.add(frame);
+      for (const listener of this.#changesListeners.size === 0 ? [] : [...this.#changesListeners]) {
+        try {
+          listener(frame);
+        } catch (error) {
+          reportListenerError(error);
         }
       }
     }
     this.subscriptions.dispatch(changes);
-    return persisted;
+    return backing === undefined ? NOTHING_TO_PERSIST : backing.commit.durable();
   }
 
-  /** The engine's view of a node with metadata, or null when it holds no property. */
-  readNode(soul: string): EngineNode | null {
-    this.assertOpen();
-    return JSON.parse(this.#engine.read(soul)) as EngineNode | null;
+  // ---- persistence ------------------------------------------------------------------------
+
+  /** Adds to each commit the records that describe the state as of the commit. */
+  #seal(operations: StorageOperation[], durable: Promise<void>): void {
+    const { size, nextId } = this.outbox.counters;
+    operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead({ clock: this.#engine.clock(), outboxSize: size, outboxNextId: nextId }) });
+    if (this.#deferredChanged) {
+      this.#deferredChanged = false;
+      operations.push(
+        this.#engine.deferredCount() === 0
+          ? { type: 'del', key: DEFERRED_KEY }
+          : { type: 'put', key: DEFERRED_KEY, value: this.#engine.deferredFrame() },
+      );
+      durable.catch(() => void (this.#deferredChanged = true));
+    }
   }
+
+  /** Loads newly resident souls' records: one engine call per frame of records. */
+  #restoreRecords(records: readonly Uint8Array[]): void {
+    if (records.length === 0) return;
+    for (const frame of joinRecords(records, this.#restoreFrameUpdates)) {
+      let json: string;
+      try {
+        json = this.#engine.restore(frame);
+      } catch (thrown) {
+        throw fromEngineError(thrown);
+      }
+      // Restored properties are not news to anyone (no subscriber could have read the
+      // soul before it loaded); only the link index needs them.
+      this.links.apply(parseReport(json).changes);
+    }
+  }
+
+  /**
+   * Defers again the updates that were waiting for their time when the store was last
+   * written. They go through `ingest` (verified, and deferred again or applied if now
+   * due) in frames the engine accepts: the stored frame may hold up to maxDeferred
+   * updates, more than one batch may, so a scratch engine with the largest batch
+   * limit splits it into records first (restore lists every update it applies, and the
+   * stored frame is in due order, so each one applies).
+   */
+  async #reinstateDeferred(stored: Uint8Array): Promise<void> {
+    const scratch = new this.engineModule.Engine({ ...this.#engineConfig, maxBatchUpdates: ENGINE_MAX_BATCH_CEILING });
+    let records: Uint8Array[];
+    let souls: string[];
+    try {
+      scratch.restore(stored);
+      records = scratch.lastChangeRecords() as Uint8Array[];
+      souls = scratch.soulsOf(stored);
+    } catch (thrown) {
+      throw fromEngineError(thrown);
+    } finally {
+      scratch.free();
+    }
+    await this.#backing!.souls.load(souls);
+    for (const frame of joinRecords(records, this.#restoreFrameUpdates)) this.#ingest(frame);
+    if (this.#engine.deferredCount() !== records.length) this.#deferredQueueChanged();
+    else this.#scheduler.schedule(this.#engine.nextDeferredAt());
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
 
   onChanges(listener: ChangesListener): () => void {
     this.assertOpen();
@@ -262,11 +494,27 @@ export class LocalReplica {
     if (this.#closed) throw closedError('the database is closed; open a new one with RustDHT.open() to keep working.');
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Waits until every operation made so far is applied and, with a store, durable. */
+  async flush(): Promise<void> {
+    this.assertOpen();
+    await this.#queue.drained();
+    await this.#backing?.commit.flush();
+  }
+
+  /**
+   * Stops accepting operations, lets the accepted ones finish, waits for everything
+   * staged to be durable, then closes the store and frees the engine. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#scheduler.cancel();
     this.#changesListeners.clear();
+    this.outbox.close();
     const closeListeners = [...this.#closeListeners];
     this.#closeListeners.clear();
     for (const listener of closeListeners) {
@@ -276,15 +524,27 @@ export class LocalReplica {
         reportListenerError(error);
       }
     }
+    const backing = this.#backing;
     try {
-      if (this.#log !== undefined) {
-        await this.#log.settle();
-        await this.#log.store.close();
+      await this.#queue.drained();
+      if (backing !== undefined) {
+        await backing.souls.settle();
+        // Failed batches were reported to the puts they belonged to.
+        await backing.commit.flush().catch(() => {});
+        await backing.store.close();
       }
     } finally {
+      this.#freed = true;
       this.#engine.free();
     }
   }
+}
+
+function settleWrite(applied: AppliedWrite): Promise<OutcomeCounts> {
+  const { counts, durable, rejection } = applied;
+  if (rejection !== undefined) return durable.then(() => Promise.reject(rejection));
+  // A put without a store settles without extra microtask hops.
+  return durable === NOTHING_TO_PERSIST ? Promise.resolve(counts) : durable.then(() => counts);
 }
 
 /** The soul and key of the i-th update of a flat write, for error messages. */

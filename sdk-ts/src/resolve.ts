@@ -7,10 +7,19 @@
  * derived soul `${parentSoul}/${key}` (the same soul a nested object would get), so a
  * chain written before it exists lands where a later read will look.
  */
-import type { LinkIndex } from './link-index.js';
-import type { EngineNode, LocalReplica } from './replica.js';
+import type { EngineNode } from './replica.js';
 import type { Watch } from './subscription-registry.js';
 import type { NodeData, ReadValue } from './values.js';
+
+/**
+ * What resolving a path reads. The replica implements it; with a store it also notes
+ * every soul read that is not loaded yet, so the operation can load it and run again.
+ */
+export interface GraphView {
+  /** The soul `soul.key` links to, if it holds a link. */
+  target(soul: string, key: string): string | undefined;
+  readNode(soul: string): EngineNode | null;
+}
 
 export interface RefPath {
   readonly root: string;
@@ -27,14 +36,14 @@ export function derivedSoul(parentSoul: string, key: string): string {
   return `${parentSoul}/${key}`;
 }
 
-export function resolve(links: LinkIndex, path: RefPath): Resolution {
+export function resolve(graph: GraphView, path: RefPath): Resolution {
   const { root, keys } = path;
   const watches: Watch[] = [];
   let soul = root;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     watches.push({ soul, key });
-    const target = links.target(soul, key);
+    const target = graph.target(soul, key);
     if (target === undefined) {
       return i === keys.length - 1 ? { kind: 'property', soul, key, watches } : { kind: 'missing', watches };
     }
@@ -48,16 +57,16 @@ export function resolve(links: LinkIndex, path: RefPath): Resolution {
  * The soul a put into `path` writes to, appending to `flat` the links it must create
  * on the way. Every step but the last is a node; for `keys.length === 0`, the root.
  */
-export function parentSoulForWrite(links: LinkIndex, path: RefPath, flat: unknown[]): string {
+export function parentSoulForWrite(graph: GraphView, path: RefPath, flat: unknown[]): string {
   const { keys } = path;
   let soul = path.root;
-  for (let i = 0; i < keys.length - 1; i++) soul = childSoulForWrite(links, soul, keys[i]!, flat);
+  for (let i = 0; i < keys.length - 1; i++) soul = childSoulForWrite(graph, soul, keys[i]!, flat);
   return soul;
 }
 
 /** The node under `soul.key`: its current link target, or a new derived child linked now. */
-export function childSoulForWrite(links: LinkIndex, soul: string, key: string, flat: unknown[]): string {
-  const linked = links.target(soul, key);
+export function childSoulForWrite(graph: GraphView, soul: string, key: string, flat: unknown[]): string {
+  const linked = graph.target(soul, key);
   if (linked !== undefined) return linked;
   const child = derivedSoul(soul, key);
   flat.push(soul, key, { '#': child });
@@ -65,9 +74,9 @@ export function childSoulForWrite(links: LinkIndex, soul: string, key: string, f
 }
 
 /** The soul a link to `path` should point at (no writes: a later put derives the same soul). */
-export function nodeSoulOf(links: LinkIndex, path: RefPath): string {
+export function nodeSoulOf(graph: GraphView, path: RefPath): string {
   let soul = path.root;
-  for (const key of path.keys) soul = links.target(soul, key) ?? derivedSoul(soul, key);
+  for (const key of path.keys) soul = graph.target(soul, key) ?? derivedSoul(soul, key);
   return soul;
 }
 
@@ -85,14 +94,14 @@ export function nodeData(node: EngineNode | null): NodeData | undefined {
 }
 
 /** The current value a resolution stands for; one engine read at most. */
-export function readResolved(replica: LocalReplica, resolution: Resolution): ReadValue {
+export function readResolved(graph: GraphView, resolution: Resolution): ReadValue {
   switch (resolution.kind) {
     case 'missing':
       return undefined;
     case 'property':
-      return replica.readNode(resolution.soul)?.props[resolution.key]?.v;
+      return graph.readNode(resolution.soul)?.props[resolution.key]?.v;
     case 'node': {
-      const data = nodeData(replica.readNode(resolution.soul));
+      const data = nodeData(graph.readNode(resolution.soul));
       // A link is data: a linked node without properties yet reads as empty, not absent.
       return data ?? (resolution.linked ? {} : undefined);
     }

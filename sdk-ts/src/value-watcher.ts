@@ -3,6 +3,11 @@
  * property the value depends on: each link followed on the way (re-resolving when one
  * changes) and the target property or node. One delivery per batch that touched any
  * of them; batches that touched none cost this watcher nothing.
+ *
+ * With a store, the nodes on the path may not be loaded yet: the watcher starts (and
+ * refreshes after a link moved to an unloaded node) once they are, delivering then. A
+ * refresh waiting for a load absorbs the batches that arrive meanwhile, so values are
+ * delivered in order and the last one is always the current one.
  */
 import type { EngineChange } from './batch-report.js';
 import { toPropertyChange } from './batch-report.js';
@@ -13,16 +18,25 @@ import type { PropertyChange, ReadValue } from './values.js';
 
 export type ValueListener = (value: ReadValue, changes: readonly PropertyChange[]) => void;
 
+interface Snapshot {
+  readonly resolution: Resolution;
+  readonly value: ReadValue;
+}
+
 export class ValueWatcher implements ChangeWatcher {
   readonly #replica: LocalReplica;
   readonly #path: RefPath;
   readonly #listener: ValueListener;
   /** Only `changes()` streams want the change records; `on()` skips building them. */
   readonly #collect: boolean;
-  #resolution: Resolution;
+  /** Watches registered so far (none until started). */
+  #resolution: Resolution | undefined;
   #noted: EngineChange[] = [];
   #active = true;
   #delivered = false;
+  /** A refresh is waiting for nodes to load; `#stale` says batches arrived meanwhile. */
+  #refreshing = false;
+  #stale = false;
   readonly #stopOnClose: () => void;
 
   constructor(replica: LocalReplica, path: RefPath, listener: ValueListener, options: { collect: boolean; initial: boolean; onClose?: () => void }) {
@@ -30,21 +44,15 @@ export class ValueWatcher implements ChangeWatcher {
     this.#path = path;
     this.#listener = listener;
     this.#collect = options.collect;
-    this.#resolution = resolve(replica.links, path);
-    for (const watch of this.#resolution.watches) replica.subscriptions.add(watch, this);
     this.#stopOnClose = replica.onClose(() => {
       this.stop();
       options.onClose?.();
     });
-    // Deliver the current value after the caller has its unsubscribe function in hand,
-    // unless a change has already delivered a newer one.
-    if (options.initial) {
-      queueMicrotask(() => {
-        if (!this.#active || this.#delivered) return;
-        const value = readResolved(this.#replica, this.#resolution);
-        if (value !== undefined) this.#deliver(value, []);
-      });
-    }
+    const started = replica.queued(
+      () => this.#snapshot(),
+      (snapshot) => this.#start(snapshot, options.initial),
+    );
+    if (started instanceof Promise) started.catch((error: unknown) => this.#fail(error));
   }
 
   note(change: EngineChange): void {
@@ -53,15 +61,69 @@ export class ValueWatcher implements ChangeWatcher {
 
   flush(): void {
     if (!this.#active) return;
+    if (this.#refreshing) {
+      this.#stale = true;
+      return;
+    }
     const noted = this.#noted;
     this.#noted = [];
-    const resolution = resolve(this.#replica.links, this.#path);
-    if (!sameWatches(resolution.watches, this.#resolution.watches)) {
-      for (const watch of this.#resolution.watches) this.#replica.subscriptions.remove(watch, this);
-      for (const watch of resolution.watches) this.#replica.subscriptions.add(watch, this);
+    const refreshed = this.#replica.whenResident(
+      () => this.#snapshot(),
+      (snapshot) => this.#show(snapshot, noted),
+    );
+    if (!(refreshed instanceof Promise)) return;
+    this.#refreshing = true;
+    refreshed.then(
+      () => {
+        this.#refreshing = false;
+        if (this.#stale) {
+          this.#stale = false;
+          this.flush();
+        }
+      },
+      (error: unknown) => this.#fail(error),
+    );
+  }
+
+  stop(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    this.#stopOnClose();
+    if (this.#replica.closed || this.#resolution === undefined) return;
+    for (const watch of this.#resolution.watches) this.#replica.subscriptions.remove(watch, this);
+  }
+
+  #snapshot(): Snapshot {
+    const resolution = resolve(this.#replica, this.#path);
+    return { resolution, value: readResolved(this.#replica, resolution) };
+  }
+
+  #start(snapshot: Snapshot, initial: boolean): void {
+    if (!this.#active) return;
+    this.#watch(snapshot.resolution);
+    // Deliver the current value after the caller has its unsubscribe function in hand,
+    // unless a change has already delivered a newer one.
+    if (initial && snapshot.value !== undefined) {
+      queueMicrotask(() => {
+        if (this.#active && !this.#delivered) this.#deliver(snapshot.value, []);
+      });
     }
+  }
+
+  #show(snapshot: Snapshot, noted: readonly EngineChange[]): void {
+    if (!this.#active) return;
+    this.#watch(snapshot.resolution);
+    this.#deliver(snapshot.value, noted.map(toPropertyChange));
+  }
+
+  /** Watches what `resolution` depends on, dropping what the previous one did. */
+  #watch(resolution: Resolution): void {
+    const previous = this.#resolution;
     this.#resolution = resolution;
-    this.#deliver(readResolved(this.#replica, resolution), noted.map(toPropertyChange));
+    if (previous !== undefined && sameWatches(previous.watches, resolution.watches)) return;
+    const subscriptions = this.#replica.subscriptions;
+    if (previous !== undefined) for (const watch of previous.watches) subscriptions.remove(watch, this);
+    for (const watch of resolution.watches) subscriptions.add(watch, this);
   }
 
   #deliver(value: ReadValue, changes: readonly PropertyChange[]): void {
@@ -75,11 +137,11 @@ export class ValueWatcher implements ChangeWatcher {
     }
   }
 
-  stop(): void {
-    if (!this.#active) return;
-    this.#active = false;
-    this.#stopOnClose();
-    if (this.#replica.closed) return;
-    for (const watch of this.#resolution.watches) this.#replica.subscriptions.remove(watch, this);
+  /** A load failed (the store broke, or the database closed under it). */
+  #fail(error: unknown): void {
+    if (!this.#active || this.#replica.closed) return;
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }

@@ -17,16 +17,32 @@ import { PROPS_PER_NODE, nodeProps, soulPrefix } from './shapes.mjs';
  */
 const SENDER_LAG_MS = 5;
 
+/**
+ * The sender starts over (a new engine in its instance, reusing its memory) after this
+ * many updates: a sender whose linear memory kept growing would set off garbage
+ * collections in the receiver's process that have nothing to do with the receiver.
+ */
+const SENDER_RESTART_UPDATES = 50_000;
+
 export function engineSource({ signed }) {
   const engine = separateEngineInstance();
-  const source = new engine.Engine(undefined);
+  let source = new engine.Engine(undefined);
+  let written = 0;
   const signer = signed ? engine.Signer.fromSeed(new Uint8Array(randomBytes(32))) : undefined;
   const prefix = (signer ? `~${signer.publicKey()}/` : '') + soulPrefix(signed ? 'engine-signed' : 'engine');
   let i = 0;
   return {
-    signer,
     /** Writes `nodes` fresh nodes (or, with `souls`, rewrites those nodes) and returns the frame. */
     frame(nodes, souls) {
+      if (written >= SENDER_RESTART_UPDATES) {
+        const clock = source.clock();
+        source.free();
+        source = new engine.Engine(undefined);
+        written = 0;
+        // A rewrite of an existing soul must still be newer than the restarted sender's last state.
+        while (Date.now() - SENDER_LAG_MS <= clock);
+      }
+      written += nodes * PROPS_PER_NODE;
       const flat = [];
       for (let n = 0; n < nodes; n++, i++) {
         const soul = souls ? souls[i % souls.length] : `${prefix}/n${i}`;

@@ -3,9 +3,10 @@
 // A measurement is: warm-up (JIT, caches, allocator pools) for `warmupMs`, then
 // `samples` timed samples of at least `sampleMs` each. Only the time spent inside
 // `run` counts: `prepare` builds the next input (another peer's frame, a fresh
-// message) outside the timed region. The median sample is the result; min/max show how
-// stable it was. On a 2-core machine single samples jitter by ±10 %; the median of
-// five ~0.4 s samples holds within a few percent.
+// message) outside the timed region, and `newSample` (also untimed) may start each
+// sample on a fresh database, so that every sample measures the same state instead of
+// a database that keeps growing for as long as the measurement runs. The median sample
+// is the result; min/max and every rate go to the JSON to show how stable it was.
 
 const now = () => performance.now();
 
@@ -14,14 +15,16 @@ const now = () => performance.now();
  * @param {(input: any) => number | Promise<number>} spec.run  does one unit of work,
  *        returns how many items (properties, signatures, decisions) it handled
  * @param {() => any} [spec.prepare]  untimed; its result is `run`'s input
+ * @param {() => any} [spec.newSample]  untimed; runs before the warm-up and each sample
  * @param {number} spec.warmupMs
  * @param {number} spec.sampleMs
  * @param {number} spec.samples
- * @param {number} [spec.maxWallMs]  stop a sample early when prepare dominates
  */
-export async function throughput({ run, prepare, warmupMs, sampleMs, samples, maxWallMs }) {
-  const wallCap = maxWallMs ?? sampleMs * 20;
+export async function throughput({ run, prepare, newSample, warmupMs, sampleMs, samples }) {
+  // A sample also ends when `prepare` has made it last 20× its timed length.
+  const wallCap = sampleMs * 20;
   const sample = async (ms) => {
+    if (newSample) await newSample();
     let items = 0;
     let timed = 0;
     const wallStart = now();

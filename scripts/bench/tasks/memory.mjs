@@ -1,12 +1,14 @@
-// Row 6: memory per 100,000 properties written through each database's public API
-// (`db.get(soul).put(props)` / `gun.get(soul).put(props)`, 5 properties per node).
+// Row 6: memory per 100,000 properties, 5 properties per node, in two situations:
+//   rust / gun                  written locally through the public API
+//                               (`db.get(soul).put(props)` / `gun.get(soul).put(props)`)
+//   rustReceived / gunReceived  received from a peer (a replica's data)
 //
-// Measured in a fresh process with --expose-gc: full GC, baseline, write, let the
-// database settle, full GC, delta. RustDHT's data lives mostly in WebAssembly linear
-// memory (counted as its growth: a high-water mark that includes allocator slack, as
-// the OS sees it) plus whatever the SDK keeps in the JS heap. GunDB's lives in the JS
-// heap; it also tracks every message and property id for 9 s to drop duplicates,
-// which is flushed before measuring so that only the graph itself is counted.
+// Each runs in a fresh process with --expose-gc: warm up, full GC, baseline, fill, let
+// the database settle, full GC, delta. RustDHT's data lives mostly in WebAssembly
+// linear memory, counted as its growth (a high-water mark including allocator slack,
+// as the OS sees it), plus whatever the SDK keeps in the JS heap. GunDB's lives in the
+// JS heap. Transient sync state is let go before measuring on both sides: RustDHT's
+// outbox (reported separately) and GunDB's 9-second dedup table.
 
 import { wasmInstancesSeen, wasmMemoryBytes } from '../lib/wasm-memory.mjs';
 import { gcNow } from '../lib/measure.mjs';
@@ -56,12 +58,28 @@ export async function rust(opts) {
   const write = (prefix) => (i) => db.get(`${prefix}/n${i}`).put(nodeProps(i));
   const settle = (pending) => Promise.all(pending);
   await fill(2_000, write(soulPrefix('mem-warmup')), settle);
+  await acknowledgeOutbox(db);
   const before = snapshot();
   const properties = await fill(opts.properties, write(soulPrefix('mem')), settle);
+  const withOutbox = snapshot();
+  await acknowledgeOutbox(db);
   const after = snapshot();
   const result = delta(before, after, properties);
+  const outbox = delta(after, withOutbox, properties);
   await db.close();
-  return result;
+  return { ...result, outboxPer100k: outbox.bytesPer100k };
+}
+
+/**
+ * Every local write also waits in the outbox until the network acknowledges it; with
+ * no network here, acknowledge them all, as peers would, so the figure is the graph's
+ * (GunDB's transient sync state, its dedup table, is likewise flushed). What the
+ * outbox held is reported separately.
+ */
+async function acknowledgeOutbox(db) {
+  const ids = [];
+  for await (const { id } of db.outbox.pending()) ids.push(id);
+  for (const id of ids) await db.outbox.acknowledge(id);
 }
 
 export async function gun(opts) {
@@ -71,14 +89,13 @@ export async function gun(opts) {
   const settle = (_pending, total) => peer.until(written + total);
   await fill(2_000, write(soulPrefix('mem-warmup')), settle);
   written = peer.applied;
-  await peer.forgetDuplicates();
+  peer.forgetDuplicates();
   const before = snapshot();
   const properties = await fill(opts.properties, write(soulPrefix('mem')), settle);
-  await peer.forgetDuplicates();
+  peer.forgetDuplicates();
   const after = snapshot();
   return { ...delta(before, after, properties), graphNodes: Object.keys(peer.root.graph).length };
 }
-
 
 /**
  * The replica case: 100k properties received from a peer (`db.receive` of its frames;
@@ -134,11 +151,11 @@ export async function gunReceived(opts) {
   const main = messages(soulPrefix('mem-in'), opts.properties);
   for (const text of warmup.texts) peer.hear(text);
   await peer.until(warmup.properties);
-  await peer.forgetDuplicates();
+  peer.forgetDuplicates();
   const before = snapshot();
   for (const text of main.texts) peer.hear(text);
   await peer.until(warmup.properties + main.properties);
-  await peer.forgetDuplicates();
+  peer.forgetDuplicates();
   // The message texts stay alive through the second snapshot, as the frames do for RustDHT.
   const after = snapshot();
   main.texts.length = 0;

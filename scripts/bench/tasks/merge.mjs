@@ -28,24 +28,34 @@ function frames(opts) {
   };
 }
 
+/**
+ * Decoded updates for the JS paths: a ring of batches over the existing souls whose
+ * states are advanced before each use (building fresh values in JS would take 50× longer
+ * than deciding them and stretch the measurement to minutes). Every decision still
+ * compares a newer state against an existing property's.
+ */
 function decodedUpdates(opts) {
   const souls = existingSouls(opts);
   let i = 0;
   let last = 0;
-  const batch = (nodes) => {
+  const build = (nodes) => {
     const updates = [];
     for (let n = 0; n < nodes; n++, i++) {
       const soul = souls[i % souls.length];
       const props = nodeProps(i);
-      for (const key in props) {
-        const wall = Date.now() - SENDER_LAG_MS;
-        last = wall > last ? wall : last + 1 / 1024;
-        updates.push([soul, key, props[key], last]);
-      }
+      for (const key in props) updates.push([soul, key, props[key], 0]);
     }
+    return stamp(updates);
+  };
+  const stamp = (updates) => {
+    const wall = Date.now() - SENDER_LAG_MS;
+    for (const update of updates) update[3] = last = wall > last ? wall : last + 1 / 1024;
     return updates;
   };
-  return { initial: batch(opts.existingNodes), next: () => batch(opts.nodesPerBatch) };
+  const initial = build(opts.existingNodes);
+  const ring = Array.from({ length: Math.ceil(opts.existingNodes / opts.nodesPerBatch) }, () => build(opts.nodesPerBatch));
+  let next = 0;
+  return { initial, next: () => stamp(ring[next++ % ring.length]) };
 }
 
 function existingSouls(opts) {

@@ -3,9 +3,19 @@
  * keys sort byte-wise (like LevelDB, IndexedDB array-buffer keys, or `memcmp`), so
  * prefix and range scans work the same on every backend.
  *
- * Every backend must pass the shared conformance suite
- * (sdk-ts/test/unit/storage-conformance.ts). Every method of a closed store rejects
- * (or throws) with `ClosedError`.
+ * Backends: MemoryStore (everywhere), LevelStore (Node), IndexedDBStore and
+ * LocalStorageStore (browsers). Every backend must pass the shared conformance suite
+ * (sdk-ts/test/storage/conformance.ts), in Node and in Chromium alike.
+ *
+ * Contract common to all of them:
+ * - Keys and values are copied in and out; reads return plain Uint8Arrays.
+ * - Arguments that are not bytes, unknown operation types, and bad range options are
+ *   rejected with `InvalidValueError` before anything changes.
+ * - Batches land in call order: for two batch() calls touching the same key, the later
+ *   call's write is the one that stays, even when neither was awaited.
+ * - Every method of a closed store rejects with `ClosedError`, including an iteration
+ *   that was running when the store closed. `close()` is idempotent and settles the
+ *   batches issued before it.
  */
 
 /** A range of keys. All bounds combine (a key must satisfy each one given). */
@@ -18,7 +28,7 @@ export interface RangeOptions {
   readonly lt?: Uint8Array;
   /** Largest keys first. */
   readonly reverse?: boolean;
-  /** At most this many entries. */
+  /** At most this many entries: a whole number ≥ 0, or Infinity (the default). */
   readonly limit?: number;
 }
 
@@ -36,14 +46,17 @@ export interface StorageAdapter {
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /**
    * Entries in byte-wise key order (reversed on request). An iteration sees the
-   * store as it was when the iteration started.
+   * store as it was when the iteration started, i.e. at its first `next()`: batches
+   * that resolved before then are in it, nothing written later is.
    */
   entries(range?: RangeOptions): AsyncIterable<StorageEntry>;
   /**
-   * Applies every operation or none. When the promise resolves the batch is durable
-   * to the backend's guarantee (for persistent backends: it survives a crash).
+   * Applies every operation, in order, or none. When the promise resolves the batch
+   * is durable to the backend's guarantee (each backend's documentation says which).
+   * A backend that runs out of room rejects with `StorageQuotaError`, having applied
+   * nothing of the batch.
    */
   batch(operations: readonly StorageOperation[]): Promise<void>;
-  /** Releases the backend. Later calls reject with ClosedError. */
+  /** Waits for batches already issued, then releases the backend. Later calls reject with ClosedError. */
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 import wasmPlugin from 'vite-plugin-wasm';
@@ -11,11 +11,26 @@ const wasm = wasmPlugin as unknown as () => Plugin;
 // (browser) export condition → pkg/bundler → the .wasm via vite-plugin-wasm, which needs
 // top-level await, hence target esnext.
 const port = Number(process.env.RUSTDHT_SMOKE_PORT ?? 4183);
+const root = dirname(fileURLToPath(import.meta.url));
 
 export default defineConfig({
-  root: dirname(fileURLToPath(import.meta.url)),
+  root,
   plugins: [wasm()],
-  build: { target: 'esnext', outDir: 'dist', emptyOutDir: true },
+  build: {
+    target: 'esnext',
+    outDir: 'dist',
+    emptyOutDir: true,
+    // Pages: the smoke test (index.html), the storage conformance suite (storage.html,
+    // which imports the adapters and the suite from source), and offline-reload.html.
+    rolldownOptions: {
+      input: {
+        index: join(root, 'index.html'),
+        storage: join(root, 'storage.html'),
+        // A database on IndexedDB across page reloads (offline-reload.spec.ts).
+        'offline-reload': join(root, 'offline-reload.html'),
+      },
+    },
+  },
   preview: { host: '127.0.0.1', port, strictPort: true },
   clearScreen: false,
 });

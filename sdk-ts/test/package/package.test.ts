@@ -111,8 +111,70 @@ export async function main(): Promise<void> {
 
   it('keeps the exports map users rely on', () => {
     const manifest = JSON.parse(readFileSync(join(APP, 'node_modules', 'rustdht', 'package.json'), 'utf8')) as {
-      exports: Record<string, Record<string, string>>;
+      exports: Record<string, Record<string, Record<string, string>>>;
     };
-    expect(Object.keys(manifest.exports['.'] ?? {})).toEqual(['types', 'node', 'default']);
+    // Each platform gets its own declarations: the Node entry adds LevelStore, the
+    // browser entry IndexedDBStore and LocalStorageStore.
+    expect(manifest.exports['.']).toEqual({
+      node: { types: './dist/node.d.ts', default: './dist/node.js' },
+      default: { types: './dist/browser.d.ts', default: './dist/browser.js' },
+    });
+  });
+
+  it('gives Node apps LevelStore, with classic-level as a dependency', () => {
+    const manifest = JSON.parse(readFileSync(join(APP, 'node_modules', 'rustdht', 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    expect(Object.keys(manifest.dependencies ?? {})).toEqual(expect.arrayContaining(['classic-level', 'idb']));
+    const script = join(APP, 'level.mjs');
+    writeFileSync(
+      script,
+      `import { LevelStore } from 'rustdht';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+const dir = mkdtempSync(join(tmpdir(), 'rustdht-package-level-'));
+const store = await LevelStore.open(dir);
+await store.batch([{ type: 'put', key: new Uint8Array([1]), value: new Uint8Array([2, 3]) }]);
+const value = await store.get(new Uint8Array([1]));
+await store.close();
+rmSync(dir, { recursive: true, force: true });
+console.log(JSON.stringify([...value]));
+`,
+    );
+    const out = execFileSync(process.execPath, [script], { cwd: APP, encoding: 'utf8' });
+    expect(out.trim().split('\n').at(-1)).toBe('[2,3]');
+  });
+
+  it('type-checks each platform’s stores: LevelStore under NodeNext, IndexedDBStore and LocalStorageStore under Bundler', () => {
+    const apps = {
+      NodeNext: `import { LevelStore, MemoryStore, StorageQuotaError, type StorageAdapter } from 'rustdht';
+export async function open(dir: string): Promise<StorageAdapter> { return dir === '' ? new MemoryStore() : LevelStore.open(dir); }
+export const quota: string = new StorageQuotaError('full').code;
+`,
+      Bundler: `import { IndexedDBStore, LocalStorageStore, MemoryStore, type StorageAdapter } from 'rustdht';
+export async function open(name: string): Promise<StorageAdapter> {
+  return name === '' ? new MemoryStore() : name.startsWith('ls:') ? LocalStorageStore.open(name.slice(3)) : IndexedDBStore.open(name, { durability: 'relaxed' });
+}
+`,
+    } as const;
+    for (const [moduleResolution, source] of Object.entries(apps)) {
+      const module = moduleResolution === 'NodeNext' ? 'NodeNext' : 'ESNext';
+      const types = moduleResolution === 'NodeNext' ? ['node'] : [];
+      writeFileSync(join(APP, 'stores.ts'), source);
+      writeFileSync(
+        join(APP, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: { strict: true, noEmit: true, target: 'ES2022', module, moduleResolution, skipLibCheck: true, types, lib: ['ES2022', 'DOM'] },
+          files: ['stores.ts'],
+        }),
+      );
+      try {
+        execFileSync(process.execPath, [TSC, '-p', join(APP, 'tsconfig.json')], { cwd: APP, encoding: 'utf8' });
+      } catch (err) {
+        const e = err as { stdout?: string };
+        throw new Error(`tsc (${moduleResolution}) failed:\n${e.stdout ?? String(err)}`);
+      }
+    }
   });
 });

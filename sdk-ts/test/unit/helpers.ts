@@ -1,12 +1,16 @@
 /** Shared helpers for the unit tests. */
 import { afterEach } from 'vitest';
-import { RustDHT, type OpenOptions } from '../../src/node.js';
+import { MemoryStore, RustDHT, type OpenOptions } from '../../src/node.js';
 
 const opened: RustDHT[] = [];
 
-/** Opens a database that is closed after the current test. */
+/**
+ * Opens a database that is closed after the current test. With RUSTDHT_TEST_STORE=memory
+ * (see vitest.config.ts) it is backed by a MemoryStore unless the test passes a store.
+ */
 export async function openDb(options: OpenOptions = {}): Promise<RustDHT> {
-  const db = await RustDHT.open(options);
+  const backed = process.env['RUSTDHT_TEST_STORE'] === 'memory' && options.store === undefined;
+  const db = await RustDHT.open(backed ? { ...options, store: new MemoryStore() } : options);
   opened.push(db);
   return db;
 }

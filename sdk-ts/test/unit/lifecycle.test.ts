@@ -32,6 +32,7 @@ describe('close()', () => {
     const db = await RustDHT.open();
     const ref = db.get('x');
     const identity = Identity.generate();
+    const { outbox, identities } = db;
     await db.close();
     expect(db.closed).toBe(true);
     expect(() => db.get('x')).toThrow(ClosedError);
@@ -48,6 +49,13 @@ describe('close()', () => {
     expect(() => ref.changes()).toThrow(ClosedError);
     expect(() => ref.map().on(() => {})).toThrow(ClosedError);
     expect(() => ref.map().changes()).toThrow(ClosedError);
+    expect(() => db.outbox).toThrow(ClosedError);
+    expect(() => db.identities).toThrow(ClosedError);
+    await expect(db.flush()).rejects.toBeInstanceOf(ClosedError);
+    await expect(outbox.acknowledge(0)).rejects.toBeInstanceOf(ClosedError);
+    await expect(outbox.pending().next()).rejects.toBeInstanceOf(ClosedError);
+    await expect(identities.keep(identity)).rejects.toBeInstanceOf(ClosedError);
+    await expect(identities.list()).rejects.toBeInstanceOf(ClosedError);
     await db.close(); // idempotent
   });
 
@@ -84,7 +92,7 @@ describe('persistence through a StorageAdapter', () => {
     const second = await RustDHT.open({ store });
     expect(await second.get('post').get('author').get('name').once()).toBe('Ann');
     expect(await second.user(me).get('name').meta()).toEqual(signedMeta);
-    // Appends continue after the replayed log instead of overwriting it.
+    // Writes after reopening merge into the stored nodes instead of replacing them.
     await second.get('post').get('title').put('Edited');
     await second.close();
     const third = await RustDHT.open({ store });
