@@ -19,6 +19,8 @@ pub mod write_list;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+#[cfg(target_arch = "wasm32")]
+mod wasm_memory;
 
 pub use engine::{Engine, LocalWrite, Outcome};
 pub use error::{EngineError, Rejection};
