@@ -17,6 +17,11 @@ export class OperationQueue {
   #waiting = 0;
   #tail: Promise<void> = Promise.resolve();
 
+  /** True while an operation waits: a new one will wait behind it. */
+  get busy(): boolean {
+    return this.#waiting !== 0;
+  }
+
   run<T>(operation: () => T | Promise<T>): T | Promise<T> {
     if (this.#waiting === 0) {
       const result = operation();

@@ -247,7 +247,28 @@ export class LocalReplica implements GraphView {
 
   /** Runs a plan/apply pair after every operation queued before it (see OperationQueue). */
   queued<P, R>(plan: () => P, apply: (planned: P) => R): R | Promise<R> {
+    if (this.#backing !== undefined && this.#queue.busy) this.#prefetch(plan);
     return this.#queue.run(() => this.whenResident(plan, apply));
+  }
+
+  /**
+   * Starts loading what a queued operation will need, so that operations waiting in
+   * line load their nodes concurrently instead of one after the other. The plan runs
+   * against the graph as it is now; when its turn comes it runs again and loads
+   * whatever this early look could not foresee. Loading early is always safe.
+   */
+  #prefetch(plan: () => unknown): void {
+    const missing = new Set<string>();
+    this.#missing = missing;
+    try {
+      plan();
+    } catch {
+      // The operation itself will report it when it runs.
+    } finally {
+      this.#missing = undefined;
+    }
+    // A failed load is retried, and reported, when the operation runs.
+    if (missing.size !== 0) this.#backing!.souls.load(missing).catch(() => {});
   }
 
   /** A read: the plan's result, once everything it reads is in memory. */

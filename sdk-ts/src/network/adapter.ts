@@ -14,6 +14,7 @@
  * as frames through the same `host.receive` path, so a read merges every replica's
  * answer exactly like a live update (read repair comes for free).
  */
+import type { Outbox } from '../outbox.js';
 import type { ReceiveResult } from '../replica.js';
 
 /** What a database offers its network adapter (a `RustDHT` satisfies it). */
@@ -22,6 +23,12 @@ export interface NetworkHost {
   receive(frame: Uint8Array): Promise<ReceiveResult>;
   /** Frames of local writes, to announce. Returns the unsubscribe function. */
   onChanges(listener: (frame: Uint8Array) => void): () => void;
+  /**
+   * Local writes not yet acknowledged by enough replicas, persisted with the database.
+   * On (re)connecting, send `pending()` entries; `acknowledge(id)` each once the
+   * responsible peers acked it; `onChange` reports entries added while connected.
+   */
+  readonly outbox: Outbox;
 }
 
 export interface NetworkAdapter {

@@ -1,31 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ClosedError,
-  Identity,
-  MemoryStore,
-  RustDHT,
-  type PropertyMeta,
-  type StorageAdapter,
-  type StorageOperation,
-} from '../../src/node.js';
+import { ClosedError, Identity, MemoryStore, RustDHT, type PropertyMeta, type StorageAdapter } from '../../src/node.js';
 import { openDb, valueRecorder } from './helpers.js';
-
-/** A store that outlives the database using it, so a test can reopen on the same data. */
-class ReusableStore implements StorageAdapter {
-  readonly inner = new MemoryStore();
-  batches = 0;
-  get(key: Uint8Array) {
-    return this.inner.get(key);
-  }
-  entries(range?: Parameters<StorageAdapter['entries']>[0]) {
-    return this.inner.entries(range);
-  }
-  batch(operations: readonly StorageOperation[]) {
-    this.batches++;
-    return this.inner.batch(operations);
-  }
-  async close() {}
-}
+import { ReusableStore } from './store-helpers.js';
 
 describe('close()', () => {
   it('makes every later call fail with ClosedError', async () => {

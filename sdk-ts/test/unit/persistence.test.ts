@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeUpdates } from '../../src/engine/load-node.js';
 import { DEFERRED_KEY, HEAD_KEY } from '../../src/persistence/layout.js';
-import { Identity, RustDHT, type PropertyMeta } from '../../src/node.js';
+import { Identity, RustDHT, type PropertyMeta, type RangeOptions, type StorageEntry } from '../../src/node.js';
 import { openDb, settle, valueRecorder } from './helpers.js';
 import { ReusableStore } from './store-helpers.js';
 
@@ -128,6 +128,27 @@ describe('reopening a store', () => {
     expect(await session(store, (db) => db.get('d').get('v').once())).toBe('from the future');
   });
 
+  it('keeps more deferred updates than one batch may hold', async () => {
+    const store = new ReusableStore();
+    const limits = { limits: { maxBatchUpdates: 10 } };
+    const due = Date.now() + 300;
+    await session(
+      store,
+      async (db) => {
+        for (let f = 0; f < 3; f++) {
+          const flat = Array.from({ length: 8 }, (_, i) => [`d${f}`, `k${i}`, i]).flat();
+          expect((await db.receive(encodeUpdates(flat, new Float64Array(8).fill(due + f)))).deferred).toBe(8);
+        }
+      },
+      limits,
+    );
+    const db = await RustDHT.open({ store, ...limits });
+    expect(await db.get('d0').once()).toBeUndefined();
+    await sleep(400);
+    for (let f = 0; f < 3; f++) expect(Object.keys((await db.get(`d${f}`).once()) as object)).toHaveLength(8);
+    await db.close();
+  });
+
   it('loads nodes larger than one engine batch', async () => {
     const store = new ReusableStore();
     const big: Record<string, number> = {};
@@ -219,6 +240,36 @@ describe('durability of writes', () => {
     expect(await read).toBe('second');
     await Promise.all([first, second]);
     await db.close();
+  });
+});
+
+describe('loading', () => {
+  it('operations queued behind a load start loading their own nodes at once', async () => {
+    const store = new ReusableStore();
+    await session(store, async (db) => {
+      for (const soul of ['a', 'b', 'c']) await db.get(soul).put({ v: soul });
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const started: string[] = [];
+    const slow = Object.assign(Object.create(store) as ReusableStore, {
+      entries(range?: RangeOptions): AsyncIterable<StorageEntry> {
+        const inner = store.entries(range);
+        started.push(store.scans.at(-1)!);
+        return (async function* () {
+          await gate;
+          yield* inner;
+        })();
+      },
+    });
+    const db = await openDb({ store: slow });
+    const puts = ['a', 'b', 'c'].map((soul) => db.get(soul).get('w').put(`${soul}!`));
+    const read = db.get('c').once();
+    await settle();
+    expect(started.sort()).toEqual(['a', 'b', 'c']);
+    release();
+    await Promise.all(puts);
+    expect(await read).toEqual({ v: 'c', w: 'c!' });
   });
 });
 
