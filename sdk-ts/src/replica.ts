@@ -23,9 +23,10 @@ import {
 } from './batch-report.js';
 import { DeferredScheduler } from './deferred-scheduler.js';
 import type { Engine, EngineModule, Signer } from './engine/core-types.js';
-import { closedError, errorForCode, fromEngineError } from './errors.js';
+import { closedError, fromEngineError } from './errors.js';
 import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
+import { localWriteReport, writeListText } from './local-write.js';
 import { OperationQueue } from './operation-queue.js';
 import { Outbox } from './outbox.js';
 import { GroupCommit } from './persistence/group-commit.js';
@@ -88,7 +89,6 @@ interface Backing {
 interface AppliedWrite {
   readonly counts: OutcomeCounts;
   readonly durable: Promise<void>;
-  readonly rejection: unknown;
 }
 
 const NOTHING_TO_PERSIST: Promise<void> = Promise.resolve();
@@ -312,18 +312,19 @@ export class LocalReplica implements GraphView {
   }
 
   #applyWrite(flat: unknown[], signer: Signer | undefined): AppliedWrite {
-    let json: string;
+    let states: Float64Array;
     try {
-      json = signer === undefined ? this.#engine.write(flat, this.now()) : this.#engine.writeSigned(flat, this.now(), signer);
+      const text = writeListText(flat);
+      states = signer === undefined
+        ? this.#engine.writeList(text, this.now())
+        : this.#engine.writeListSigned(text, this.now(), signer);
     } catch (thrown) {
       throw fromEngineError(thrown, updateAt(flat, (thrown as { index?: unknown }).index));
     }
-    const report = parseReport(json);
-    const counts = countOutcomes(report.outcomes);
-    const durable = this.#afterBatch(report.changes, true);
-    if (counts.deferred !== 0) this.#deferredQueueChanged();
-    const rejection = counts.rejected === 0 ? undefined : firstRejection(report.outcomes, flat);
-    return { counts, durable, rejection };
+    // A refused local write throws (all or nothing), so nothing here is rejected or
+    // deferred: every write is either applied or changed nothing.
+    const { counts, changes } = localWriteReport(flat, states, signer === undefined ? null : signer.publicKey());
+    return { counts, durable: this.#afterBatch(changes, true) };
   }
 
   /** Bytes from a peer or from storage. Throws DecodeError for a malformed frame. */
@@ -562,8 +563,7 @@ export class LocalReplica implements GraphView {
 }
 
 function settleWrite(applied: AppliedWrite): Promise<OutcomeCounts> {
-  const { counts, durable, rejection } = applied;
-  if (rejection !== undefined) return durable.then(() => Promise.reject(rejection));
+  const { counts, durable } = applied;
   // A put without a store settles without extra microtask hops.
   return durable === NOTHING_TO_PERSIST ? Promise.resolve(counts) : durable.then(() => counts);
 }
@@ -572,10 +572,4 @@ function settleWrite(applied: AppliedWrite): Promise<OutcomeCounts> {
 function updateAt(flat: readonly unknown[], index: unknown): { soul?: string; key?: string } {
   if (typeof index !== 'number' || !(index >= 0) || 3 * index + 1 >= flat.length) return {};
   return { soul: flat[3 * index] as string, key: flat[3 * index + 1] as string };
-}
-
-function firstRejection(outcomes: readonly EngineOutcome[], flat: readonly unknown[]): unknown {
-  const index = outcomes.findIndex((outcome) => outcome.o === 'rejected');
-  const { code = 'rejected', msg = 'the update was rejected' } = outcomes[index]!;
-  return errorForCode(code, msg, updateAt(flat, index));
 }
