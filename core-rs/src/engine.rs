@@ -240,15 +240,37 @@ impl Engine {
     /// they first arrived, so signatures and namespaces are not checked again (that
     /// would make reopening a store cost a verification per signed property); they
     /// still merge by HAM, so restoring over newer in-memory data loses nothing.
-    /// Deferred updates belong in `ingest`, which defers them again. The properties
-    /// that changed are in `last_changes` (for the shell's indexes; there is nothing
-    /// new to announce). Returns how many.
+    /// The properties that changed are in `last_changes` (for the shell's indexes;
+    /// there is nothing new to announce). Returns how many.
     pub fn restore(&mut self, frame: &[u8]) -> Result<usize, EngineError> {
-        let updates = codec::decode(frame, &self.config)?;
+        self.restore_frames(&[frame])
+    }
+
+    /// `restore` for many stored frames (e.g. one record per property) in one call.
+    pub fn restore_frames(&mut self, frames: &[&[u8]]) -> Result<usize, EngineError> {
+        let mut updates = Vec::with_capacity(frames.len());
+        for frame in frames {
+            updates.extend(codec::decode(frame, &self.config)?);
+        }
         self.last_changes.clear();
         for update in updates {
             let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
             self.merge(update, namespace, f64::INFINITY);
+        }
+        Ok(self.last_changes.len())
+    }
+
+    /// Puts back the deferred queue saved by this peer (`deferred_updates`): each update
+    /// is deferred again, or applied if its time has come (then it is in
+    /// `last_changes`). Trusted like `restore`, and decoded with the deferred queue's
+    /// bound rather than the batch limit, since the queue may hold more than a batch.
+    pub fn restore_deferred(&mut self, frame: &[u8], now: f64) -> Result<usize, EngineError> {
+        let limits = Config { max_batch_updates: self.config.max_batch_updates.max(self.config.max_deferred), ..self.config.clone() };
+        let updates = codec::decode(frame, &limits)?;
+        self.last_changes.clear();
+        for update in updates {
+            let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
+            self.merge(update, namespace, now);
         }
         Ok(self.last_changes.len())
     }
@@ -264,8 +286,10 @@ impl Engine {
     /// The distinct souls a frame touches, in first-seen order (decoding only): lets a
     /// store-backed shell load those nodes before ingesting the frame.
     pub fn souls_of(&self, frame: &[u8]) -> Result<Vec<String>, EngineError> {
+        // Also used on the saved deferred queue, which may exceed one batch.
+        let limits = Config { max_batch_updates: self.config.max_batch_updates.max(self.config.max_deferred), ..self.config.clone() };
         let mut souls: Vec<String> = Vec::new();
-        for update in codec::decode(frame, &self.config)? {
+        for update in codec::decode(frame, &limits)? {
             if souls.last() != Some(&update.soul) && !souls.contains(&update.soul) {
                 souls.push(update.soul);
             }

@@ -253,6 +253,23 @@ impl Engine {
         Ok(report::batch_report(&[], self.inner.last_changes()))
     }
 
+    /// `restore` for many stored records (single-update frames) in one call.
+    #[wasm_bindgen(js_name = restoreRecords)]
+    pub fn restore_records(&mut self, records: Vec<js_sys::Uint8Array>) -> Result<String, JsValue> {
+        let owned: Vec<Vec<u8>> = records.iter().map(js_sys::Uint8Array::to_vec).collect();
+        let frames: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        self.inner.restore_frames(&frames).map_err(to_js)?;
+        Ok(report::batch_report(&[], self.inner.last_changes()))
+    }
+
+    /// Puts back a saved `deferredFrame()`: deferred again, or applied if due
+    /// (those are the report's changes).
+    #[wasm_bindgen(js_name = restoreDeferred)]
+    pub fn restore_deferred(&mut self, frame: &[u8], now: f64) -> Result<String, JsValue> {
+        self.inner.restore_deferred(frame, now).map_err(to_js)?;
+        Ok(report::batch_report(&[], self.inner.last_changes()))
+    }
+
     #[wasm_bindgen(js_name = restoreClock)]
     pub fn restore_clock(&mut self, last: f64) {
         self.inner.restore_clock(last)

@@ -235,3 +235,24 @@ fn deferred_updates_can_be_saved_and_deferred_again_after_a_restart() {
     assert_eq!(restarted.ingest(&encode(&saved), NOW).unwrap(), vec![Outcome::Deferred, Outcome::Deferred]);
     assert_eq!(restarted.tick(NOW + 50.0), 2);
 }
+
+#[test]
+fn saved_deferred_queue_larger_than_a_batch_is_restored_in_one_call() {
+    let config = Config { max_batch_updates: 10, max_deferred: 100, ..Config::default() };
+    let mut e = Engine::new(config.clone()).unwrap();
+    for chunk in 0..3 {
+        let frame: Vec<Update> = (0..10).map(|i| update("a", &format!("{chunk}-{i}"), Value::Null, NOW + 5.0 + i as f64)).collect();
+        e.ingest(&encode(&frame), NOW).unwrap();
+    }
+    let saved = encode(&e.deferred_updates().cloned().collect::<Vec<_>>());
+    assert!(e.ingest(&saved, NOW).is_err(), "30 updates exceed one batch");
+    assert_eq!(e.souls_of(&saved).unwrap(), vec!["a".to_string()]);
+    let mut restarted = Engine::new(config).unwrap();
+    // 9 ms later, the first five of each chunk (due at +5..+9 ms) have come due.
+    assert_eq!(restarted.restore_deferred(&saved, NOW + 9.0).unwrap(), 15);
+    assert_eq!(restarted.deferred_count(), 15);
+    let records: Vec<Vec<u8>> = restarted.last_changes().iter().map(|u| encode(std::slice::from_ref(u))).collect();
+    let mut other = engine();
+    let frames: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    assert_eq!(other.restore_frames(&frames).unwrap(), 15);
+}

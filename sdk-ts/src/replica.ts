@@ -31,7 +31,6 @@ import { OperationQueue } from './operation-queue.js';
 import { Outbox } from './outbox.js';
 import { GroupCommit } from './persistence/group-commit.js';
 import { DEFERRED_KEY, HEAD_KEY, decodeHead, encodeHead, propertyKey, type Head } from './persistence/layout.js';
-import { joinRecords } from './persistence/record-frames.js';
 import { ResidentSouls } from './persistence/resident-souls.js';
 import type { GraphView } from './resolve.js';
 import type { StorageAdapter, StorageOperation } from './storage/adapter.js';
@@ -93,15 +92,6 @@ interface AppliedWrite {
 
 const NOTHING_TO_PERSIST: Promise<void> = Promise.resolve();
 
-/**
- * Records restored per engine call. Any size up to the engine's maxBatchUpdates works;
- * a thousand makes the per-call cost invisible without building huge frames.
- */
-const RESTORE_FRAME_UPDATES = 1000;
-
-/** The engine's own ceiling on maxBatchUpdates (config.rs): enough for any deferred queue. */
-const ENGINE_MAX_BATCH_CEILING = 1_000_000;
-
 /** Rethrows asynchronously: one failing listener must not stop the others or the write. */
 function reportListenerError(error: unknown): void {
   queueMicrotask(() => {
@@ -121,11 +111,9 @@ export class LocalReplica implements GraphView {
   readonly outbox: Outbox;
   readonly identities: IdentityKeeper;
   readonly #engine: Engine;
-  readonly #engineConfig: EngineConfig;
   readonly #scheduler: DeferredScheduler;
   readonly #backing: Backing | undefined;
   readonly #queue = new OperationQueue();
-  readonly #restoreFrameUpdates: number;
   readonly #changesListeners = new Set<ChangesListener>();
   readonly #closeListeners = new Set<() => void>();
   /** While a plan runs with a store: the souls it needed that are not in memory yet. */
@@ -143,8 +131,6 @@ export class LocalReplica implements GraphView {
     this.engineModule = settings.engineModule;
     this.now = settings.now;
     this.#engine = engine;
-    this.#engineConfig = settings.engineConfig;
-    this.#restoreFrameUpdates = Math.min(settings.engineConfig.maxBatchUpdates ?? RESTORE_FRAME_UPDATES, RESTORE_FRAME_UPDATES);
     this.#scheduler = new DeferredScheduler(this.now, () => this.#tick());
     const store = settings.store;
     if (store !== undefined) {
@@ -437,46 +423,43 @@ export class LocalReplica implements GraphView {
     }
   }
 
-  /** Loads newly resident souls' records: one engine call per frame of records. */
+  /** Loads newly resident souls' records: one engine call for all of them. */
   #restoreRecords(records: readonly Uint8Array[]): void {
     if (records.length === 0) return;
-    for (const frame of joinRecords(records, this.#restoreFrameUpdates)) {
-      let json: string;
-      try {
-        json = this.#engine.restore(frame);
-      } catch (thrown) {
-        throw fromEngineError(thrown);
-      }
-      // Restored properties are not news to anyone (no subscriber could have read the
-      // soul before it loaded); only the link index needs them.
-      this.links.apply(parseReport(json).changes);
+    let json: string;
+    try {
+      json = this.#engine.restoreRecords(records as Uint8Array[]);
+    } catch (thrown) {
+      throw fromEngineError(thrown);
     }
+    // Restored properties are not news to anyone (no subscriber could have read the
+    // soul before it loaded); only the link index needs them.
+    this.links.apply(parseReport(json).changes);
   }
 
   /**
    * Defers again the updates that were waiting for their time when the store was last
-   * written. They go through `ingest` (verified, and deferred again or applied if now
-   * due) in frames the engine accepts: the stored frame may hold up to maxDeferred
-   * updates, more than one batch may, so a scratch engine with the largest batch
-   * limit splits it into records first (restore lists every update it applies, and the
-   * stored frame is in due order, so each one applies).
+   * written. The engine takes the saved queue back in one call (trusted: they were
+   * verified when they arrived) and applies those now due, after the souls they touch
+   * are loaded, so the applied ones are persisted and announced like any ingest.
    */
   async #reinstateDeferred(stored: Uint8Array): Promise<void> {
-    const scratch = new this.engineModule.Engine({ ...this.#engineConfig, maxBatchUpdates: ENGINE_MAX_BATCH_CEILING });
-    let records: Uint8Array[];
     let souls: string[];
     try {
-      scratch.restore(stored);
-      records = scratch.lastChangeRecords() as Uint8Array[];
-      souls = scratch.soulsOf(stored);
+      souls = this.#engine.soulsOf(stored);
     } catch (thrown) {
       throw fromEngineError(thrown);
-    } finally {
-      scratch.free();
     }
     await this.#backing!.souls.load(souls);
-    for (const frame of joinRecords(records, this.#restoreFrameUpdates)) this.#ingest(frame);
-    if (this.#engine.deferredCount() !== records.length) this.#deferredQueueChanged();
+    let json: string;
+    try {
+      json = this.#engine.restoreDeferred(stored, this.now());
+    } catch (thrown) {
+      throw fromEngineError(thrown);
+    }
+    const { changes } = parseReport(json);
+    void this.#afterBatch(changes, false);
+    if (changes.length !== 0) this.#deferredQueueChanged();
     else this.#scheduler.schedule(this.#engine.nextDeferredAt());
   }
 

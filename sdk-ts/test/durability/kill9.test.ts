@@ -17,7 +17,6 @@ import { afterAll, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/load-node.js';
 import { LevelStore, RustDHT, type PropertyMeta } from '../../src/node.js';
 import { soulPrefix } from '../../src/persistence/layout.js';
-import { joinRecords } from '../../src/persistence/record-frames.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WRITER = join(HERE, 'kill9-writer.mjs');
@@ -127,7 +126,7 @@ async function checkRecords(publicKey: string): Promise<number> {
     const rootRecords = records.length;
     expect(rootRecords).toBeGreaterThan(0);
     // The root's properties are the links to each put's child node.
-    for (const frame of joinRecords(records.slice(0, rootRecords), 1000)) engine.restore(frame);
+    engine.restoreRecords(records.slice(0, rootRecords));
     const root = JSON.parse(engine.read(rootSoul)) as { props: Record<string, { v: { '#': string } }> };
     for (const key in root.props) souls.push(root.props[key]!.v['#']);
     for (const soul of souls.slice(1)) {
@@ -141,8 +140,8 @@ async function checkRecords(publicKey: string): Promise<number> {
     const verifier = new Engine(undefined);
     let applied = 0;
     try {
-      for (const frame of joinRecords(records, 1000)) {
-        const report = JSON.parse(verifier.ingest(frame, Date.now() + 60_000)) as { outcomes: Array<{ o: string }> };
+      for (const record of records) {
+        const report = JSON.parse(verifier.ingest(record, Date.now() + 60_000)) as { outcomes: Array<{ o: string }> };
         for (const { o } of report.outcomes) {
           expect(o, `a stored record fails verification (seed ${seed})`).toBe('applied');
           applied++;

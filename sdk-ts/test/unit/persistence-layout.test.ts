@@ -13,7 +13,6 @@ import {
   publicKeyOf,
   soulPrefix,
 } from '../../src/persistence/layout.js';
-import { joinRecords } from '../../src/persistence/record-frames.js';
 
 const startsWith = (bytes: Uint8Array, prefix: Uint8Array): boolean =>
   bytes.length >= prefix.length && compareBytes(bytes.subarray(0, prefix.length), prefix) === 0;
@@ -62,7 +61,7 @@ describe('storage layout', () => {
   });
 });
 
-describe('joining property records into frames', () => {
+describe('restoring property records', () => {
   function recordsOf(flat: unknown[]): Uint8Array[] {
     const engine = new Engine(undefined);
     engine.write(flat, Date.now());
@@ -75,35 +74,22 @@ describe('joining property records into frames', () => {
     const flat = ['s1', 'a', 1, 's1', 'b', 'text', 's2', 'link', { '#': 's1' }, 's3', 'none', null];
     const records = recordsOf(flat);
     expect(records).toHaveLength(4);
-    const [frame, ...rest] = joinRecords(records, 1000);
-    expect(rest).toEqual([]);
-    const joined = new Engine(undefined);
+    const together = new Engine(undefined);
     const oneByOne = new Engine(undefined);
-    joined.restore(frame!);
+    together.restoreRecords(records);
     for (const record of records) oneByOne.restore(record);
-    for (const soul of ['s1', 's2', 's3']) expect(joined.read(soul)).toBe(oneByOne.read(soul));
-    joined.free();
+    for (const soul of ['s1', 's2', 's3']) expect(together.read(soul)).toBe(oneByOne.read(soul));
+    together.free();
     oneByOne.free();
-  });
-
-  it('splits into frames of at most the given size (varint counts above 127 included)', () => {
-    const flat: unknown[] = [];
-    for (let i = 0; i < 300; i++) flat.push(`soul${i % 7}`, `k${i}`, i);
-    const records = recordsOf(flat);
-    const frames = joinRecords(records, 200);
-    expect(frames).toHaveLength(2);
-    const engine = new Engine({ maxBatchUpdates: 200 });
-    let restored = 0;
-    for (const frame of frames) restored += (JSON.parse(engine.restore(frame)) as { changes: unknown[] }).changes.length;
-    expect(restored).toBe(300);
-    expect(engine.propertyCount()).toBe(300);
-    engine.free();
   });
 
   it('refuses a record that is not a single-update frame', () => {
     const [record] = recordsOf(['s', 'k', 1]);
     const damaged = record!.slice();
     damaged[3] = 2;
-    expect(() => joinRecords([damaged], 10)).toThrow(expect.objectContaining({ code: 'store/corrupt' }) as Error);
+    const engine = new Engine(undefined);
+    expect(() => engine.restoreRecords([damaged])).toThrow(expect.objectContaining({ code: 'decode/truncated' }) as Error);
+    expect(engine.nodeCount()).toBe(0);
+    engine.free();
   });
 });
