@@ -14,6 +14,9 @@ pub struct Config {
     pub max_batch_updates: usize,
     /// Bound on updates waiting for their time, so a peer cannot fill our memory.
     pub max_deferred: usize,
+    /// Random keys for the engine's hash tables (see `graph::HashSeed`). The default is
+    /// fixed, for tests; the SDK always passes fresh random bytes.
+    pub hash_seed: crate::graph::HashSeed,
 }
 
 impl Default for Config {
@@ -25,6 +28,7 @@ impl Default for Config {
             max_value_bytes: 1024 * 1024,
             max_batch_updates: 10_000,
             max_deferred: 100_000,
+            hash_seed: [0x5241_4e44_4f4d_0001, 0x5241_4e44_4f4d_0002, 0x5241_4e44_4f4d_0003, 0x5241_4e44_4f4d_0004],
         }
     }
 }

@@ -77,9 +77,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, EngineError> {
+        let config = config.validated()?;
         Ok(Engine {
-            config: config.validated()?,
-            graph: Graph::default(),
+            graph: Graph::new(config.hash_seed),
+            config,
             clock: HybridClock::default(),
             verifier: Verifier::default(),
             deferred: BTreeMap::new(),

@@ -4,6 +4,17 @@ use crate::crypto::Signed;
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap};
 
+/// Keys for the soul table's hash. Souls come from the network, so with known keys a
+/// peer could pick colliding souls and turn every lookup into a scan; on
+/// wasm32-unknown-unknown the standard `RandomState` has no randomness and its keys are
+/// fixed. The shell passes random bytes (`crypto.getRandomValues`), as it does for key
+/// seeds, and aHash keyed with them is also several times faster than SipHash.
+pub type HashSeed = [u64; 4];
+
+fn hasher(seed: HashSeed) -> ahash::RandomState {
+    ahash::RandomState::with_seeds(seed[0], seed[1], seed[2], seed[3])
+}
+
 /// How a node's properties merge. HAM last-writer-wins is the first; counters or sets
 /// would be further variants, recorded in the node's metadata and dispatched in
 /// `Engine::merge`.
@@ -29,13 +40,17 @@ pub struct Node {
     pub props: BTreeMap<String, Property>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Graph {
-    nodes: HashMap<String, Node>,
+    nodes: HashMap<String, Node, ahash::RandomState>,
     properties: usize,
 }
 
 impl Graph {
+    pub fn new(seed: HashSeed) -> Graph {
+        Graph { nodes: HashMap::with_hasher(hasher(seed)), properties: 0 }
+    }
+
     pub fn node(&self, soul: &str) -> Option<&Node> {
         self.nodes.get(soul)
     }

@@ -124,6 +124,17 @@ fn config(js: &JsValue) -> Result<Config, EngineError> {
             Err(EngineError::InvalidConfig(format!("{name} must be a whole number, got {x}")))
         }
     };
+    let seed = Reflect::get(js, &JsValue::from_str("hashSeed")).unwrap_or(JsValue::UNDEFINED);
+    if !seed.is_undefined() {
+        let bytes = seed
+            .dyn_ref::<js_sys::Uint8Array>()
+            .map(js_sys::Uint8Array::to_vec)
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| EngineError::InvalidConfig("hashSeed must be a Uint8Array of 32 random bytes".into()))?;
+        for (slot, chunk) in config.hash_seed.iter_mut().zip(bytes.chunks_exact(8)) {
+            *slot = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+        }
+    }
     if let Some(x) = field("maxClockSkewMs")? {
         config.max_clock_skew_ms = x;
     }

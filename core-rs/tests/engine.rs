@@ -256,3 +256,15 @@ fn saved_deferred_queue_larger_than_a_batch_is_restored_in_one_call() {
     let frames: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
     assert_eq!(other.restore_frames(&frames).unwrap(), 15);
 }
+
+#[test]
+fn the_hash_seed_changes_nothing_observable() {
+    let frame = encode(&(0..50).map(|i| update(&format!("s{}", i % 7), &format!("k{i}"), Value::Number(i as f64), 10.0)).collect::<Vec<_>>());
+    let mut a = Engine::new(Config { hash_seed: [1, 2, 3, 4], ..Config::default() }).unwrap();
+    let mut b = Engine::new(Config { hash_seed: [9, 8, 7, 6], ..Config::default() }).unwrap();
+    assert_eq!(a.ingest(&frame, NOW).unwrap(), b.ingest(&frame, NOW).unwrap());
+    for i in 0..7 {
+        let soul = format!("s{i}");
+        assert_eq!(a.node_updates(&soul, None), b.node_updates(&soul, None));
+    }
+}

@@ -151,7 +151,10 @@ export class LocalReplica implements GraphView {
   static async open(settings: ReplicaSettings): Promise<LocalReplica> {
     let engine: Engine;
     try {
-      engine = new settings.engineModule.Engine(settings.engineConfig);
+      // Fresh random keys for the engine's hash tables, so no peer can aim colliding
+      // souls at them (the engine has no randomness of its own).
+      const hashSeed = crypto.getRandomValues(new Uint8Array(32));
+      engine = new settings.engineModule.Engine({ ...settings.engineConfig, hashSeed });
     } catch (thrown) {
       throw fromEngineError(thrown);
     }
