@@ -1,5 +1,6 @@
 /** The package's browser (bundler) entry: the shared API with the engine loaded as a bundled WebAssembly module. */
 import * as engine from './engine/load-browser.js';
+import { browserStoragePlatform } from './browser-storage.js';
 import { RustDHT as UnboundRustDHT } from './db.js';
 import { Identity as UnboundIdentity } from './identity.js';
 
@@ -7,6 +8,7 @@ export * from './index.js';
 // Browser only: they need IndexedDB and Web Storage, and keep idb out of Node.
 export { IndexedDBStore, type IndexedDBStoreOptions } from './storage/indexeddb.js';
 export { LocalStorageStore } from './storage/local-storage.js';
+export { DEFAULT_BROWSER_CACHE_BYTES } from './browser-storage.js';
 
 export class Identity extends UnboundIdentity {
   protected static override readonly engineModule = engine;
@@ -15,4 +17,6 @@ export class Identity extends UnboundIdentity {
 export class RustDHT extends UnboundRustDHT {
   protected static override readonly engineModule = engine;
   protected static override readonly identityClass = Identity;
+  // IndexedDB by default, capped as a cache; persistent storage requested at open.
+  protected static override readonly storagePlatform = browserStoragePlatform;
 }

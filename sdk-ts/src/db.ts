@@ -10,8 +10,11 @@ import { Identity, signerOf } from './identity.js';
 import type { IdentityKeeper } from './identity-keeper.js';
 import type { Outbox } from './outbox.js';
 import { Ref } from './ref.js';
+import { DatabaseStorage } from './database-storage.js';
 import { LocalReplica, type ChangesListener, type EngineConfig, type ReceiveResult } from './replica.js';
 import type { StorageAdapter } from './storage/adapter.js';
+import { MemoryStore } from './storage/memory.js';
+import { DEFAULT_STORE_NAME, type StoragePlatform } from './storage-platform.js';
 
 /** Hard limits on what enters the graph (engine defaults in parentheses). */
 export interface Limits {
@@ -41,13 +44,52 @@ export interface OpenOptions {
    * Where the database persists: its graph, clock, deferred updates, outbox and kept
    * identities (docs/ARCHITECTURE.md, "Storage layout and durability"). Opening reads
    * only a few small records; nodes load from the store when first used. The database
-   * owns the store from then on: `close()` closes it. Without a store everything lives
-   * in memory only. Reopen a store with limits at least as large as those it was
-   * written with.
+   * owns the store from then on: `close()` closes it. Reopen a store with limits at
+   * least as large as those it was written with.
+   *
+   * Default: in browsers, an IndexedDBStore named `name`; in Node, memory only (pass a
+   * LevelStore to persist). `'memory'` keeps everything in memory only, anywhere.
    */
-  readonly store?: StorageAdapter;
+  readonly store?: StorageAdapter | 'memory';
+  /** The IndexedDB database of the browser's default store (default `'rustdht'`); unused elsewhere. */
+  readonly name?: string;
+  /**
+   * Caps the bytes of node records the store keeps: beyond `maxBytes`, the least
+   * recently used nodes are evicted from the store and from memory (never the outbox's
+   * nor the user's own space), to be fetched from the network again when needed.
+   * Default: 50 MiB for a browser's store (browser peers are caches), no cap in Node.
+   * `false`: no cap. Needs a store.
+   */
+  readonly cache?: { readonly maxBytes?: number } | false;
+  /**
+   * Browsers: ask at open for persistent storage (`navigator.storage.persist()`), so the
+   * browser does not clear the store under pressure; the answer is `db.storage.persisted`.
+   * Default true when the database has a persistent store (not a MemoryStore). A refusal
+   * is not an error.
+   */
+  readonly persist?: boolean;
   /** Aborts opening; once open, aborting closes the database. */
   readonly signal?: AbortSignal;
+}
+
+/** The cap for a database with `store` (undefined: no cap, no accounting). */
+function cacheCap(options: OpenOptions, hasStore: boolean, platform: StoragePlatform | undefined): number | undefined {
+  const { cache } = options;
+  if (cache === false) return undefined;
+  if (cache !== undefined && (cache === null || typeof cache !== 'object')) {
+    throw new InvalidValueError('config/invalid', 'option cache must be { maxBytes } or false.');
+  }
+  const maxBytes = cache?.maxBytes;
+  if (maxBytes !== undefined && (typeof maxBytes !== 'number' || Number.isNaN(maxBytes) || maxBytes <= 0)) {
+    throw new InvalidValueError('config/invalid', `option cache.maxBytes must be a number of bytes > 0 (Infinity: no cap), got ${String(maxBytes)}.`);
+  }
+  if (!hasStore) {
+    if (maxBytes !== undefined) {
+      throw new InvalidValueError('config/invalid', 'option cache.maxBytes needs a store: a database in memory only cannot drop nodes it has no other copy of.');
+    }
+    return undefined;
+  }
+  return maxBytes ?? platform?.defaultCacheBytes;
 }
 
 function engineConfig(options: OpenOptions): EngineConfig {
@@ -66,33 +108,51 @@ export class RustDHT {
   protected static readonly engineModule: EngineModule | undefined = undefined;
   /** The platform entry's Identity class, which `identities.load()` returns instances of. */
   protected static readonly identityClass: Pick<typeof Identity, 'import'> = Identity;
+  /** Set by the browser entry: the default store and the Storage API (storage-platform.ts). */
+  protected static readonly storagePlatform: StoragePlatform | undefined = undefined;
 
   readonly #replica: LocalReplica;
+  readonly #storage: DatabaseStorage;
 
-  protected constructor(replica: LocalReplica) {
+  protected constructor(replica: LocalReplica, storage: DatabaseStorage) {
     this.#replica = replica;
+    this.#storage = storage;
   }
 
   /** Opens a database: an in-memory graph, rebuilt from `options.store` when given. */
   static async open(options: OpenOptions = {}): Promise<RustDHT> {
     const engineModule = requireEngine(this.engineModule);
-    const { signal, store, now = Date.now } = options;
+    const { signal, now = Date.now, name = DEFAULT_STORE_NAME, persist = true } = options;
     throwIfAborted(signal);
     if (typeof now !== 'function') throw new InvalidValueError('config/invalid', 'option now must be a function returning ms since the epoch.');
+    if (typeof name !== 'string' || name === '') throw new InvalidValueError('config/invalid', 'option name must be a non-empty string.');
+    const config = engineConfig(options);
+    const platform = this.storagePlatform;
+    // Validated before the default store opens, so a bad option leaves nothing open.
+    const hasStore = options.store === undefined ? platform !== undefined : options.store !== 'memory';
+    const cacheMaxBytes = cacheCap(options, hasStore, platform);
+    const store = options.store === 'memory' ? undefined : (options.store ?? (await platform?.openDefaultStore(name)));
+    if (signal?.aborted) {
+      await store?.close();
+      throw abortErrorFrom(signal);
+    }
     const identityClass = this.identityClass;
     const replica = await LocalReplica.open({
       engineModule,
-      engineConfig: engineConfig(options),
+      engineConfig: config,
       now,
       store,
       signal,
       importIdentity: (exported) => identityClass.import(exported),
+      cacheMaxBytes,
     });
     if (signal?.aborted) {
       await replica.close();
       throw abortErrorFrom(signal);
     }
-    const db = new this(replica);
+    // Not awaited: a browser may put the question to the user.
+    const persistence = store !== undefined && !(store instanceof MemoryStore) && persist !== false ? platform?.requestPersistence() : undefined;
+    const db = new this(replica, new DatabaseStorage(replica, platform, persistence));
     if (signal !== undefined) {
       const onAbort = (): void => void db.close();
       signal.addEventListener('abort', onAbort, { once: true });
@@ -114,6 +174,7 @@ export class RustDHT {
   user(identity: Identity): Ref {
     this.#replica.assertOpen();
     signerOf(identity, this.#replica.engineModule);
+    this.#replica.protectSpace(identity.publicKey);
     return new Ref(this.#replica, { root: `~${identity.publicKey}`, keys: [] }, identity);
   }
 
@@ -155,6 +216,15 @@ export class RustDHT {
   get identities(): IdentityKeeper {
     this.#replica.assertOpen();
     return this.#replica.identities;
+  }
+
+  /**
+   * The database's storage: `usage()` (platform estimate and the SDK's own accounting),
+   * `persisted` (the answer to the persistence request made at open) and `trim()`.
+   */
+  get storage(): DatabaseStorage {
+    this.#replica.assertOpen();
+    return this.#storage;
   }
 
   /**

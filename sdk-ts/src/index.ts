@@ -3,6 +3,7 @@
  * its Node and browser entries re-export all of this with the engine bound.
  */
 export { RustDHT, type Limits, type OpenOptions } from './db.js';
+export type { DatabaseStorage, StorageUsage } from './database-storage.js';
 export { Ref, MapRef, type PutAck, type ReadOptions, type StreamOptions, type ChangeEvent, type ChildChangeEvent } from './ref.js';
 export { Identity, type ExportedIdentity } from './identity.js';
 export type { IdentityKeeper } from './identity-keeper.js';

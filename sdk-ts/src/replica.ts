@@ -29,8 +29,22 @@ import { LinkIndex } from './link-index.js';
 import { localWriteReport, writeListText } from './local-write.js';
 import { OperationQueue } from './operation-queue.js';
 import { Outbox } from './outbox.js';
+import { CacheAccounting } from './persistence/cache-accounting.js';
+import { rebuildCacheAccounting } from './persistence/cache-rebuild.js';
+import { Evictor } from './persistence/eviction.js';
 import { GroupCommit } from './persistence/group-commit.js';
-import { DEFERRED_KEY, HEAD_KEY, decodeHead, encodeHead, propertyKey, type Head } from './persistence/layout.js';
+import {
+  CACHE_KEY,
+  DEFERRED_KEY,
+  HEAD_KEY,
+  decodeCacheTotals,
+  decodeHead,
+  encodeHead,
+  propertyKey,
+  type CacheTotals,
+  type Head,
+} from './persistence/layout.js';
+import { protectedSouls } from './persistence/protected-souls.js';
 import { ResidentSouls } from './persistence/resident-souls.js';
 import type { GraphView } from './resolve.js';
 import type { StorageAdapter, StorageOperation } from './storage/adapter.js';
@@ -75,6 +89,30 @@ export interface ReplicaSettings {
   readonly store: StorageAdapter | undefined;
   readonly signal: AbortSignal | undefined;
   readonly importIdentity: IdentityImporter;
+  /**
+   * With a store: cap the bytes of node records it keeps, evicting the least recently
+   * used souls beyond it (Infinity: keep the accounting, never evict). Undefined: no
+   * cap and no accounting.
+   */
+  readonly cacheMaxBytes?: number | undefined;
+}
+
+/** A capped cache's accounting and eviction (persistence/cache-accounting.ts, eviction.ts). */
+interface Cache {
+  readonly accounting: CacheAccounting;
+  readonly evictor: Evictor;
+}
+
+/** What `db.storage.usage()` reports of the SDK's own accounting. */
+export interface CacheReport {
+  /** Souls the store holds records for (undefined without cache accounting). */
+  readonly cachedNodes: number | undefined;
+  /** Bytes of those records, keys included (undefined without cache accounting). */
+  readonly cacheBytes: number | undefined;
+  /** The cap (undefined when there is none). */
+  readonly maxBytes: number | undefined;
+  /** Souls loaded in the engine now (undefined without a store: everything is in memory). */
+  readonly residentNodes: number | undefined;
 }
 
 /** The store and what the replica keeps around it; absent for a memory-only database. */
@@ -116,6 +154,11 @@ export class LocalReplica implements GraphView {
   readonly #queue = new OperationQueue();
   readonly #changesListeners = new Set<ChangesListener>();
   readonly #closeListeners = new Set<() => void>();
+  readonly #cache: Cache | undefined;
+  /** Public keys used through `db.user()`: their spaces are never evicted. */
+  readonly #ownKeys = new Set<string>();
+  /** Without cache accounting, the first commit deletes "C" (see cache-rebuild.ts). */
+  #cacheTotalsStale = false;
   /** While a plan runs with a store: the souls it needed that are not in memory yet. */
   #missing: Set<string> | undefined;
   /** The deferred queue changed since the store's copy was last staged. */
@@ -127,7 +170,7 @@ export class LocalReplica implements GraphView {
   #lastSetKeyTime = -1;
   #setKeySequence = 0;
 
-  private constructor(settings: ReplicaSettings, engine: Engine, head: Head | undefined) {
+  private constructor(settings: ReplicaSettings, engine: Engine, head: Head | undefined, cacheTotals: CacheTotals | undefined) {
     this.engineModule = settings.engineModule;
     this.now = settings.now;
     this.#engine = engine;
@@ -135,12 +178,22 @@ export class LocalReplica implements GraphView {
     const store = settings.store;
     if (store !== undefined) {
       const commit = new GroupCommit(store, (operations, durable) => this.#seal(operations, durable));
-      const souls = new ResidentSouls(store, (records) => this.#restoreRecords(records));
+      const max = settings.cacheMaxBytes;
+      const accounting = max === undefined || cacheTotals === undefined ? undefined : new CacheAccounting(max, cacheTotals, () => commit.touch());
+      const souls = new ResidentSouls(
+        store,
+        (records) => this.#restoreRecords(records),
+        accounting === undefined ? undefined : (soul, prefixLength, entries) => accounting.loaded(soul, prefixLength, entries),
+      );
       this.#backing = { store, commit, souls };
+      if (accounting !== undefined) this.#cache = { accounting, evictor: new Evictor(this.#evictionHost(accounting)) };
+      else this.#cacheTotalsStale = head !== undefined;
     }
     const persisted = store === undefined ? undefined : { store, commit: this.#backing!.commit };
     const counters = { size: head?.outboxSize ?? 0, nextId: head?.outboxNextId ?? 0 };
     this.outbox = new Outbox(persisted, counters, () => this.assertOpen());
+    const evictor = this.#cache?.evictor;
+    if (evictor !== undefined) this.outbox.onChange((event) => event.type === 'removed' && evictor.relax());
     this.identities = new IdentityKeeper(persisted, settings.importIdentity, () => this.assertOpen());
   }
 
@@ -161,22 +214,37 @@ export class LocalReplica implements GraphView {
     const { store } = settings;
     let head: Head | undefined;
     let deferred: Uint8Array | undefined;
+    let cacheTotals: CacheTotals | undefined;
     if (store !== undefined) {
       try {
-        const [headBytes, deferredBytes] = await Promise.all([store.get(HEAD_KEY), store.get(DEFERRED_KEY)]);
+        const [headBytes, deferredBytes, totalsBytes] = await Promise.all([
+          store.get(HEAD_KEY),
+          store.get(DEFERRED_KEY),
+          settings.cacheMaxBytes === undefined ? undefined : store.get(CACHE_KEY),
+        ]);
         head = headBytes === undefined ? undefined : decodeHead(headBytes);
         deferred = deferredBytes;
+        if (settings.cacheMaxBytes !== undefined) {
+          // A store with data but no totals was never capped, or was last opened without a cap.
+          cacheTotals = totalsBytes !== undefined
+            ? decodeCacheTotals(totalsBytes)
+            : head === undefined
+              ? { tick: 0, bytes: 0, souls: 0 }
+              : await rebuildCacheAccounting(store);
+        }
       } catch (error) {
         engine.free();
         await store.close().catch(() => {});
         throw error;
       }
     }
-    const replica = new LocalReplica(settings, engine, head);
+    const replica = new LocalReplica(settings, engine, head, cacheTotals);
     try {
       // Restored states may be ahead of the wall clock: new writes must still come after them.
       if (head !== undefined) engine.restoreClock(head.clock);
       if (deferred !== undefined) await replica.#reinstateDeferred(deferred);
+      // The cap may be smaller than at the last session.
+      replica.#cache?.evictor.maybeRun();
     } catch (error) {
       await replica.close();
       throw error;
@@ -203,7 +271,11 @@ export class LocalReplica implements GraphView {
   }
 
   #inMemory(soul: string): boolean {
-    if (this.#backing!.souls.has(soul)) return true;
+    if (this.#backing!.souls.has(soul)) {
+      // Every read and write plans through here: that is the cache's "last used".
+      this.#cache?.accounting.touch(soul);
+      return true;
+    }
     if (this.#missing === undefined) {
       throw new Error(`internal: soul ${JSON.stringify(soul)} was read outside a plan before it was loaded`);
     }
@@ -387,10 +459,14 @@ export class LocalReplica implements GraphView {
       // property in this batch overwrites the earlier one within the batch).
       records = this.#engine.lastChangeRecords() as Uint8Array[];
       const { commit, souls } = backing;
+      const accounting = this.#cache?.accounting;
       for (let i = 0; i < changes.length; i++) {
         const change = changes[i]!;
-        commit.put(propertyKey(souls.prefix(change[0]), change[1]), records[i]!);
+        const key = propertyKey(souls.prefix(change[0]), change[1]);
+        commit.put(key, records[i]!);
+        accounting?.written(change[0], change[1], key.length + records[i]!.length);
       }
+      this.#cache?.evictor.maybeRun();
     }
     if (local) {
       // A one-update changes frame and that update's record are the same bytes: save
@@ -415,6 +491,12 @@ export class LocalReplica implements GraphView {
   #seal(operations: StorageOperation[], durable: Promise<void>): void {
     const { size, nextId } = this.outbox.counters;
     operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead({ clock: this.#engine.clock(), outboxSize: size, outboxNextId: nextId }) });
+    this.#cache?.accounting.seal(operations, durable);
+    if (this.#cacheTotalsStale) {
+      this.#cacheTotalsStale = false;
+      operations.push({ type: 'del', key: CACHE_KEY });
+      durable.catch(() => void (this.#cacheTotalsStale = true));
+    }
     if (this.#deferredChanged) {
       this.#deferredChanged = false;
       operations.push(
@@ -466,6 +548,55 @@ export class LocalReplica implements GraphView {
     else this.#scheduler.schedule(this.#engine.nextDeferredAt());
   }
 
+  // ---- cache discipline (persistence/eviction.ts) ----------------------------------------
+
+  #evictionHost(accounting: CacheAccounting): ConstructorParameters<typeof Evictor>[0] {
+    const { store, commit, souls } = this.#backing!;
+    return {
+      store,
+      commit,
+      souls,
+      accounting,
+      protection: () =>
+        protectedSouls({
+          outbox: this.outbox,
+          identities: this.identities,
+          ownKeys: this.#ownKeys,
+          engine: () => (this.#closed ? undefined : this.#engine),
+        }),
+      dropFromMemory: (soul) => {
+        this.#engine.evict(soul);
+        this.links.indexNode(soul, null);
+      },
+      usable: () => !this.#closed,
+    };
+  }
+
+  /** The space `~<publicKey>` is the user's own: cache eviction never touches it. */
+  protectSpace(publicKey: string): void {
+    this.#ownKeys.add(publicKey);
+  }
+
+  cacheReport(): CacheReport {
+    const usage = this.#cache?.accounting.usage;
+    return {
+      cachedNodes: usage?.souls,
+      cacheBytes: usage?.bytes,
+      maxBytes: this.#cache?.accounting.maxBytes,
+      residentNodes: this.#backing?.souls.size,
+    };
+  }
+
+  /**
+   * Evicts now if the cache is over its cap (after the operations already made).
+   * Resolves to the number of souls evicted, once durable; 0 without a cap.
+   */
+  async trimCache(): Promise<number> {
+    this.assertOpen();
+    await this.#queue.drained();
+    return (await this.#cache?.evictor.run()) ?? 0;
+  }
+
   // ---- lifecycle ----------------------------------------------------------------------------
 
   onChanges(listener: ChangesListener): () => void {
@@ -506,6 +637,12 @@ export class LocalReplica implements GraphView {
   async flush(): Promise<void> {
     this.assertOpen();
     await this.#queue.drained();
+    const cache = this.#cache;
+    if (cache !== undefined) {
+      await cache.evictor.idle();
+      // Access ticks of reads wait for a commit: a flush must carry them too.
+      if (cache.accounting.dirty) this.#backing!.commit.touch();
+    }
     await this.#backing?.commit.flush();
   }
 
@@ -536,7 +673,10 @@ export class LocalReplica implements GraphView {
     try {
       await this.#queue.drained();
       if (backing !== undefined) {
+        this.#cache?.accounting.close();
+        await this.#cache?.evictor.idle();
         await backing.souls.settle();
+        if (this.#cache?.accounting.dirty) backing.commit.touch();
         // Failed batches were reported to the puts they belonged to.
         await backing.commit.flush().catch(() => {});
         await backing.store.close();

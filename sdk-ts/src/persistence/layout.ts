@@ -10,6 +10,11 @@
  *   "I" publicKey                         an identity the user chose to keep: its seed
  *   "O" id:u64be                          an outbox entry: one local write's changes frame
  *   "P" soulLength:u32be soul key         one property: its single-update frame
+ *   "A" soul                              cache accounting of one soul: last access, bytes
+ *   "C"                                   cache accounting totals: access tick, bytes, souls
+ *
+ * "A" and "C" exist only while a cache cap is in force (cache-accounting.ts); a database
+ * opened without one deletes "C", so the next capped open knows to rebuild them.
  */
 import { RustDHTError } from '../errors.js';
 
@@ -18,6 +23,8 @@ const DEFERRED = 0x44; // D
 const IDENTITY = 0x49; // I
 const OUTBOX = 0x4f; // O
 const PROPERTY = 0x50; // P
+const ACCESS = 0x41; // A
+const CACHE = 0x43; // C
 
 /** Bumped when a record's meaning changes; a store written by another layout is refused. */
 export const LAYOUT_VERSION = 1;
@@ -29,6 +36,9 @@ export const HEAD_KEY = Uint8Array.of(HEAD);
 export const DEFERRED_KEY = Uint8Array.of(DEFERRED);
 export const IDENTITY_PREFIX = Uint8Array.of(IDENTITY);
 export const OUTBOX_PREFIX = Uint8Array.of(OUTBOX);
+export const PROPERTY_PREFIX = Uint8Array.of(PROPERTY);
+export const ACCESS_PREFIX = Uint8Array.of(ACCESS);
+export const CACHE_KEY = Uint8Array.of(CACHE);
 
 /** The prefix every property record of `soul` starts with (and no other record does). */
 export function soulPrefix(soul: string): Uint8Array {
@@ -47,6 +57,79 @@ export function propertyKey(prefix: Uint8Array, key: string): Uint8Array {
   record.set(prefix, 0);
   const { written } = encoder.encodeInto(key, record.subarray(prefix.length));
   return record.subarray(0, prefix.length + written);
+}
+
+/** The soul of a property record's key, and the length of that soul's prefix. */
+export function soulOfPropertyKey(key: Uint8Array): { soul: string; prefixLength: number } {
+  if (key.length < 5 || key[0] !== PROPERTY) throw corrupt('a property record key without its soul');
+  const length = new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(1);
+  if (5 + length > key.length) throw corrupt('a property record key shorter than its soul');
+  return { soul: decoder.decode(key.subarray(5, 5 + length)), prefixLength: 5 + length };
+}
+
+/** The property key of a record whose soul prefix is `prefixLength` bytes long. */
+export function keyOfPropertyKey(key: Uint8Array, prefixLength: number): string {
+  return decoder.decode(key.subarray(prefixLength));
+}
+
+/** "A" soul: nothing follows the soul, so it needs no length prefix. */
+export function accessKey(soul: string): Uint8Array {
+  const text = encoder.encode(soul);
+  const key = new Uint8Array(1 + text.length);
+  key[0] = ACCESS;
+  key.set(text, 1);
+  return key;
+}
+
+export function soulOfAccessKey(key: Uint8Array): string {
+  return decoder.decode(key.subarray(1));
+}
+
+/** One soul's cache accounting: when it was last used, and what its records weigh. */
+export interface SoulAccess {
+  /** The accounting tick of its last read or write (larger is more recent). */
+  readonly stamp: number;
+  /** Bytes of its "P" records, keys included. */
+  readonly bytes: number;
+}
+
+export function encodeAccess(access: SoulAccess): Uint8Array {
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, access.stamp);
+  view.setFloat64(8, access.bytes);
+  return bytes;
+}
+
+export function decodeAccess(bytes: Uint8Array): SoulAccess {
+  if (bytes.length !== 16) throw corrupt(`cache access record of ${bytes.length} bytes, expected 16`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { stamp: view.getFloat64(0), bytes: view.getFloat64(8) };
+}
+
+/** The "C" record: lets a capped database know its size at open without a scan. */
+export interface CacheTotals {
+  /** The last access tick handed out (ticks keep increasing across reopenings). */
+  readonly tick: number;
+  /** Bytes of every "P" record. */
+  readonly bytes: number;
+  /** Souls with at least one "P" record. */
+  readonly souls: number;
+}
+
+export function encodeCacheTotals(totals: CacheTotals): Uint8Array {
+  const bytes = new Uint8Array(24);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, totals.tick);
+  view.setFloat64(8, totals.bytes);
+  view.setFloat64(16, totals.souls);
+  return bytes;
+}
+
+export function decodeCacheTotals(bytes: Uint8Array): CacheTotals {
+  if (bytes.length !== 24) throw corrupt(`cache totals record of ${bytes.length} bytes, expected 24`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { tick: view.getFloat64(0), bytes: view.getFloat64(8), souls: view.getFloat64(16) };
 }
 
 export function identityKey(publicKey: string): Uint8Array {

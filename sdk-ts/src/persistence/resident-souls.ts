@@ -12,11 +12,17 @@
  * Loads of many souls share one engine call per batch: each soul is one prefix scan,
  * and their records are restored together once every scan is done.
  */
-import type { StorageAdapter } from '../storage/adapter.js';
+import type { StorageAdapter, StorageEntry } from '../storage/adapter.js';
 import { soulPrefix } from './layout.js';
 
 /** Restores the records (single-update frames) of newly loaded souls into the engine. */
 export type RestoreRecords = (records: readonly Uint8Array[]) => void;
+
+/**
+ * Told of every soul that becomes resident, with its records (keys and values) as the
+ * scan found them: the cache accounting weighs souls this way at no extra read.
+ */
+export type LoadObserver = (soul: string, prefixLength: number, entries: readonly StorageEntry[]) => void;
 
 export class ResidentSouls {
   readonly #store: StorageAdapter;
@@ -24,10 +30,35 @@ export class ResidentSouls {
   /** Resident soul → the key prefix of its records (kept: every write needs it). */
   readonly #prefixes = new Map<string, Uint8Array>();
   readonly #loading = new Map<string, Promise<void>>();
+  /**
+   * Evicted souls whose record deletions are staged but may not have landed: a load
+   * must not scan the store before they have, or it would bring the evicted records back.
+   */
+  readonly #evicting = new Map<string, Promise<void>>();
+  readonly #observe: LoadObserver | undefined;
 
-  constructor(store: StorageAdapter, restore: RestoreRecords) {
+  constructor(store: StorageAdapter, restore: RestoreRecords, observe?: LoadObserver) {
     this.#store = store;
     this.#restore = restore;
+    this.#observe = observe;
+  }
+
+  /** True while a load of `soul` is under way (eviction leaves such souls alone). */
+  isLoading(soul: string): boolean {
+    return this.#loading.has(soul);
+  }
+
+  /**
+   * Makes `soul` not resident (its engine node was evicted). `deleted` settles once its
+   * records' deletion has landed; a later load of the soul waits for that.
+   */
+  evict(soul: string, deleted: Promise<void>): void {
+    this.#prefixes.delete(soul);
+    const gate = deleted.catch(() => {});
+    this.#evicting.set(soul, gate);
+    void gate.then(() => {
+      if (this.#evicting.get(soul) === gate) this.#evicting.delete(soul);
+    });
   }
 
   has(soul: string): boolean {
@@ -70,18 +101,23 @@ export class ResidentSouls {
 
   async #loadBatch(souls: readonly string[]): Promise<void> {
     try {
+      const gates = souls.map((soul) => this.#evicting.get(soul)).filter((gate) => gate !== undefined);
+      if (gates.length !== 0) await Promise.all(gates);
       const prefixes = souls.map(soulPrefix);
       const perSoul = await Promise.all(prefixes.map((prefix) => this.#scan(prefix)));
-      this.#restore(perSoul.flat());
-      for (let i = 0; i < souls.length; i++) this.#prefixes.set(souls[i]!, prefixes[i]!);
+      this.#restore(perSoul.flatMap((entries) => entries.map((entry) => entry.value)));
+      for (let i = 0; i < souls.length; i++) {
+        this.#prefixes.set(souls[i]!, prefixes[i]!);
+        this.#observe?.(souls[i]!, prefixes[i]!.length, perSoul[i]!);
+      }
     } finally {
       for (const soul of souls) this.#loading.delete(soul);
     }
   }
 
-  async #scan(prefix: Uint8Array): Promise<Uint8Array[]> {
-    const records: Uint8Array[] = [];
-    for await (const { value } of this.#store.entries({ prefix })) records.push(value);
+  async #scan(prefix: Uint8Array): Promise<StorageEntry[]> {
+    const records: StorageEntry[] = [];
+    for await (const entry of this.#store.entries({ prefix })) records.push(entry);
     return records;
   }
 }

@@ -21,13 +21,15 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     // Pages: the smoke test (index.html), the storage conformance suite (storage.html,
-    // which imports the adapters and the suite from source), and offline-reload.html.
+    // which imports the adapters and the suite from source), offline-reload.html and cache.html.
     rolldownOptions: {
       input: {
         index: join(root, 'index.html'),
         storage: join(root, 'storage.html'),
         // A database on IndexedDB across page reloads (offline-reload.spec.ts).
         'offline-reload': join(root, 'offline-reload.html'),
+        // The default store, persistence and the capped cache (cache.spec.ts).
+        cache: join(root, 'cache.html'),
       },
     },
   },
