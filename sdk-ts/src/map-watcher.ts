@@ -8,6 +8,7 @@
  * children linked to nodes that are not loaded yet are delivered once they are, and
  * changes that arrive meanwhile are folded into that delivery.
  */
+import { SerialRefresh } from './serial-refresh.js';
 import type { EngineChange } from './batch-report.js';
 import type { EngineNode, LocalReplica } from './replica.js';
 import { nodeData, resolve, sameWatches, type GraphView, type RefPath, type Resolution } from './resolve.js';
@@ -48,8 +49,7 @@ export class MapWatcher implements ChangeWatcher {
   #dirtyKeys = new Set<string>();
   #pathChanged = false;
   #active = true;
-  #refreshing = false;
-  #stale = false;
+  readonly #refresh = new SerialRefresh(() => this.flush(), (error: unknown) => this.#fail(error));
   /** Keys delivered by changes before the initial delivery ran. */
   #deliveredEarly: Set<string> | undefined = new Set();
   readonly #stopOnClose: () => void;
@@ -81,31 +81,17 @@ export class MapWatcher implements ChangeWatcher {
   }
 
   flush(): void {
-    if (!this.#active) return;
-    if (this.#refreshing) {
-      this.#stale = true;
-      return;
-    }
+    if (!this.#active || this.#refresh.busy()) return;
     if (!this.#pathChanged && this.#dirtyKeys.size === 0) return;
     const reresolve = this.#pathChanged;
     const dirty = this.#dirtyKeys;
     this.#pathChanged = false;
     this.#dirtyKeys = new Set();
-    const refreshed = this.#replica.whenResident(
-      () => this.#snapshot(reresolve, dirty),
-      (snapshot) => this.#show(snapshot),
-    );
-    if (!(refreshed instanceof Promise)) return;
-    this.#refreshing = true;
-    refreshed.then(
-      () => {
-        this.#refreshing = false;
-        if (this.#stale) {
-          this.#stale = false;
-          this.flush();
-        }
-      },
-      (error: unknown) => this.#fail(error),
+    this.#refresh.track(
+      this.#replica.whenResident(
+        () => this.#snapshot(reresolve, dirty),
+        (snapshot) => this.#show(snapshot),
+      ),
     );
   }
 

@@ -9,6 +9,7 @@
  * refresh waiting for a load absorbs the batches that arrive meanwhile, so values are
  * delivered in order and the last one is always the current one.
  */
+import { SerialRefresh } from './serial-refresh.js';
 import type { EngineChange } from './batch-report.js';
 import { toPropertyChange } from './batch-report.js';
 import type { LocalReplica } from './replica.js';
@@ -34,9 +35,7 @@ export class ValueWatcher implements ChangeWatcher {
   #noted: EngineChange[] = [];
   #active = true;
   #delivered = false;
-  /** A refresh is waiting for nodes to load; `#stale` says batches arrived meanwhile. */
-  #refreshing = false;
-  #stale = false;
+  readonly #refresh = new SerialRefresh(() => this.flush(), (error: unknown) => this.#fail(error));
   readonly #stopOnClose: () => void;
 
   constructor(replica: LocalReplica, path: RefPath, listener: ValueListener, options: { collect: boolean; initial: boolean; onClose?: () => void }) {
@@ -60,28 +59,14 @@ export class ValueWatcher implements ChangeWatcher {
   }
 
   flush(): void {
-    if (!this.#active) return;
-    if (this.#refreshing) {
-      this.#stale = true;
-      return;
-    }
+    if (!this.#active || this.#refresh.busy()) return;
     const noted = this.#noted;
     this.#noted = [];
-    const refreshed = this.#replica.whenResident(
-      () => this.#snapshot(),
-      (snapshot) => this.#show(snapshot, noted),
-    );
-    if (!(refreshed instanceof Promise)) return;
-    this.#refreshing = true;
-    refreshed.then(
-      () => {
-        this.#refreshing = false;
-        if (this.#stale) {
-          this.#stale = false;
-          this.flush();
-        }
-      },
-      (error: unknown) => this.#fail(error),
+    this.#refresh.track(
+      this.#replica.whenResident(
+        () => this.#snapshot(),
+        (snapshot) => this.#show(snapshot, noted),
+      ),
     );
   }
 
