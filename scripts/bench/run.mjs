@@ -15,7 +15,7 @@
 // to stdout, progress to stderr, and the results as JSON with machine information.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync, brotliCompressSync, constants as zlib } from 'node:zlib';
@@ -44,6 +44,8 @@ const P = args.quick
       memoryProperties: 10_000,
       preloadProperties: 20_000,
       corpus: { keys: 8, messagesPerKey: 64 },
+      durable: { timing: { warmupMs: 100, sampleMs: 150, samples: 2 }, window: 50 },
+      reopen: { shelves: 10, perShelf: 100, processes: 2, readBack: 50 },
     }
   : {
       timing: { warmupMs: 500, sampleMs: 400, samples: 5 },
@@ -55,6 +57,11 @@ const P = args.quick
       memoryProperties: 100_000,
       preloadProperties: 1_000_000,
       corpus: { keys: 64, messagesPerKey: 64 },
+      // Rows 7 and 9: 1,000 puts in flight; warm-up until a whole window completed, then
+      // five slices of ≥ 1 s (completions come in bursts: a slice spans several).
+      durable: { timing: { warmupMs: 1000, sampleMs: 1000, samples: 5 }, window: 1000 },
+      // Row 8: 100 shelves × 1,000 nodes; five reopens, each in a fresh process.
+      reopen: { shelves: 100, perShelf: 1000, processes: 5, readBack: 300 },
     };
 
 const millions = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
@@ -62,6 +69,7 @@ const props = units.perSecond('props');
 const updates = units.perSecond('updates');
 const sigs = units.perSecond('sigs');
 const decisions = units.perSecond('decisions');
+const puts = units.perSecond('puts');
 
 // A target says how close a result comes to it: `attained(result) >= 1` meets it.
 const atLeast = (n, unit) => ({ text: `≥ ${unit.text(n)}`, attained: (r) => r.rust / n });
@@ -78,6 +86,19 @@ const NODE_VERIFY = task('verify', 'nodeSingle', P.corpus);
 const MERGE = { existingNodes: P.existingNodes, nodesPerBatch: P.nodesPerBatch };
 const JS_MERGE = task('merge', 'jsLoop', MERGE);
 const MEMORY_PUT = task('memory', 'rust', { properties: P.memoryProperties });
+
+// Rows 7-9. `setup` names a probe run first (once per run) whose result the probe gets
+// as `options.setup`; `processes: n` runs the probe in n fresh processes (option
+// `sample` = 0…n-1) and reports the median of their `ms`.
+const durable = (module, name, options) => task(module, name, { window: P.durable.window, ...options, timing: P.durable.timing });
+const REOPEN = { shelves: P.reopen.shelves, perShelf: P.reopen.perShelf };
+const RUST_BUILD = task('durable', 'rustBuild', REOPEN);
+const GUN_BUILD = task('durable', 'gunBuild', REOPEN);
+const reopen = (name, build, options = {}) => ({ ...task('durable', name, { ...REOPEN, ...options }), setup: build, processes: P.reopen.processes });
+const readBack = (name, build) => ({ ...task('durable', name, { ...REOPEN, count: P.reopen.readBack }), setup: build });
+const PAGES = task('browser', 'buildPages');
+const inChromium = (db, signed) => ({ ...durable('browser', 'indexedDB', { db, signed }), setup: PAGES });
+const nodesText = (n) => n.toLocaleString('en-US');
 
 const SECTIONS = [
   {
@@ -136,6 +157,33 @@ const SECTIONS = [
       { id: '6c', label: 'received from a peer', unit: units.bytes, rust: task('memory', 'rustReceived', { properties: P.memoryProperties }), peer: ['GunDB', task('memory', 'gunReceived', { properties: P.memoryProperties })], metric: 'bytesPer100k' },
     ],
   },
+  {
+    n: 7,
+    title: `Durable writes to LevelDB, puts/s (node of 5 props per put, ${nodesText(P.durable.window)} in flight, counted when durable; GunDB: RAD file store, counted on its ack)`,
+    rows: [
+      { id: '7a', label: 'put, signed (db.user: +1 link prop)', unit: puts, rust: durable('durable', 'rustLevel', { signed: true }), peer: ['GunDB', durable('durable', 'gunRad', { signed: true })], targets: [atLeast(10_000, puts), atLeastRatio(3, 'GunDB')] },
+      { id: '7b', label: 'put, unsigned', unit: puts, rust: durable('durable', 'rustLevel', { signed: false }), peer: ['GunDB', durable('durable', 'gunRad', { signed: false })], targets: [atLeastRatio(3, 'GunDB')] },
+      { id: '7c', label: '  put, signed, 1 prop per put (+1 link prop)', unit: puts, rust: durable('durable', 'rustLevel', { signed: true, props: 1 }) },
+    ],
+  },
+  {
+    n: 8,
+    title: `Reopening a LevelDB store of ${nodesText(P.reopen.shelves * P.reopen.perShelf)} nodes (GunDB: its RAD directory), in a fresh process each time`,
+    rows: [
+      { id: '8a', label: 'building the store (s; GunDB: wire input)', unit: units.seconds, rust: RUST_BUILD, peer: ['GunDB', GUN_BUILD], metric: 'seconds' },
+      { id: '8b', label: 'open → first once() of one node', unit: units.ms, rust: reopen('rustReopen', RUST_BUILD), peer: ['GunDB', reopen('gunReopen', GUN_BUILD)], metric: 'ms', targets: [atMost(300, units.ms)] },
+      { id: '8c', label: "  GunDB's once without its 99 ms wait", unit: units.ms, rust: reopen('rustReopen', RUST_BUILD), peer: ['GunDB', reopen('gunReopen', GUN_BUILD, { wait: 1 })], metric: 'ms' },
+      { id: '8d', label: `  written nodes not read back (of ${nodesText(P.reopen.readBack)})`, unit: units.count('nodes'), rust: readBack('rustReadBack', RUST_BUILD), peer: ['GunDB', readBack('gunReadBack', GUN_BUILD)], metric: 'lost', noRatio: true },
+    ],
+  },
+  {
+    n: 9,
+    title: `Durable writes to IndexedDB in Chromium, puts/s (same shapes, ${nodesText(P.durable.window)} in flight; GunDB: RAD over lib/rindexed.js)`,
+    rows: [
+      { id: '9a', label: 'put, signed (db.user: +1 link prop)', unit: puts, rust: inChromium('rustdht', true), peer: ['GunDB', inChromium('gun', true)], targets: [atLeastRatio(3, 'GunDB')] },
+      { id: '9b', label: 'put, unsigned', unit: puts, rust: inChromium('rustdht', false), peer: ['GunDB', inChromium('gun', false)], targets: [atLeastRatio(3, 'GunDB')] },
+    ],
+  },
 ];
 
 const PROGRESS = {
@@ -145,6 +193,16 @@ const PROGRESS = {
   4: 'measuring merge decisions…',
   5: 'measuring WebAssembly size…',
   6: 'measuring memory…',
+  7: 'measuring durable writes to LevelDB…',
+  8: 'measuring reopening a large store…',
+  9: 'measuring durable writes to IndexedDB in Chromium…',
+};
+
+/** What a setup probe does, for the progress lines. */
+const SETUP_TEXT = {
+  rustBuild: `builds its store of ${nodesText(P.reopen.shelves * P.reopen.perShelf)} nodes`,
+  gunBuild: `builds its RAD directory of ${nodesText(P.reopen.shelves * P.reopen.perShelf)} nodes`,
+  buildPages: 'pages built with Vite',
 };
 
 await main();
@@ -159,12 +217,37 @@ async function main() {
   preflight();
 
   const cache = new Map();
+  const temporary = [];
   const measure = async (spec, what) => {
     const key = JSON.stringify(spec);
-    if (!cache.has(key)) cache.set(key, runProbe(spec, what));
+    if (!cache.has(key)) cache.set(key, measureUncached(spec, what));
     return cache.get(key);
   };
+  const measureUncached = async (spec, what) => {
+    let options = spec.options;
+    if (spec.setup) {
+      const setup = await measure(spec.setup, `${what.split(' ')[0]} ${SETUP_TEXT[spec.setup.name] ?? spec.setup.name}`);
+      options = { ...options, setup };
+    }
+    if (!spec.processes) return runProbe({ ...spec, options }, what);
+    const runs = [];
+    for (let k = 0; k < spec.processes; k++) runs.push(await runProbe({ ...spec, options: { ...options, sample: k } }, `${what} [${k + 1}/${spec.processes}]`));
+    return medianOfRuns(runs);
+  };
+  // Temporary directories a probe left for later probes (built stores, the built pages).
+  const remember = (result) => {
+    if (result?.cleanup) temporary.push(...result.cleanup);
+    return result;
+  };
+  const runProbe = (spec, what) => probe(spec, what).then(remember);
+  try {
+    await measureAll(measure, started, machineAtStart);
+  } finally {
+    for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+  }
+}
 
+async function measureAll(measure, started, machineAtStart) {
   const results = [];
   for (const section of SECTIONS) {
     const rows = section.rows.filter((row) => selected(row.id));
@@ -218,7 +301,7 @@ async function main() {
   };
 
   process.stdout.write(`\n${render(results)}\n`);
-  process.stdout.write('ratio = RustDHT ÷ the compared value; ±x% = the samples spread that far around the median.\n\n');
+  process.stdout.write('ratio = RustDHT ÷ the compared value; ±x% = the samples spread that far around the reported value.\n\n');
   const missed = results.filter((r) => r.pass === false && !r.error);
   const errored = results.filter((r) => r.error);
   process.stdout.write(
@@ -244,8 +327,8 @@ function render(results) {
     lines.push([
       `${r.id}  ${label}`,
       r.error ? 'error' : unit.text(r.rust) + spread(r.rustDetail),
-      r.peer === undefined ? '—' : `${r.peerName} ${unit.text(r.peer)}`,
-      ratioText(r.ratio),
+      r.peer === undefined ? '—' : `${r.peerName} ${unit.text(r.peer)}${notFound(r.peerDetail)}`,
+      rowsById.get(r.id).noRatio ? '—' : ratioText(r.ratio),
       r.targets.length === 0 ? '—' : r.targets.map((t) => t.target).join(', '),
       r.error ? 'ERROR' : r.pass === null ? 'info' : r.pass ? 'pass' : `FAIL (${Math.round(missed.attained * 100)}% of target)`,
     ]);
@@ -253,14 +336,54 @@ function render(results) {
   return table(['row', 'RustDHT', 'compared with', 'ratio', 'target', 'result'], lines, ['l', 'r', 'r', 'r', 'l', 'l']);
 }
 
+/** Reopen probes whose node came back missing or incomplete. */
+function notFound(detail) {
+  return detail?.notComplete ? ` (${detail.notComplete}/${detail.processes} not found)` : '';
+}
+
 /** ±x % when the samples spread more than 10 % around the median (a noisy measurement). */
 function spread(detail) {
-  if (!detail || detail.min === undefined || !detail.perSecond) return '';
-  const worst = Math.max(detail.max - detail.perSecond, detail.perSecond - detail.min) / detail.perSecond;
+  const value = detail?.perSecond ?? detail?.ms;
+  if (!detail || detail.min === undefined || !value) return '';
+  const worst = Math.max(detail.max - value, value - detail.min) / value;
   return worst > 0.1 ? ` ±${Math.round(worst * 100)}%` : '';
 }
 
-function runProbe(spec, what) {
+/**
+ * Runs of one probe in separate processes → one result: the median run's `ms`, the
+ * spread, and every run (a run whose read came back missing or incomplete is counted).
+ */
+function medianOfRuns(runs) {
+  const ms = runs.map((r) => r.ms).sort((a, b) => a - b);
+  const round = (x) => Math.round(x * 10) / 10;
+  return {
+    ms: ms[Math.floor(ms.length / 2)],
+    min: ms[0],
+    max: ms[ms.length - 1],
+    processes: runs.length,
+    notComplete: runs.filter((r) => r.found === false || r.complete === false).length,
+    runs: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]))),
+  };
+}
+
+/**
+ * A probe, retried once if the process died of a signal other than the timeout's
+ * SIGKILL: V8 itself aborting (SIGTRAP/SIGABRT on a fatal error, seen with Node 20's
+ * deoptimizer) is a finding, recorded in the result as `crashes`, not a measurement.
+ */
+async function probe(spec, what) {
+  try {
+    return await probeOnce(spec, what);
+  } catch (error) {
+    if (!error.signal || error.signal === 'SIGKILL') throw error;
+    progress(`  ! ${what}: the probe process died of ${error.signal}, running it again (${error.message.split('\n').find((l) => /Fatal|error/i.test(l))?.trim() ?? ''})`);
+    const result = await probeOnce(spec, what);
+    result.crashes = [{ signal: error.signal, stderr: error.message.slice(-600) }];
+    return result;
+  }
+}
+
+function probeOnce(spec, what) {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', PROBE, spec.module, spec.name, JSON.stringify(spec.options)], {
@@ -276,10 +399,13 @@ function runProbe(spec, what) {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
       const result = line ? JSON.parse(line.slice(RESULT_MARK.length)) : { error: `probe exited with ${signal ?? code}: ${err.trim().slice(-2000)}` };
-      if (result.error) return reject(new Error(result.error));
+      if (result.error) return reject(Object.assign(new Error(result.error), { signal: line ? undefined : signal }));
       const rate =
         result.perSecond !== undefined ? ` → ${Math.round(result.perSecond).toLocaleString('en-US')}/s`
         : result.bytesPer100k !== undefined ? ` → ${units.bytes.text(result.bytesPer100k)} per 100k properties`
+        : result.nodes !== undefined ? ` → ${result.nodes.toLocaleString('en-US')} nodes (${units.bytes.text(result.storeBytes)} on disk)`
+        : result.ms !== undefined ? ` → ${units.ms.text(result.ms)}${result.found === false ? ' (node NOT FOUND)' : result.complete === false ? ' (node INCOMPLETE)' : ''}`
+        : result.checked !== undefined ? ` → ${result.lost} of ${result.checked} not read back`
         : '';
       progress(`  ${what}${rate} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       resolve(result);

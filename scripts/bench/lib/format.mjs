@@ -25,6 +25,21 @@ export const units = {
     },
     higherIsBetter: false,
   },
+  ms: {
+    name: 'ms',
+    text: (v) => `${group(v, v >= 100 ? 0 : 1)} ms`,
+    higherIsBetter: false,
+  },
+  seconds: {
+    name: 's',
+    text: (v) => `${group(v, 1)} s`,
+    higherIsBetter: false,
+  },
+  count: (name) => ({
+    name,
+    text: (v) => `${group(v, 0)} ${name}`,
+    higherIsBetter: false,
+  }),
 };
 
 export function ratioText(r) {

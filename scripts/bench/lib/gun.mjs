@@ -1,4 +1,5 @@
-// GunDB as the comparison peer: memory only, no network, no disk, and quiet.
+// GunDB as the comparison peer: memory only (or, for the persistence rows, on its RAD
+// file store), no network, and quiet.
 //
 // `require('gun')` in Node loads the server build (SEA, radisk, file store, stats,
 // multicast, websocket wire). Options switch every I/O piece off; SEA stays loaded
@@ -12,7 +13,7 @@ const require = createRequire(import.meta.url);
 
 let Gun;
 
-function loadGun() {
+export function loadGun() {
   if (Gun) return Gun;
   const log = console.log;
   console.log = () => {};
@@ -118,4 +119,19 @@ export function graphMessage(nodes, state) {
     put[soul] = { _: { '#': soul, '>': states }, ...props };
   }
   return JSON.stringify({ put });
+}
+
+/** RAD's directory inside the directory a disk-backed Gun is given. */
+export const GUN_RAD_FILE = 'radata';
+
+/**
+ * Gun on its file store in `dir` (rows 7 and 8): RAD (`lib/radisk.js` through
+ * `lib/store.js`) over the `rfs` file adapter, as a Gun server stores data. Everything
+ * else stays off as in memoryGun. RAD keeps one instance per path for the life of the
+ * process, so each directory is opened once per process.
+ */
+export function radGun(dir) {
+  const G = loadGun();
+  const gun = G({ ...GUN_OPTIONS, file: `${dir}/${GUN_RAD_FILE}`, radisk: true, rfs: true });
+  return { Gun: G, gun, root: gun._ };
 }
