@@ -167,23 +167,6 @@ impl Engine {
         Ok(Engine { inner })
     }
 
-    /// Unsigned local writes; `flat` is [soul, key, value, soul, key, value, …].
-    pub fn write(&mut self, flat: Vec<JsValue>, now: f64) -> Result<String, JsValue> {
-        self.write_with(&flat, now, None)
-    }
-
-    /// Local writes signed by `signer`.
-    #[wasm_bindgen(js_name = writeSigned)]
-    pub fn write_signed(&mut self, flat: Vec<JsValue>, now: f64, signer: &Signer) -> Result<String, JsValue> {
-        self.write_with(&flat, now, Some(&signer.pair))
-    }
-
-    fn write_with(&mut self, flat: &[JsValue], now: f64, signer: Option<&KeyPair>) -> Result<String, JsValue> {
-        let writes = local_writes(flat).map_err(write_error_to_js)?;
-        let outcomes = self.inner.write(writes, now, signer).map_err(write_error_to_js)?;
-        Ok(report::batch_report(&outcomes, self.inner.last_changes()))
-    }
-
     /// Local writes given as the JSON text of the flat list (see `write_list`): the
     /// fast path. Returns the state stamped on each write, NaN where it changed
     /// nothing; the shell already knows souls, keys, values and signer, so nothing

@@ -107,8 +107,8 @@ const SECTIONS = [
     rows: [
       { id: '1a', label: 'put, unsigned', unit: props, rust: task('writes', 'rustUnsigned', { nodesPerRun: P.nodesPerRun }), peer: ['GunDB', GUN_WRITES], targets: [atLeast(100_000, props), atLeastRatio(5, 'GunDB')] },
       { id: '1b', label: 'put, signed (db.user: +1 link prop)', unit: props, rust: task('writes', 'rustSigned', { nodesPerRun: P.nodesPerRun }), peer: ['GunDB', GUN_SIGNED_WRITES], targets: [atLeast(20_000, props), atLeastRatio(5, 'GunDB')] },
-      { id: '1c', label: '  engine.write alone, unsigned', unit: props, rust: task('writes', 'engineUnsigned', { nodesPerRun: P.nodesPerRun }), peer: ['GunDB', GUN_WRITES] },
-      { id: '1d', label: '  engine.writeSigned alone', unit: props, rust: task('writes', 'engineSigned', { nodesPerRun: P.nodesPerRun }), peer: ['GunDB', GUN_SIGNED_WRITES] },
+      { id: '1c', label: '  engine.writeList alone, unsigned', unit: props, rust: task('writes', 'engineUnsigned', { nodesPerRun: P.nodesPerRun }), peer: ['GunDB', GUN_WRITES] },
+      { id: '1d', label: '  engine.writeListSigned alone', unit: props, rust: task('writes', 'engineSigned', { nodesPerRun: P.nodesPerRun }), peer: ['GunDB', GUN_SIGNED_WRITES] },
     ],
   },
   {

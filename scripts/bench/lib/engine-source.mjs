@@ -50,8 +50,9 @@ export function engineSource({ signed }) {
         for (const key in props) flat.push(soul, key, props[key]);
       }
       const now = Date.now() - SENDER_LAG_MS;
-      if (signer) source.writeSigned(flat, now, signer);
-      else source.write(flat, now);
+      const text = JSON.stringify(flat);
+      if (signer) source.writeListSigned(text, now, signer);
+      else source.writeList(text, now);
       // Only when writes outran the lag (thousands per millisecond): wait them out.
       while (source.clock() >= Date.now());
       return source.lastChangesFrame();

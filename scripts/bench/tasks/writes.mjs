@@ -102,7 +102,9 @@ async function engineWrites(opts, signed) {
         const props = nodeProps(i);
         for (const key in props) flat.push(soul, key, props[key]);
       }
-      JSON.parse(signer ? engine.writeSigned(flat, Date.now(), signer) : engine.write(flat, Date.now()));
+      const text = JSON.stringify(flat);
+      if (signer) engine.writeListSigned(text, Date.now(), signer);
+      else engine.writeList(text, Date.now());
       return opts.nodesPerRun * PROPS_PER_NODE;
     },
   });

@@ -64,7 +64,7 @@ describe('storage layout', () => {
 describe('restoring property records', () => {
   function recordsOf(flat: unknown[]): Uint8Array[] {
     const engine = new Engine(undefined);
-    engine.write(flat, Date.now());
+    engine.writeList(JSON.stringify(flat), Date.now());
     const records = engine.lastChangeRecords() as Uint8Array[];
     engine.free();
     return records;
