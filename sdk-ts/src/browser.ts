@@ -1,6 +1,7 @@
 /** The package's browser (bundler) entry: the shared API with the engine loaded as a bundled WebAssembly module. */
 import * as engine from './engine/load-browser.js';
 import { browserStoragePlatform } from './browser-storage.js';
+import { browserNetworkPlatform } from './browser-network.js';
 import { RustDHT as UnboundRustDHT } from './db.js';
 import { Identity as UnboundIdentity } from './identity.js';
 
@@ -17,6 +18,7 @@ export class Identity extends UnboundIdentity {
 export class RustDHT extends UnboundRustDHT {
   protected static override readonly engineModule = engine;
   protected static override readonly identityClass = Identity;
+  protected static override readonly networkPlatform = browserNetworkPlatform;
   // IndexedDB by default, capped as a cache; persistent storage requested at open.
   protected static override readonly storagePlatform = browserStoragePlatform;
 }

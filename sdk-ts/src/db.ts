@@ -15,6 +15,9 @@ import { LocalReplica, type ChangesListener, type EngineConfig, type ReceiveResu
 import type { StorageAdapter } from './storage/adapter.js';
 import { MemoryStore } from './storage/memory.js';
 import { DEFAULT_STORE_NAME, type StoragePlatform } from './storage-platform.js';
+import type { Network } from './network/peer-network.js';
+import type { NetworkPlatform } from './network/platform.js';
+import type { NetworkOptions } from './network/types.js';
 
 /** Hard limits on what enters the graph (engine defaults in parentheses). */
 export interface Limits {
@@ -68,6 +71,13 @@ export interface OpenOptions {
    * is not an error.
    */
   readonly persist?: boolean;
+  /**
+   * Joins the network: `{ peers: ['/ip4/…/tcp/7401/ws/p2p/…'] }` dials those peers (and
+   * redials them with backoff), subscribes to what this database watches, sends the
+   * outbox and reads through them. `role: 'server'` also listens and serves (what
+   * `rustdht serve` runs). Absent: offline only (`receive`/`onChanges` still work).
+   */
+  readonly network?: NetworkOptions;
   /** Aborts opening; once open, aborting closes the database. */
   readonly signal?: AbortSignal;
 }
@@ -103,6 +113,19 @@ function engineConfig(options: OpenOptions): EngineConfig {
   return { maxClockSkewMs, maxSoulBytes, maxKeyBytes, maxValueBytes, maxBatchUpdates, maxDeferred };
 }
 
+/** Builds the platform's libp2p node and starts the database's network on it. */
+async function startNetwork(platform: NetworkPlatform | undefined, replica: LocalReplica, options: NetworkOptions): Promise<Network> {
+  if (platform === undefined) throw new InvalidValueError('config/invalid', 'this entry point has no network support; import "rustdht" (Node or browser entry).');
+  const { Network } = await import('./network/peer-network.js');
+  const node = await platform.createNode(options);
+  try {
+    return await Network.start(node, replica, options);
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+}
+
 export class RustDHT {
   /** Set by the platform entry point (see engine-binding.ts). */
   protected static readonly engineModule: EngineModule | undefined = undefined;
@@ -110,9 +133,12 @@ export class RustDHT {
   protected static readonly identityClass: Pick<typeof Identity, 'import'> = Identity;
   /** Set by the browser entry: the default store and the Storage API (storage-platform.ts). */
   protected static readonly storagePlatform: StoragePlatform | undefined = undefined;
+  /** Set by the platform entries: how to build a libp2p node here (network/platform.ts). */
+  protected static readonly networkPlatform: NetworkPlatform | undefined = undefined;
 
   readonly #replica: LocalReplica;
   readonly #storage: DatabaseStorage;
+  #network: Network | undefined;
 
   protected constructor(replica: LocalReplica, storage: DatabaseStorage) {
     this.#replica = replica;
@@ -145,6 +171,8 @@ export class RustDHT {
       signal,
       importIdentity: (exported) => identityClass.import(exported),
       cacheMaxBytes,
+      // Servers keep a change log, which other servers replicate from.
+      changeLog: options.network?.role === 'server' && store !== undefined,
     });
     if (signal?.aborted) {
       await replica.close();
@@ -153,12 +181,28 @@ export class RustDHT {
     // Not awaited: a browser may put the question to the user.
     const persistence = store !== undefined && !(store instanceof MemoryStore) && persist !== false ? platform?.requestPersistence() : undefined;
     const db = new this(replica, new DatabaseStorage(replica, platform, persistence));
+    if (options.network !== undefined) {
+      try {
+        db.#network = await startNetwork(this.networkPlatform, replica, options.network);
+      } catch (error) {
+        await replica.close();
+        throw error;
+      }
+    }
     if (signal !== undefined) {
       const onAbort = (): void => void db.close();
       signal.addEventListener('abort', onAbort, { once: true });
       replica.onClose(() => signal.removeEventListener('abort', onAbort));
     }
     return db;
+  }
+
+  /**
+   * The network this database joined (`open({ network })`): status, events, counters,
+   * `fetch`, `whenConnected`, `whenSynced`. Undefined when offline only.
+   */
+  get network(): Network | undefined {
+    return this.#network;
   }
 
   /** A ref to the node `soul`. Souls starting with `~` or `#` follow namespace rules (see docs). */
@@ -248,6 +292,12 @@ export class RustDHT {
    * them to be durable, closes the store. Idempotent.
    */
   close(): Promise<void> {
-    return this.#replica.close();
+    // The network first, so no peer's frame arrives while the store is closing.
+    const network = this.#network;
+    if (network === undefined) return this.#replica.close();
+    return network.stop().then(
+      () => this.#replica.close(),
+      () => this.#replica.close(),
+    );
   }
 }

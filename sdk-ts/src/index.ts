@@ -25,4 +25,5 @@ export {
 } from './errors.js';
 export type { StorageAdapter, StorageEntry, StorageOperation, RangeOptions } from './storage/adapter.js';
 export { MemoryStore } from './storage/memory.js';
-export type { NetworkAdapter, NetworkHost } from './network/adapter.js';
+export type { Network } from './network/peer-network.js';
+export type { NetworkOptions, NetworkStatus, NetworkCounters, NetworkEvent, PeerStatus, PeerRole, Transport, WireLimits } from './network/types.js';

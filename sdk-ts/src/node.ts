@@ -1,5 +1,6 @@
 /** The package's Node entry: the shared API with the engine loaded through wasm-bindgen's nodejs glue. */
 import * as engine from './engine/load-node.js';
+import { nodeNetworkPlatform } from './node-network.js';
 import { RustDHT as UnboundRustDHT } from './db.js';
 import { Identity as UnboundIdentity } from './identity.js';
 
@@ -14,4 +15,5 @@ export class Identity extends UnboundIdentity {
 export class RustDHT extends UnboundRustDHT {
   protected static override readonly engineModule = engine;
   protected static override readonly identityClass = Identity;
+  protected static override readonly networkPlatform = nodeNetworkPlatform;
 }

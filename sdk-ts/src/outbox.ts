@@ -21,7 +21,8 @@ export interface OutboxEntry {
 
 /** Sent after every change of the outbox; `size` is the number of entries after it. */
 export type OutboxEvent =
-  | { readonly type: 'added'; readonly id: number; readonly size: number }
+  /** `frame`: the write's changes frame, so a connected network can send it at once. */
+  | { readonly type: 'added'; readonly id: number; readonly size: number; readonly frame: Uint8Array }
   /** Acknowledged, or dropped because the write it belongs to could not be persisted. */
   | { readonly type: 'removed'; readonly id: number; readonly size: number };
 
@@ -175,7 +176,7 @@ export class Outbox {
       persisted.commit.put(outboxKey(id), frame);
       this.#forgetOnceDurable(persisted.commit.durable(), id);
     }
-    this.#emit({ type: 'added', id, size: this.#size });
+    this.#emit({ type: 'added', id, size: this.#size, frame });
   }
 
   /** @internal Drops listeners when the database closes. */

@@ -20,6 +20,12 @@ export type PutAck = OutcomeCounts;
 
 export interface ReadOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Answer from this database only. By default, a database on a network first asks its
+   * peers for the node (unless something here already watches it live, which keeps it
+   * current), waiting at most the network's `readTimeoutMs`.
+   */
+  readonly local?: boolean;
 }
 
 export interface StreamOptions {
@@ -130,6 +136,7 @@ export class Ref implements Linkable {
     this.#replica.assertOpen();
     const replica = this.#replica;
     const path = this.#path;
+    if (options.local !== true) await replica.readThrough(path, options.signal);
     return replica.read(() => readResolved(replica, resolve(replica, path)));
   }
 
@@ -173,6 +180,7 @@ export class Ref implements Linkable {
     this.#replica.assertOpen();
     const replica = this.#replica;
     const { root, keys } = this.#path;
+    if (options.local !== true) await replica.readThrough(this.#path, options.signal);
     return replica.read((): NodeMeta | PropertyMeta | undefined => {
       if (keys.length === 0) {
         const node = replica.readNode(root);

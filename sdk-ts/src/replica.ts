@@ -23,13 +23,14 @@ import {
 } from './batch-report.js';
 import { DeferredScheduler } from './deferred-scheduler.js';
 import type { Engine, EngineModule, Signer } from './engine/core-types.js';
-import { closedError, fromEngineError } from './errors.js';
+import { closedError, fromEngineError, InvalidValueError } from './errors.js';
 import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
 import { localWriteReport, writeListText } from './local-write.js';
 import { OperationQueue } from './operation-queue.js';
 import { Outbox } from './outbox.js';
 import { CacheAccounting } from './persistence/cache-accounting.js';
+import { ChangeLog } from './persistence/change-log.js';
 import { rebuildCacheAccounting } from './persistence/cache-rebuild.js';
 import { Evictor } from './persistence/eviction.js';
 import { GroupCommit } from './persistence/group-commit.js';
@@ -46,7 +47,7 @@ import {
 } from './persistence/layout.js';
 import { protectedSouls } from './persistence/protected-souls.js';
 import { ResidentSouls } from './persistence/resident-souls.js';
-import type { GraphView } from './resolve.js';
+import { resolve, type GraphView, type RefPath } from './resolve.js';
 import type { StorageAdapter, StorageOperation } from './storage/adapter.js';
 import { SubscriptionRegistry } from './subscription-registry.js';
 import type { Value } from './values.js';
@@ -95,7 +96,22 @@ export interface ReplicaSettings {
    * cap and no accounting.
    */
   readonly cacheMaxBytes?: number | undefined;
+  /** Keep a change log (servers: other servers replicate from it). Needs a store. */
+  readonly changeLog?: boolean;
 }
+
+/** A batch that changed the graph, as `onApplied` listeners see it. */
+export interface AppliedBatch {
+  /** The changes as one frame (signatures included): what peers need. */
+  readonly frame: Uint8Array;
+  readonly changes: readonly EngineChange[];
+  /** A write made through this database (else: from a peer, the store or a deferred wake-up). */
+  readonly local: boolean;
+  /** Its change-log seq, when the replica keeps a change log. */
+  readonly seq: number | undefined;
+}
+
+export type AppliedListener = (batch: AppliedBatch) => void;
 
 /** A capped cache's accounting and eviction (persistence/cache-accounting.ts, eviction.ts). */
 interface Cache {
@@ -153,6 +169,8 @@ export class LocalReplica implements GraphView {
   readonly #backing: Backing | undefined;
   readonly #queue = new OperationQueue();
   readonly #changesListeners = new Set<ChangesListener>();
+  readonly #appliedListeners = new Set<AppliedListener>();
+  #changeLog: ChangeLog | undefined;
   readonly #closeListeners = new Set<() => void>();
   readonly #cache: Cache | undefined;
   /** Public keys used through `db.user()`: their spaces are never evicted. */
@@ -240,6 +258,10 @@ export class LocalReplica implements GraphView {
     }
     const replica = new LocalReplica(settings, engine, head, cacheTotals);
     try {
+      if (settings.changeLog === true) {
+        if (replica.#backing === undefined) throw new InvalidValueError('config/invalid', 'a change log needs a store.');
+        replica.#changeLog = await ChangeLog.open(replica.#backing.store, replica.#backing.commit);
+      }
       // Restored states may be ahead of the wall clock: new writes must still come after them.
       if (head !== undefined) engine.restoreClock(head.clock);
       if (deferred !== undefined) await replica.#reinstateDeferred(deferred);
@@ -468,14 +490,17 @@ export class LocalReplica implements GraphView {
       }
       this.#cache?.evictor.maybeRun();
     }
-    if (local) {
+    const changeLog = this.#changeLog;
+    if (local || changeLog !== undefined || this.#appliedListeners.size !== 0) {
       // A one-update changes frame and that update's record are the same bytes: save
       // the engine call on the most common write, a single property.
       const frame = records?.length === 1 ? records[0]! : this.#engine.lastChangesFrame();
-      this.outbox.add(frame);
-      for (const listener of this.#changesListeners.size === 0 ? [] : [...this.#changesListeners]) {
+      const seq = changeLog?.append(frame);
+      if (local) this.#announceLocal(frame);
+      const batch: AppliedBatch = { frame, changes, local, seq };
+      for (const listener of this.#appliedListeners.size === 0 ? [] : [...this.#appliedListeners]) {
         try {
-          listener(frame);
+          listener(batch);
         } catch (error) {
           reportListenerError(error);
         }
@@ -483,6 +508,18 @@ export class LocalReplica implements GraphView {
     }
     this.subscriptions.dispatch(changes);
     return backing === undefined ? NOTHING_TO_PERSIST : backing.commit.durable();
+  }
+
+  /** A local write joins the outbox and reaches `onChanges` listeners. */
+  #announceLocal(frame: Uint8Array): void {
+    this.outbox.add(frame);
+    for (const listener of this.#changesListeners.size === 0 ? [] : [...this.#changesListeners]) {
+      try {
+        listener(frame);
+      } catch (error) {
+        reportListenerError(error);
+      }
+    }
   }
 
   // ---- persistence ------------------------------------------------------------------------
@@ -603,6 +640,81 @@ export class LocalReplica implements GraphView {
     this.assertOpen();
     this.#changesListeners.add(listener);
     return () => void this.#changesListeners.delete(listener);
+  }
+
+  /** Every batch that changed the graph, local or not (networking forwards them). */
+  onApplied(listener: AppliedListener): () => void {
+    this.assertOpen();
+    this.#appliedListeners.add(listener);
+    return () => void this.#appliedListeners.delete(listener);
+  }
+
+  get changeLog(): ChangeLog | undefined {
+    return this.#changeLog;
+  }
+
+  /** What this replica holds of `soul` (all properties, or `keys`) as a frame; loads it from the store first. */
+  nodeFrame(soul: string, keys?: readonly string[]): Promise<Uint8Array> {
+    try {
+      this.assertOpen();
+      return Promise.resolve(
+        this.read(() => (this.#backing !== undefined && !this.#inMemory(soul) ? undefined : this.#engine.nodeFrame(soul, keys === undefined ? null : [...keys]))),
+      ).then((frame) => frame ?? new Uint8Array(0));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Like nodeFrame for a soul known to be in memory (one an applied batch just changed):
+   * no queueing, so a listener of that batch can answer at once.
+   */
+  residentNodeFrame(soul: string, keys: readonly string[] | undefined): Uint8Array | undefined {
+    if (this.#freed) return undefined;
+    if (this.#backing !== undefined && !this.#backing.souls.has(soul)) return undefined;
+    return this.#engine.nodeFrame(soul, keys === undefined ? null : [...keys]);
+  }
+
+  /** The distinct souls a frame touches. Throws DecodeError for malformed bytes. */
+  soulsOf(frame: Uint8Array): string[] {
+    this.assertOpen();
+    try {
+      return this.#engine.soulsOf(frame);
+    } catch (thrown) {
+      throw fromEngineError(thrown);
+    }
+  }
+
+  /** Set by the network while it runs: how a read asks peers first. */
+  remoteReads: ((soul: string, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+
+  /**
+   * Before a read of `path`: asks the network for each soul the path goes through,
+   * following links as the answers reveal them (one round per hop). Souls watched live
+   * are current already and not asked for; offline, nothing happens.
+   */
+  async readThrough(path: RefPath, signal: AbortSignal | undefined): Promise<void> {
+    const remote = this.remoteReads;
+    if (remote === undefined) return;
+    const asked = new Set<string>();
+    for (let hop = 0; hop <= path.keys.length; hop++) {
+      const resolution = await this.read(() => resolve(this, path));
+      const souls = new Set(resolution.watches.map((watch) => watch.soul));
+      const next = [...souls].filter((soul) => !asked.has(soul) && !this.subscriptions.isWatched(soul));
+      if (next.length === 0) return;
+      for (const soul of next) asked.add(soul);
+      await Promise.all(next.map((soul) => remote(soul, signal)));
+    }
+  }
+
+  /** Stages a record of the networking layer's own in the next commit (no-op without a store). */
+  stageRecord(key: Uint8Array, value: Uint8Array): void {
+    this.#backing?.commit.put(key, value);
+  }
+
+  /** Reads a record of the networking layer's own (undefined without a store). */
+  readRecord(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.#backing?.store.get(key) ?? Promise.resolve(undefined);
   }
 
   /** Runs `listener` once when the replica closes (subscriptions end themselves this way). */

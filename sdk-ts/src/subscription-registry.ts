@@ -24,12 +24,46 @@ interface SoulWatchers {
   byKey: Map<string, Set<ChangeWatcher>> | undefined;
 }
 
+/** Told when a soul gets its first watcher (true) and loses its last one (false). */
+export type InterestListener = (soul: string, watched: boolean) => void;
+
 export class SubscriptionRegistry {
   readonly #bySoul = new Map<string, SoulWatchers>();
+  readonly #interest = new Set<InterestListener>();
+
+  /** The network subscribes to peers for exactly the souls someone here watches. */
+  onInterest(listener: InterestListener): () => void {
+    this.#interest.add(listener);
+    return () => void this.#interest.delete(listener);
+  }
+
+  /** Every soul with at least one watcher. */
+  watchedSouls(): IterableIterator<string> {
+    return this.#bySoul.keys();
+  }
+
+  isWatched(soul: string): boolean {
+    return this.#bySoul.has(soul);
+  }
+
+  #tellInterest(soul: string, watched: boolean): void {
+    for (const listener of this.#interest) {
+      try {
+        listener(soul, watched);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
 
   add(watch: Watch, watcher: ChangeWatcher): void {
     let entry = this.#bySoul.get(watch.soul);
-    if (entry === undefined) this.#bySoul.set(watch.soul, (entry = { wholeNode: undefined, byKey: undefined }));
+    if (entry === undefined) {
+      this.#bySoul.set(watch.soul, (entry = { wholeNode: undefined, byKey: undefined }));
+      this.#tellInterest(watch.soul, true);
+    }
     if (watch.key === undefined) {
       (entry.wholeNode ??= new Set()).add(watcher);
     } else {
@@ -51,7 +85,10 @@ export class SubscriptionRegistry {
       if (set !== undefined && set.delete(watcher) && set.size === 0) entry.byKey.delete(watch.key);
       if (entry.byKey.size === 0) entry.byKey = undefined;
     }
-    if (entry.wholeNode === undefined && entry.byKey === undefined) this.#bySoul.delete(watch.soul);
+    if (entry.wholeNode === undefined && entry.byKey === undefined) {
+      this.#bySoul.delete(watch.soul);
+      this.#tellInterest(watch.soul, false);
+    }
   }
 
   dispatch(changes: readonly EngineChange[]): void {

@@ -12,6 +12,8 @@
  *   "P" soulLength:u32be soul key         one property: its single-update frame
  *   "A" soul                              cache accounting of one soul: last access, bytes
  *   "C"                                   cache accounting totals: access tick, bytes, souls
+ *   "L" seq:u64be                         servers: one applied batch's changes frame (the change log feeds replicate from)
+ *   "F" peerId                            servers: the last change-log seq received from that peer's feed (u64be)
  *
  * "A" and "C" exist only while a cache cap is in force (cache-accounting.ts); a database
  * opened without one deletes "C", so the next capped open knows to rebuild them.
@@ -25,6 +27,8 @@ const OUTBOX = 0x4f; // O
 const PROPERTY = 0x50; // P
 const ACCESS = 0x41; // A
 const CACHE = 0x43; // C
+const CHANGE_LOG = 0x4c; // L
+const FEED_CURSOR = 0x46; // F
 
 /** Bumped when a record's meaning changes; a store written by another layout is refused. */
 export const LAYOUT_VERSION = 1;
@@ -39,6 +43,7 @@ export const OUTBOX_PREFIX = Uint8Array.of(OUTBOX);
 export const PROPERTY_PREFIX = Uint8Array.of(PROPERTY);
 export const ACCESS_PREFIX = Uint8Array.of(ACCESS);
 export const CACHE_KEY = Uint8Array.of(CACHE);
+export const CHANGE_LOG_PREFIX = Uint8Array.of(CHANGE_LOG);
 
 /** The prefix every property record of `soul` starts with (and no other record does). */
 export function soulPrefix(soul: string): Uint8Array {
@@ -144,19 +149,59 @@ export function publicKeyOf(identityRecordKey: Uint8Array): string {
   return decoder.decode(identityRecordKey.subarray(1));
 }
 
-/** Outbox ids are safe integers; big-endian so byte order is id order. */
-export function outboxKey(id: number): Uint8Array {
+/** A tag byte and a safe-integer sequence number, big-endian so byte order is number order. */
+function sequenceKey(tag: number, id: number): Uint8Array {
   const key = new Uint8Array(9);
-  key[0] = OUTBOX;
-  const view = new DataView(key.buffer);
-  view.setUint32(1, Math.floor(id / 2 ** 32));
-  view.setUint32(5, id >>> 0);
+  key[0] = tag;
+  writeU64(key, 1, id);
   return key;
 }
 
+function writeU64(bytes: Uint8Array, offset: number, value: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint32(offset, Math.floor(value / 2 ** 32));
+  view.setUint32(offset + 4, value >>> 0);
+}
+
+function readU64(bytes: Uint8Array, offset: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+}
+
+export function outboxKey(id: number): Uint8Array {
+  return sequenceKey(OUTBOX, id);
+}
+
 export function outboxIdOf(outboxRecordKey: Uint8Array): number {
-  const view = new DataView(outboxRecordKey.buffer, outboxRecordKey.byteOffset, outboxRecordKey.byteLength);
-  return view.getUint32(1) * 2 ** 32 + view.getUint32(5);
+  return readU64(outboxRecordKey, 1);
+}
+
+export function changeLogKey(seq: number): Uint8Array {
+  return sequenceKey(CHANGE_LOG, seq);
+}
+
+export function changeLogSeqOf(changeLogRecordKey: Uint8Array): number {
+  return readU64(changeLogRecordKey, 1);
+}
+
+/** "F" peerId: a server's position in another server's change log. */
+export function feedCursorKey(peerId: string): Uint8Array {
+  const text = encoder.encode(peerId);
+  const key = new Uint8Array(1 + text.length);
+  key[0] = FEED_CURSOR;
+  key.set(text, 1);
+  return key;
+}
+
+export function encodeFeedCursor(seq: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  writeU64(bytes, 0, seq);
+  return bytes;
+}
+
+export function decodeFeedCursor(bytes: Uint8Array): number {
+  if (bytes.length !== 8) throw corrupt('a feed cursor record that is not 8 bytes');
+  return readU64(bytes, 0);
 }
 
 /** The small record rewritten by every commit: what reopening needs before any read. */

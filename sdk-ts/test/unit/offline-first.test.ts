@@ -49,8 +49,8 @@ describe('the outbox', () => {
     expect(entries.map((e) => e.id)).toEqual([0, 1]);
     expect(entries.map((e) => e.frame)).toEqual(announced);
     expect(events).toEqual([
-      { type: 'added', id: 0, size: 1 },
-      { type: 'added', id: 1, size: 2 },
+      { type: 'added', id: 0, size: 1, frame: announced[0] },
+      { type: 'added', id: 1, size: 2, frame: announced[1] },
     ]);
     // The frames carry everything a peer needs, signatures included.
     const peer = await openDb();

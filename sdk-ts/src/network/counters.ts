@@ -1,0 +1,50 @@
+/**
+ * Running totals of a network (what `network.counters()` reports and /metrics exports).
+ * Sessions and the responder add to them; nothing here is reset while the network runs.
+ */
+import type { OutcomeKind } from '../batch-report.js';
+import type { NetworkCounters } from './types.js';
+
+export interface NetworkCounterSink {
+  sent(bytes: number): void;
+  received(bytes: number): void;
+}
+
+export class CounterSet implements NetworkCounterSink {
+  #messagesIn = 0;
+  #messagesOut = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  readonly #updates: Record<OutcomeKind, number> = { applied: 0, ignored: 0, historical: 0, deferred: 0, rejected: 0 };
+  readonly #rejects = new Map<string, number>();
+
+  sent(bytes: number): void {
+    this.#messagesOut++;
+    this.#bytesOut += bytes;
+  }
+
+  received(bytes: number): void {
+    this.#messagesIn++;
+    this.#bytesIn += bytes;
+  }
+
+  /** Outcomes of a peer's batch, as the engine reported them. */
+  outcomes(counts: Readonly<Record<OutcomeKind, number>>): void {
+    for (const kind of Object.keys(this.#updates) as OutcomeKind[]) this.#updates[kind] += counts[kind];
+  }
+
+  reject(code: string, count = 1): void {
+    this.#rejects.set(code, (this.#rejects.get(code) ?? 0) + count);
+  }
+
+  snapshot(): NetworkCounters {
+    return {
+      messagesIn: this.#messagesIn,
+      messagesOut: this.#messagesOut,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      updates: { ...this.#updates },
+      rejects: Object.fromEntries(this.#rejects),
+    };
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * One libp2p stream as a bidirectional pipe of raw bytes, with backpressure on send and
+ * one close signal, which is what the sync protocol's framing layer needs and all it
+ * needs. Framing, limits and meaning of the bytes live above this.
+ *
+ * libp2p 3 streams are event targets: 'message' carries received bytes, `send()` returns
+ * false when the write buffer is full ('drain' says when to go on), 'close' fires once
+ * both ends are done or one end aborted.
+ */
+
+import { abortErrorFrom, ClosedError, throwIfAborted } from '../../errors.js';
+import { parseMultiaddr } from './shared.js';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Connection, Libp2p, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
+
+export type BytesListener = (chunk: Uint8Array) => void;
+/** `error` is undefined when both ends closed gracefully. */
+export type CloseListener = (error?: Error) => void;
+
+export class StreamChannel {
+  readonly #stream: Stream;
+  readonly #bytesListeners: BytesListener[] = [];
+  readonly #closeListeners: CloseListener[] = [];
+  #bytesIn = 0;
+  #bytesOut = 0;
+  /** Set once the stream's 'close' event has fired. */
+  #ended: { readonly error: Error | undefined } | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(stream: Stream) {
+    this.#stream = stream;
+    // No 'message' listener yet, on purpose: until onBytes() adds one, the stream keeps
+    // what arrives in its read buffer instead of dropping it.
+    stream.addEventListener('close', (event: StreamCloseEvent) => this.#onStreamClose(event.error), { once: true });
+    // Not half-closable: a RustDHT channel has no use for a one-way stream, and a stream
+    // left half open would linger until its connection dies. So when the remote end
+    // closes, this end closes too (after sending what is already queued).
+    stream.addEventListener('remoteCloseWrite', () => void this.close(), { once: true });
+    if (stream.status !== 'open') this.#ended = { error: undefined };
+  }
+
+  /** The protocol negotiated for the stream. */
+  get protocol(): string {
+    return this.#stream.protocol;
+  }
+
+  /** True once nothing more can be sent: closing, closed or aborted, at either end. */
+  get closed(): boolean {
+    return this.#ended !== undefined || this.#stream.status !== 'open' || this.#stream.writeStatus !== 'writable';
+  }
+
+  /** Bytes received so far. */
+  get bytesIn(): number {
+    return this.#bytesIn;
+  }
+
+  /** Bytes accepted by send() so far (queued or sent). */
+  get bytesOut(): number {
+    return this.#bytesOut;
+  }
+
+  /**
+   * Calls `listener` with every chunk received, in order. Chunk boundaries mean nothing
+   * (the transport splits and merges freely). A listener that throws aborts the channel
+   * with that error: the bytes can no longer be trusted to be read in full.
+   */
+  onBytes(listener: BytesListener): void {
+    this.#bytesListeners.push(listener);
+    if (this.#bytesListeners.length === 1) {
+      this.#stream.addEventListener('message', (event: StreamMessageEvent) => this.#onMessage(event));
+    }
+  }
+
+  /**
+   * Calls `listener` once when the channel has closed at both ends (error undefined) or
+   * was aborted or reset at either end (the error says why). Called at once (next
+   * microtask) if that already happened.
+   */
+  onClose(listener: CloseListener): void {
+    const ended = this.#ended;
+    if (ended === undefined) {
+      this.#closeListeners.push(listener);
+    } else {
+      queueMicrotask(() => listener(ended.error));
+    }
+  }
+
+  /**
+   * Sends `bytes`. Resolves as soon as the stream has taken them, or, when its write
+   * buffer is full, once it has drained, so a sender that awaits each call never buffers
+   * more than one transport window. Rejects with ClosedError if the channel is closed or
+   * closes before draining. Do not modify `bytes` until the promise settles.
+   */
+  async send(bytes: Uint8Array): Promise<void> {
+    if (this.closed) throw new ClosedError('closed', `cannot send on ${this.#describe()}: the channel is closed`);
+    let writable: boolean;
+    try {
+      writable = this.#stream.send(bytes);
+    } catch (error) {
+      // The stream refused the bytes: its write end closed in a way `closed` could not see.
+      throw new ClosedError('closed', `cannot send on ${this.#describe()}: the channel is closed`, { cause: error });
+    }
+    this.#bytesOut += bytes.byteLength;
+    if (!writable) await this.#drained();
+  }
+
+  /**
+   * Closes this end gracefully: what was sent is delivered first. The channel is fully
+   * closed (onClose listeners called) when the remote end has closed too, which a remote
+   * StreamChannel does on its own. Never rejects: if flushing fails the stream is aborted,
+   * and the error reaches onClose listeners.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#stream.close().catch((error: unknown) => {
+      this.#stream.abort(error instanceof Error ? error : new Error(String(error)));
+    });
+    return this.#closing;
+  }
+
+  /** Closes at once, discarding anything unsent or unread; the remote sees a reset. */
+  abort(error: Error): void {
+    this.#stream.abort(error);
+  }
+
+  #onMessage(event: StreamMessageEvent): void {
+    const chunk = event.data instanceof Uint8Array ? event.data : event.data.subarray();
+    this.#bytesIn += chunk.byteLength;
+    try {
+      for (const listener of this.#bytesListeners) listener(chunk);
+    } catch (error) {
+      this.abort(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #onStreamClose(error: Error | undefined): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = { error };
+    for (const listener of this.#closeListeners.splice(0)) listener(error);
+  }
+
+  #drained(): Promise<void> {
+    // A stream whose write buffer overflows aborts itself inside send(), before a
+    // listener could be added here; and a drain may already have happened.
+    if (this.#ended !== undefined) return Promise.reject(this.#closedBeforeSent(this.#ended.error));
+    if (!this.#stream.writableNeedsDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = (): void => {
+        this.#stream.removeEventListener('close', onClose);
+        resolve();
+      };
+      const onClose = (event: StreamCloseEvent): void => {
+        this.#stream.removeEventListener('drain', onDrain);
+        reject(this.#closedBeforeSent(event.error));
+      };
+      this.#stream.addEventListener('drain', onDrain, { once: true });
+      this.#stream.addEventListener('close', onClose, { once: true });
+    });
+  }
+
+  #closedBeforeSent(cause: Error | undefined): ClosedError {
+    const reason = cause === undefined ? '' : `: ${cause.message}`;
+    return new ClosedError('closed', `${this.#describe()} closed before its data was sent${reason}`, { cause });
+  }
+
+  #describe(): string {
+    return `stream ${this.#stream.id} (${this.#stream.protocol})`;
+  }
+}
+
+export interface OpenChannelOptions {
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Opens a channel on `protocol` to a peer: a PeerId, a peer id string, or a multiaddr
+ * (object or string starting with '/'). Dials the peer if not connected. Works over
+ * relayed (limited) connections too, so a browser reachable only through a relay can be
+ * synced with. Rejects with AbortError if `signal` fires; dial and protocol negotiation
+ * failures are libp2p's errors, passed through.
+ */
+export async function openChannel(
+  node: Libp2p,
+  peer: PeerId | Multiaddr | string,
+  protocol: string,
+  options: OpenChannelOptions = {},
+): Promise<StreamChannel> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const target = typeof peer !== 'string' ? peer : peer.startsWith('/') ? parseMultiaddr(peer) : peerIdFromString(peer);
+  try {
+    const stream = await node.dialProtocol(target, protocol, { signal, runOnLimitedConnection: true });
+    return new StreamChannel(stream);
+  } catch (error) {
+    if (signal?.aborted === true) throw abortErrorFrom(signal);
+    throw error;
+  }
+}
+
+export interface HandleChannelsOptions {
+  /** Concurrent inbound streams on this protocol per connection (libp2p default 32). */
+  readonly maxInboundStreams?: number;
+  /** Concurrent outbound streams on this protocol per connection (libp2p default 64). */
+  readonly maxOutboundStreams?: number;
+}
+
+export type ChannelHandler = (channel: StreamChannel, connection: Connection) => void;
+
+/**
+ * Accepts channels that peers open on `protocol`, including over relayed (limited)
+ * connections. A handler that throws aborts that channel. Resolves to a function that
+ * stops accepting (channels already open stay open).
+ */
+export async function handleChannels(
+  node: Libp2p,
+  protocol: string,
+  handler: ChannelHandler,
+  options: HandleChannelsOptions = {},
+): Promise<() => Promise<void>> {
+  await node.handle(
+    protocol,
+    (stream, connection) => {
+      const channel = new StreamChannel(stream);
+      try {
+        handler(channel, connection);
+      } catch (error) {
+        channel.abort(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+    {
+      runOnLimitedConnection: true,
+      ...(options.maxInboundStreams === undefined ? {} : { maxInboundStreams: options.maxInboundStreams }),
+      ...(options.maxOutboundStreams === undefined ? {} : { maxOutboundStreams: options.maxOutboundStreams }),
+    },
+  );
+  return () => node.unhandle(protocol);
+}

@@ -1,0 +1,581 @@
+/**
+ * A database's network: one libp2p node, one sync session per connected peer, and the
+ * duties of this peer towards each of them (docs/ARCHITECTURE.md, "Network"):
+ *
+ * - towards every peer: subscribe to the souls someone here watches (responder.ts
+ *   answers the other way round);
+ * - towards servers: send the outbox (each entry acknowledged once a server acked it:
+ *   the servers replicate it among themselves), and read through them (`fetch`);
+ * - server towards server: follow each other's change log from where we left off, so a
+ *   server that was down catches up with what it missed.
+ *
+ * Peers given in `peers` are dialled and, whenever their connection ends, dialled again
+ * with exponential backoff. A peer may also have several sessions (both sides dialled):
+ * the first ready one carries the duties; the others only answer.
+ */
+import type { Connection, PeerId } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import { ClosedError, InvalidValueError, RustDHTError, abortErrorFrom, throwIfAborted } from '../errors.js';
+import type { OutboxEntry } from '../outbox.js';
+import { decodeFeedCursor, encodeFeedCursor, feedCursorKey } from '../persistence/layout.js';
+import type { LocalReplica } from '../replica.js';
+import { Backoff } from './backoff.js';
+import { CounterSet } from './counters.js';
+import type { RustDHTNode } from './libp2p/shared.js';
+import { transportOf } from './libp2p/transport-of.js';
+import { handleChannels, openChannel, type StreamChannel } from './libp2p/stream-channel.js';
+import { Responder } from './responder.js';
+import { RemoteError, SyncSession, type IncomingEvent, type IncomingRequest, type SessionHandler } from './sync-session.js';
+import type { NetworkCounters, NetworkEvent, NetworkOptions, NetworkStatus, PeerRole, PeerStatus } from './types.js';
+import { lengthPrefixed } from './wire/framing.js';
+import { SYNC_PROTOCOL } from './wire/messages.js';
+import { resolveWireLimits, type ResolvedWireLimits } from './wire/rate-limiter.js';
+
+export { SYNC_PROTOCOL };
+
+export type { RustDHTNode };
+
+/** Outbox entries sent to one server and not acknowledged yet, at most. */
+const PUT_WINDOW = 512;
+const PING_INTERVAL_MS = 5_000;
+const SUBSCRIBE_CHUNK = 1000;
+/** A write the peer could not take for now (rate limit, busy, timeout) is sent again after this. */
+const RETRY_MS = 1_000;
+
+interface PeerEntry {
+  readonly peerId: PeerId;
+  readonly sessions: Set<SyncSession>;
+  /** The session that carries this peer's duties. */
+  duty: SyncSession | undefined;
+  status: PeerStatus | undefined;
+}
+
+/** Per duty session: outbox ids sent and not yet answered. */
+interface PutState {
+  readonly inFlight: Set<number>;
+  draining: boolean;
+  again: boolean;
+  windowOpen: (() => void) | undefined;
+}
+
+export class Network {
+  readonly #node: RustDHTNode;
+  readonly #replica: LocalReplica;
+  readonly #role: PeerRole;
+  readonly #limits: ResolvedWireLimits;
+  readonly #readTimeoutMs: number;
+  readonly #counters = new CounterSet();
+  readonly #responder: Responder;
+  readonly #peers = new Map<string, PeerEntry>();
+  readonly #puts = new Map<SyncSession, PutState>();
+  readonly #listeners = new Set<(event: NetworkEvent) => void>();
+  readonly #stop = new AbortController();
+  readonly #cleanups: Array<() => void> = [];
+  #fetching = 0;
+  #state: NetworkStatus['state'] = 'offline';
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
+
+  private constructor(node: RustDHTNode, replica: LocalReplica, options: NetworkOptions) {
+    this.#node = node;
+    this.#replica = replica;
+    this.#role = options.role ?? 'client';
+    this.#limits = resolveWireLimits(options.limits);
+    this.#readTimeoutMs = options.readTimeoutMs ?? 2000;
+    this.#responder = new Responder(replica, this.#counters, this.#role, this.#limits.maxMessageBytes);
+  }
+
+  /** Starts the network of `replica` on `node` (already started) and dials `options.peers`. */
+  static async start(node: RustDHTNode, replica: LocalReplica, options: NetworkOptions): Promise<Network> {
+    validateOptions(options);
+    const network = new Network(node, replica, options);
+    await network.#start(options.peers ?? []);
+    return network;
+  }
+
+  get peerId(): string {
+    return this.#node.peerId.toString();
+  }
+
+  /** The libp2p node, for what this API does not cover. */
+  get node(): RustDHTNode {
+    return this.#node;
+  }
+
+  status(): NetworkStatus {
+    const peers: PeerStatus[] = [];
+    for (const entry of this.#peers.values()) if (entry.status !== undefined) peers.push(entry.status);
+    return {
+      peerId: this.peerId,
+      role: this.#role,
+      addresses: this.#node.getMultiaddrs().map(String),
+      peers,
+      outboxSize: this.#replica.closed ? 0 : this.#replica.outbox.size,
+      state: this.#state,
+    };
+  }
+
+  counters(): NetworkCounters {
+    return this.#counters.snapshot();
+  }
+
+  on(listener: (event: NetworkEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  /** Dials `address` now and keeps it dialled (as if given in `peers`). */
+  dial(address: string): void {
+    this.#assertRunning();
+    this.#keepDialled(address);
+  }
+
+  /** Resolves once sync sessions are ready with at least `count` peers (default 1). */
+  whenConnected(options: { count?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const count = options.count ?? 1;
+    return this.#waitFor(() => this.#readyPeers().length >= count, options.signal);
+  }
+
+  /** Resolves once the outbox is empty: every local write acknowledged by a server. */
+  whenSynced(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#waitFor(() => this.#replica.closed || this.#replica.outbox.size === 0, options.signal);
+  }
+
+  /**
+   * Asks the connected servers (or, with none, every connected peer) for `soul` and
+   * merges each answer into the database. Resolves when all answered or after
+   * `timeoutMs` (default `readTimeoutMs`), whichever comes first; at once when offline.
+   */
+  async fetch(soul: string, options: { keys?: readonly string[]; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    this.#assertRunning();
+    if (typeof soul !== 'string' || soul === '') throw new InvalidValueError('soul/invalid', 'fetch() takes a non-empty string soul.');
+    throwIfAborted(options.signal);
+    const sessions = this.#readSessions();
+    if (sessions.length === 0) return;
+    const timeoutMs = options.timeoutMs ?? this.#readTimeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal === undefined ? deadline : AbortSignal.any([deadline, options.signal]);
+    this.#fetching++;
+    this.#updateState();
+    try {
+      await Promise.all(
+        sessions.map(async (session) => {
+          try {
+            const reply = await session.request({ type: 'get', soul, keys: [...(options.keys ?? [])] }, { signal, timeoutMs });
+            if (reply.type === 'node' && reply.frame.length !== 0) {
+              const result = await this.#replica.receive(reply.frame);
+              this.#counters.outcomes(result);
+            }
+          } catch (error) {
+            if (!signal.aborted) this.#emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: messageOf(error) });
+          }
+        }),
+      );
+    } finally {
+      this.#fetching--;
+      this.#updateState();
+    }
+    if (options.signal?.aborted) throw abortErrorFrom(options.signal);
+  }
+
+  /** Closes every session and stops the node. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stop.abort(new ClosedError('network/closed', 'the network stopped.'));
+    clearInterval(this.#pingTimer);
+    for (const cleanup of this.#cleanups) cleanup();
+    this.#responder.stop();
+    const sessions = [...this.#peers.values()].flatMap((entry) => [...entry.sessions]);
+    await Promise.all(sessions.map((session) => session.close().catch(() => {})));
+    await this.#node.stop();
+    this.#peers.clear();
+    this.#setState('offline');
+  }
+
+  // ---- start-up ------------------------------------------------------------------------
+
+  async #start(peers: readonly string[]): Promise<void> {
+    const handler: SessionHandler = {
+      request: (session, message: IncomingRequest) => this.#responder.request(session, message),
+      event: (_session, message: IncomingEvent) => this.#responder.event(message),
+      refused: (session, code, message) => this.#refused(session.peerId, code, message),
+      closed: (session) => this.#sessionClosed(session),
+    };
+    this.#handler = handler;
+    await handleChannels(this.#node, SYNC_PROTOCOL, (channel, connection) => this.#adopt(channel, connection), {
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4,
+    });
+    const replica = this.#replica;
+    this.#cleanups.push(
+      replica.subscriptions.onInterest((soul, watched) => this.#interest(soul, watched)),
+      replica.outbox.onChange((event) => {
+        if (event.type === 'added') {
+          for (const session of this.#dutySessions('server')) this.#sendPut(session, { id: event.id, frame: event.frame });
+        }
+        this.#updateState();
+      }),
+      replica.onClose(() => void this.stop()),
+    );
+    replica.remoteReads = (soul, signal) => this.fetch(soul, { signal });
+    this.#cleanups.push(() => {
+      if (replica.remoteReads !== undefined) replica.remoteReads = undefined;
+    });
+    this.#pingTimer = setInterval(() => this.#pingAll(), PING_INTERVAL_MS);
+    this.#pingTimer.unref?.();
+    for (const address of peers) this.#keepDialled(address);
+  }
+
+  #handler!: SessionHandler;
+
+  /** Dials `address` until the network stops, again after each disconnection, with backoff. */
+  #keepDialled(address: string): void {
+    const signal = this.#stop.signal;
+    const backoff = new Backoff();
+    const target = multiaddr(address);
+    const remote = target.getComponents().filter((c) => c.name === 'p2p').pop()?.value;
+    if (remote === this.peerId) return; // our own address in a shared bootstrap list
+    void (async () => {
+      while (!signal.aborted) {
+        const started = Date.now();
+        try {
+          const connection = await this.#node.dial(target, { signal });
+          const channel = await openChannel(this.#node, connection.remotePeer, SYNC_PROTOCOL, { signal });
+          const session = this.#adopt(channel, connection);
+          await session.whenClosed();
+          // A session that lasted a while was healthy: start the backoff afresh.
+          if (Date.now() - started > 10_000) backoff.reset();
+        } catch (error) {
+          if (signal.aborted) return;
+          this.#emit({ type: 'reject', peerId: remote ?? address, code: 'network/dial-failed', message: `could not reach ${address}: ${messageOf(error)}` });
+        }
+        await backoff.wait(signal);
+      }
+    })();
+  }
+
+  // ---- sessions ------------------------------------------------------------------------
+
+  #adopt(channel: StreamChannel, connection: Connection): SyncSession {
+    const peerId = connection.remotePeer.toString();
+    const session = new SyncSession(channel, {
+      peerId,
+      localRole: this.#role,
+      limits: this.#limits,
+      counters: this.#counters,
+      handler: this.#handler,
+    });
+    let entry = this.#peers.get(peerId);
+    if (entry === undefined) this.#peers.set(peerId, (entry = { peerId: connection.remotePeer, sessions: new Set(), duty: undefined, status: undefined }));
+    entry.sessions.add(session);
+    const peer = entry;
+    session.whenReady().then(
+      (role) => {
+        if (this.#stopped || session.closed) return;
+        peer.status = {
+          peerId,
+          role,
+          transport: transportOf(connection),
+          address: connection.remoteAddr.toString(),
+          rttMs: peer.status?.rttMs,
+          connectedAt: peer.status?.connectedAt ?? Date.now(),
+        };
+        if (peer.duty === undefined) {
+          peer.duty = session;
+          this.#emit({ type: 'peer:connect', peer: peer.status });
+          this.#takeDuties(session);
+          void this.#ping(peer);
+        }
+        this.#updateState();
+      },
+      () => {},
+    );
+    return session;
+  }
+
+  #sessionClosed(session: SyncSession): void {
+    this.#responder.forget(session);
+    const putState = this.#puts.get(session);
+    this.#puts.delete(session);
+    putState?.windowOpen?.();
+    const entry = this.#peers.get(session.peerId);
+    if (entry === undefined) return;
+    entry.sessions.delete(session);
+    if (entry.duty === session) {
+      entry.duty = undefined;
+      const next = [...entry.sessions].find((s) => s.remoteRole !== undefined && !s.closed);
+      if (next !== undefined) {
+        entry.duty = next;
+        this.#takeDuties(next);
+      }
+    }
+    if (entry.sessions.size === 0) {
+      this.#peers.delete(session.peerId);
+      if (entry.status !== undefined) this.#emit({ type: 'peer:disconnect', peerId: session.peerId });
+    }
+    this.#updateState();
+  }
+
+  /** What this peer does for a peer once their session is ready. */
+  #takeDuties(session: SyncSession): void {
+    if (this.#replica.closed) return;
+    const souls = [...this.#replica.subscriptions.watchedSouls()];
+    for (let i = 0; i < souls.length; i += SUBSCRIBE_CHUNK) {
+      session.request({ type: 'subscribe', souls: souls.slice(i, i + SUBSCRIBE_CHUNK) }).catch((error: unknown) => this.#requestFailed(session, error));
+    }
+    if (session.remoteRole === 'server') {
+      this.#puts.set(session, { inFlight: new Set(), draining: false, again: false, windowOpen: undefined });
+      void this.#drain(session);
+      if (this.#role === 'server') void this.#follow(session);
+    }
+  }
+
+  #readyPeers(): SyncSession[] {
+    const ready: SyncSession[] = [];
+    for (const entry of this.#peers.values()) if (entry.duty !== undefined && !entry.duty.closed) ready.push(entry.duty);
+    return ready;
+  }
+
+  #dutySessions(role?: PeerRole): SyncSession[] {
+    return this.#readyPeers().filter((session) => role === undefined || session.remoteRole === role);
+  }
+
+  /** Reads go to servers; without any, to whoever is connected (e.g. another browser). */
+  #readSessions(): SyncSession[] {
+    const servers = this.#dutySessions('server');
+    return servers.length !== 0 ? servers : this.#dutySessions();
+  }
+
+  // ---- duties --------------------------------------------------------------------------
+
+  #interest(soul: string, watched: boolean): void {
+    for (const session of this.#dutySessions()) {
+      session.request(watched ? { type: 'subscribe', souls: [soul] } : { type: 'unsubscribe', souls: [soul] }).catch((error: unknown) => this.#requestFailed(session, error));
+    }
+  }
+
+  /** Sends every outbox entry not yet in flight to this server, a window at a time. */
+  async #drain(session: SyncSession): Promise<void> {
+    const state = this.#puts.get(session);
+    if (state === undefined) return;
+    if (state.draining) {
+      state.again = true;
+      return;
+    }
+    state.draining = true;
+    try {
+      do {
+        state.again = false;
+        for await (const entry of this.#replica.outbox.pending({ signal: this.#stop.signal })) {
+          if (session.closed || this.#replica.closed) return;
+          if (state.inFlight.has(entry.id)) continue;
+          while (state.inFlight.size >= PUT_WINDOW && !session.closed) {
+            await new Promise<void>((resolve) => (state.windowOpen = resolve));
+          }
+          this.#sendPut(session, entry);
+        }
+      } while (state.again && !session.closed);
+    } catch (error) {
+      if (!this.#stopped && !this.#replica.closed) this.#emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: `could not read the outbox: ${messageOf(error)}` });
+    } finally {
+      state.draining = false;
+    }
+  }
+
+  #sendPut(session: SyncSession, entry: OutboxEntry): void {
+    const state = this.#puts.get(session);
+    if (state === undefined || state.inFlight.has(entry.id) || session.closed) return;
+    if (lengthPrefixed(entry.frame).length > this.#limits.maxMessageBytes) {
+      // No peer will take it in one message: keep it local and say so, rather than
+      // retry forever. It still reaches peers through their reads and subscriptions.
+      this.#emit({ type: 'reject', peerId: session.peerId, code: 'wire/too-large', message: `outbox entry ${entry.id} is larger than a message may be; not sent.` });
+      void this.#replica.outbox.acknowledge(entry.id);
+      return;
+    }
+    state.inFlight.add(entry.id);
+    this.#updateState();
+    const settle = (): void => {
+      state.inFlight.delete(entry.id);
+      const open = state.windowOpen;
+      state.windowOpen = undefined;
+      open?.();
+      this.#updateState();
+    };
+    session.request({ type: 'put', frame: entry.frame }).then(
+      (reply) => {
+        if (reply.type === 'ack') {
+          for (const outcome of reply.outcomes) {
+            if (outcome.outcome === 'rejected') {
+              this.#counters.reject(outcome.code);
+              this.#emit({ type: 'reject', peerId: session.peerId, code: outcome.code, message: `the peer refused an update of outbox entry ${entry.id}.` });
+            }
+          }
+        }
+        // Acked (a rejected update will never be taken: keeping it would block nothing but retry forever).
+        return this.#replica.closed ? undefined : this.#replica.outbox.acknowledge(entry.id);
+      },
+      (error: unknown) => {
+        if (error instanceof RemoteError && !isTransient(error.code)) {
+          this.#emit({ type: 'reject', peerId: session.peerId, code: error.code, message: error.message });
+          return this.#replica.closed ? undefined : this.#replica.outbox.acknowledge(entry.id);
+        }
+        if (!session.closed && !this.#stopped) {
+          // Rate limited, busy or slow: try again shortly on the same session.
+          setTimeout(() => void this.#drain(session), RETRY_MS).unref?.();
+        }
+        return undefined;
+      },
+    ).catch(() => {}).finally(settle);
+  }
+
+  /** Server to server: replicate the peer's change log from where we left off. */
+  async #follow(session: SyncSession): Promise<void> {
+    const cursorKey = feedCursorKey(session.peerId);
+    let since = 0;
+    try {
+      const stored = await this.#replica.readRecord(cursorKey);
+      if (stored !== undefined) since = decodeFeedCursor(stored);
+    } catch (error) {
+      this.#refused(session.peerId, codeOf(error), `could not read the feed cursor: ${messageOf(error)}`);
+    }
+    let applied = since;
+    let chain = Promise.resolve();
+    await session
+      .follow(since, (entry) => {
+        // In order, one engine call per entry; the cursor moves once an entry is stored.
+        chain = chain.then(async () => {
+          if (this.#replica.closed || entry.seq <= applied) return;
+          try {
+            const result = await this.#replica.receive(entry.frame);
+            this.#counters.outcomes(result);
+            applied = entry.seq;
+            this.#replica.stageRecord(cursorKey, encodeFeedCursor(applied));
+          } catch (error) {
+            if (this.#replica.closed) return;
+            this.#refused(session.peerId, codeOf(error), `a feed entry was refused: ${messageOf(error)}`);
+          }
+        });
+      })
+      .catch((error: unknown) => this.#requestFailed(session, error));
+  }
+
+  async #ping(entry: PeerEntry): Promise<void> {
+    if (entry.status === undefined || this.#stopped) return;
+    try {
+      const rttMs = await this.#node.services.ping.ping(entry.peerId, { signal: AbortSignal.timeout(5_000) });
+      if (entry.status !== undefined) entry.status = { ...entry.status, rttMs };
+    } catch {
+      // A missed ping is not an error of ours: the RTT stays as it was.
+    }
+  }
+
+  #pingAll(): void {
+    for (const entry of this.#peers.values()) void this.#ping(entry);
+  }
+
+  // ---- bookkeeping ---------------------------------------------------------------------
+
+  #requestFailed(session: SyncSession, error: unknown): void {
+    if (session.closed || this.#stopped) return;
+    this.#refused(session.peerId, codeOf(error), messageOf(error));
+  }
+
+  #refused(peerId: string, code: string, message: string): void {
+    this.#counters.reject(code);
+    this.#emit({ type: 'reject', peerId, code, message });
+  }
+
+  #updateState(): void {
+    if (this.#stopped) return;
+    const connected = this.#readyPeers().length !== 0;
+    let busy = this.#fetching !== 0;
+    if (!busy && !this.#replica.closed && this.#replica.outbox.size !== 0) busy = true;
+    this.#setState(!connected ? 'offline' : busy ? 'syncing' : 'idle');
+  }
+
+  #setState(state: NetworkStatus['state']): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#emit({ type: 'state', state });
+  }
+
+  #emit(event: NetworkEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+    this.#wake();
+  }
+
+  readonly #waiters = new Set<() => void>();
+
+  #wake(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  /** Resolves when `done()` holds, re-checked after every network and outbox event. */
+  #waitFor(done: () => boolean, signal: AbortSignal | undefined): Promise<void> {
+    throwIfAborted(signal);
+    if (done()) return Promise.resolve();
+    this.#assertRunning();
+    return new Promise<void>((resolve, reject) => {
+      const stopOutbox = this.#replica.outbox.onChange(() => check());
+      const finish = (error?: unknown): void => {
+        this.#waiters.delete(check);
+        stopOutbox();
+        signal?.removeEventListener('abort', onAbort);
+        this.#stop.signal.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const check = (): void => {
+        if (done()) finish();
+      };
+      const onAbort = (): void => finish(signal?.aborted ? abortErrorFrom(signal) : new ClosedError('network/closed', 'the network stopped.'));
+      this.#waiters.add(check);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#stop.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #assertRunning(): void {
+    if (this.#stopped) throw new ClosedError('network/closed', 'the network stopped.');
+  }
+}
+
+function validateOptions(options: NetworkOptions): void {
+  if (options === null || typeof options !== 'object') throw new InvalidValueError('config/invalid', 'option network must be an object.');
+  const { role, peers, readTimeoutMs } = options;
+  if (role !== undefined && role !== 'server' && role !== 'client') throw new InvalidValueError('config/invalid', `option network.role must be 'server' or 'client', got ${String(role)}.`);
+  if (peers !== undefined && (!Array.isArray(peers) || peers.some((p) => typeof p !== 'string'))) {
+    throw new InvalidValueError('config/invalid', 'option network.peers must be an array of multiaddr strings.');
+  }
+  for (const address of peers ?? []) {
+    try {
+      multiaddr(address);
+    } catch (error) {
+      throw new InvalidValueError('config/invalid', `option network.peers has an address that is not a multiaddr: ${JSON.stringify(address)}.`, { cause: error });
+    }
+  }
+  if (readTimeoutMs !== undefined && (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0))) {
+    throw new InvalidValueError('config/invalid', 'option network.readTimeoutMs must be a number of ms > 0.');
+  }
+}
+
+function isTransient(code: string): boolean {
+  return code === 'wire/rate-limited' || code === 'wire/busy' || code === 'network/timeout' || code === 'internal';
+}
+
+function codeOf(error: unknown): string {
+  return error instanceof RustDHTError ? error.code : 'internal';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

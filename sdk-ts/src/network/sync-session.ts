@@ -1,0 +1,346 @@
+/**
+ * One sync-protocol conversation with one peer over one libp2p stream
+ * (`/rustdht/sync/1.0.0`, wire/messages.ts): framing, limits, hello, and matching
+ * replies to requests. What the messages mean is not decided here: requests and events
+ * go to a `SessionHandler` (responder.ts), replies to whoever asked.
+ *
+ * Bad input is contained at this boundary. Bytes that are not a well-formed message
+ * (wrong version, unknown type, truncated, oversized) end the conversation with a
+ * connection-level ERROR and a closed stream; a message over the peer's rate limit is
+ * answered with ERROR `wire/rate-limited` and dropped; a handler that throws answers
+ * that one request with its error. Nothing a peer sends can throw out of here.
+ */
+import { ClosedError, RustDHTError } from '../errors.js';
+import type { StreamChannel } from './libp2p/stream-channel.js';
+import type { NetworkCounterSink } from './counters.js';
+import type { PeerRole } from './types.js';
+import { MessageReader, lengthPrefixed } from './wire/framing.js';
+import { decodeMessage, encodeMessage, type WireMessage } from './wire/messages.js';
+import { PeerRateLimiter, type ResolvedWireLimits } from './wire/rate-limiter.js';
+import { WireError } from './wire/wire-error.js';
+
+/** The messages a peer starts (as opposed to replies). */
+export type IncomingRequest = Extract<WireMessage, { type: 'get' | 'put' | 'subscribe' | 'unsubscribe' | 'feed' }>;
+export type IncomingEvent = Extract<WireMessage, { type: 'event' }>;
+type Reply = Extract<WireMessage, { type: 'node' | 'ack' | 'ok' | 'error' }>;
+type FeedEntry = Extract<WireMessage, { type: 'feed-entry' }>;
+
+export interface SessionHandler {
+  /** Answers a request; the returned message is sent as the reply. Throwing answers with ERROR. */
+  request(session: SyncSession, message: IncomingRequest): Promise<WireMessage | undefined>;
+  event(session: SyncSession, message: IncomingEvent): Promise<void>;
+  /** The peer broke a rule (its message was refused); for counters and logs. */
+  refused(session: SyncSession, code: string, message: string): void;
+  closed(session: SyncSession): void;
+}
+
+export interface SessionOptions {
+  readonly peerId: string;
+  readonly localRole: PeerRole;
+  readonly limits: ResolvedWireLimits;
+  readonly counters: NetworkCounterSink;
+  readonly handler: SessionHandler;
+  /** How long a request waits for its reply (default 30 s). */
+  readonly requestTimeoutMs?: number;
+}
+
+/** A peer that keeps flooding past its rate limit is disconnected after this many refusals in a row. */
+const MAX_REFUSALS_IN_A_ROW = 1000;
+/** Requests a peer may have outstanding with us; more is a flood. */
+const MAX_IN_FLIGHT = 4096;
+
+interface Pending {
+  readonly resolve: (reply: Reply) => void;
+  readonly reject: (error: unknown) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+export class RemoteError extends RustDHTError {
+  override readonly name: string = 'RemoteError';
+}
+
+export class SyncSession {
+  readonly peerId: string;
+  readonly #channel: StreamChannel;
+  readonly #options: SessionOptions;
+  readonly #reader: MessageReader;
+  readonly #limiter: PeerRateLimiter;
+  readonly #pending = new Map<number, Pending>();
+  readonly #feeds = new Map<number, (entry: FeedEntry) => void>();
+  readonly #hello: Promise<PeerRole>;
+  #resolveHello!: (role: PeerRole) => void;
+  #rejectHello!: (error: unknown) => void;
+  #remoteRole: PeerRole | undefined;
+  #nextId = 1;
+  #inFlight = 0;
+  #refusedInARow = 0;
+  #closed = false;
+  /** Souls the peer subscribed to here (the responder pushes their changes). */
+  readonly subscriptions = new Set<string>();
+
+  constructor(channel: StreamChannel, options: SessionOptions) {
+    this.peerId = options.peerId;
+    this.#channel = channel;
+    this.#options = options;
+    this.#reader = new MessageReader(options.limits.maxMessageBytes);
+    this.#limiter = new PeerRateLimiter(options.limits);
+    this.#hello = new Promise<PeerRole>((resolve, reject) => {
+      this.#resolveHello = resolve;
+      this.#rejectHello = reject;
+    });
+    this.#hello.catch(() => {});
+    channel.onBytes((chunk) => this.#onBytes(chunk));
+    channel.onClose(() => this.#onClosed());
+    this.#send({ type: 'hello', id: 0, role: options.localRole, maxMessageBytes: options.limits.maxMessageBytes });
+  }
+
+  /** Resolves when the session has ended, for whatever reason. */
+  whenClosed(): Promise<void> {
+    return this.#closedPromise;
+  }
+
+  /** The peer's role from its hello; rejects if the session ends first. */
+  whenReady(): Promise<PeerRole> {
+    return this.#hello;
+  }
+
+  get remoteRole(): PeerRole | undefined {
+    return this.#remoteRole;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends a request and waits for its reply; an ERROR reply rejects with RemoteError. */
+  request(message: DistributiveOmit<IncomingRequest, 'id'>, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Reply> {
+    if (this.#closed) return Promise.reject(new ClosedError('network/closed', `the connection to ${this.peerId} is closed.`));
+    const id = this.#nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        this.#feeds.delete(id);
+        reject(new RustDHTError('network/timeout', `${this.peerId} did not answer a ${message.type} within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(options.signal!.reason);
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, {
+        resolve: (reply) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          if (reply.type === 'error') reject(new RemoteError(reply.code, `${this.peerId} refused the ${message.type}: ${reply.message}`));
+          else resolve(reply);
+        },
+        reject: (error) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+        timer,
+      });
+      this.#send({ ...message, id } as WireMessage);
+    });
+  }
+
+  /**
+   * Asks for the peer's change log from `since`; `onEntry` hears each entry (backlog,
+   * then live) until the session ends. Resolves once the peer accepted the request.
+   */
+  follow(since: number, onEntry: (entry: FeedEntry) => void): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('network/closed', `the connection to ${this.peerId} is closed.`));
+    const id = this.#nextId++;
+    this.#feeds.set(id, onEntry);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new RustDHTError('network/timeout', `${this.peerId} did not accept the feed request.`));
+      }, this.#options.requestTimeoutMs ?? 30_000);
+      this.#pending.set(id, {
+        resolve: (reply) => {
+          if (reply.type === 'error') {
+            this.#feeds.delete(id);
+            reject(new RemoteError(reply.code, `${this.peerId} refused the feed: ${reply.message}`));
+          } else resolve();
+        },
+        reject,
+        timer,
+      });
+      this.#send({ type: 'feed', id, since });
+    });
+  }
+
+  /** Sends a message that expects no reply (events, feed entries). Resolves when the stream took it. */
+  notify(message: WireMessage): Promise<void> {
+    return this.#send(message);
+  }
+
+  /** Ends the conversation; outstanding requests reject with ClosedError. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#channel.close().catch(() => this.#channel.abort(new Error('close failed')));
+    this.#onClosed();
+  }
+
+  #send(message: WireMessage): Promise<void> {
+    if (this.#closed || this.#channel.closed) return Promise.resolve();
+    const bytes = lengthPrefixed(encodeMessage(message));
+    this.#options.counters.sent(bytes.length);
+    return this.#channel.send(bytes).catch(() => {
+      // The stream closed under us: #onClosed reports it.
+    });
+  }
+
+  #onBytes(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    let bodies: Uint8Array[];
+    try {
+      bodies = this.#reader.push(chunk);
+    } catch (error) {
+      this.#violation(error);
+      return;
+    }
+    for (const body of bodies) {
+      if (this.#closed) return;
+      this.#options.counters.received(body.length);
+      this.#onMessage(body);
+    }
+  }
+
+  #onMessage(body: Uint8Array): void {
+    let message: WireMessage;
+    try {
+      message = decodeMessage(body);
+    } catch (error) {
+      this.#violation(error);
+      return;
+    }
+    if (this.#remoteRole === undefined) {
+      if (message.type !== 'hello') {
+        this.#violation(new WireError('wire/malformed', `expected a hello first, got ${message.type}.`));
+        return;
+      }
+      this.#remoteRole = message.role;
+      this.#resolveHello(message.role);
+      return;
+    }
+    switch (message.type) {
+      case 'node':
+      case 'ack':
+      case 'ok':
+      case 'error':
+        this.#onReply(message);
+        return;
+      case 'feed-entry':
+        this.#feeds.get(message.id)?.(message);
+        return;
+      case 'hello':
+        this.#violation(new WireError('wire/malformed', 'a second hello.'));
+        return;
+      case 'event':
+        if (!this.#admit(body.length, message)) return;
+        this.#options.handler.event(this, message).catch((error: unknown) => this.#refuseQuietly(error));
+        return;
+      default:
+        if (!this.#admit(body.length, message)) return;
+        this.#answer(message);
+    }
+  }
+
+  #onReply(reply: Reply): void {
+    if (reply.id === 0 && reply.type === 'error') {
+      // Connection-level error: the peer is about to close.
+      this.#options.handler.refused(this, reply.code, `the peer ended the session: ${reply.message}`);
+      return;
+    }
+    const pending = this.#pending.get(reply.id);
+    if (pending === undefined) return; // late reply to a request that timed out
+    this.#pending.delete(reply.id);
+    clearTimeout(pending.timer);
+    pending.resolve(reply);
+  }
+
+  /** Rate limit and in-flight cap; a refused request is answered, then forgotten. */
+  #admit(bytes: number, message: WireMessage): boolean {
+    const overLimit = !this.#limiter.admit(bytes);
+    const busy = this.#inFlight >= MAX_IN_FLIGHT;
+    if (!overLimit && !busy) {
+      this.#refusedInARow = 0;
+      return true;
+    }
+    const code = overLimit ? 'wire/rate-limited' : 'wire/busy';
+    const text = overLimit ? 'too many messages or bytes per second; slow down.' : `more than ${MAX_IN_FLIGHT} requests in flight.`;
+    this.#options.handler.refused(this, code, text);
+    if (message.id !== 0) void this.#send({ type: 'error', id: message.id, code, message: text });
+    if (++this.#refusedInARow >= MAX_REFUSALS_IN_A_ROW) {
+      this.#violation(new WireError(code, `disconnected after ${MAX_REFUSALS_IN_A_ROW} refused messages in a row.`));
+    }
+    return false;
+  }
+
+  #answer(message: IncomingRequest): void {
+    this.#inFlight++;
+    this.#options.handler.request(this, message).then(
+      (reply) => {
+        this.#inFlight--;
+        if (reply !== undefined) void this.#send(reply);
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        const { code, text } = describe(error);
+        this.#options.handler.refused(this, code, text);
+        void this.#send({ type: 'error', id: message.id, code, message: text });
+      },
+    );
+  }
+
+  #refuseQuietly(error: unknown): void {
+    const { code, text } = describe(error);
+    this.#options.handler.refused(this, code, text);
+  }
+
+  /** The peer broke the protocol: tell it why (best effort) and end the session. */
+  #violation(error: unknown): void {
+    const { code, text } = describe(error);
+    this.#options.handler.refused(this, code, text);
+    const farewell = this.#send({ type: 'error', id: 0, code, message: text });
+    this.#closed = true;
+    void farewell.finally(() => {
+      this.#channel.abort(new Error(`${code}: ${text}`));
+      this.#onClosed();
+    });
+    // A peer that stops reading must not keep us waiting for the farewell.
+    setTimeout(() => this.#channel.abort(new Error(code)), 1000).unref?.();
+  }
+
+  #onClosed(): void {
+    const first = !this.#ended;
+    this.#ended = true;
+    this.#closed = true;
+    if (!first) return;
+    const error = new ClosedError('network/closed', `the connection to ${this.peerId} closed.`);
+    this.#rejectHello(error);
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+    }
+    this.#pending.clear();
+    this.#feeds.clear();
+    this.#resolveClosed();
+    this.#options.handler.closed(this);
+  }
+
+  #ended = false;
+  #resolveClosed!: () => void;
+  readonly #closedPromise = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
+}
+
+function describe(error: unknown): { code: string; text: string } {
+  if (error instanceof RustDHTError) return { code: error.code, text: error.message };
+  return { code: 'internal', text: error instanceof Error ? error.message : String(error) };
+}
+
+/** Omit over each member of a union (Omit on a union would collapse it). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,0 +1,80 @@
+/**
+ * The public shape of a database's network: what `RustDHT.open({ network })` takes and
+ * what `db.network` reports. Types only; peer-network.ts implements them.
+ */
+
+/** How this peer takes part. */
+export type PeerRole =
+  /** A backbone server (`rustdht serve`): listens, stores every soul it is responsible for, relays, answers feeds. */
+  | 'server'
+  /** A browser or app peer: dials servers (and other peers), caches what it reads, sends its outbox. */
+  | 'client';
+
+export interface NetworkOptions {
+  /** Default 'client'. */
+  readonly role?: PeerRole;
+  /** Multiaddrs to dial and keep dialling with backoff (servers to join). */
+  readonly peers?: readonly string[];
+  /** Multiaddrs to listen on (servers; default: see DEFAULT_LISTEN in libp2p/server-node.ts). */
+  readonly listen?: readonly string[];
+  /** Where a server keeps its peer key and WebRTC certificate (stable id and certhash across restarts). */
+  readonly dataDir?: string;
+  /** Replicas per soul among servers (default 3). */
+  readonly replicas?: number;
+  /** Hard limits of the sync protocol, per peer. */
+  readonly limits?: WireLimits;
+  /** How long a read waits for peers before answering from what it has (default 2000 ms). */
+  readonly readTimeoutMs?: number;
+}
+
+export interface WireLimits {
+  /** Bytes per protocol message (default 4 MiB). Larger messages close the stream. */
+  readonly maxMessageBytes?: number;
+  /** Messages per second a peer may send, sustained (default 2000; burst twice that). */
+  readonly messagesPerSecond?: number;
+  /** Bytes per second a peer may send, sustained (default 16 MiB; burst twice that). */
+  readonly bytesPerSecond?: number;
+}
+
+export type Transport = 'tcp' | 'websockets' | 'webrtc-direct' | 'webrtc' | 'circuit-relay' | 'other';
+
+export interface PeerStatus {
+  readonly peerId: string;
+  /** What the peer said it is in its hello; undefined until the sync stream is open. */
+  readonly role: PeerRole | undefined;
+  readonly transport: Transport;
+  readonly address: string;
+  /** Last ping round trip, ms. */
+  readonly rttMs: number | undefined;
+  readonly connectedAt: number;
+}
+
+export interface NetworkStatus {
+  readonly peerId: string;
+  readonly role: PeerRole;
+  /** Addresses others can dial (servers), with /p2p/<peerId>. */
+  readonly addresses: readonly string[];
+  readonly peers: readonly PeerStatus[];
+  readonly outboxSize: number;
+  /** offline: no peer; syncing: outbox entries or requests in flight; idle: connected and caught up. */
+  readonly state: 'offline' | 'syncing' | 'idle';
+}
+
+/** Running totals since start (what /metrics exports). */
+export interface NetworkCounters {
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Updates from peers by engine outcome: applied, ignored, historical, deferred, rejected. */
+  readonly updates: Readonly<Record<'applied' | 'ignored' | 'historical' | 'deferred' | 'rejected', number>>;
+  /** Rejections by reason code: engine codes (signature/invalid, namespace/not-owner, limit/future…) and wire codes (wire/malformed, wire/too-large, wire/rate-limited…). */
+  readonly rejects: Readonly<Record<string, number>>;
+}
+
+export type NetworkEvent =
+  | { readonly type: 'peer:connect'; readonly peer: PeerStatus }
+  | { readonly type: 'peer:disconnect'; readonly peerId: string }
+  | { readonly type: 'state'; readonly state: NetworkStatus['state'] }
+  /** A peer's message was refused (bad bytes, limits, bad updates). */
+  | { readonly type: 'reject'; readonly peerId: string; readonly code: string; readonly message: string };

@@ -1,0 +1,443 @@
+/**
+ * The messages of RustDHT's sync protocol, `/rustdht/sync/1.0.0`: types, encoder and
+ * decoder. Pure (no I/O); framing.ts splits a stream into message bodies, sync-session.ts
+ * runs a conversation.
+ *
+ * ## Stream
+ *
+ * A stream carries messages, each preceded by its byte length as an unsigned LEB128
+ * varint of at most 5 bytes. A length of 0 is invalid (`wire/malformed`); a length above
+ * the receiver's maxMessageBytes (default 4 MiB) is refused as soon as the prefix has
+ * been read, before any of the body is buffered (`wire/too-large`).
+ *
+ * ## Message
+ *
+ *     message = version u8 (= 1) | type u8 | id varint | body
+ *
+ * - **varint**: unsigned LEB128, at most 8 bytes, value at most 2^53 − 1 (a JavaScript
+ *   safe integer). Non-minimal encodings are accepted; longer or larger ones are
+ *   `wire/malformed`.
+ * - **id**: a request carries a fresh nonzero id chosen by its sender, and its reply
+ *   (or replies, for FEED) carries the same id. id 0 marks a message that is not part of
+ *   an exchange: HELLO, EVENT and connection-level ERROR. The decoder enforces this: a
+ *   request or a non-ERROR reply with id 0, or a HELLO/EVENT with a nonzero id, is
+ *   `wire/malformed`.
+ * - **string**: varint byte length, then that many bytes of UTF-8. Invalid UTF-8
+ *   (overlongs, surrogates, truncated sequences) is `wire/malformed`; a leading U+FEFF is
+ *   kept as part of the string.
+ * - **frame** ("rest"): every remaining byte of the message: an engine frame, opaque to
+ *   this layer, possibly empty. Frames in decoded messages are subarrays of the decoded
+ *   bytes (zero-copy): they alias them and keep them alive.
+ * - **list**: varint count, then that many items. A count is checked against the bytes
+ *   left before anything is read or allocated (each item takes at least one byte), and
+ *   soul/key lists against maxSouls (default 10,000; over it is `wire/too-large`).
+ *
+ * Every message except those ending in a frame must end exactly where its structure
+ * does: trailing bytes are `wire/malformed`, as is a message cut short anywhere.
+ *
+ * ## Types
+ *
+ * | byte | type        | id       | body                                                                  | answer                       |
+ * |------|-------------|----------|-----------------------------------------------------------------------|------------------------------|
+ * | 0x01 | HELLO       | 0        | role u8 (0 client, 1 server), maxMessageBytes varint                  | each side sends it first     |
+ * | 0x02 | GET         | request  | soul string, count varint, keys string × count (0 keys = whole node) | NODE or ERROR                |
+ * | 0x03 | NODE        | reply    | frame (empty: the peer knows nothing of that node)                   |                              |
+ * | 0x04 | PUT         | request  | frame                                                                 | ACK or ERROR                 |
+ * | 0x05 | ACK         | reply    | count varint, then per update: outcome u8, and for rejected (4) only: code string | |
+ * | 0x06 | SUBSCRIBE   | request  | count varint, souls string × count                                   | OK or ERROR                  |
+ * | 0x07 | UNSUBSCRIBE | request  | count varint, souls string × count                                   | OK                           |
+ * | 0x08 | EVENT       | 0        | frame: live updates pushed to a subscriber                            |                              |
+ * | 0x09 | ERROR       | reply/0  | code string, message string                                           |                              |
+ * | 0x0A | OK          | reply    | (nothing)                                                             |                              |
+ * | 0x0B | FEED        | request  | since varint                                                          | FEED_ENTRY… (same id) or ERROR |
+ * | 0x0C | FEED_ENTRY  | reply    | seq varint, frame                                                     |                              |
+ *
+ * ACK outcomes: 0 applied, 1 ignored, 2 historical, 3 deferred, 4 rejected (the engine's
+ * OutcomeKind). An ERROR with id 0 is a connection-level error: its sender closes the
+ * stream after it. FEED answers with the backlog of change-log entries after `since`,
+ * then live entries, all as FEED_ENTRY with the request's id.
+ *
+ * ## Errors
+ *
+ * An unknown version byte is `wire/version`, an unknown type byte `wire/unknown-type`;
+ * decodeMessage throws nothing but WireError whatever the input.
+ */
+import type { OutcomeKind } from '../../batch-report.js';
+import type { PeerRole } from '../types.js';
+import { allocateBody } from './framing.js';
+import { MAX_VARINT_BYTES, readVarint, varintLength, writeVarint } from './varint.js';
+import { WireError } from './wire-error.js';
+
+export const SYNC_PROTOCOL = '/rustdht/sync/1.0.0';
+export const WIRE_VERSION = 1;
+/** Default cap on the souls of a SUBSCRIBE/UNSUBSCRIBE and the keys of a GET. */
+export const DEFAULT_MAX_SOULS = 10_000;
+/**
+ * The most bytes a NODE, PUT, EVENT or FEED_ENTRY adds around its frame (version, type,
+ * id and seq at their longest): a frame of up to maxMessageBytes minus this always fits.
+ */
+export const MAX_FRAME_MESSAGE_OVERHEAD = 2 + 2 * MAX_VARINT_BYTES;
+
+/** One update's outcome in an ACK; only a rejection carries a code. */
+export type AckOutcome =
+  | { readonly outcome: Exclude<OutcomeKind, 'rejected'> }
+  | { readonly outcome: 'rejected'; readonly code: string };
+
+export type WireMessage =
+  | { readonly type: 'hello'; readonly id: 0; readonly role: PeerRole; readonly maxMessageBytes: number }
+  | { readonly type: 'get'; readonly id: number; readonly soul: string; readonly keys: readonly string[] }
+  | { readonly type: 'node'; readonly id: number; readonly frame: Uint8Array }
+  | { readonly type: 'put'; readonly id: number; readonly frame: Uint8Array }
+  | { readonly type: 'ack'; readonly id: number; readonly outcomes: readonly AckOutcome[] }
+  | { readonly type: 'subscribe'; readonly id: number; readonly souls: readonly string[] }
+  | { readonly type: 'unsubscribe'; readonly id: number; readonly souls: readonly string[] }
+  | { readonly type: 'event'; readonly id: 0; readonly frame: Uint8Array }
+  | { readonly type: 'error'; readonly id: number; readonly code: string; readonly message: string }
+  | { readonly type: 'ok'; readonly id: number }
+  | { readonly type: 'feed'; readonly id: number; readonly since: number }
+  | { readonly type: 'feed-entry'; readonly id: number; readonly seq: number; readonly frame: Uint8Array };
+
+export type WireMessageType = WireMessage['type'];
+
+/** The type byte of each message. */
+export const MESSAGE_TYPE_CODES: Readonly<Record<WireMessageType, number>> = {
+  hello: 0x01,
+  get: 0x02,
+  node: 0x03,
+  put: 0x04,
+  ack: 0x05,
+  subscribe: 0x06,
+  unsubscribe: 0x07,
+  event: 0x08,
+  error: 0x09,
+  ok: 0x0a,
+  feed: 0x0b,
+  'feed-entry': 0x0c,
+};
+
+const TYPES_BY_CODE: readonly (WireMessageType | undefined)[] = (() => {
+  const table: (WireMessageType | undefined)[] = [];
+  for (const [type, code] of Object.entries(MESSAGE_TYPE_CODES)) table[code] = type as WireMessageType;
+  return table;
+})();
+
+const OUTCOMES: readonly OutcomeKind[] = ['applied', 'ignored', 'historical', 'deferred', 'rejected'];
+const REJECTED = 4;
+const ROLES: readonly PeerRole[] = ['client', 'server'];
+
+/** Which id a message type must carry: 0, nonzero, or either (ERROR). */
+const ID_RULE: Readonly<Record<WireMessageType, 'zero' | 'nonzero' | 'any'>> = {
+  hello: 'zero',
+  event: 'zero',
+  error: 'any',
+  get: 'nonzero',
+  node: 'nonzero',
+  put: 'nonzero',
+  ack: 'nonzero',
+  subscribe: 'nonzero',
+  unsubscribe: 'nonzero',
+  ok: 'nonzero',
+  feed: 'nonzero',
+  'feed-entry': 'nonzero',
+};
+
+function idProblem(type: WireMessageType, id: number): string | undefined {
+  const rule = ID_RULE[type];
+  if (rule === 'zero' && id !== 0) return `a ${type} must have id 0, got ${id}.`;
+  if (rule === 'nonzero' && id === 0) return `a ${type} must have a nonzero id.`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding
+
+const utf8Encoder = new TextEncoder();
+/** A lone surrogate (a code point in Cs only matches when unpaired, thanks to the u flag). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Encodes a message body (without the length prefix: see framing.ts lengthPrefixed, which
+ * adds it without copying the body again). Frames are copied once, into the body.
+ *
+ * Throws WireError('wire/malformed') for a message the wire cannot carry as given: an id
+ * or number that is not an unsigned safe integer, an id breaking the id rule, an unknown
+ * type/role/outcome, or a soul, key or code that is not well-formed Unicode (a lone
+ * surrogate would silently become U+FFFD and name something else). An ERROR's
+ * human-readable message is the exception: lone surrogates there become U+FFFD.
+ * List lengths are not checked against maxSouls here: that limit is the receiver's.
+ */
+export function encodeMessage(message: WireMessage): Uint8Array {
+  const type = message.type;
+  const code = MESSAGE_TYPE_CODES[type];
+  if (code === undefined) throw new WireError('wire/malformed', `cannot encode a message of unknown type ${String(type)}.`);
+  const problem = idProblem(type, message.id);
+  if (problem !== undefined) throw new WireError('wire/malformed', `cannot encode: ${problem}`);
+
+  const parts = new Parts();
+  switch (message.type) {
+    case 'hello': {
+      const role = ROLES.indexOf(message.role);
+      if (role < 0) throw new WireError('wire/malformed', `cannot encode a hello with role ${String(message.role)}.`);
+      parts.byte(role);
+      parts.varint(message.maxMessageBytes, 'maxMessageBytes');
+      break;
+    }
+    case 'get':
+      parts.string(message.soul, 'soul');
+      parts.strings(message.keys, 'key');
+      break;
+    case 'node':
+    case 'put':
+    case 'event':
+      parts.bytes(message.frame);
+      break;
+    case 'ack':
+      parts.varint(message.outcomes.length, 'outcome count');
+      for (const entry of message.outcomes) {
+        const outcome = OUTCOMES.indexOf(entry.outcome);
+        if (outcome < 0) throw new WireError('wire/malformed', `cannot encode the outcome ${String(entry.outcome)}.`);
+        parts.byte(outcome);
+        if (entry.outcome === 'rejected') parts.string(entry.code, 'rejection code');
+      }
+      break;
+    case 'subscribe':
+    case 'unsubscribe':
+      parts.strings(message.souls, 'soul');
+      break;
+    case 'error':
+      parts.string(message.code, 'error code');
+      parts.string(message.message, 'error message', true);
+      break;
+    case 'ok':
+      break;
+    case 'feed':
+      parts.varint(message.since, 'since');
+      break;
+    case 'feed-entry':
+      parts.varint(message.seq, 'seq');
+      parts.bytes(message.frame);
+      break;
+  }
+
+  const idLength = varintLength(message.id, 'id');
+  const body = allocateBody(2 + idLength + parts.length);
+  body[0] = WIRE_VERSION;
+  body[1] = code;
+  writeVarint(body, 2, message.id);
+  parts.writeTo(body, 2 + idLength);
+  return body;
+}
+
+/** The pieces of a body, sized before anything is copied so the body is allocated once. */
+class Parts {
+  readonly #parts: (Uint8Array | number)[] = [];
+  /** Numbers are varints except those listed here, which are single bytes. */
+  readonly #bytes = new Set<number>();
+  length = 0;
+
+  byte(value: number): void {
+    this.#bytes.add(this.#parts.length);
+    this.#parts.push(value);
+    this.length += 1;
+  }
+
+  varint(value: number, what: string): void {
+    this.length += varintLength(value, what);
+    this.#parts.push(value);
+  }
+
+  bytes(bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array)) throw new WireError('wire/malformed', 'cannot encode a frame that is not a Uint8Array.');
+    this.#parts.push(bytes);
+    this.length += bytes.length;
+  }
+
+  string(text: string, what: string, lenient = false): void {
+    if (typeof text !== 'string') throw new WireError('wire/malformed', `cannot encode ${what}: not a string.`);
+    if (!lenient && LONE_SURROGATE.test(text)) {
+      throw new WireError('wire/malformed', `cannot encode ${what} ${JSON.stringify(text)}: it contains a lone surrogate, which UTF-8 cannot carry.`);
+    }
+    const bytes = utf8Encoder.encode(text);
+    this.varint(bytes.length, `${what} length`);
+    this.bytes(bytes);
+  }
+
+  strings(texts: readonly string[], what: string): void {
+    this.varint(texts.length, `${what} count`);
+    for (const text of texts) this.string(text, what);
+  }
+
+  writeTo(target: Uint8Array, offset: number): void {
+    this.#parts.forEach((part, index) => {
+      if (typeof part !== 'number') {
+        target.set(part, offset);
+        offset += part.length;
+      } else if (this.#bytes.has(index)) {
+        target[offset++] = part;
+      } else {
+        offset = writeVarint(target, offset, part);
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding
+
+export interface DecodeOptions {
+  /** Most souls in a SUBSCRIBE/UNSUBSCRIBE, and most keys in a GET (default 10,000). */
+  readonly maxSouls?: number;
+}
+
+/** fatal: invalid UTF-8 throws instead of becoming U+FFFD; ignoreBOM: a leading U+FEFF is content. */
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Decodes one message body (without its length prefix). Throws WireError, and nothing
+ * else, for bytes that are not a well-formed message. Frames in the result are subarrays
+ * of `bytes`.
+ */
+export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): WireMessage {
+  const maxSouls = options.maxSouls ?? DEFAULT_MAX_SOULS;
+  const cursor = new Cursor(bytes);
+  const version = cursor.byte('version');
+  if (version !== WIRE_VERSION) {
+    throw new WireError('wire/version', `unsupported sync protocol version ${version} (this peer speaks ${WIRE_VERSION}).`);
+  }
+  const typeCode = cursor.byte('message type');
+  const type = TYPES_BY_CODE[typeCode];
+  if (type === undefined) throw new WireError('wire/unknown-type', `unknown message type 0x${typeCode.toString(16).padStart(2, '0')}.`);
+  const id = cursor.varint('id');
+  const problem = idProblem(type, id);
+  if (problem !== undefined) throw new WireError('wire/malformed', problem);
+
+  let message: WireMessage;
+  switch (type) {
+    case 'hello': {
+      const role = ROLES[cursor.byte('role')];
+      if (role === undefined) throw new WireError('wire/malformed', 'a hello with an unknown role.');
+      message = { type, id: 0, role, maxMessageBytes: cursor.varint('maxMessageBytes') };
+      break;
+    }
+    case 'get': {
+      const soul = cursor.string('soul');
+      message = { type, id, soul, keys: cursor.strings('key', maxSouls) };
+      break;
+    }
+    case 'node':
+    case 'put':
+      return { type, id, frame: cursor.rest() };
+    case 'event':
+      return { type, id: 0, frame: cursor.rest() };
+    case 'ack': {
+      const count = cursor.count('outcome', 1, Number.MAX_SAFE_INTEGER);
+      const outcomes: AckOutcome[] = [];
+      for (let i = 0; i < count; i++) {
+        const code = cursor.byte('outcome');
+        const outcome = OUTCOMES[code];
+        if (outcome === undefined) throw new WireError('wire/malformed', `unknown update outcome ${code} in an ack.`);
+        outcomes.push(code === REJECTED ? { outcome: 'rejected', code: cursor.string('rejection code') } : { outcome: outcome as Exclude<OutcomeKind, 'rejected'> });
+      }
+      message = { type, id, outcomes };
+      break;
+    }
+    case 'subscribe':
+    case 'unsubscribe':
+      message = { type, id, souls: cursor.strings('soul', maxSouls) };
+      break;
+    case 'error': {
+      const code = cursor.string('error code');
+      message = { type, id, code, message: cursor.string('error message') };
+      break;
+    }
+    case 'ok':
+      message = { type, id };
+      break;
+    case 'feed':
+      message = { type, id, since: cursor.varint('since') };
+      break;
+    case 'feed-entry': {
+      const seq = cursor.varint('seq');
+      return { type, id, seq, frame: cursor.rest() };
+    }
+  }
+  cursor.end(type);
+  return message;
+}
+
+/** Reads a body front to back; every way of running out or going wrong is a WireError. */
+class Cursor {
+  readonly #bytes: Uint8Array;
+  #pos = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+
+  get remaining(): number {
+    return this.#bytes.length - this.#pos;
+  }
+
+  byte(what: string): number {
+    const byte = this.#bytes[this.#pos];
+    if (byte === undefined) throw truncated(what);
+    this.#pos++;
+    return byte;
+  }
+
+  varint(what: string): number {
+    const read = readVarint(this.#bytes, this.#pos, MAX_VARINT_BYTES, what);
+    if (read === undefined) throw truncated(what);
+    this.#pos = read.next;
+    return read.value;
+  }
+
+  string(what: string): string {
+    const length = this.varint(`${what} length`);
+    if (length > this.remaining) throw truncated(what);
+    const bytes = this.#bytes.subarray(this.#pos, this.#pos + length);
+    this.#pos += length;
+    try {
+      return utf8Decoder.decode(bytes);
+    } catch (cause) {
+      throw new WireError('wire/malformed', `${what} is not valid UTF-8.`, { cause });
+    }
+  }
+
+  /**
+   * A list count, checked before anything is read or allocated: each item takes at least
+   * `minItemBytes`, so a count the remaining bytes cannot hold is malformed whatever it
+   * claims, and a count over `max` is too large even if the bytes are there.
+   */
+  count(what: string, minItemBytes: number, max: number): number {
+    const count = this.varint(`${what} count`);
+    if (count * minItemBytes > this.remaining) {
+      throw new WireError('wire/malformed', `the ${what} count ${count} exceeds what the ${this.remaining} remaining bytes can hold.`);
+    }
+    if (count > max) throw new WireError('wire/too-large', `${count} ${what}s in one message; the limit is ${max}.`);
+    return count;
+  }
+
+  strings(what: string, max: number): string[] {
+    // Each string takes at least its one-byte length.
+    const count = this.count(what, 1, max);
+    const strings: string[] = [];
+    for (let i = 0; i < count; i++) strings.push(this.string(what));
+    return strings;
+  }
+
+  /** Zero-copy: a view of the rest of the body. */
+  rest(): Uint8Array {
+    const rest = this.#bytes.subarray(this.#pos);
+    this.#pos = this.#bytes.length;
+    return rest;
+  }
+
+  end(type: WireMessageType): void {
+    if (this.remaining !== 0) throw new WireError('wire/malformed', `${this.remaining} unexpected bytes after a ${type}.`);
+  }
+}
+
+function truncated(what: string): WireError {
+  return new WireError('wire/malformed', `the message ends in the middle of its ${what}.`);
+}
