@@ -27,7 +27,6 @@ import { handleChannels, openChannel, type StreamChannel } from './libp2p/stream
 import { Responder } from './responder.js';
 import { RemoteError, SyncSession, type IncomingEvent, type IncomingRequest, type SessionHandler } from './sync-session.js';
 import type { NetworkCounters, NetworkEvent, NetworkOptions, NetworkStatus, PeerRole, PeerStatus } from './types.js';
-import { lengthPrefixed } from './wire/framing.js';
 import { SYNC_PROTOCOL } from './wire/messages.js';
 import { resolveWireLimits, type ResolvedWireLimits } from './wire/rate-limiter.js';
 
@@ -82,7 +81,7 @@ export class Network {
     this.#role = options.role ?? 'client';
     this.#limits = resolveWireLimits(options.limits);
     this.#readTimeoutMs = options.readTimeoutMs ?? 2000;
-    this.#responder = new Responder(replica, this.#counters, this.#role, this.#limits.maxMessageBytes);
+    this.#responder = new Responder(replica, this.#counters, this.#role);
   }
 
   /** Starts the network of `replica` on `node` (already started) and dials `options.peers`. */
@@ -386,7 +385,7 @@ export class Network {
   #sendPut(session: SyncSession, entry: OutboxEntry): void {
     const state = this.#puts.get(session);
     if (state === undefined || state.inFlight.has(entry.id) || session.closed) return;
-    if (lengthPrefixed(entry.frame).length > this.#limits.maxMessageBytes) {
+    if (!session.fits(entry.frame.length)) {
       // No peer will take it in one message: keep it local and say so, rather than
       // retry forever. It still reaches peers through their reads and subscriptions.
       this.#emit({ type: 'reject', peerId: session.peerId, code: 'wire/too-large', message: `outbox entry ${entry.id} is larger than a message may be; not sent.` });

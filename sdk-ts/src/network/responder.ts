@@ -23,24 +23,20 @@ import type { WireMessage } from './wire/messages.js';
 
 /** Souls one peer may subscribe to here at once. */
 const MAX_SUBSCRIPTIONS_PER_PEER = 10_000;
-/** Bytes a feed entry's message adds around its frame (type, id, seq, length). */
-const FEED_OVERHEAD_BYTES = 64;
 
 export class Responder {
   readonly #replica: LocalReplica;
   readonly #counters: CounterSet;
   readonly #role: PeerRole;
-  readonly #maxMessageBytes: number;
   readonly #subscribers = new Set<SyncSession>();
   /** Per session: what to undo when it ends (live feed listeners). */
   readonly #cleanups = new Map<SyncSession, Array<() => void>>();
   readonly #stopPush: () => void;
 
-  constructor(replica: LocalReplica, counters: CounterSet, role: PeerRole, maxMessageBytes: number) {
+  constructor(replica: LocalReplica, counters: CounterSet, role: PeerRole) {
     this.#replica = replica;
     this.#counters = counters;
     this.#role = role;
-    this.#maxMessageBytes = maxMessageBytes;
     this.#stopPush = replica.onApplied((batch) => this.#push(batch));
   }
 
@@ -84,7 +80,9 @@ export class Responder {
         // The current state, so the subscriber starts from what this peer holds.
         for (const soul of message.souls) {
           const frame = await this.#replica.nodeFrame(soul);
-          if (frame.length !== 0 && !session.closed) await session.notify({ type: 'event', id: 0, frame });
+          if (frame.length === 0 || session.closed) continue;
+          // A node too large for one message reaches the peer through its reads of keys instead.
+          await session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
         }
         return undefined;
       }
@@ -138,12 +136,14 @@ export class Responder {
       }
       if (keysBySoul === undefined) continue;
       if (all) {
-        void session.notify({ type: 'event', id: 0, frame: batch.frame });
-        continue;
+        if (session.fits(batch.frame.length)) {
+          session.notify({ type: 'event', id: 0, frame: batch.frame }).catch(() => this.#counters.reject('event/too-large'));
+          continue;
+        }
       }
       for (const [soul, keys] of keysBySoul) {
         const frame = this.#replica.residentNodeFrame(soul, keys);
-        if (frame !== undefined) void session.notify({ type: 'event', id: 0, frame });
+        if (frame !== undefined) session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
       }
     }
   }
@@ -156,12 +156,12 @@ export class Responder {
     const waiting: AppliedBatch[] = [];
     const send = (seq: number, frame: Uint8Array): Promise<void> => {
       lastSent = seq;
-      if (frame.length + FEED_OVERHEAD_BYTES > this.#maxMessageBytes) {
+      if (!session.fits(frame.length)) {
         // Cannot travel in one message; the peer gets it through reads and subscriptions.
         this.#counters.reject('feed/entry-too-large');
         return Promise.resolve();
       }
-      return session.notify({ type: 'feed-entry', id, seq, frame });
+      return session.notify({ type: 'feed-entry', id, seq, frame }).catch(() => this.#counters.reject('feed/entry-too-large'));
     };
     const stopListening = this.#replica.onApplied((batch) => {
       if (batch.seq === undefined) return;

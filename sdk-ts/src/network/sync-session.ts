@@ -15,7 +15,7 @@ import type { StreamChannel } from './libp2p/stream-channel.js';
 import type { NetworkCounterSink } from './counters.js';
 import type { PeerRole } from './types.js';
 import { MessageReader, lengthPrefixed } from './wire/framing.js';
-import { decodeMessage, encodeMessage, type WireMessage } from './wire/messages.js';
+import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, type WireMessage } from './wire/messages.js';
 import { PeerRateLimiter, type ResolvedWireLimits } from './wire/rate-limiter.js';
 import { WireError } from './wire/wire-error.js';
 
@@ -71,6 +71,8 @@ export class SyncSession {
   #resolveHello!: (role: PeerRole) => void;
   #rejectHello!: (error: unknown) => void;
   #remoteRole: PeerRole | undefined;
+  /** The largest message the peer takes (its hello); until then, ours. */
+  #remoteMaxMessageBytes: number;
   #nextId = 1;
   #inFlight = 0;
   #refusedInARow = 0;
@@ -83,6 +85,7 @@ export class SyncSession {
     this.#channel = channel;
     this.#options = options;
     this.#reader = new MessageReader(options.limits.maxMessageBytes);
+    this.#remoteMaxMessageBytes = options.limits.maxMessageBytes;
     this.#limiter = new PeerRateLimiter(options.limits);
     this.#hello = new Promise<PeerRole>((resolve, reject) => {
       this.#resolveHello = resolve;
@@ -110,6 +113,11 @@ export class SyncSession {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Whether a frame of `bytes` fits in one message the peer accepts. */
+  fits(frameBytes: number): boolean {
+    return frameBytes + MAX_FRAME_MESSAGE_OVERHEAD <= this.#remoteMaxMessageBytes;
   }
 
   /** Sends a request and waits for its reply; an ERROR reply rejects with RemoteError. */
@@ -141,7 +149,11 @@ export class SyncSession {
         },
         timer,
       });
-      this.#send({ ...message, id } as WireMessage);
+      this.#send({ ...message, id } as WireMessage).catch((error: unknown) => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(error);
+      });
     });
   }
 
@@ -172,7 +184,7 @@ export class SyncSession {
     });
   }
 
-  /** Sends a message that expects no reply (events, feed entries). Resolves when the stream took it. */
+  /** Sends a message that expects no reply (events, feed entries). Resolves when the stream took it; rejects if it cannot be sent. */
   notify(message: WireMessage): Promise<void> {
     return this.#send(message);
   }
@@ -184,9 +196,21 @@ export class SyncSession {
     this.#onClosed();
   }
 
+  /**
+   * Rejects (sending nothing) when the message cannot be encoded or is larger than the
+   * peer takes: sending it would only make the peer end the session.
+   */
   #send(message: WireMessage): Promise<void> {
     if (this.#closed || this.#channel.closed) return Promise.resolve();
-    const bytes = lengthPrefixed(encodeMessage(message));
+    let bytes: Uint8Array;
+    try {
+      bytes = lengthPrefixed(encodeMessage(message));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (bytes.length > this.#remoteMaxMessageBytes + 5) {
+      return Promise.reject(new WireError('wire/too-large', `a ${message.type} of ${bytes.length} bytes is more than ${this.peerId} takes (${this.#remoteMaxMessageBytes}).`));
+    }
     this.#options.counters.sent(bytes.length);
     return this.#channel.send(bytes).catch(() => {
       // The stream closed under us: #onClosed reports it.
@@ -223,6 +247,8 @@ export class SyncSession {
         return;
       }
       this.#remoteRole = message.role;
+      // A peer that claims to take nothing still gets replies small enough for anyone.
+      this.#remoteMaxMessageBytes = Math.max(1024, message.maxMessageBytes);
       this.#resolveHello(message.role);
       return;
     }
@@ -273,7 +299,7 @@ export class SyncSession {
     const code = overLimit ? 'wire/rate-limited' : 'wire/busy';
     const text = overLimit ? 'too many messages or bytes per second; slow down.' : `more than ${MAX_IN_FLIGHT} requests in flight.`;
     this.#options.handler.refused(this, code, text);
-    if (message.id !== 0) void this.#send({ type: 'error', id: message.id, code, message: text });
+    if (message.id !== 0) void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
     if (++this.#refusedInARow >= MAX_REFUSALS_IN_A_ROW) {
       this.#violation(new WireError(code, `disconnected after ${MAX_REFUSALS_IN_A_ROW} refused messages in a row.`));
     }
@@ -285,13 +311,17 @@ export class SyncSession {
     this.#options.handler.request(this, message).then(
       (reply) => {
         this.#inFlight--;
-        if (reply !== undefined) void this.#send(reply);
+        if (reply === undefined) return;
+        this.#send(reply).catch((error: unknown) => {
+          const { code, text } = describe(error);
+          void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
+        });
       },
       (error: unknown) => {
         this.#inFlight--;
         const { code, text } = describe(error);
         this.#options.handler.refused(this, code, text);
-        void this.#send({ type: 'error', id: message.id, code, message: text });
+        void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
       },
     );
   }
@@ -305,7 +335,7 @@ export class SyncSession {
   #violation(error: unknown): void {
     const { code, text } = describe(error);
     this.#options.handler.refused(this, code, text);
-    const farewell = this.#send({ type: 'error', id: 0, code, message: text });
+    const farewell = this.#send({ type: 'error', id: 0, code, message: text }).catch(() => {});
     this.#closed = true;
     void farewell.finally(() => {
       this.#channel.abort(new Error(`${code}: ${text}`));

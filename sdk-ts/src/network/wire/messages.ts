@@ -49,13 +49,13 @@
  * | 0x08 | EVENT       | 0        | frame: live updates pushed to a subscriber                            |                              |
  * | 0x09 | ERROR       | reply/0  | code string, message string                                           |                              |
  * | 0x0A | OK          | reply    | (nothing)                                                             |                              |
- * | 0x0B | FEED        | request  | since varint                                                          | FEED_ENTRY… (same id) or ERROR |
+ * | 0x0B | FEED        | request  | since varint                                                          | OK, then FEED_ENTRY… or ERROR |
  * | 0x0C | FEED_ENTRY  | reply    | seq varint, frame                                                     |                              |
  *
  * ACK outcomes: 0 applied, 1 ignored, 2 historical, 3 deferred, 4 rejected (the engine's
  * OutcomeKind). An ERROR with id 0 is a connection-level error: its sender closes the
- * stream after it. FEED answers with the backlog of change-log entries after `since`,
- * then live entries, all as FEED_ENTRY with the request's id.
+ * stream after it. FEED is answered with OK (or ERROR), then the backlog of change-log
+ * entries after `since`, then live entries, all as FEED_ENTRY with the request's id.
  *
  * ## Errors
  *
