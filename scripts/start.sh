@@ -1,8 +1,29 @@
 #!/usr/bin/env bash
-# `npm start`: bootstrap (no browser needed), then run the quickstart example, which
-# opens a database, subscribes, writes, and explains what happens.
+# `npm start`: bootstrap (no browser needed; this also compiles the SDK to sdk-ts/dist),
+# then run a local development server: `rustdht serve` with its data in
+# ./.rustdht/local, listening on loopback only, logging human-readable lines.
+# Ctrl+C stops it cleanly. `node examples/quickstart.mjs` still runs the narrated tour.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
-printf '[rustdht] running examples/quickstart.mjs\n\n'
-exec node examples/quickstart.mjs
+
+# bootstrap.sh compiled sdk-ts/dist (step "compiling TypeScript"); make sure the CLI is there.
+[ -f sdk-ts/dist/cli/main.js ] || {
+  printf '[rustdht] ERROR: sdk-ts/dist/cli/main.js is missing after the build\n' >&2
+  exit 1
+}
+
+# The default ports (7401 TCP, 7402 WebSockets, 7403 WebRTC Direct, HTTP 7400), bound to
+# 127.0.0.1: a dev node is reachable from this machine only.
+args=(
+  serve
+  --data ./.rustdht/local
+  --listen /ip4/127.0.0.1/tcp/7401
+  --listen /ip4/127.0.0.1/tcp/7402/ws
+  --listen /ip4/127.0.0.1/udp/7403/webrtc-direct
+  --http 7400
+  --log-format pretty
+)
+printf '[rustdht] starting a local server: node sdk-ts/dist/cli/main.js %s\n' "${args[*]}"
+printf '[rustdht] (data in ./.rustdht/local; Ctrl+C stops it; `node sdk-ts/dist/cli/main.js --help` lists the commands)\n\n'
+exec node sdk-ts/dist/cli/main.js "${args[@]}"

@@ -186,12 +186,15 @@ export class LocalReplica implements GraphView {
   /** Set just before the engine is freed: from then on nothing may call it. */
   #freed = false;
   #lastSetKeyTime = -1;
+  /** The length of a frame of no updates: a node frame this long means "nothing known". */
+  readonly #emptyFrameLength: number;
   #setKeySequence = 0;
 
   private constructor(settings: ReplicaSettings, engine: Engine, head: Head | undefined, cacheTotals: CacheTotals | undefined) {
     this.engineModule = settings.engineModule;
     this.now = settings.now;
     this.#engine = engine;
+    this.#emptyFrameLength = settings.engineModule.encodeUpdates([], new Float64Array(0)).length;
     this.#scheduler = new DeferredScheduler(this.now, () => this.#tick());
     const store = settings.store;
     if (store !== undefined) {
@@ -659,7 +662,7 @@ export class LocalReplica implements GraphView {
       this.assertOpen();
       return Promise.resolve(
         this.read(() => (this.#backing !== undefined && !this.#inMemory(soul) ? undefined : this.#engine.nodeFrame(soul, keys === undefined ? null : [...keys]))),
-      ).then((frame) => frame ?? new Uint8Array(0));
+      ).then((frame) => (frame === undefined || frame.length <= this.#emptyFrameLength ? new Uint8Array(0) : frame));
     } catch (error) {
       return Promise.reject(error);
     }

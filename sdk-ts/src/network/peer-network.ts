@@ -152,8 +152,11 @@ export class Network {
     const sessions = this.#readSessions();
     if (sessions.length === 0) return;
     const timeoutMs = options.timeoutMs ?? this.#readTimeoutMs;
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal === undefined ? deadline : AbortSignal.any([deadline, options.signal]);
+    // A plain timer, held until the fetch ends: Node 20 may collect an
+    // AbortSignal.timeout() combined through AbortSignal.any() before it fires.
+    const expired = new AbortController();
+    const timer = setTimeout(() => expired.abort(new RustDHTError('network/timeout', `no answer for ${soul} within ${timeoutMs} ms.`)), timeoutMs);
+    const signal = options.signal === undefined ? expired.signal : AbortSignal.any([expired.signal, options.signal]);
     this.#fetching++;
     this.#updateState();
     try {
@@ -171,6 +174,7 @@ export class Network {
         }),
       );
     } finally {
+      clearTimeout(timer);
       this.#fetching--;
       this.#updateState();
     }

@@ -257,11 +257,14 @@ export class SyncSession {
       case 'ack':
       case 'ok':
       case 'error':
-        this.#onReply(message);
+        this.#onReply(message, body.length);
         return;
-      case 'feed-entry':
-        this.#feeds.get(message.id)?.(message);
+      case 'feed-entry': {
+        const follow = this.#feeds.get(message.id);
+        if (follow !== undefined) follow(message);
+        else this.#admit(body.length, message);
         return;
+      }
       case 'hello':
         this.#violation(new WireError('wire/malformed', 'a second hello.'));
         return;
@@ -275,14 +278,19 @@ export class SyncSession {
     }
   }
 
-  #onReply(reply: Reply): void {
+  #onReply(reply: Reply, bytes: number): void {
     if (reply.id === 0 && reply.type === 'error') {
       // Connection-level error: the peer is about to close.
       this.#options.handler.refused(this, reply.code, `the peer ended the session: ${reply.message}`);
       return;
     }
     const pending = this.#pending.get(reply.id);
-    if (pending === undefined) return; // late reply to a request that timed out
+    if (pending === undefined) {
+      // A late reply to a request that timed out, or a peer inventing replies: the
+      // latter must not get around the rate limit this way.
+      this.#admit(bytes, reply);
+      return;
+    }
     this.#pending.delete(reply.id);
     clearTimeout(pending.timer);
     pending.resolve(reply);
@@ -299,7 +307,9 @@ export class SyncSession {
     const code = overLimit ? 'wire/rate-limited' : 'wire/busy';
     const text = overLimit ? 'too many messages or bytes per second; slow down.' : `more than ${MAX_IN_FLIGHT} requests in flight.`;
     this.#options.handler.refused(this, code, text);
-    if (message.id !== 0) void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
+    // Requests get an answer; an unwanted reply is just dropped (answering it would echo).
+    const isRequest = message.type === 'get' || message.type === 'put' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed';
+    if (isRequest) void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
     if (++this.#refusedInARow >= MAX_REFUSALS_IN_A_ROW) {
       this.#violation(new WireError(code, `disconnected after ${MAX_REFUSALS_IN_A_ROW} refused messages in a row.`));
     }

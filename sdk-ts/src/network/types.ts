@@ -19,8 +19,6 @@ export interface NetworkOptions {
   readonly listen?: readonly string[];
   /** Where a server keeps its peer key and WebRTC certificate (stable id and certhash across restarts). */
   readonly dataDir?: string;
-  /** Replicas per soul among servers (default 3). */
-  readonly replicas?: number;
   /** Hard limits of the sync protocol, per peer. */
   readonly limits?: WireLimits;
   /** How long a read waits for peers before answering from what it has (default 2000 ms). */

@@ -1,0 +1,428 @@
+/**
+ * The `rustdht` command line: what each command accepts, its --help text, and the
+ * parsing of argv into a typed invocation. Parsing is strict (node:util parseArgs):
+ * an unknown option or a malformed value is a UsageError naming the flag, never a
+ * silently ignored typo that leaves a server on the wrong port.
+ *
+ * Each command's options live in one table (OPTIONS) that both the parser and the
+ * tests read, so a flag cannot be added without the test noticing a help text that
+ * does not mention it.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { multiaddr } from '@multiformats/multiaddr';
+import type { PutObject, PutValue } from '../flatten.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../server/log.js';
+import { VERSION } from '../server/version.js';
+import { UsageError } from './cli-error.js';
+
+export const COMMANDS = ['serve', 'get', 'put', 'watch'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export const DEFAULTS = {
+  dataDir: './rustdht-data',
+  /** TCP for servers and Node peers, WebSockets for browsers, WebRTC Direct for browsers without TLS. */
+  listen: ['/ip4/0.0.0.0/tcp/7401', '/ip4/0.0.0.0/tcp/7402/ws', '/ip4/0.0.0.0/udp/7403/webrtc-direct'],
+  httpPort: 7400,
+  /** Loopback: /metrics and /health reveal topology; exposing them is an explicit choice. */
+  httpHost: '127.0.0.1',
+  logLevel: 'info' as LogLevel,
+  logFormat: 'json' as LogFormat,
+  timeoutMs: 10_000,
+} as const;
+
+/** The variable get/put/watch read peers from when --peer is absent. */
+export const PEER_ENV = 'RUSTDHT_PEER';
+
+export interface ServeOptions {
+  readonly dataDir: string;
+  readonly listen: readonly string[];
+  readonly bootstrap: readonly string[];
+  readonly httpPort: number;
+  readonly httpHost: string;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly quiet: boolean;
+}
+
+export interface ClientOptions {
+  readonly peers: readonly string[];
+  readonly timeoutMs: number;
+  readonly json: boolean;
+}
+
+export interface GetOptions extends ClientOptions {
+  readonly soul: string;
+  readonly key: string | undefined;
+}
+
+export interface PutOptions extends ClientOptions {
+  readonly soul: string;
+  /** The properties to write, in command-line order. */
+  readonly values: PutObject;
+}
+
+export interface WatchOptions extends ClientOptions {
+  readonly soul: string;
+  readonly key: string | undefined;
+}
+
+export type Invocation =
+  | { readonly command: 'help'; readonly topic: CommandName | undefined }
+  | { readonly command: 'version' }
+  | { readonly command: 'serve'; readonly options: ServeOptions }
+  | { readonly command: 'get'; readonly options: GetOptions }
+  | { readonly command: 'put'; readonly options: PutOptions }
+  | { readonly command: 'watch'; readonly options: WatchOptions };
+
+type OptionTable = NonNullable<ParseArgsConfig['options']>;
+
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies OptionTable;
+const CLIENT_OPTIONS = {
+  peer: { type: 'string', multiple: true },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  ...HELP_OPTION,
+} as const satisfies OptionTable;
+
+/** Every option of every command (what parseArgs accepts and the help texts must document). */
+export const OPTIONS = {
+  serve: {
+    data: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    http: { type: 'string' },
+    'http-host': { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    quiet: { type: 'boolean' },
+    ...HELP_OPTION,
+  },
+  get: CLIENT_OPTIONS,
+  put: CLIENT_OPTIONS,
+  watch: CLIENT_OPTIONS,
+} as const satisfies Record<CommandName, OptionTable>;
+
+// ---------------------------------------------------------------------------------------
+// Help texts. Every default shown here is the one DEFAULTS applies.
+
+const CLIENT_HELP = `  --peer ADDR     multiaddr of a peer to connect to, ending in /p2p/PEER_ID (as printed by
+                  rustdht serve); repeat for several. Required unless ${PEER_ENV} is set
+                  (one or more multiaddrs separated by commas or spaces).
+  --timeout MS    milliseconds to wait for the network (default: ${DEFAULTS.timeoutMs})`;
+
+export const HELP: Readonly<Record<'main' | CommandName, string>> = {
+  main: `rustdht ${VERSION}: run a RustDHT server, or read and write a RustDHT network from the shell.
+
+Usage:
+  rustdht serve [options]                   run a server (a backbone peer with a LevelDB store)
+  rustdht get SOUL [KEY] [options]          print a node, or one property, fetched from peers
+  rustdht put SOUL KEY=VALUE... [options]   write properties and wait until a peer stored them
+  rustdht watch SOUL [KEY] [options]        print a node as JSON at every change, until Ctrl+C
+  rustdht help [COMMAND]                    show a command's options (= rustdht COMMAND --help)
+  rustdht --version                         print the version
+
+Exit status:
+  0    success
+  1    failure: not found, write invalid or refused by a peer, any other error
+  2    no peer could be reached, or no peer acknowledged a write, within --timeout
+  64   usage error: unknown command or option, missing or malformed argument
+  130  interrupted (Ctrl+C) before get or put finished
+Errors are printed as one line on stderr: "rustdht: CODE: message".
+
+Environment:
+  ${PEER_ENV}     peers for get, put and watch when --peer is not given
+                   (multiaddrs separated by commas or spaces)
+  RUSTDHT_DEBUG=1  print stack traces with errors
+`,
+
+  serve: `Usage: rustdht serve [options]
+
+Runs a RustDHT server: keeps the graph in a LevelDB store, listens for peers (servers,
+Node apps, browsers) over libp2p, replicates with the servers it follows, and serves
+GET /health (JSON) and GET /metrics (Prometheus) over HTTP. Logs one line per event on
+stdout. SIGINT or SIGTERM stops it cleanly (stop HTTP, close the network, flush the
+store) and exits 0; a second signal forces exit 1.
+
+Options:
+  --data DIR            data directory (default: ${DEFAULTS.dataDir}). The LevelDB store lives
+                        in DIR/store, the peer key and WebRTC certificate in DIR/peer: they
+                        keep the peer id and addresses stable across restarts, so keep DIR
+                        private and back it up.
+  --listen ADDR         multiaddr to listen on; repeat for several. Giving any replaces all
+                        of the defaults: ${DEFAULTS.listen[0]} (TCP),
+                        ${DEFAULTS.listen[1]} (WebSockets),
+                        ${DEFAULTS.listen[2]} (WebRTC Direct)
+  --bootstrap ADDR      multiaddr of a server to join, ending in /p2p/PEER_ID; repeat for
+                        several; redialled with backoff when the connection drops
+                        (default: none: a first server starts a new network)
+  --http PORT           port of the HTTP endpoints /health and /metrics
+                        (default: ${DEFAULTS.httpPort}; 0: any free port, printed at start)
+  --http-host HOST      address the HTTP server binds to (default: ${DEFAULTS.httpHost};
+                        0.0.0.0 exposes /health and /metrics on every interface)
+  --log-level LEVEL     ${LOG_LEVELS.join(', ')}: drop lines below LEVEL (default: ${DEFAULTS.logLevel})
+  --log-format FORMAT   json: one JSON object per line, {time, level, msg, ...}; the
+                        "ready" line lists the addresses (default: ${DEFAULTS.logFormat})
+                        pretty: human-readable lines, and a banner with the addresses
+  --quiet               log warnings and errors only, no banner (= --log-level warn)
+  -h, --help            show this help
+
+Example:
+  rustdht serve --data /var/lib/rustdht --bootstrap /dns4/a.example.com/tcp/7401/p2p/12D3KooW...
+`,
+
+  get: `Usage: rustdht get SOUL [KEY] [options]
+
+Connects to the peers, asks them for node SOUL (or its property KEY) and prints it:
+a node as indented JSON (links as {"#":"soul"}, deleted properties as null); a
+property's value as is: a string unquoted, anything else as JSON. Exits 1 with
+"not found" when no peer that answered within --timeout knows it, 2 when no peer
+could be reached.
+
+Options:
+${CLIENT_HELP}
+  --json          print the result as exactly one line of JSON (strings quoted), for scripts
+  -h, --help      show this help
+
+Example:
+  rustdht get users/ann name --peer /ip4/127.0.0.1/tcp/7401/p2p/12D3KooW...
+`,
+
+  put: `Usage: rustdht put SOUL KEY=VALUE [KEY=VALUE...] [options]
+
+Writes the properties into node SOUL as one atomic batch and waits until a peer has
+acknowledged it (stored it). Exits 1 when the write is invalid or a peer refused it,
+2 when no peer could be reached or acknowledged it within --timeout (the write is then
+lost: this client keeps nothing once it exits).
+
+VALUE is read as JSON when it parses as JSON, and as the raw string otherwise:
+  n=42  ok=true  gone=null          a number, a boolean, null (null deletes the property)
+  name=Ann                          not JSON: the string "Ann"
+  name='"Ann"'  n='"42"'            JSON strings: "Ann", and the string "42" (not a number)
+  friend='{"#":"users/bob"}'        a link to node users/bob
+  address='{"city":"Oslo"}'         an object: stored as a linked child node
+Arrays are not values. KEY=VALUE splits at the first "=" (KEY cannot contain "=";
+VALUE can). Quote values for your shell, as above.
+
+Options:
+${CLIENT_HELP}
+  --json          print the result as one line of JSON: {"soul":…,"keys":[…],"acknowledged":true}
+  -h, --help      show this help
+
+Example:
+  rustdht put users/ann name=Ann age=37 --peer /ip4/127.0.0.1/tcp/7401/p2p/12D3KooW...
+`,
+
+  watch: `Usage: rustdht watch SOUL [KEY] [options]
+
+Prints node SOUL (or its property KEY) as one line of JSON now, if it is known, and
+again after every change, until Ctrl+C (SIGINT) or SIGTERM; then exits 0. Connection
+losses are reported on stderr; the client redials by itself.
+
+Options:
+${CLIENT_HELP.replace('milliseconds to wait for the network', 'milliseconds to wait for the first connection')}
+  --json          print each change as {"time":"<ISO 8601>","soul":…,"key":…,"value":…}
+  -h, --help      show this help
+
+Example:
+  rustdht watch rooms/lobby --peer /ip4/127.0.0.1/tcp/7401/p2p/12D3KooW... > lobby.jsonl
+`,
+};
+
+// ---------------------------------------------------------------------------------------
+// Values
+
+function isCommand(word: string | undefined): word is CommandName {
+  return (COMMANDS as readonly string[]).includes(word ?? '');
+}
+
+function integer(flag: string, text: string, min: number, max: number, command: CommandName): number {
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${flag} takes a whole number from ${min} to ${max}, not '${text}'`, command);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[], command: CommandName): T {
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new UsageError(`--${flag} takes one of ${allowed.join(', ')}, not '${text}'`, command);
+  }
+  return text as T;
+}
+
+/** Checked here so a typo is a usage error naming the flag, not a libp2p failure after startup. */
+function multiaddrs(source: string, texts: readonly string[], command: CommandName): string[] {
+  return texts.map((text) => {
+    try {
+      return multiaddr(text).toString();
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new UsageError(`${source} '${text}' is not a multiaddr (${why}); expected e.g. /ip4/127.0.0.1/tcp/7401`, command);
+    }
+  });
+}
+
+/**
+ * A put's VALUE: JSON when it parses (numbers, true/false/null, "strings", links and
+ * objects), else the raw string, so `name=Ann` needs no quoting while `n=42` is a number.
+ */
+export function parseValue(text: string, key = 'VALUE'): PutValue {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (Array.isArray(parsed)) {
+    throw new UsageError(`the value of ${key} is a JSON array; arrays are not values (use an object, or quote it as a string: '"[…]"')`, 'put');
+  }
+  return parsed as PutValue;
+}
+
+function keyValues(pairs: readonly string[]): PutObject {
+  if (pairs.length === 0) throw new UsageError('put needs at least one KEY=VALUE after the soul', 'put');
+  const values: PutObject = {};
+  const seen = new Set<string>();
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      throw new UsageError(`'${pair}' is not KEY=VALUE${eq === 0 ? ' (the key is empty)' : ''}`, 'put');
+    }
+    const key = pair.slice(0, eq);
+    if (seen.has(key)) throw new UsageError(`key '${key}' is given twice`, 'put');
+    seen.add(key);
+    // defineProperty: a key named __proto__ must be a property, not the object's prototype.
+    Object.defineProperty(values, key, { value: parseValue(pair.slice(eq + 1), key), enumerable: true, writable: true, configurable: true });
+  }
+  return values;
+}
+
+function envPeers(env: Readonly<Record<string, string | undefined>>): string[] {
+  return (env[PEER_ENV] ?? '').split(/[\s,]+/).filter((peer) => peer !== '');
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+
+/** parseArgs' messages suggest `--` tricks and quote oddly; ours name the command and the flag. */
+function usageFromParseError(error: unknown, command: CommandName): UsageError {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const flag = /'(-[^' ]*)/.exec(message)?.[1];
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new UsageError(`unknown option '${flag ?? message}' for rustdht ${command}`, command);
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return new UsageError(
+        /argument missing|ambiguous/.test(message)
+          ? `option '${flag ?? '?'}' needs a value (a value starting with '-' must be given as ${flag ?? '--option'}=VALUE)`
+          : `option '${flag ?? '?'}' takes no value`,
+        command,
+      );
+    default:
+      return new UsageError(message, command);
+  }
+}
+
+function parse<T extends OptionTable>(command: CommandName, options: T, args: readonly string[]) {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw usageFromParseError(error, command);
+  }
+}
+
+function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+function noPositionals(command: CommandName, positionals: readonly string[]): void {
+  if (positionals.length > 0) throw new UsageError(`rustdht ${command} takes no arguments, got '${positionals[0]}'`, command);
+}
+
+function parseServe(args: readonly string[]): ServeOptions {
+  const { values, positionals } = parse('serve', OPTIONS.serve, args);
+  noPositionals('serve', positionals);
+  const logLevel = oneOf('log-level', values['log-level'] ?? DEFAULTS.logLevel, LOG_LEVELS, 'serve');
+  const quiet = values.quiet === true;
+  return {
+    dataDir: values.data ?? DEFAULTS.dataDir,
+    listen: multiaddrs('--listen', values.listen ?? DEFAULTS.listen, 'serve'),
+    bootstrap: multiaddrs('--bootstrap', values.bootstrap ?? [], 'serve'),
+    httpPort: values.http === undefined ? DEFAULTS.httpPort : integer('http', values.http, 0, 65_535, 'serve'),
+    httpHost: values['http-host'] ?? DEFAULTS.httpHost,
+    // --quiet raises the threshold to warn but never lowers an explicit --log-level error.
+    logLevel: quiet && (logLevel === 'debug' || logLevel === 'info') ? 'warn' : logLevel,
+    logFormat: oneOf('log-format', values['log-format'] ?? DEFAULTS.logFormat, LOG_FORMATS, 'serve'),
+    quiet,
+  };
+}
+
+function parseClient(command: 'get' | 'put' | 'watch', args: readonly string[], env: Readonly<Record<string, string | undefined>>) {
+  const { values, positionals } = parse(command, OPTIONS[command], args);
+  const given = values.peer ?? envPeers(env);
+  if (given.length === 0) throw new UsageError(`no peer to connect to: pass --peer ADDR or set ${PEER_ENV}`, command);
+  const peers = multiaddrs(values.peer === undefined ? PEER_ENV : '--peer', given, command);
+  const soul = positionals[0];
+  if (soul === undefined || soul === '') throw new UsageError(`rustdht ${command} needs a SOUL`, command);
+  const client: ClientOptions = {
+    peers,
+    // Timers take at most 2^31-1 ms; beyond that Node fires them at once.
+    timeoutMs: values.timeout === undefined ? DEFAULTS.timeoutMs : integer('timeout', values.timeout, 1, 2_147_483_647, command),
+    json: values.json === true,
+  };
+  return { client, soul, rest: positionals.slice(1) };
+}
+
+function optionalKey(command: 'get' | 'watch', rest: readonly string[]): string | undefined {
+  if (rest.length > 1) throw new UsageError(`rustdht ${command} takes SOUL [KEY], got an extra argument '${rest[1]}'`, command);
+  return rest[0];
+}
+
+/**
+ * Turns `process.argv.slice(2)` into what to run. `env` supplies RUSTDHT_PEER. Throws
+ * UsageError for anything malformed; `--help` anywhere before `--` wins over errors in
+ * the rest of the line, so a half-typed command can always ask for its help.
+ */
+export function parseCommandLine(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Invocation {
+  const [first, ...args] = argv;
+  if (first === undefined) throw new UsageError(`no command given (commands: ${COMMANDS.join(', ')}; see rustdht --help)`);
+  if (first === '--help' || first === '-h') return { command: 'help', topic: undefined };
+  if (first === '--version') return { command: 'version' };
+  if (first === 'help') {
+    if (args.length > 1) throw new UsageError(`rustdht help takes at most one COMMAND, got '${args[1]}'`);
+    const topic = args[0];
+    if (topic !== undefined && !isCommand(topic)) throw new UsageError(`no command '${topic}' (commands: ${COMMANDS.join(', ')})`);
+    return { command: 'help', topic };
+  }
+  if (!isCommand(first)) {
+    throw new UsageError(
+      first.startsWith('-')
+        ? `unknown option '${first}': the command comes first (rustdht COMMAND [options]; see rustdht --help)`
+        : `unknown command '${first}' (commands: ${COMMANDS.join(', ')}; see rustdht --help)`,
+    );
+  }
+  if (wantsHelp(args)) return { command: 'help', topic: first };
+  switch (first) {
+    case 'serve':
+      return { command: 'serve', options: parseServe(args) };
+    case 'get': {
+      const { client, soul, rest } = parseClient('get', args, env);
+      return { command: 'get', options: { ...client, soul, key: optionalKey('get', rest) } };
+    }
+    case 'watch': {
+      const { client, soul, rest } = parseClient('watch', args, env);
+      return { command: 'watch', options: { ...client, soul, key: optionalKey('watch', rest) } };
+    }
+    case 'put': {
+      const { client, soul, rest } = parseClient('put', args, env);
+      return { command: 'put', options: { ...client, soul, values: keyValues(rest) } };
+    }
+  }
+}
+
+/** The help text for a command, or the list of commands. */
+export function helpText(topic?: CommandName): string {
+  return HELP[topic ?? 'main'];
+}

@@ -1,0 +1,182 @@
+/**
+ * `rustdht serve`: a server peer. Opens the LevelDB store and the database on the
+ * network as a server, serves /health and /metrics, logs its lifecycle, and shuts down
+ * in order on SIGINT/SIGTERM: HTTP first (no new scrapes of a closing database), then
+ * the database (which stops the network, so no peer's frame arrives while the store
+ * flushes, then closes the store). A second signal skips the rest and exits 1.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { NetworkEvent } from '../network/types.js';
+import { LevelStore, RustDHT, type Network } from '../node.js';
+import { startHttpServer, type HealthJson, type HttpServer } from '../server/http.js';
+import { createLogger, type Logger } from '../server/log.js';
+import { createMetricsRegistry } from '../server/metrics.js';
+import { directorySizer } from '../server/store-size.js';
+import { RepeatThrottle } from '../server/throttle.js';
+import { VERSION } from '../server/version.js';
+import type { ServeOptions } from './args.js';
+import { CliError, EXIT } from './cli-error.js';
+import type { CliIO, TerminationSignal } from './io.js';
+
+function logNetworkEvent(log: Logger, network: Network, throttle: RepeatThrottle, event: NetworkEvent): void {
+  switch (event.type) {
+    case 'peer:connect': {
+      const { peer } = event;
+      log.info('peer connected', { peer: peer.peerId, role: peer.role, transport: peer.transport, address: peer.address, peers: network.status().peers.length });
+      return;
+    }
+    case 'peer:disconnect':
+      log.info('peer disconnected', { peer: event.peerId, peers: network.status().peers.length });
+      return;
+    case 'state':
+      log.debug('network state', { state: event.state });
+      return;
+    case 'reject': {
+      const suppressed = throttle.admit(`${event.peerId} ${event.code}`);
+      if (suppressed === undefined) return;
+      log.warn('rejected', { peer: event.peerId, code: event.code, reason: event.message, suppressed: suppressed === 0 ? undefined : suppressed });
+      return;
+    }
+  }
+}
+
+function banner(health: HealthJson, httpUrl: string, dataDir: string): string {
+  const [first = '(none)', ...rest] = health.addresses;
+  const pad = '              ';
+  const lines = [
+    '',
+    `  RustDHT ${VERSION} server ready`,
+    '',
+    `  peer id     ${health.peerId}`,
+    `  listening   ${first}`,
+    ...rest.map((address) => `${pad}${address}`),
+    `  http        ${httpUrl}/health  ${httpUrl}/metrics`,
+    `  data        ${dataDir}`,
+    '',
+    `  try:        rustdht put demo hello=world --peer ${first}`,
+    `              rustdht get demo --peer ${first}`,
+    '',
+    '  Ctrl+C stops the server.',
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** A database whose options set `network` has one; undefined here would be a bug, not user error. */
+function networkOf(db: RustDHT): Network {
+  const network = db.network;
+  if (network === undefined) throw new CliError('cli/no-network', 'the database opened without its network (this is a bug).', EXIT.failure);
+  return network;
+}
+
+/** Runs the server until a termination signal; resolves with the exit code. */
+export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
+  const startedAt = Date.now();
+  const log = createLogger({ level: options.logLevel, format: options.logFormat, write: io.stdout, color: io.stdoutIsTTY && io.env['NO_COLOR'] === undefined });
+  const dataDir = resolve(options.dataDir);
+  const storeDir = join(dataDir, 'store');
+  const peerDir = join(dataDir, 'peer');
+
+  // Signals are taken over before anything opens, so a Ctrl+C during start-up still
+  // closes the store cleanly (LevelDB would otherwise keep its lock until the OS frees it).
+  let stopSignal: TerminationSignal | undefined;
+  let requestStop: () => void = () => {};
+  const stopRequested = new Promise<void>((done) => (requestStop = done));
+  const restoreSignals = io.onSignal((signal) => {
+    if (stopSignal !== undefined) {
+      log.error('second signal: exiting without finishing shutdown', { signal });
+      io.exit(1);
+    }
+    stopSignal = signal;
+    log.info('stopping', { signal });
+    requestStop();
+  });
+
+  let store: LevelStore | undefined;
+  let db: RustDHT | undefined;
+  let http: HttpServer | undefined;
+  try {
+    log.info('starting', { version: VERSION, pid: process.pid, data: dataDir, listen: options.listen, bootstrap: options.bootstrap });
+    // 0o700: the peer directory holds the private key; the store may hold kept identities' seeds.
+    await mkdir(peerDir, { recursive: true, mode: 0o700 });
+    await mkdir(storeDir, { recursive: true, mode: 0o700 });
+    store = await LevelStore.open(storeDir);
+    db = await RustDHT.open({
+      store,
+      network: { role: 'server', listen: options.listen, peers: options.bootstrap, dataDir: peerDir },
+    });
+    const network = networkOf(db);
+
+    const throttle = new RepeatThrottle();
+    network.on((event) => logNetworkEvent(log, network, throttle, event));
+
+    const storeBytes = directorySizer(storeDir);
+    const uptimeSeconds = (): number => (Date.now() - startedAt) / 1000;
+    const health = async (): Promise<HealthJson> => {
+      const status = network.status();
+      return {
+        status: 'ok',
+        peerId: network.peerId,
+        addresses: status.addresses,
+        peers: {
+          count: status.peers.length,
+          list: status.peers.map((peer) => ({ peerId: peer.peerId, transport: peer.transport, role: peer.role, rttMs: peer.rttMs })),
+        },
+        state: status.state,
+        uptimeSeconds: Math.round(uptimeSeconds()),
+        store: { bytes: await storeBytes() },
+        outboxSize: status.outboxSize,
+        version: VERSION,
+      };
+    };
+    const metrics = createMetricsRegistry({ status: () => network.status(), counters: () => network.counters(), storeBytes, uptimeSeconds });
+
+    const addresses = network.status().addresses;
+    log.info('listening', { peerId: network.peerId, addresses });
+    // Interrupted while opening: nothing to serve, just close again.
+    if (stopSignal !== undefined) return await shutdown(log, undefined, db);
+    http = await startHttpServer({ port: options.httpPort, host: options.httpHost, health, metrics });
+    log.info('http listening', { url: http.url, endpoints: [`${http.url}/health`, `${http.url}/metrics`] });
+
+    if (options.logFormat === 'pretty') {
+      if (!options.quiet) io.stdout(banner(await health(), http.url, dataDir));
+    } else {
+      log.info('ready', { peerId: network.peerId, addresses, http: http.url, data: dataDir, startupMs: Date.now() - startedAt });
+    }
+
+    await stopRequested;
+    return await shutdown(log, http, db);
+  } catch (error) {
+    // Start-up failed (or was interrupted): close what opened, then report the cause.
+    await http?.close().catch(() => {});
+    if (db !== undefined) await db.close().catch(() => {});
+    else await store?.close().catch(() => {});
+    if (stopSignal !== undefined && db === undefined) {
+      log.info('stopped', { during: 'start-up' });
+      return EXIT.ok;
+    }
+    throw error;
+  } finally {
+    restoreSignals();
+  }
+}
+
+async function shutdown(log: Logger, http: HttpServer | undefined, db: RustDHT): Promise<number> {
+  let code: number = EXIT.ok;
+  const started = Date.now();
+  try {
+    await http?.close();
+  } catch (error) {
+    log.error('closing HTTP failed', { error });
+    code = EXIT.failure;
+  }
+  try {
+    await db.close();
+  } catch (error) {
+    log.error('closing the database failed', { error });
+    code = EXIT.failure;
+  }
+  log.info('stopped', { shutdownMs: Date.now() - started });
+  return code;
+}

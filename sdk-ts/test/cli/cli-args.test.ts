@@ -1,0 +1,317 @@
+/**
+ * The `rustdht` command line without a network: parsing into typed options, value
+ * parsing for put, the help texts (every flag documented, with its default), and how
+ * mistakes end (one line on stderr, exit 64).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  COMMANDS,
+  DEFAULTS,
+  HELP,
+  OPTIONS,
+  parseCommandLine,
+  parseValue,
+  type GetOptions,
+  type PutOptions,
+  type ServeOptions,
+  type WatchOptions,
+} from '../../src/cli/args.js';
+import { EXIT, UsageError } from '../../src/cli/cli-error.js';
+import type { CliIO } from '../../src/cli/io.js';
+import { run } from '../../src/cli/run.js';
+import { VERSION } from '../../src/server/version.js';
+
+const PEER = '/ip4/127.0.0.1/tcp/7401/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN';
+
+function usageError(argv: string[], env: Record<string, string> = {}): UsageError {
+  try {
+    parseCommandLine(argv, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return error as UsageError;
+  }
+  throw new Error(`expected a usage error for ${argv.join(' ')}`);
+}
+
+interface OptionsOf {
+  serve: ServeOptions;
+  get: GetOptions;
+  put: PutOptions;
+  watch: WatchOptions;
+}
+
+function options<C extends keyof OptionsOf>(command: C, argv: string[], env: Record<string, string> = {}): OptionsOf[C] {
+  const invocation = parseCommandLine([command, ...argv], env);
+  expect(invocation.command).toBe(command);
+  return (invocation as unknown as { options: OptionsOf[C] }).options;
+}
+
+/** Runs the CLI in-process with captured output. */
+async function runCli(argv: string[], env: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIO = {
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+    env,
+    stdoutIsTTY: false,
+    onSignal: () => () => {},
+    exit: (code) => {
+      throw new Error(`exit(${code}) called`);
+    },
+  };
+  const code = await run(argv, io);
+  return { code, stdout, stderr };
+}
+
+describe('rustdht serve: options', () => {
+  it('defaults to the documented values', () => {
+    expect(options('serve', [])).toEqual({
+      dataDir: './rustdht-data',
+      listen: ['/ip4/0.0.0.0/tcp/7401', '/ip4/0.0.0.0/tcp/7402/ws', '/ip4/0.0.0.0/udp/7403/webrtc-direct'],
+      bootstrap: [],
+      httpPort: 7400,
+      httpHost: '127.0.0.1',
+      logLevel: 'info',
+      logFormat: 'json',
+      quiet: false,
+    });
+  });
+
+  it('takes every flag, repeatable ones repeated, in both --flag value and --flag=value forms', () => {
+    const parsed = options('serve', [
+      '--data=/var/lib/rustdht',
+      '--listen', '/ip4/127.0.0.1/tcp/9001',
+      '--listen', '/ip4/127.0.0.1/tcp/9002/ws',
+      '--bootstrap', PEER,
+      '--bootstrap', '/dns4/a.example.com/tcp/7401/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN',
+      '--http', '0',
+      '--http-host', '0.0.0.0',
+      '--log-level', 'debug',
+      '--log-format', 'pretty',
+    ]);
+    expect(parsed).toEqual({
+      dataDir: '/var/lib/rustdht',
+      listen: ['/ip4/127.0.0.1/tcp/9001', '/ip4/127.0.0.1/tcp/9002/ws'],
+      bootstrap: [PEER, '/dns4/a.example.com/tcp/7401/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'],
+      httpPort: 0,
+      httpHost: '0.0.0.0',
+      logLevel: 'debug',
+      logFormat: 'pretty',
+      quiet: false,
+    });
+  });
+
+  it('--quiet raises the log level to warn but keeps error', () => {
+    expect(options('serve', ['--quiet'])).toMatchObject({ quiet: true, logLevel: 'warn' });
+    expect(options('serve', ['--quiet', '--log-level', 'debug'])).toMatchObject({ logLevel: 'warn' });
+    expect(options('serve', ['--quiet', '--log-level', 'error'])).toMatchObject({ logLevel: 'error' });
+  });
+
+  it.each([
+    [['--http', '70000'], /--http takes a whole number from 0 to 65535, not '70000'/],
+    [['--http', 'abc'], /--http takes a whole number/],
+    [['--http', '-1'], /option '--http' needs a value/],
+    [['--log-level', 'verbose'], /--log-level takes one of debug, info, warn, error, not 'verbose'/],
+    [['--log-format', 'xml'], /--log-format takes one of json, pretty/],
+    [['--listen', 'localhost:7401'], /--listen 'localhost:7401' is not a multiaddr/],
+    [['--bootstrap', '/ip4/999.0.0.1/tcp/1'], /--bootstrap '\/ip4\/999.0.0.1\/tcp\/1' is not a multiaddr/],
+    [['--data'], /option '--data' needs a value/],
+    [['--quiet=yes'], /option '--quiet' takes no value/],
+    [['--port', '7400'], /unknown option '--port' for rustdht serve/],
+    [['extra'], /rustdht serve takes no arguments, got 'extra'/],
+  ])('refuses %j', (argv, message) => {
+    const error = usageError(['serve', ...argv]);
+    expect(error.code).toBe('cli/usage');
+    expect(error.exitCode).toBe(EXIT.usage);
+    expect(error.command).toBe('serve');
+    expect(error.message).toMatch(message);
+  });
+});
+
+describe('rustdht get / put / watch: options', () => {
+  it('get SOUL [KEY] with --peer, --timeout and --json', () => {
+    expect(options('get', ['users/ann', '--peer', PEER])).toEqual({ soul: 'users/ann', key: undefined, peers: [PEER], timeoutMs: DEFAULTS.timeoutMs, json: false });
+    expect(options('get', ['users/ann', 'name', '--peer', PEER, '--peer', PEER, '--timeout', '2500', '--json'])).toEqual({
+      soul: 'users/ann',
+      key: 'name',
+      peers: [PEER, PEER],
+      timeoutMs: 2500,
+      json: true,
+    });
+  });
+
+  it('reads peers from RUSTDHT_PEER (commas or spaces) when --peer is absent; --peer wins', () => {
+    const other = PEER.replace('7401', '7501');
+    expect(options('watch', ['room'], { RUSTDHT_PEER: `${PEER}, ${other}` }).peers).toEqual([PEER, other]);
+    expect(options('watch', ['room'], { RUSTDHT_PEER: ` ${PEER}\n${other} ` }).peers).toEqual([PEER, other]);
+    expect(options('get', ['room', '--peer', other], { RUSTDHT_PEER: PEER }).peers).toEqual([other]);
+  });
+
+  it('put SOUL KEY=VALUE… parses values as JSON when they are JSON, else as strings', () => {
+    const parsed = options('put', ['users/ann', 'name=Ann', 'age=37', 'admin=false', 'gone=null', 'id="42"', 'friend={"#":"users/bob"}', 'eq=a=b', 'empty=', '--peer', PEER]);
+    expect(parsed.soul).toBe('users/ann');
+    expect(parsed.values).toEqual({ name: 'Ann', age: 37, admin: false, gone: null, id: '42', friend: { '#': 'users/bob' }, eq: 'a=b', empty: '' });
+    expect(Object.keys(parsed.values)).toEqual(['name', 'age', 'admin', 'gone', 'id', 'friend', 'eq', 'empty']);
+  });
+
+  it('a key named __proto__ is a property, not a prototype', () => {
+    const { values } = options('put', ['s', '__proto__=1', '--peer', PEER]);
+    expect(Object.getPrototypeOf(values)).toBe(Object.prototype);
+    expect(Object.keys(values)).toEqual(['__proto__']);
+  });
+
+  it.each([
+    ['42', 42],
+    ['-1.5e3', -1500],
+    ['true', true],
+    ['null', null],
+    ['"quoted"', 'quoted'],
+    ['"42"', '42'],
+    ['plain words', 'plain words'],
+    ['007', '007'],
+    ['{"#":"users/bob"}', { '#': 'users/bob' }],
+    ['{"city":"Oslo"}', { city: 'Oslo' }],
+    ['', ''],
+  ])('parseValue(%j) is %j', (text, value) => {
+    expect(parseValue(text)).toEqual(value);
+  });
+
+  it('refuses JSON arrays as values', () => {
+    expect(() => parseValue('[1,2]', 'tags')).toThrow(/the value of tags is a JSON array/);
+  });
+
+  it.each([
+    [['get', 'soul'], /no peer to connect to: pass --peer ADDR or set RUSTDHT_PEER/],
+    [['get', '--peer', PEER], /rustdht get needs a SOUL/],
+    [['get', 's', 'k', 'extra', '--peer', PEER], /extra argument 'extra'/],
+    [['watch', 's', 'k', 'extra', '--peer', PEER], /extra argument 'extra'/],
+    [['get', 's', '--peer', 'not-an-address'], /--peer 'not-an-address' is not a multiaddr/],
+    [['get', 's', '--timeout', '0', '--peer', PEER], /--timeout takes a whole number from 1/],
+    [['get', 's', '--timeout', 'soon', '--peer', PEER], /--timeout takes a whole number/],
+    [['get', 's', '--data', 'x', '--peer', PEER], /unknown option '--data' for rustdht get/],
+    [['put', 's', '--peer', PEER], /put needs at least one KEY=VALUE/],
+    [['put', 's', 'novalue', '--peer', PEER], /'novalue' is not KEY=VALUE/],
+    [['put', 's', '=1', '--peer', PEER], /'=1' is not KEY=VALUE \(the key is empty\)/],
+    [['put', 's', 'a=1', 'a=2', '--peer', PEER], /key 'a' is given twice/],
+    [['put', 's', 'tags=[1]', '--peer', PEER], /arrays are not values/],
+  ])('refuses %j', (argv, message) => {
+    expect(usageError(argv).message).toMatch(message);
+  });
+
+  it('says where a bad RUSTDHT_PEER came from', () => {
+    expect(usageError(['get', 's'], { RUSTDHT_PEER: 'nope' }).message).toMatch(/^RUSTDHT_PEER 'nope' is not a multiaddr/);
+  });
+});
+
+describe('commands and help', () => {
+  it.each([
+    [['--help'], undefined],
+    [['-h'], undefined],
+    [['help'], undefined],
+    [['help', 'put'], 'put'],
+    [['serve', '--help'], 'serve'],
+    [['get', '-h'], 'get'],
+    // --help wins over mistakes elsewhere on the line, so a half-typed command can ask for help.
+    [['put', '--bogus', '--help'], 'put'],
+  ])('%j asks for help on %s', (argv, topic) => {
+    expect(parseCommandLine(argv)).toEqual({ command: 'help', topic });
+  });
+
+  it('--help after -- is a positional, not a request for help', () => {
+    expect(parseCommandLine(['get', '--peer', PEER, '--', '--help'])).toMatchObject({ command: 'get', options: { soul: '--help' } });
+  });
+
+  it.each([
+    [[], /no command given/],
+    [['serv'], /unknown command 'serv' \(commands: serve, get, put, watch/],
+    [['--peer', PEER, 'get'], /the command comes first/],
+    [['help', 'nope'], /no command 'nope'/],
+  ])('refuses %j', (argv, message) => {
+    const error = usageError(argv);
+    expect(error.message).toMatch(message);
+    expect(error.command).toBeUndefined();
+  });
+
+  it.each(COMMANDS)('rustdht %s --help documents every flag it accepts', (command) => {
+    const help = HELP[command];
+    for (const [name, spec] of Object.entries(OPTIONS[command])) {
+      expect(help, `--${name}`).toContain(`--${name}`);
+      if ('short' in spec) expect(help).toContain(`-${spec.short}, --${name}`);
+    }
+    expect(help).toMatch(new RegExp(`^Usage: rustdht ${command}`));
+  });
+
+  it('rustdht serve --help states every default', () => {
+    const help = HELP.serve;
+    for (const text of [
+      `--data DIR`,
+      `(default: ${DEFAULTS.dataDir})`,
+      'DIR/store',
+      'DIR/peer',
+      ...DEFAULTS.listen,
+      `(default: ${DEFAULTS.httpPort}; 0: any free port`,
+      `(default: ${DEFAULTS.httpHost}`,
+      `(default: ${DEFAULTS.logLevel})`,
+      `(default: ${DEFAULTS.logFormat})`,
+      'debug, info, warn, error',
+      'json',
+      'pretty',
+      'SIGTERM',
+    ]) {
+      expect(help).toContain(text);
+    }
+  });
+
+  it('client help texts state the timeout default, RUSTDHT_PEER and (put) the value rules', () => {
+    for (const command of ['get', 'put', 'watch'] as const) {
+      expect(HELP[command]).toContain(`(default: ${DEFAULTS.timeoutMs})`);
+      expect(HELP[command]).toContain('RUSTDHT_PEER');
+    }
+    for (const text of ['JSON', 'raw string', 'n=42', '{"#":"users/bob"}', 'Arrays are not values']) expect(HELP.put).toContain(text);
+  });
+
+  it('rustdht --help lists every command, the exit codes and the environment', () => {
+    for (const command of COMMANDS) expect(HELP.main).toContain(`rustdht ${command} `);
+    for (const text of ['--version', ' 64 ', ' 2 ', '130', 'RUSTDHT_PEER', 'RUSTDHT_DEBUG']) expect(HELP.main).toContain(text);
+  });
+
+  it('no help line is wider than 100 columns', () => {
+    for (const text of Object.values(HELP)) {
+      for (const line of text.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
+    }
+  });
+});
+
+describe('run(): output and exit codes', () => {
+  it('--version prints the package version', async () => {
+    expect(await runCli(['--version'])).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    expect(VERSION).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('help prints the help text on stdout and exits 0', async () => {
+    expect(await runCli(['serve', '--help'])).toEqual({ code: 0, stdout: HELP.serve, stderr: '' });
+    expect(await runCli(['help'])).toEqual({ code: 0, stdout: HELP.main, stderr: '' });
+  });
+
+  it('a usage error is one line on stderr with code and pointer to help, exit 64', async () => {
+    const result = await runCli(['serve', '--prot', '1']);
+    expect(result.code).toBe(64);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe("rustdht: cli/usage: unknown option '--prot' for rustdht serve (see rustdht serve --help)\n");
+  });
+
+  it('no command: one line, exit 64', async () => {
+    const result = await runCli([]);
+    expect(result.code).toBe(64);
+    expect(result.stderr.split('\n')).toHaveLength(2);
+    expect(result.stderr).toMatch(/^rustdht: cli\/usage: no command given .*\(see rustdht --help\)\n$/);
+  });
+
+  it('RUSTDHT_DEBUG=1 adds the stack trace', async () => {
+    const result = await runCli(['nope'], { RUSTDHT_DEBUG: '1' });
+    expect(result.code).toBe(64);
+    expect(result.stderr.split('\n')[0]).toMatch(/^rustdht: cli\/usage: unknown command 'nope'/);
+    expect(result.stderr).toMatch(/\n\s*UsageError: unknown command[\s\S]*\n\s+at /);
+  });
+});

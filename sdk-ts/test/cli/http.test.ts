@@ -1,0 +1,343 @@
+/**
+ * The server's HTTP endpoints with a fake network: /health's JSON shape, /metrics as
+ * valid Prometheus text exporting every RustDHT metric with the network's values, and
+ * the answers to anything else (404, 405). Also the helpers behind them: the store-size
+ * cache and the logger.
+ */
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NetworkCounters, NetworkStatus } from '../../src/network/types.js';
+import { startHttpServer, type HealthJson, type HttpServer } from '../../src/server/http.js';
+import { createLogger } from '../../src/server/log.js';
+import { createMetricsRegistry, METRIC_NAMES, type MetricsSource } from '../../src/server/metrics.js';
+import { directoryBytes, directorySizer } from '../../src/server/store-size.js';
+import { RepeatThrottle } from '../../src/server/throttle.js';
+import { VERSION } from '../../src/server/version.js';
+
+const SERVER_PEER = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN';
+const BROWSER_PEER = '12D3KooWBrowserBrowserBrowserBrowserBrowserBrowser';
+
+const status: NetworkStatus = {
+  peerId: '12D3KooWSelf',
+  role: 'server',
+  addresses: ['/ip4/127.0.0.1/tcp/7401/p2p/12D3KooWSelf'],
+  peers: [
+    { peerId: SERVER_PEER, role: 'server', transport: 'tcp', address: '/ip4/10.0.0.2/tcp/7401', rttMs: 12, connectedAt: 1 },
+    { peerId: BROWSER_PEER, role: 'client', transport: 'websockets', address: '/ip4/10.0.0.9/tcp/7402/ws', rttMs: undefined, connectedAt: 2 },
+  ],
+  outboxSize: 4,
+  state: 'syncing',
+};
+
+const counters: NetworkCounters = {
+  messagesIn: 120,
+  messagesOut: 95,
+  bytesIn: 40_000,
+  bytesOut: 31_000,
+  updates: { applied: 50, ignored: 7, historical: 2, deferred: 1, rejected: 3 },
+  rejects: { 'signature/invalid': 2, 'wire/rate-limited': 1 },
+};
+
+const source: MetricsSource = {
+  status: () => status,
+  counters: () => counters,
+  storeBytes: async () => 123_456,
+  uptimeSeconds: () => 42.5,
+};
+
+function healthOf(s: NetworkStatus): HealthJson {
+  return {
+    status: 'ok',
+    peerId: s.peerId,
+    addresses: s.addresses,
+    peers: { count: s.peers.length, list: s.peers.map(({ peerId, transport, role, rttMs }) => ({ peerId, transport, role, rttMs })) },
+    state: s.state,
+    uptimeSeconds: 42,
+    store: { bytes: 123_456 },
+    outboxSize: s.outboxSize,
+    version: VERSION,
+  };
+}
+
+/** A raw request (fetch cannot send every method, and hides HEAD bodies). */
+function call(server: HttpServer, method: string, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: server.host, port: server.port, method, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Checks the Prometheus text exposition format line by line and returns the samples
+ * (name with labels → value). Strict enough to catch a malformed line or a sample
+ * without its # TYPE. Values are Go ParseFloat syntax, so prom-client's "Nan" is valid.
+ */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const typed = new Set<string>();
+  expect(text.endsWith('\n')).toBe(true);
+  for (const line of text.slice(0, -1).split('\n')) {
+    if (line === '') continue;
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (meta !== null) {
+      if (meta[1] === 'TYPE') {
+        expect(['counter', 'gauge', 'histogram', 'summary', 'untyped']).toContain(meta[3]);
+        typed.add(meta[2]!);
+      }
+      continue;
+    }
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|[+-]Inf)( -?\d+)?$/.exec(line);
+    expect(sample, `not a Prometheus sample line: ${line}`).not.toBeNull();
+    const family = sample![1]!.replace(/_(bucket|sum|count)$/, '');
+    expect(typed.has(sample![1]!) || typed.has(family), `no # TYPE before ${line}`).toBe(true);
+    samples.set(`${sample![1]}${sample![2] ?? ''}`, Number(sample![3]));
+  }
+  return samples;
+}
+
+describe('startHttpServer', () => {
+  let server: HttpServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  async function start(health: () => Promise<HealthJson> | HealthJson = () => healthOf(status), defaultMetrics = true): Promise<HttpServer> {
+    server = await startHttpServer({
+      port: 0,
+      host: '127.0.0.1',
+      health,
+      metrics: createMetricsRegistry(source, defaultMetrics ? {} : { defaultMetrics: false }),
+    });
+    return server;
+  }
+
+  it('binds a free port for port 0 and reports its URL', async () => {
+    const http = await start();
+    expect(http.port).toBeGreaterThan(0);
+    expect(http.url).toBe(`http://127.0.0.1:${http.port}`);
+  });
+
+  it('GET /health answers the health JSON', async () => {
+    const http = await start(async () => healthOf(status));
+    const response = await fetch(`${http.url}/health`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toEqual({
+      status: 'ok',
+      peerId: '12D3KooWSelf',
+      addresses: ['/ip4/127.0.0.1/tcp/7401/p2p/12D3KooWSelf'],
+      peers: {
+        count: 2,
+        list: [
+          { peerId: SERVER_PEER, transport: 'tcp', role: 'server', rttMs: 12 },
+          // rttMs undefined before the first ping: absent from the JSON.
+          { peerId: BROWSER_PEER, transport: 'websockets', role: 'client' },
+        ],
+      },
+      state: 'syncing',
+      uptimeSeconds: 42,
+      store: { bytes: 123_456 },
+      outboxSize: 4,
+      version: VERSION,
+    });
+    // A trailing slash and a query string are the same endpoint.
+    expect((await fetch(`${http.url}/health/?verbose=1`)).status).toBe(200);
+  });
+
+  it('GET /health answers 503 when the health function fails', async () => {
+    const http = await start(() => {
+      throw new Error('store unreadable');
+    });
+    const response = await fetch(`${http.url}/health`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ status: 'error', error: 'store unreadable' });
+  });
+
+  it('GET /metrics answers Prometheus text with every RustDHT metric and the network values', async () => {
+    const http = await start();
+    const response = await fetch(`${http.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4; charset=utf-8/);
+    const text = await response.text();
+    for (const name of METRIC_NAMES) expect(text).toContain(`# TYPE ${name} `);
+    const samples = parsePrometheus(text);
+    expect(Object.fromEntries([...samples].filter(([key]) => !key.startsWith('rustdht_process_') && !key.startsWith('rustdht_nodejs_')))).toEqual({
+      [`rustdht_info{version="${VERSION}",peer_id="12D3KooWSelf"}`]: 1,
+      'rustdht_peers{transport="tcp"}': 1,
+      'rustdht_peers{transport="websockets"}': 1,
+      'rustdht_peers{transport="webrtc-direct"}': 0,
+      'rustdht_peers{transport="webrtc"}': 0,
+      'rustdht_peers{transport="circuit-relay"}': 0,
+      'rustdht_peers{transport="other"}': 0,
+      [`rustdht_peer_rtt_seconds{peer="${SERVER_PEER}",transport="tcp"}`]: 0.012,
+      'rustdht_network_state{state="offline"}': 0,
+      'rustdht_network_state{state="syncing"}': 1,
+      'rustdht_network_state{state="idle"}': 0,
+      'rustdht_messages_total{direction="in"}': 120,
+      'rustdht_messages_total{direction="out"}': 95,
+      'rustdht_bytes_total{direction="in"}': 40_000,
+      'rustdht_bytes_total{direction="out"}': 31_000,
+      'rustdht_updates_total{outcome="applied"}': 50,
+      'rustdht_updates_total{outcome="ignored"}': 7,
+      'rustdht_updates_total{outcome="historical"}': 2,
+      'rustdht_updates_total{outcome="deferred"}': 1,
+      'rustdht_updates_total{outcome="rejected"}': 3,
+      'rustdht_rejects_total{reason="signature/invalid"}': 2,
+      'rustdht_rejects_total{reason="wire/rate-limited"}': 1,
+      rustdht_store_bytes: 123_456,
+      rustdht_outbox_entries: 4,
+      rustdht_uptime_seconds: 42.5,
+    });
+    expect(text).toContain('# TYPE rustdht_messages_total counter');
+    expect(text).toContain('# TYPE rustdht_peers gauge');
+    // prom-client's process metrics, under the rustdht_ prefix.
+    expect(samples.has('rustdht_process_cpu_user_seconds_total')).toBe(true);
+    expect([...samples.keys()].some((key) => key.startsWith('rustdht_nodejs_'))).toBe(true);
+  });
+
+  it('counters follow the running totals from scrape to scrape; departed peers leave no series', async () => {
+    let messagesIn = 10;
+    let peers = status.peers;
+    const registry = createMetricsRegistry(
+      { ...source, counters: () => ({ ...counters, messagesIn }), status: () => ({ ...status, peers }) },
+      { defaultMetrics: false },
+    );
+    expect(parsePrometheus(await registry.metrics()).get('rustdht_messages_total{direction="in"}')).toBe(10);
+    messagesIn = 25;
+    peers = [];
+    const second = parsePrometheus(await registry.metrics());
+    expect(second.get('rustdht_messages_total{direction="in"}')).toBe(25);
+    expect([...second.keys()].filter((key) => key.startsWith('rustdht_peer_rtt_seconds'))).toEqual([]);
+    expect(second.get('rustdht_peers{transport="tcp"}')).toBe(0);
+  });
+
+  it('metrics without the default process metrics', async () => {
+    const http = await start(undefined, false);
+    const text = await (await fetch(`${http.url}/metrics`)).text();
+    expect(text).not.toContain('process_cpu');
+    for (const name of METRIC_NAMES) expect(text).toContain(`# TYPE ${name} `);
+  });
+
+  it('answers 404 JSON for other paths', async () => {
+    const http = await start();
+    for (const path of ['/', '/healthz', '/metrics/extra']) {
+      const response = await call(http, 'GET', path);
+      expect(response.status, path).toBe(404);
+      expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(response.body)).toMatchObject({ error: 'not found', endpoints: ['/health', '/metrics'] });
+    }
+  });
+
+  it('answers 405 with Allow for methods other than GET and HEAD', async () => {
+    const http = await start();
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      for (const path of ['/health', '/metrics']) {
+        const response = await call(http, method, path);
+        expect(response.status, `${method} ${path}`).toBe(405);
+        expect(response.headers['allow']).toBe('GET, HEAD');
+        expect(JSON.parse(response.body)).toMatchObject({ error: `method ${method} not allowed` });
+      }
+    }
+  });
+
+  it('answers HEAD like GET, without a body', async () => {
+    const http = await start();
+    const response = await call(http, 'HEAD', '/health');
+    expect(response.status).toBe(200);
+    expect(response.body).toBe('');
+    expect(Number(response.headers['content-length'])).toBeGreaterThan(0);
+  });
+
+  it('close() resolves with a keep-alive connection open, and the port is then free', async () => {
+    const http = await start();
+    await (await fetch(`${http.url}/metrics`)).text(); // fetch keeps the connection alive
+    await http.close();
+    await http.close(); // idempotent
+    server = undefined;
+    const again = await startHttpServer({ port: http.port, host: '127.0.0.1', health: () => healthOf(status), metrics: createMetricsRegistry(source, { defaultMetrics: false }) });
+    await again.close();
+  });
+
+  it('rejects with http/listen when the port is taken', async () => {
+    const http = await start();
+    await expect(
+      startHttpServer({ port: http.port, host: '127.0.0.1', health: () => healthOf(status), metrics: createMetricsRegistry(source, { defaultMetrics: false }) }),
+    ).rejects.toMatchObject({ code: 'http/listen', message: `cannot serve HTTP on 127.0.0.1:${http.port}: the port is already in use` });
+  });
+});
+
+describe('store size', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('sums the files under a directory, recursively, and caches for the TTL', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rustdht-size-'));
+    await writeFile(join(dir, 'a.log'), Buffer.alloc(1000));
+    await mkdir(join(dir, 'sub'));
+    await writeFile(join(dir, 'sub', 'b.ldb'), Buffer.alloc(234));
+    expect(await directoryBytes(dir)).toBe(1234);
+    expect(await directoryBytes(join(dir, 'missing'))).toBe(0);
+
+    let now = 0;
+    const size = directorySizer(dir, { ttlMs: 5000, now: () => now });
+    const [first, concurrent] = await Promise.all([size(), size()]);
+    expect([first, concurrent]).toEqual([1234, 1234]);
+    await writeFile(join(dir, 'c'), Buffer.alloc(6));
+    now = 4999;
+    expect(await size()).toBe(1234);
+    now = 5000;
+    expect(await size()).toBe(1240);
+  });
+});
+
+describe('logger and throttle', () => {
+  const at = new Date(2024, 0, 2, 3, 4, 5, 6);
+
+  it('writes JSON lines with time, level, msg first; drops lines below the level; errors keep their message', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line), now: () => at });
+    log.debug('hidden');
+    log.info('peer connected', { peer: 'p1', msg: 'cannot override', n: 2 });
+    log.warn('rejected', { error: Object.assign(new Error('bad sig'), { code: 'signature/invalid' }) });
+    expect(log.enabled('debug')).toBe(false);
+    expect(lines).toHaveLength(2);
+    expect(lines.every((line) => line.endsWith('\n') && !line.slice(0, -1).includes('\n'))).toBe(true);
+    expect(Object.keys(JSON.parse(lines[0]!) as object)).toEqual(['time', 'level', 'msg', 'peer', 'n']);
+    expect(JSON.parse(lines[0]!)).toEqual({ time: at.toISOString(), level: 'info', msg: 'peer connected', peer: 'p1', n: 2 });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ level: 'warn', error: { name: 'Error', code: 'signature/invalid', message: 'bad sig' } });
+  });
+
+  it('writes pretty lines: local time, level, message, key=value fields', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', format: 'pretty', write: (line) => lines.push(line), now: () => at });
+    log.debug('network state', { state: 'idle', note: 'two words', list: ['a', 'b'], skipped: undefined });
+    expect(lines).toEqual(['03:04:05.006 DEBUG network state state=idle note="two words" list=["a","b"]\n']);
+  });
+
+  it('the throttle admits the first of a kind per window and counts the rest', () => {
+    let now = 0;
+    const throttle = new RepeatThrottle(10_000, () => now);
+    expect(throttle.admit('p1 wire/malformed')).toBe(0);
+    expect(throttle.admit('p1 wire/malformed')).toBeUndefined();
+    expect(throttle.admit('p2 wire/malformed')).toBe(0);
+    now = 5000;
+    expect(throttle.admit('p1 wire/malformed')).toBeUndefined();
+    now = 10_000;
+    expect(throttle.admit('p1 wire/malformed')).toBe(2);
+  });
+});
