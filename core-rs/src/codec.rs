@@ -130,6 +130,48 @@ pub fn decode(bytes: &[u8], config: &Config) -> Result<Vec<Update>, EngineError>
     Ok(updates)
 }
 
+/// How many updates a frame says it holds (its header only; the updates are not checked).
+pub fn update_count(bytes: &[u8]) -> Result<u32, EngineError> {
+    Ok(header(bytes)?.0)
+}
+
+/// One frame holding the updates of `frames`, in order: what several frames would do
+/// applied one after the other, in one batch. Updates are copied as bytes, not decoded:
+/// the first update of a frame never refers to a previous soul, so update sequences
+/// concatenate. Only the headers are checked; the receiver's decode checks the rest.
+pub fn join(frames: &[&[u8]]) -> Result<Vec<u8>, EngineError> {
+    let mut total: u64 = 0;
+    let mut bodies = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let (count, at) = header(frame)?;
+        total += u64::from(count);
+        bodies.push(&frame[at..]);
+    }
+    let total = u32::try_from(total).map_err(|_| EngineError::BadTag(0x80))?;
+    let mut out = Vec::with_capacity(8 + bodies.iter().map(|b| b.len()).sum::<usize>());
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    put_varint(&mut out, total);
+    for body in bodies {
+        out.extend_from_slice(body);
+    }
+    Ok(out)
+}
+
+/// A frame's update count and where its first update starts.
+fn header(bytes: &[u8]) -> Result<(u32, usize), EngineError> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(2)? != MAGIC {
+        return Err(EngineError::UnsupportedVersion(bytes.first().copied().unwrap_or(0)));
+    }
+    let version = r.byte()?;
+    if version != VERSION {
+        return Err(EngineError::UnsupportedVersion(version));
+    }
+    let count = r.varint()?;
+    Ok((count, r.at))
+}
+
 fn put_varint(out: &mut Vec<u8>, mut n: u32) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -190,6 +232,21 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joined_frames_decode_to_the_updates_in_order() {
+        let config = Config::default();
+        let updates = sample();
+        let (first, rest) = updates.split_at(2);
+        let a = encode(first);
+        let b = encode(rest);
+        let joined = join(&[&a, &b, &encode(&[])]).unwrap();
+        assert_eq!(update_count(&joined).unwrap() as usize, updates.len());
+        assert_eq!(decode(&joined, &config).unwrap(), updates);
+        assert_eq!(join(&[&a]).unwrap(), a);
+        assert!(matches!(join(&[&a, b"XX\x01\x00"]), Err(EngineError::UnsupportedVersion(_))));
+        assert!(matches!(update_count(b"RD"), Err(EngineError::Truncated)));
+    }
 
     fn sample() -> Vec<Update> {
         let u = |soul: &str, key: &str, value: Value, signed: Option<Signed>| Update {

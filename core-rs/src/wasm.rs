@@ -399,6 +399,21 @@ pub fn encode_updates(flat: Vec<JsValue>, states: &[f64]) -> Result<Vec<u8>, JsV
     Ok(crate::codec::encode(&updates))
 }
 
+/// One frame with the updates of `frames` in order (see codec::join): many local writes
+/// sent to a peer as one batch, verified and merged in one engine call there.
+#[wasm_bindgen(js_name = joinFrames)]
+pub fn join_frames(frames: Vec<js_sys::Uint8Array>) -> Result<Vec<u8>, JsValue> {
+    let owned: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    crate::codec::join(&slices).map_err(to_js)
+}
+
+/// How many updates a frame holds, from its header.
+#[wasm_bindgen(js_name = frameUpdateCount)]
+pub fn frame_update_count(frame: &[u8]) -> Result<u32, JsValue> {
+    crate::codec::update_count(frame).map_err(to_js)
+}
+
 /// `JSON.stringify(value)` as the engine computes it.
 #[wasm_bindgen(js_name = jsonText)]
 pub fn json_text(v: JsValue) -> Result<String, JsValue> {

@@ -22,6 +22,8 @@ export interface EngineModule {
   readonly jsonText: typeof Glue.jsonText;
   readonly contentKey: typeof Glue.contentKey;
   readonly encodeUpdates: typeof Glue.encodeUpdates;
+  readonly joinFrames: typeof Glue.joinFrames;
+  readonly frameUpdateCount: typeof Glue.frameUpdateCount;
 }
 
 // Value declarations for the `./engine` subpath's types; the loaders provide them.
@@ -33,3 +35,5 @@ export declare const hamDecide: EngineModule['hamDecide'];
 export declare const jsonText: EngineModule['jsonText'];
 export declare const contentKey: EngineModule['contentKey'];
 export declare const encodeUpdates: EngineModule['encodeUpdates'];
+export declare const joinFrames: EngineModule['joinFrames'];
+export declare const frameUpdateCount: EngineModule['frameUpdateCount'];

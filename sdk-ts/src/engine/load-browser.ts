@@ -11,4 +11,6 @@ export {
   jsonText,
   contentKey,
   encodeUpdates,
+  joinFrames,
+  frameUpdateCount,
 } from '../../pkg/bundler/rustdht_core.js';

@@ -18,6 +18,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { ClosedError, InvalidValueError, RustDHTError, abortErrorFrom, throwIfAborted } from '../errors.js';
 import type { OutboxEntry } from '../outbox.js';
 import { decodeFeedCursor, encodeFeedCursor, feedCursorKey } from '../persistence/layout.js';
+import { afterMicrotasks } from '../persistence/macrotask.js';
 import type { LocalReplica } from '../replica.js';
 import { Backoff } from './backoff.js';
 import { CounterSet } from './counters.js';
@@ -35,7 +36,9 @@ export { SYNC_PROTOCOL };
 export type { RustDHTNode };
 
 /** Outbox entries sent to one server and not acknowledged yet, at most. */
-const PUT_WINDOW = 512;
+const PUT_WINDOW = 2048;
+/** Updates per joined PUT: well under the engine's default batch limit (10,000), so any peer takes it. */
+const MAX_JOINED_UPDATES = 1000;
 const PING_INTERVAL_MS = 5_000;
 const SUBSCRIBE_CHUNK = 1000;
 /** A write the peer could not take for now (rate limit, busy, timeout) is sent again after this. */
@@ -51,7 +54,11 @@ interface PeerEntry {
 
 /** Per duty session: outbox ids sent and not yet answered. */
 interface PutState {
+  /** Queued or sent, not answered yet. */
   readonly inFlight: Set<number>;
+  /** Waiting for the end of the macrotask to leave as one PUT. */
+  readonly queue: OutboxEntry[];
+  flushScheduled: boolean;
   draining: boolean;
   again: boolean;
   windowOpen: (() => void) | undefined;
@@ -328,7 +335,7 @@ export class Network {
       session.request({ type: 'subscribe', souls: souls.slice(i, i + SUBSCRIBE_CHUNK) }).catch((error: unknown) => this.#requestFailed(session, error));
     }
     if (session.remoteRole === 'server') {
-      this.#puts.set(session, { inFlight: new Set(), draining: false, again: false, windowOpen: undefined });
+      this.#puts.set(session, { inFlight: new Set(), queue: [], flushScheduled: false, draining: false, again: false, windowOpen: undefined });
       void this.#drain(session);
       if (this.#role === 'server') void this.#follow(session);
     }
@@ -386,6 +393,11 @@ export class Network {
     }
   }
 
+  /**
+   * Queues an outbox entry for this server. Entries queued in the same macrotask leave
+   * as one PUT whose frame joins theirs (engine joinFrames): one message, one batch
+   * signature check and one store commit at the server instead of one per write.
+   */
   #sendPut(session: SyncSession, entry: OutboxEntry): void {
     const state = this.#puts.get(session);
     if (state === undefined || state.inFlight.has(entry.id) || session.closed) return;
@@ -397,39 +409,80 @@ export class Network {
       return;
     }
     state.inFlight.add(entry.id);
+    state.queue.push(entry);
+    if (!state.flushScheduled) {
+      state.flushScheduled = true;
+      afterMicrotasks(() => this.#flushPuts(session, state));
+    }
     this.#updateState();
+  }
+
+  #flushPuts(session: SyncSession, state: PutState): void {
+    state.flushScheduled = false;
+    const { frameUpdateCount } = this.#replica.engineModule;
+    while (state.queue.length !== 0) {
+      const batch: OutboxEntry[] = [];
+      let updates = 0;
+      let bytes = 0;
+      while (state.queue.length !== 0) {
+        const next = state.queue[0]!;
+        const count = frameUpdateCount(next.frame);
+        if (batch.length !== 0 && (updates + count > MAX_JOINED_UPDATES || !session.fits(bytes + next.frame.length))) break;
+        batch.push(state.queue.shift()!);
+        updates += count;
+        bytes += next.frame.length;
+      }
+      this.#putBatch(session, state, batch);
+    }
+  }
+
+  #putBatch(session: SyncSession, state: PutState, batch: readonly OutboxEntry[]): void {
+    const ids = batch.map((entry) => entry.id);
+    const what = ids.length === 1 ? `outbox entry ${ids[0]}` : `outbox entries ${ids[0]}–${ids[ids.length - 1]}`;
     const settle = (): void => {
-      state.inFlight.delete(entry.id);
+      for (const id of ids) state.inFlight.delete(id);
       const open = state.windowOpen;
       state.windowOpen = undefined;
       open?.();
       this.#updateState();
     };
-    session.request({ type: 'put', frame: entry.frame }).then(
+    const acknowledge = (): Promise<unknown> => (this.#replica.closed ? Promise.resolve() : Promise.all(ids.map((id) => this.#replica.outbox.acknowledge(id))));
+    if (session.closed) {
+      settle();
+      return;
+    }
+    const frame = batch.length === 1 ? batch[0]!.frame : this.#replica.engineModule.joinFrames(batch.map((entry) => entry.frame));
+    session.request({ type: 'put', frame }).then(
       (reply) => {
         if (reply.type === 'ack') {
           for (const outcome of reply.outcomes) {
             if (outcome.outcome === 'rejected') {
               this.#counters.reject(outcome.code);
-              this.#emit({ type: 'reject', peerId: session.peerId, code: outcome.code, message: `the peer refused an update of outbox entry ${entry.id}.` });
+              this.#emit({ type: 'reject', peerId: session.peerId, code: outcome.code, message: `the peer refused an update of ${what}.` });
             }
           }
         }
-        // Acked (a rejected update will never be taken: keeping it would block nothing but retry forever).
-        return this.#replica.closed ? undefined : this.#replica.outbox.acknowledge(entry.id);
+        // Acked (a rejected update will never be taken: keeping it would only retry forever).
+        return acknowledge().finally(settle);
       },
       (error: unknown) => {
         if (error instanceof RemoteError && !isTransient(error.code)) {
+          if (batch.length > 1) {
+            // One entry may be what the peer refuses: send them one by one, so the others still go.
+            for (const entry of batch) this.#putBatch(session, state, [entry]);
+            return undefined;
+          }
           this.#emit({ type: 'reject', peerId: session.peerId, code: error.code, message: error.message });
-          return this.#replica.closed ? undefined : this.#replica.outbox.acknowledge(entry.id);
+          return acknowledge().finally(settle);
         }
+        settle();
         if (!session.closed && !this.#stopped) {
           // Rate limited, busy or slow: try again shortly on the same session.
           setTimeout(() => void this.#drain(session), RETRY_MS).unref?.();
         }
         return undefined;
       },
-    ).catch(() => {}).finally(settle);
+    ).catch(() => {});
   }
 
   /** Server to server: replicate the peer's change log from where we left off. */

@@ -21,6 +21,8 @@ import type { IncomingEvent, IncomingRequest, SyncSession } from './sync-session
 import type { PeerRole } from './types.js';
 import type { WireMessage } from './wire/messages.js';
 
+/** Live-update bytes a subscriber may leave unread before it is disconnected. */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 /** Souls one peer may subscribe to here at once. */
 const MAX_SUBSCRIPTIONS_PER_PEER = 10_000;
 
@@ -121,6 +123,12 @@ export class Responder {
     if (this.#subscribers.size === 0) return;
     for (const session of this.#subscribers) {
       if (session.closed) continue;
+      if (session.queuedBytes > MAX_QUEUED_BYTES) {
+        // It cannot keep up: rather than queue without bound, end the session. The peer
+        // redials, subscribes again and gets the current state in one message per soul.
+        session.end('wire/slow-consumer', `more than ${MAX_QUEUED_BYTES} bytes of live updates waiting for this peer to read them.`);
+        continue;
+      }
       const watched = session.subscriptions;
       let keysBySoul: Map<string, string[]> | undefined;
       let all = true;

@@ -74,6 +74,8 @@ export class SyncSession {
   /** The largest message the peer takes (its hello); until then, ours. */
   #remoteMaxMessageBytes: number;
   #nextId = 1;
+  /** Bytes handed to the stream that it has not taken yet (the peer reads slower than we send). */
+  #queuedBytes = 0;
   #inFlight = 0;
   #refusedInARow = 0;
   #closed = false;
@@ -113,6 +115,16 @@ export class SyncSession {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Bytes waiting for the peer to read them. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Ends the session for a reason of ours (a peer that cannot keep up): tells the peer why, then closes. */
+  end(code: string, message: string): void {
+    if (!this.#closed) this.#violation(new RustDHTError(code, message));
   }
 
   /** Whether a frame of `bytes` fits in one message the peer accepts. */
@@ -212,9 +224,14 @@ export class SyncSession {
       return Promise.reject(new WireError('wire/too-large', `a ${message.type} of ${bytes.length} bytes is more than ${this.peerId} takes (${this.#remoteMaxMessageBytes}).`));
     }
     this.#options.counters.sent(bytes.length);
-    return this.#channel.send(bytes).catch(() => {
-      // The stream closed under us: #onClosed reports it.
-    });
+    this.#queuedBytes += bytes.length;
+    return this.#channel.send(bytes).then(
+      () => void (this.#queuedBytes -= bytes.length),
+      () => {
+        // The stream closed under us: #onClosed reports it.
+        this.#queuedBytes -= bytes.length;
+      },
+    );
   }
 
   #onBytes(chunk: Uint8Array): void {
@@ -298,7 +315,7 @@ export class SyncSession {
 
   /** Rate limit and in-flight cap; a refused request is answered, then forgotten. */
   #admit(bytes: number, message: WireMessage): boolean {
-    const overLimit = !this.#limiter.admit(bytes);
+    const overLimit = !(message.type === 'event' ? this.#limiter.admitEvent(bytes) : this.#limiter.admit(bytes));
     const busy = this.#inFlight >= MAX_IN_FLIGHT;
     if (!overLimit && !busy) {
       this.#refusedInARow = 0;

@@ -110,14 +110,28 @@ export class TokenBucket {
   }
 }
 
+const EVENT_RATE_FACTOR = 10;
+
 /** One peer's budget: messages per second and bytes per second, each with a burst of twice its rate. */
 export class PeerRateLimiter {
   readonly #messages: TokenBucket;
+  readonly #events: TokenBucket;
   readonly #bytes: TokenBucket;
 
   constructor(limits: ResolvedWireLimits, now: Clock = defaultClock) {
     this.#messages = new TokenBucket(limits.messagesPerSecond, 2 * limits.messagesPerSecond, now);
+    // Events answer our own subscriptions: as many as the peer's writers make, so they
+    // get ten times the message rate (and the same byte budget as everything else).
+    this.#events = new TokenBucket(EVENT_RATE_FACTOR * limits.messagesPerSecond, 2 * EVENT_RATE_FACTOR * limits.messagesPerSecond, now);
     this.#bytes = new TokenBucket(limits.bytesPerSecond, 2 * limits.bytesPerSecond, now);
+  }
+
+  /** Like admit, for a live update pushed to us on a subscription of ours. */
+  admitEvent(messageBytes: number): boolean {
+    if (!this.#events.canTake(1) || !this.#bytes.canTake(messageBytes)) return false;
+    this.#events.take(1);
+    this.#bytes.take(messageBytes);
+    return true;
   }
 
   /**
