@@ -46,6 +46,7 @@ const P = args.quick
       corpus: { keys: 8, messagesPerKey: 64 },
       durable: { timing: { warmupMs: 100, sampleMs: 150, samples: 2 }, window: 50 },
       reopen: { shelves: 10, perShelf: 100, processes: 2, readBack: 50 },
+      network: { latency: { warmups: 3, count: 20 }, replication: { window: 100, nodes: 10, timing: { warmupMs: 300, sampleMs: 300, samples: 2 } } },
     }
   : {
       timing: { warmupMs: 500, sampleMs: 400, samples: 5 },
@@ -62,6 +63,9 @@ const P = args.quick
       durable: { timing: { warmupMs: 1000, sampleMs: 1000, samples: 5 }, window: 1000 },
       // Row 8: 100 shelves × 1,000 nodes; five reopens, each in a fresh process.
       reopen: { shelves: 100, perShelf: 1000, processes: 5, readBack: 300 },
+      // Row 10: 1,000 sequential puts after 100 unmeasured ones (p99 = the 10th slowest);
+      // writes with 1,000 unacknowledged, spread over 1,000 nodes, five slices of 1 s.
+      network: { latency: { warmups: 100, count: 1000 }, replication: { window: 1000, nodes: 1000, timing: { warmupMs: 2000, sampleMs: 1000, samples: 5 } } },
     };
 
 const millions = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
@@ -70,6 +74,7 @@ const updates = units.perSecond('updates');
 const sigs = units.perSecond('sigs');
 const decisions = units.perSecond('decisions');
 const puts = units.perSecond('puts');
+const writes = units.perSecond('writes');
 
 // A target says how close a result comes to it: `attained(result) >= 1` meets it.
 const atLeast = (n, unit) => ({ text: `≥ ${unit.text(n)}`, attained: (r) => r.rust / n });
@@ -99,6 +104,13 @@ const readBack = (name, build) => ({ ...task('durable', name, { ...REOPEN, count
 const PAGES = task('browser', 'buildPages');
 const inChromium = (db, signed) => ({ ...durable('browser', 'indexedDB', { db, signed }), setup: PAGES });
 const nodesText = (n) => n.toLocaleString('en-US');
+
+// Row 10: a server (or relay) and two peers, each in its own process (tasks/network.mjs).
+const NET_LATENCY = task('network', 'rustLatency', P.network.latency);
+const GUN_LATENCY = task('network', 'gunLatency', P.network.latency);
+const NET_REPLICATED = task('network', 'rustReplicated', P.network.replication);
+const GUN_RELAYED_SEA = task('network', 'gunRelayed', { ...P.network.replication, signed: true });
+const GUN_RELAYED_PLAIN = task('network', 'gunRelayed', { ...P.network.replication, signed: false });
 
 const SECTIONS = [
   {
@@ -184,6 +196,17 @@ const SECTIONS = [
       { id: '9b', label: 'put, unsigned', unit: puts, rust: inChromium('rustdht', false), peer: ['GunDB', inChromium('gun', false)], targets: [atLeastRatio(3, 'GunDB')] },
     ],
   },
+  {
+    n: 10,
+    title: 'Two peers through a server over loopback, each in its own process (RustDHT: rustdht serve on LevelDB, TCP; GunDB: a relay on RAD, websocket)',
+    rows: [
+      { id: '10a', label: 'latency put → on, p50 (signed, 5 props)', unit: units.ms, rust: NET_LATENCY, peer: ['GunDB', GUN_LATENCY], metric: 'p50', targets: [atMost(5, units.ms)] },
+      { id: '10a-p99', label: '  p99', unit: units.ms, rust: NET_LATENCY, peer: ['GunDB', GUN_LATENCY], metric: 'p99', targets: [atMost(25, units.ms)] },
+      { id: '10b', label: `replicated signed writes (B has them; 1 prop, ${nodesText(P.network.replication.window)} unacked)`, unit: writes, rust: NET_REPLICATED, peer: ['GunDB', GUN_RELAYED_SEA], targets: [atLeast(5_000, writes), atLeastRatio(3, 'GunDB')] },
+      { id: '10b-acked', label: "  acknowledged by the server (A's outbox; GunDB: relay acks)", unit: writes, rust: NET_REPLICATED, peer: ['GunDB', GUN_RELAYED_SEA], metric: 'ackedPerSecond' },
+      { id: '10b-plain', label: '  the same against GunDB unsigned (no SEA)', unit: writes, rust: NET_REPLICATED, peer: ['GunDB', GUN_RELAYED_PLAIN] },
+    ],
+  },
 ];
 
 const PROGRESS = {
@@ -196,6 +219,7 @@ const PROGRESS = {
   7: 'measuring durable writes to LevelDB…',
   8: 'measuring reopening a large store…',
   9: 'measuring durable writes to IndexedDB in Chromium…',
+  10: 'measuring two peers through a server over loopback…',
 };
 
 /** What a setup probe does, for the progress lines. */
@@ -315,18 +339,19 @@ async function measureAll(measure, started, machineAtStart) {
 
 function render(results) {
   const rowsById = new Map(SECTIONS.flatMap((section) => section.rows).map((row) => [row.id, row]));
+  const sectionOf = new Map(SECTIONS.flatMap((section) => section.rows.map((row) => [row.id, section.n])));
   const lines = [];
   let section;
   for (const r of results) {
     if (r.section !== section) {
       section = r.section;
-      lines.push({ section: `${r.id[0]}. ${section}` });
+      lines.push({ section: `${sectionOf.get(r.id)}. ${section}` });
     }
     const { label, unit } = rowsById.get(r.id);
     const missed = r.targets.find((t) => !t.pass);
     lines.push([
       `${r.id}  ${label}`,
-      r.error ? 'error' : unit.text(r.rust) + spread(r.rustDetail),
+      r.error ? 'error' : unit.text(r.rust) + spread(r.rustDetail, rowsById.get(r.id).metric),
       r.peer === undefined ? '—' : `${r.peerName} ${unit.text(r.peer)}${notFound(r.peerDetail)}`,
       rowsById.get(r.id).noRatio ? '—' : ratioText(r.ratio),
       r.targets.length === 0 ? '—' : r.targets.map((t) => t.target).join(', '),
@@ -342,8 +367,10 @@ function notFound(detail) {
 }
 
 /** ±x % when the samples spread more than 10 % around the median (a noisy measurement). */
-function spread(detail) {
+function spread(detail, metric = 'perSecond') {
   const value = detail?.perSecond ?? detail?.ms;
+  // Only for the value the samples are of (row 10b-acked reports another figure of the same probe).
+  if (metric !== (detail?.perSecond !== undefined ? 'perSecond' : 'ms')) return '';
   if (!detail || detail.min === undefined || !value) return '';
   const worst = Math.max(detail.max - value, value - detail.min) / value;
   return worst > 0.1 ? ` ±${Math.round(worst * 100)}%` : '';
@@ -404,6 +431,7 @@ function probeOnce(spec, what) {
         result.perSecond !== undefined ? ` → ${Math.round(result.perSecond).toLocaleString('en-US')}/s`
         : result.bytesPer100k !== undefined ? ` → ${units.bytes.text(result.bytesPer100k)} per 100k properties`
         : result.nodes !== undefined ? ` → ${result.nodes.toLocaleString('en-US')} nodes (${units.bytes.text(result.storeBytes)} on disk)`
+        : result.p50 !== undefined ? ` → p50 ${units.ms.text(result.p50)}, p99 ${units.ms.text(result.p99)}`
         : result.ms !== undefined ? ` → ${units.ms.text(result.ms)}${result.found === false ? ' (node NOT FOUND)' : result.complete === false ? ' (node INCOMPLETE)' : ''}`
         : result.checked !== undefined ? ` → ${result.lost} of ${result.checked} not read back`
         : '';
@@ -474,8 +502,9 @@ function writeResults(report, started) {
   progress(`results written to ${written.join(' and ')}`);
 }
 
+/** `--only 1` selects rows 1a…1d, not 10a… (a prefix ending in a digit stops before another digit). */
 function selected(id) {
-  return !args.only || args.only.some((prefix) => id.startsWith(prefix));
+  return !args.only || args.only.some((prefix) => id.startsWith(prefix) && !(/\d$/.test(prefix) && /^\d/.test(id.slice(prefix.length))));
 }
 
 function progress(message) {
