@@ -53,12 +53,22 @@ pub fn batch_report(outcomes: &[Outcome], changes: &[Update]) -> String {
 
 /// `null`, or `{"soul":s,"props":{key:{"v":value,"s":state,"by"?:pk,"sig"?:sig}}}`
 pub fn node_json(soul: &str, node: Option<&Node>) -> String {
+    node_keys_json(soul, node, None)
+}
+
+/// Like node_json, limited to `keys` (those the node has) when given: a subscriber that
+/// needs the few properties a batch changed does not pay for the whole node.
+pub fn node_keys_json(soul: &str, node: Option<&Node>, keys: Option<&[String]>) -> String {
     let Some(node) = node else { return "null".to_owned() };
-    let mut out = String::with_capacity(32 + node.props.len() * 48);
+    let mut out = String::with_capacity(32 + keys.map_or(node.props.len(), <[String]>::len) * 48);
     out.push_str("{\"soul\":");
     write_string(&mut out, soul);
     out.push_str(",\"props\":{");
-    for (i, (key, p)) in node.props.iter().enumerate() {
+    let selected: Box<dyn Iterator<Item = (&String, &_)>> = match keys {
+        None => Box::new(node.props.iter()),
+        Some(keys) => Box::new(keys.iter().filter_map(|k| node.props.get_key_value(k))),
+    };
+    for (i, (key, p)) in selected.enumerate() {
         if i > 0 {
             out.push(',');
         }

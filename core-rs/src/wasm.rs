@@ -286,9 +286,10 @@ impl Engine {
         self.inner.evict(soul)
     }
 
-    /// A node with its metadata as JSON text (`null` when unknown).
-    pub fn read(&self, soul: &str) -> String {
-        report::node_json(soul, self.inner.node(soul))
+    /// A node with its metadata as JSON text (`null` when unknown); with `keys`, only
+    /// those of its properties.
+    pub fn read(&self, soul: &str, keys: Option<Vec<String>>) -> String {
+        report::node_keys_json(soul, self.inner.node(soul), keys.as_deref())
     }
 
     pub fn clock(&self) -> f64 {

@@ -115,7 +115,9 @@ export class MapWatcher implements ChangeWatcher {
     const resolution = reresolve || current === undefined ? resolve(replica, this.#path) : current;
     const moved = current === undefined || !sameWatches(resolution.watches, current.watches);
     const soul = mapNodeSoul(resolution);
-    const props = soul === undefined ? undefined : replica.readNode(soul)?.props;
+    // A batch that changed a few children reads only those (a large node is not parsed again).
+    const onlyKeys = moved || keys === undefined ? undefined : keys;
+    const props = soul === undefined ? undefined : replica.readNode(soul, onlyKeys)?.props;
     const children: Array<readonly [string, Value, Value | NodeData]> = [];
     if (moved || keys === undefined) {
       for (const key in props) {

@@ -191,7 +191,8 @@ export class Ref implements Linkable {
       }
       const parent = resolve(replica, { root, keys: keys.slice(0, -1) });
       if (parent.kind !== 'node') return undefined;
-      const prop = replica.readNode(parent.soul)?.props[keys[keys.length - 1]!];
+      const key = keys[keys.length - 1]!;
+      const prop = replica.readNode(parent.soul, new Set([key]))?.props[key];
       return prop === undefined ? undefined : toPropertyMeta(prop);
     });
   }

@@ -289,10 +289,10 @@ export class LocalReplica implements GraphView {
     return this.links.target(soul, key);
   }
 
-  /** The engine's view of a node with metadata, or null when it holds no property. */
-  readNode(soul: string): EngineNode | null {
+  /** The engine's view of a node with metadata (only `keys`, when given), or null when it holds no property. */
+  readNode(soul: string, keys?: ReadonlySet<string>): EngineNode | null {
     if (this.#backing !== undefined && !this.#inMemory(soul)) return null;
-    return JSON.parse(this.#engine.read(soul)) as EngineNode | null;
+    return JSON.parse(this.#engine.read(soul, keys === undefined ? null : [...keys])) as EngineNode | null;
   }
 
   #inMemory(soul: string): boolean {

@@ -18,7 +18,8 @@ import type { NodeData, ReadValue } from './values.js';
 export interface GraphView {
   /** The soul `soul.key` links to, if it holds a link. */
   target(soul: string, key: string): string | undefined;
-  readNode(soul: string): EngineNode | null;
+  /** With `keys`: only those properties (what a read of one property needs). */
+  readNode(soul: string, keys?: ReadonlySet<string>): EngineNode | null;
 }
 
 export interface RefPath {
@@ -99,7 +100,7 @@ export function readResolved(graph: GraphView, resolution: Resolution): ReadValu
     case 'missing':
       return undefined;
     case 'property':
-      return graph.readNode(resolution.soul)?.props[resolution.key]?.v;
+      return graph.readNode(resolution.soul, new Set([resolution.key]))?.props[resolution.key]?.v;
     case 'node': {
       const data = nodeData(graph.readNode(resolution.soul));
       // A link is data: a linked node without properties yet reads as empty, not absent.
