@@ -72,15 +72,9 @@ pub fn encode(updates: &[Update]) -> Vec<u8> {
 }
 
 pub fn decode(bytes: &[u8], config: &Config) -> Result<Vec<Update>, EngineError> {
-    let mut r = Reader { bytes, at: 0 };
-    if r.take(2)? != MAGIC {
-        return Err(EngineError::UnsupportedVersion(bytes.first().copied().unwrap_or(0)));
-    }
-    let version = r.byte()?;
-    if version != VERSION {
-        return Err(EngineError::UnsupportedVersion(version));
-    }
-    let count = r.varint()? as usize;
+    let (count, at) = header(bytes)?;
+    let count = count as usize;
+    let mut r = Reader { bytes, at };
     config.check_batch(count)?;
     // Each update takes at least 12 bytes; a count the frame cannot hold is a lie.
     if count > r.remaining() / 12 {

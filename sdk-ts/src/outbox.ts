@@ -8,6 +8,7 @@
  */
 import { InvalidValueError } from './errors.js';
 import { FrameArena } from './frame-arena.js';
+import { notifyAll } from './listeners.js';
 import type { GroupCommit } from './persistence/group-commit.js';
 import { OUTBOX_PREFIX, outboxIdOf, outboxKey } from './persistence/layout.js';
 import type { StorageAdapter } from './storage/adapter.js';
@@ -237,14 +238,6 @@ export class Outbox {
   }
 
   #emit(event: OutboxEvent): void {
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    notifyAll(this.#listeners, event);
   }
 }

@@ -26,6 +26,7 @@ import type { Engine, EngineModule, Signer } from './engine/core-types.js';
 import { closedError, fromEngineError, InvalidValueError } from './errors.js';
 import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
+import { notifyAll, reportListenerError } from './listeners.js';
 import { localWriteReport, writeListText } from './local-write.js';
 import { OperationQueue } from './operation-queue.js';
 import { Outbox } from './outbox.js';
@@ -145,13 +146,6 @@ interface AppliedWrite {
 }
 
 const NOTHING_TO_PERSIST: Promise<void> = Promise.resolve();
-
-/** Rethrows asynchronously: one failing listener must not stop the others or the write. */
-function reportListenerError(error: unknown): void {
-  queueMicrotask(() => {
-    throw error;
-  });
-}
 
 function isPromise(value: unknown): value is Promise<unknown> {
   return value instanceof Promise;
@@ -500,14 +494,7 @@ export class LocalReplica implements GraphView {
       const frame = records?.length === 1 ? records[0]! : this.#engine.lastChangesFrame();
       const seq = changeLog?.append(frame);
       if (local) this.#announceLocal(frame);
-      const batch: AppliedBatch = { frame, changes, local, seq };
-      for (const listener of this.#appliedListeners.size === 0 ? [] : [...this.#appliedListeners]) {
-        try {
-          listener(batch);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
+      notifyAll(this.#appliedListeners, { frame, changes, local, seq });
     }
     this.subscriptions.dispatch(changes);
     return backing === undefined ? NOTHING_TO_PERSIST : backing.commit.durable();
@@ -516,13 +503,7 @@ export class LocalReplica implements GraphView {
   /** A local write joins the outbox and reaches `onChanges` listeners. */
   #announceLocal(frame: Uint8Array): void {
     this.outbox.add(frame);
-    for (const listener of this.#changesListeners.size === 0 ? [] : [...this.#changesListeners]) {
-      try {
-        listener(frame);
-      } catch (error) {
-        reportListenerError(error);
-      }
-    }
+    notifyAll(this.#changesListeners, frame);
   }
 
   // ---- persistence ------------------------------------------------------------------------

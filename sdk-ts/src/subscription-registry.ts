@@ -7,6 +7,7 @@
  * half-applied batch.
  */
 import type { EngineChange } from './batch-report.js';
+import { reportListenerError } from './listeners.js';
 
 export interface ChangeWatcher {
   note(change: EngineChange): void;
@@ -51,9 +52,7 @@ export class SubscriptionRegistry {
       try {
         listener(soul, watched);
       } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
+        reportListenerError(error);
       }
     }
   }

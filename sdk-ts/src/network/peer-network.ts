@@ -16,6 +16,7 @@
 import type { Connection, PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import { ClosedError, InvalidValueError, RustDHTError, abortErrorFrom, throwIfAborted } from '../errors.js';
+import { notifyAll } from '../listeners.js';
 import type { OutboxEntry } from '../outbox.js';
 import { decodeFeedCursor, encodeFeedCursor, feedCursorKey } from '../persistence/layout.js';
 import { afterMicrotasks } from '../persistence/macrotask.js';
@@ -557,15 +558,7 @@ export class Network {
   }
 
   #emit(event: NetworkEvent): void {
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    notifyAll(this.#listeners, event);
     this.#wake();
   }
 

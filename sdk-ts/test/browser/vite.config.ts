@@ -30,6 +30,7 @@ export default defineConfig({
         'offline-reload': join(root, 'offline-reload.html'),
         // The default store, persistence and the capped cache (cache.spec.ts).
         cache: join(root, 'cache.html'),
+        network: join(root, 'network.html'), // browser peers over the network (network.spec.ts)
       },
     },
   },
