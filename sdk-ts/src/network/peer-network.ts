@@ -77,6 +77,9 @@ export class Network {
   readonly #puts = new Map<SyncSession, PutState>();
   readonly #listeners = new Set<(event: NetworkEvent) => void>();
   readonly #stop = new AbortController();
+  /** Every address kept dialled, with the controller that stops its current dial loop. */
+  readonly #dialers = new Map<string, AbortController>();
+  #online = true;
   readonly #cleanups: Array<() => void> = [];
   #fetching = 0;
   #state: NetworkStatus['state'] = 'offline';
@@ -129,6 +132,40 @@ export class Network {
   on(listener: (event: NetworkEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
+  }
+
+  /** False after `goOffline()`: no peer is connected or dialled until `goOnline()`. */
+  get online(): boolean {
+    return this.#online;
+  }
+
+  /**
+   * Works offline on purpose (the demo's switch, or an app saving data): hangs up every
+   * peer and stops dialling. Writes keep landing in the outbox; reads answer locally.
+   */
+  async goOffline(): Promise<void> {
+    this.#assertRunning();
+    if (!this.#online) return;
+    this.#online = false;
+    for (const [address, dialer] of this.#dialers) {
+      dialer.abort();
+      this.#dialers.set(address, new AbortController());
+    }
+    const peers = [...this.#peers.values()];
+    await Promise.all(peers.flatMap((entry) => [...entry.sessions].map((session) => session.close().catch(() => {}))));
+    await Promise.all(peers.map((entry) => this.#node.hangUp(entry.peerId).catch(() => {})));
+    this.#updateState();
+  }
+
+  /** Dials every known peer again (those of `peers` and `dial()`); they re-subscribe and drain the outbox. */
+  goOnline(): void {
+    this.#assertRunning();
+    if (this.#online) return;
+    this.#online = true;
+    for (const [address, dialer] of this.#dialers) {
+      const target = multiaddr(address);
+      this.#startDialling(address, target, target.getComponents().filter((c) => c.name === 'p2p').pop()?.value, dialer);
+    }
   }
 
   /** Dials `address` now and keeps it dialled (as if given in `peers`). */
@@ -242,11 +279,19 @@ export class Network {
 
   /** Dials `address` until the network stops, again after each disconnection, with backoff. */
   #keepDialled(address: string): void {
-    const signal = this.#stop.signal;
-    const backoff = new Backoff();
     const target = multiaddr(address);
     const remote = target.getComponents().filter((c) => c.name === 'p2p').pop()?.value;
     if (remote === this.peerId) return; // our own address in a shared bootstrap list
+    if (this.#dialers.has(address)) return;
+    const dialer = new AbortController();
+    this.#dialers.set(address, dialer);
+    if (!this.#online) return; // dialled when the network goes online
+    this.#startDialling(address, target, remote, dialer);
+  }
+
+  #startDialling(address: string, target: ReturnType<typeof multiaddr>, remote: string | undefined, dialer: AbortController): void {
+    const signal = AbortSignal.any([this.#stop.signal, dialer.signal]);
+    const backoff = new Backoff();
     void (async () => {
       while (!signal.aborted) {
         const started = Date.now();
@@ -270,6 +315,8 @@ export class Network {
 
   #adopt(channel: StreamChannel, connection: Connection): SyncSession {
     const peerId = connection.remotePeer.toString();
+    // Offline on purpose: a peer that dials us (another browser, through a relay) is hung up on.
+    if (!this.#online) channel.abort(new ClosedError('network/offline', 'this peer is offline.'));
     const session = new SyncSession(channel, {
       peerId,
       localRole: this.#role,

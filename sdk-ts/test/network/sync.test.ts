@@ -133,6 +133,25 @@ describe('sync protocol over libp2p', () => {
     expect(caughtUp).toEqual({ rev: 2, extra: 'written while s2 was down' });
   });
 
+  it('goOffline() hangs up and queues writes; goOnline() redials and sends them', async () => {
+    const s = await server();
+    const a = await client([tcpAddress(s)]);
+    await a.network!.whenConnected();
+    await a.network!.goOffline();
+    expect(a.network!.online).toBe(false);
+    expect(a.network!.status()).toMatchObject({ state: 'offline', peers: [] });
+    await a.get('note').put({ text: 'written offline' });
+    expect(a.outbox.size).toBe(1);
+    // Still offline a while later: nothing redials on its own.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(a.network!.status().peers).toEqual([]);
+    expect(await s.get('note').get('text').once({ local: true })).toBeUndefined();
+    a.network!.goOnline();
+    await a.network!.whenConnected();
+    await a.network!.whenSynced();
+    expect(await s.get('note').get('text').once({ local: true })).toBe('written offline');
+  });
+
   it('two peers that wrote while apart converge by the HAM rule when they meet', async () => {
     const s = await server();
     const x = await client([]);
