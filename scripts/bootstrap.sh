@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Brings a checkout to a runnable state: npm dependencies, the Rust→wasm32 toolchain,
-# wasm-bindgen-cli at the exact version Cargo.lock pins, the WASM engine and the
-# compiled TypeScript SDK. Every step checks first and does nothing when its result is
+# wasm-bindgen-cli at the exact version Cargo.lock pins, the WASM engine, the
+# compiled TypeScript SDK and the demo page (demo/dist). Every step checks first and does nothing when its result is
 # already present, so a second run takes seconds.
 #
 #   bash scripts/bootstrap.sh             # everything `npm start` / `npm run bench` need
-#   bash scripts/bootstrap.sh --browser   # ... plus Chromium for the browser smoke test
+#   bash scripts/bootstrap.sh --browser   # ... plus Chromium for the browser tests
 #
 # Only the npm, crates.io and Debian registries are used: no `rustup target add`, no
 # Playwright browser download, no binaries from anywhere else.
@@ -136,6 +136,24 @@ log "compiling TypeScript (sdk-ts/src → sdk-ts/dist)…"
 rm -rf sdk-ts/dist
 node_modules/.bin/tsc -p sdk-ts/tsconfig.build.json \
   || die "TypeScript build failed (see errors above)"
+
+# ---------------------------------------------------------------------------------------
+# The demo page (demo/ → demo/dist, served by `rustdht serve --demo demo/dist`): a type
+# check and a Vite build, skipped when neither the demo nor what it bundles (the SDK's
+# sources, the engine's bundler build, the lockfile) changed since the last build.
+demo_stamp=target/demo-build.sha256
+demo_hash=$(find demo/src demo/index.html demo/vite.config.ts demo/tsconfig.json demo/package.json \
+    sdk-ts/src sdk-ts/pkg/bundler package-lock.json -type f -print0 2>/dev/null \
+  | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+if [ -f demo/dist/index.html ] && [ "$(cat "$demo_stamp" 2>/dev/null)" = "$demo_hash" ]; then
+  log "demo page: up to date (demo/dist)"
+else
+  log "building the demo page (demo/ → demo/dist: tsc, vite build)…"
+  (cd demo && ../node_modules/.bin/tsc -p tsconfig.json && ../node_modules/.bin/vite build --logLevel warn) \
+    || die "demo build failed (see errors above)"
+  mkdir -p target
+  echo "$demo_hash" > "$demo_stamp"
+fi
 
 # ---------------------------------------------------------------------------------------
 if [ "$want_browser" = 1 ]; then

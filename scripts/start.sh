@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `npm start`: bootstrap (no browser needed; this also compiles the SDK to sdk-ts/dist),
-# then run a local development server: `rustdht serve` with its data in
-# ./.rustdht/local, listening on loopback only, logging human-readable lines.
+# `npm start`: bootstrap (no browser needed; this also compiles the SDK to sdk-ts/dist
+# and builds the demo page to demo/dist), then run a local development server:
+# `rustdht serve` with its data in ./.rustdht/local, listening on loopback only, logging
+# human-readable lines, and serving the demo page at http://127.0.0.1:7400/.
 # Ctrl+C stops it cleanly. `node examples/quickstart.mjs` still runs the narrated tour.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,9 +13,14 @@ bash scripts/bootstrap.sh
   printf '[rustdht] ERROR: sdk-ts/dist/cli/main.js is missing after the build\n' >&2
   exit 1
 }
+[ -f demo/dist/index.html ] || {
+  printf '[rustdht] ERROR: demo/dist/index.html is missing after the build\n' >&2
+  exit 1
+}
 
-# The default ports (7401 TCP, 7402 WebSockets, 7403 WebRTC Direct, HTTP 7400), bound to
-# 127.0.0.1: a dev node is reachable from this machine only.
+# The default ports (7401 TCP, 7402 WebSockets, 7403 WebRTC Direct, HTTP 7400: /health,
+# /metrics and the demo page at /), bound to 127.0.0.1: a dev node is reachable from this
+# machine only.
 args=(
   serve
   --data ./.rustdht/local
@@ -23,7 +29,9 @@ args=(
   --listen /ip4/127.0.0.1/udp/7403/webrtc-direct
   --http 7400
   --log-format pretty
+  --demo demo/dist
 )
 printf '[rustdht] starting a local server: node sdk-ts/dist/cli/main.js %s\n' "${args[*]}"
-printf '[rustdht] (data in ./.rustdht/local; Ctrl+C stops it; `node sdk-ts/dist/cli/main.js --help` lists the commands)\n\n'
+printf '[rustdht] (data in ./.rustdht/local; Ctrl+C stops it; `node sdk-ts/dist/cli/main.js --help` lists the commands)\n'
+printf '\n[rustdht] ==> the demo page: http://127.0.0.1:7400/  (open it in two windows to watch them sync)\n\n'
 exec node sdk-ts/dist/cli/main.js "${args[@]}"

@@ -4,7 +4,8 @@
 #   1. the Rust engine, natively: cargo test --release (unit + property tests)
 #   2. the TypeScript SDK: type check, then vitest (unit and conformance tests, and the
 #      packaging test on the packed tarball)
-#   3. the browser smoke test: Playwright + system Chromium against a Vite-built page
+#   3. the browser tests: Playwright + system Chromium (playwright.config.ts at the top
+#      level): the SDK's pages (project sdk) and the demo page (project demo)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -48,16 +49,19 @@ current_step="SDK type check (tsc -p sdk-ts/tsconfig.json: sources, tests, confi
 log "2/3 SDK: type check (sources, tests, configs), then vitest (unit, conformance, packaging tests)"
 step_start=$SECONDS
 node_modules/.bin/tsc -p sdk-ts/tsconfig.json
+# The demo's Playwright tests and the top-level playwright.config.ts (the page itself is
+# checked when bootstrap builds it).
+node_modules/.bin/tsc -p demo/test/tsconfig.json
 current_step="SDK tests (vitest: sdk-ts/test/**/*.test.ts)"
 (cd sdk-ts && ../node_modules/.bin/vitest run)
 log "2/3 SDK: ok ($((SECONDS - step_start)) s)"
 
 # --- 3. browser -----------------------------------------------------------------------
-current_step="browser smoke test (Playwright + Chromium, sdk-ts/test/browser)"
-log "3/3 browser: Playwright smoke test in ${RUSTDHT_CHROMIUM:-/usr/bin/chromium}"
+current_step="browser tests (Playwright + Chromium: sdk-ts/test/browser, demo/test)"
+log "3/3 browser: Playwright in ${RUSTDHT_CHROMIUM:-/usr/bin/chromium} (projects sdk and demo)"
 step_start=$SECONDS
-(cd sdk-ts && ../node_modules/.bin/playwright test)
-log "3/3 browser: ok ($((SECONDS - step_start)) s); screenshot in sdk-ts/test-results/"
+node_modules/.bin/playwright test
+log "3/3 browser: ok ($((SECONDS - step_start)) s); screenshots in test-results/, report in playwright-report/"
 
 current_step="done"
 log "all tests passed in $((SECONDS - started)) s"

@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // Every *.test.ts under test/: unit and conformance tests exercise src/ directly;
 // package tests exercise the packed build the way an application installs it (they need
 // `npm run build` first, which scripts/test.sh does). test/browser/ holds Playwright
-// specs (*.spec.ts), run by playwright.config.ts, not here.
+// specs (*.spec.ts), run by the top-level playwright.config.ts (project sdk), not here.
 //
 // The unit tests run a second time with every database their helpers open backed by a
 // store (RUSTDHT_TEST_STORE=memory), so the whole API is also exercised with nodes

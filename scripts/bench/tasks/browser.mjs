@@ -18,23 +18,15 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './durable.mjs';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../chromium.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PAGES = join(HERE, '..', 'browser');
 const require = createRequire(import.meta.url);
 const GUN_DIR = dirname(require.resolve('gun/package.json'));
 
-const CHROMIUM = process.env.RUSTDHT_CHROMIUM ?? '/usr/bin/chromium';
-// The flags sdk-ts/playwright.config.ts gives the test browser.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-gpu',
-  '--disable-quic',
-  '--disable-sync',
-];
+// The binary and flags the browser tests use too (scripts/chromium.mjs).
+const CHROMIUM = CHROMIUM_PATH;
 
 export async function buildPages() {
   const t0 = performance.now();

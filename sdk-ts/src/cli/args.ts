@@ -42,6 +42,8 @@ export interface ServeOptions {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly quiet: boolean;
+  /** A directory of static files (the built demo page) served at / by the HTTP server; undefined: none. */
+  readonly demoDir: string | undefined;
 }
 
 export interface ClientOptions {
@@ -95,6 +97,7 @@ export const OPTIONS = {
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     quiet: { type: 'boolean' },
+    demo: { type: 'string' },
     ...HELP_OPTION,
   },
   get: CLIENT_OPTIONS,
@@ -164,6 +167,9 @@ Options:
                         "ready" line lists the addresses (default: ${DEFAULTS.logFormat})
                         pretty: human-readable lines, and a banner with the addresses
   --quiet               log warnings and errors only, no banner (= --log-level warn)
+  --demo DIR            also serve the static files of DIR at / on the HTTP port, e.g. the
+                        built demo page (demo/dist, what npm start serves): GET / answers
+                        DIR/index.html (default: none, only /health and /metrics)
   -h, --help            show this help
 
 Example:
@@ -356,6 +362,7 @@ function parseServe(args: readonly string[]): ServeOptions {
     logLevel: quiet && (logLevel === 'debug' || logLevel === 'info') ? 'warn' : logLevel,
     logFormat: oneOf('log-format', values['log-format'] ?? DEFAULTS.logFormat, LOG_FORMATS, 'serve'),
     quiet,
+    demoDir: values.demo === undefined || values.demo === '' ? undefined : values.demo,
   };
 }
 

@@ -5,7 +5,7 @@
  * the database (which stops the network, so no peer's frame arrives while the store
  * flushes, then closes the store). A second signal skips the rest and exits 1.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { NetworkEvent } from '../network/types.js';
 import { LevelStore, RustDHT, type Network } from '../node.js';
@@ -41,13 +41,14 @@ function logNetworkEvent(log: Logger, network: Network, throttle: RepeatThrottle
   }
 }
 
-function banner(health: HealthJson, httpUrl: string, dataDir: string): string {
+function banner(health: HealthJson, httpUrl: string, dataDir: string, demo: boolean): string {
   const [first = '(none)', ...rest] = health.addresses;
   const pad = '              ';
   const lines = [
     '',
     `  RustDHT ${VERSION} server ready`,
     '',
+    ...(demo ? [`  demo page   ${httpUrl}/   <- open this in a browser`, ''] : []),
     `  peer id     ${health.peerId}`,
     `  listening   ${first}`,
     ...rest.map((address) => `${pad}${address}`),
@@ -96,7 +97,15 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
   let store: LevelStore | undefined;
   let db: RustDHT | undefined;
   let http: HttpServer | undefined;
+  const demoDir = options.demoDir === undefined ? undefined : resolve(options.demoDir);
   try {
+    // Checked before anything opens: a wrong --demo is a start-up error, not a 404 later.
+    if (demoDir !== undefined) {
+      const info = await stat(join(demoDir, 'index.html')).catch(() => undefined);
+      if (info?.isFile() !== true) {
+        throw new CliError('cli/demo-missing', `--demo ${options.demoDir}: no index.html in ${demoDir} (build the demo first: npm run build -w demo)`, EXIT.failure);
+      }
+    }
     log.info('starting', { version: VERSION, pid: process.pid, data: dataDir, listen: options.listen, bootstrap: options.bootstrap });
     // 0o700: the peer directory holds the private key; the store may hold kept identities' seeds.
     await mkdir(peerDir, { recursive: true, mode: 0o700 });
@@ -136,13 +145,13 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
     log.info('listening', { peerId: network.peerId, addresses });
     // Interrupted while opening: nothing to serve, just close again.
     if (stopSignal !== undefined) return await shutdown(log, undefined, db);
-    http = await startHttpServer({ port: options.httpPort, host: options.httpHost, health, metrics });
-    log.info('http listening', { url: http.url, endpoints: [`${http.url}/health`, `${http.url}/metrics`] });
+    http = await startHttpServer({ port: options.httpPort, host: options.httpHost, health, metrics, ...(demoDir === undefined ? {} : { staticDir: demoDir }) });
+    log.info('http listening', { url: http.url, endpoints: [...(demoDir === undefined ? [] : [`${http.url}/`]), `${http.url}/health`, `${http.url}/metrics`], demo: demoDir });
 
     if (options.logFormat === 'pretty') {
-      if (!options.quiet) io.stdout(banner(await health(), http.url, dataDir));
+      if (!options.quiet) io.stdout(banner(await health(), http.url, dataDir, demoDir !== undefined));
     } else {
-      log.info('ready', { peerId: network.peerId, addresses, http: http.url, data: dataDir, startupMs: Date.now() - startedAt });
+      log.info('ready', { peerId: network.peerId, addresses, http: http.url, ...(demoDir === undefined ? {} : { demo: `${http.url}/` }), data: dataDir, startupMs: Date.now() - startedAt });
     }
 
     await stopRequested;

@@ -174,6 +174,24 @@ export class Network {
     this.#keepDialled(address);
   }
 
+  /**
+   * Stops dialling `address` (given in `peers` or to `dial()`) and hangs up on its peer
+   * (the peer named by its /p2p/ component; without one, only the dialling stops).
+   * The demo's disconnect button. Resolves once the peer is hung up.
+   */
+  async hangUp(address: string): Promise<void> {
+    this.#assertRunning();
+    const dialer = this.#dialers.get(address);
+    dialer?.abort();
+    this.#dialers.delete(address);
+    const remote = multiaddr(address).getComponents().filter((c) => c.name === 'p2p').pop()?.value;
+    const entry = remote === undefined ? undefined : this.#peers.get(remote);
+    if (entry === undefined) return;
+    await Promise.all([...entry.sessions].map((session) => session.close().catch(() => {})));
+    await this.#node.hangUp(entry.peerId).catch(() => {});
+    this.#updateState();
+  }
+
   /** Resolves once sync sessions are ready with at least `count` peers (default 1). */
   whenConnected(options: { count?: number; signal?: AbortSignal } = {}): Promise<void> {
     const count = options.count ?? 1;

@@ -1,10 +1,15 @@
 /**
  * The server's HTTP side: GET /health (JSON, for load balancers, orchestrators and
- * humans) and GET /metrics (Prometheus text). Plain node:http: two read-only endpoints
- * do not need a framework, and nothing here accepts a body.
+ * humans), GET /metrics (Prometheus text) and, with `staticDir` (`rustdht serve --demo
+ * DIR`), the files of a built web page at / (the demo page, which reads /health to find
+ * the server's addresses). Plain node:http: read-only endpoints and static files do not
+ * need a framework, and nothing here accepts a body.
  */
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { extname, join, resolve, sep } from 'node:path';
 import type { Registry } from 'prom-client';
 import { RustDHTError } from '../errors.js';
 import type { PeerRole, Transport } from '../network/types.js';
@@ -39,6 +44,12 @@ export interface HttpServerOptions {
   readonly host?: string;
   readonly health: () => Promise<HealthJson> | HealthJson;
   readonly metrics: Registry;
+  /**
+   * A directory whose files are served at / (GET / → index.html), with content types by
+   * extension (application/wasm for .wasm). Paths outside it (.., symlinks leading out)
+   * are 404. Absent: only /health and /metrics.
+   */
+  readonly staticDir?: string;
 }
 
 export interface HttpServer {
@@ -74,12 +85,103 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Content types of the files a built web page is made of; anything else is application/octet-stream. */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.webmanifest': 'application/manifest+json; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+};
+
+/** The content type served for a file name. */
+export function contentTypeOf(file: string): string {
+  return CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/**
+ * The file under `root` that the URL path `pathname` names (`/` and directories: their
+ * index.html), or undefined when there is none or it would lie outside `root` (`..`,
+ * encoded or not, a NUL, or a symlink leading out).
+ */
+async function staticFile(root: string, pathname: string): Promise<{ file: string; relative: string; size: number } | undefined> {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return undefined; // malformed %-encoding
+  }
+  if (decoded.includes('\0') || decoded.includes('\\')) return undefined;
+  const base = await realpath(root).catch(() => undefined);
+  if (base === undefined) return undefined;
+  let candidate = resolve(base, `.${decoded.startsWith('/') ? decoded : `/${decoded}`}`);
+  if (candidate !== base && !candidate.startsWith(base + sep)) return undefined;
+  let info = await stat(candidate).catch(() => undefined);
+  if (info?.isDirectory() === true) {
+    candidate = join(candidate, 'index.html');
+    info = await stat(candidate).catch(() => undefined);
+  }
+  if (info === undefined || !info.isFile()) return undefined;
+  // Symlinks inside the directory may point anywhere: serve only what really lies inside.
+  const real = await realpath(candidate).catch(() => undefined);
+  if (real === undefined || !real.startsWith(base + sep)) return undefined;
+  return { file: real, relative: real.slice(base.length), size: info.size };
+}
+
+/** Serves a static file (the demo page); false when there is no such file. */
+async function serveStatic(root: string, pathname: string, request: IncomingMessage, response: ServerResponse): Promise<boolean> {
+  const found = await staticFile(root, pathname);
+  if (found === undefined) return false;
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    sendJson(response, 405, { error: `method ${request.method ?? '?'} not allowed`, allow: ['GET', 'HEAD'] }, { allow: 'GET, HEAD' });
+    return true;
+  }
+  const hashed = /^[\\/]assets[\\/]/.test(found.relative);
+  response.writeHead(200, {
+    'content-type': contentTypeOf(found.file),
+    'content-length': found.size,
+    // Vite's assets/ carry a content hash in their names; the page itself must be revalidated.
+    'cache-control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
+    'x-content-type-options': 'nosniff',
+  });
+  if (request.method === 'HEAD') {
+    response.end();
+    return true;
+  }
+  await new Promise<void>((done, fail) => {
+    const stream = createReadStream(found.file);
+    stream.on('error', fail);
+    response.on('close', () => {
+      stream.destroy();
+      done();
+    });
+    stream.pipe(response);
+  });
+  return true;
+}
+
 async function handle(options: HttpServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
   // Only the path matters; the base is a placeholder for URL's parser.
-  const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
+  const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+  const path = pathname.replace(/\/+$/, '') || '/';
   const known = path === '/health' || path === '/metrics';
   if (!known) {
-    sendJson(response, 404, { error: 'not found', path, endpoints: ['/health', '/metrics'] });
+    if (options.staticDir !== undefined && (await serveStatic(options.staticDir, pathname, request, response))) return;
+    const endpoints = options.staticDir === undefined ? ['/health', '/metrics'] : ['/', '/health', '/metrics'];
+    sendJson(response, 404, { error: 'not found', path, endpoints });
     return;
   }
   // HEAD too: some load balancers probe with it, and it costs nothing to answer.

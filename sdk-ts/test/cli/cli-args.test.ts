@@ -75,6 +75,7 @@ describe('rustdht serve: options', () => {
       logLevel: 'info',
       logFormat: 'json',
       quiet: false,
+      demoDir: undefined,
     });
   });
 
@@ -89,6 +90,7 @@ describe('rustdht serve: options', () => {
       '--http-host', '0.0.0.0',
       '--log-level', 'debug',
       '--log-format', 'pretty',
+      '--demo', 'demo/dist',
     ]);
     expect(parsed).toEqual({
       dataDir: '/var/lib/rustdht',
@@ -99,6 +101,7 @@ describe('rustdht serve: options', () => {
       logLevel: 'debug',
       logFormat: 'pretty',
       quiet: false,
+      demoDir: 'demo/dist',
     });
   });
 
@@ -118,6 +121,7 @@ describe('rustdht serve: options', () => {
     [['--bootstrap', '/ip4/999.0.0.1/tcp/1'], /--bootstrap '\/ip4\/999.0.0.1\/tcp\/1' is not a multiaddr/],
     [['--data'], /option '--data' needs a value/],
     [['--quiet=yes'], /option '--quiet' takes no value/],
+    [['--demo'], /option '--demo' needs a value/],
     [['--port', '7400'], /unknown option '--port' for rustdht serve/],
     [['extra'], /rustdht serve takes no arguments, got 'extra'/],
   ])('refuses %j', (argv, message) => {
@@ -258,6 +262,8 @@ describe('commands and help', () => {
       'json',
       'pretty',
       'SIGTERM',
+      '--demo DIR',
+      'index.html',
     ]) {
       expect(help).toContain(text);
     }

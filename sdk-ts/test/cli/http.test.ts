@@ -4,13 +4,13 @@
  * the answers to anything else (404, 405). Also the helpers behind them: the store-size
  * cache and the logger.
  */
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir, symlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NetworkCounters, NetworkStatus } from '../../src/network/types.js';
-import { startHttpServer, type HealthJson, type HttpServer } from '../../src/server/http.js';
+import { contentTypeOf, startHttpServer, type HealthJson, type HttpServer } from '../../src/server/http.js';
 import { createLogger } from '../../src/server/log.js';
 import { createMetricsRegistry, METRIC_NAMES, type MetricsSource } from '../../src/server/metrics.js';
 import { directoryBytes, directorySizer } from '../../src/server/store-size.js';
@@ -258,6 +258,67 @@ describe('startHttpServer', () => {
     expect(response.status).toBe(200);
     expect(response.body).toBe('');
     expect(Number(response.headers['content-length'])).toBeGreaterThan(0);
+  });
+
+  it('with staticDir (rustdht serve --demo DIR), serves DIR at / next to /health and /metrics, and nothing outside it', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'rustdht-static-'));
+    try {
+      const root = join(parent, 'dist');
+      await mkdir(join(root, 'assets'), { recursive: true });
+      await mkdir(join(root, 'docs'));
+      await writeFile(join(root, 'index.html'), '<!doctype html><title>demo</title>');
+      await writeFile(join(root, 'docs', 'index.html'), '<p>docs</p>');
+      await writeFile(join(root, 'assets', 'index-abc123.js'), 'console.log(1);');
+      await writeFile(join(root, 'assets', 'index-abc123.css'), 'body{}');
+      const wasm = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+      await writeFile(join(root, 'assets', 'engine-abc123.wasm'), wasm);
+      await writeFile(join(parent, 'secret.txt'), 'not for the web');
+      await symlink(join(parent, 'secret.txt'), join(root, 'link-out.txt'));
+      server = await startHttpServer({ port: 0, health: () => healthOf(status), metrics: createMetricsRegistry(source, { defaultMetrics: false }), staticDir: root });
+      const http = server;
+
+      const page = await fetch(`${http.url}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(page.headers.get('cache-control')).toBe('no-cache');
+      expect(await page.text()).toBe('<!doctype html><title>demo</title>');
+      expect(await (await fetch(`${http.url}/index.html`)).text()).toBe('<!doctype html><title>demo</title>');
+      expect(await (await fetch(`${http.url}/docs/`)).text()).toBe('<p>docs</p>');
+      for (const [path, type] of [
+        ['/assets/index-abc123.js', 'text/javascript; charset=utf-8'],
+        ['/assets/index-abc123.css', 'text/css; charset=utf-8'],
+        ['/assets/engine-abc123.wasm', 'application/wasm'],
+      ] as const) {
+        const response = await fetch(`${http.url}${path}`);
+        expect(response.status, path).toBe(200);
+        expect(response.headers.get('content-type'), path).toBe(type);
+        expect(response.headers.get('cache-control'), path).toBe('public, max-age=31536000, immutable');
+        expect(response.headers.get('x-content-type-options'), path).toBe('nosniff');
+      }
+      expect(Buffer.from(await (await fetch(`${http.url}/assets/engine-abc123.wasm`)).arrayBuffer())).toEqual(wasm);
+      const head = await call(http, 'HEAD', '/assets/engine-abc123.wasm');
+      expect(head.status).toBe(200);
+      expect(head.body).toBe('');
+      expect(head.headers['content-length']).toBe(String(wasm.length));
+
+      // The endpoints are unchanged.
+      expect(await (await fetch(`${http.url}/health`)).json()).toMatchObject({ status: 'ok', peerId: '12D3KooWSelf' });
+      expect((await fetch(`${http.url}/metrics`)).headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+
+      // Nothing outside the directory, however the path is spelled; unknown files are 404.
+      for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/assets/%2e%2e/%2e%2e/secret.txt', '/..%5csecret.txt', '/link-out.txt', '/missing.js', '/assets/', '/index.html%00.js', '/%E0%A4%A']) {
+        const response = await call(http, 'GET', path);
+        expect(response.status, path).toBe(404);
+        expect(response.body, path).not.toContain('not for the web');
+        expect(JSON.parse(response.body), path).toMatchObject({ error: 'not found', endpoints: ['/', '/health', '/metrics'] });
+      }
+      const post = await call(http, 'POST', '/');
+      expect(post.status).toBe(405);
+      expect(post.headers['allow']).toBe('GET, HEAD');
+      expect(contentTypeOf('x.unknown')).toBe('application/octet-stream');
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
   });
 
   it('close() resolves with a keep-alive connection open, and the port is then free', async () => {

@@ -152,6 +152,25 @@ describe('sync protocol over libp2p', () => {
     expect(await s.get('note').get('text').once({ local: true })).toBe('written offline');
   });
 
+  it('hangUp(address) stops dialling that address and hangs up its peer; others stay; dial() again reconnects', async () => {
+    const s1 = await server();
+    const s2 = await server();
+    const a = await client([tcpAddress(s1), tcpAddress(s2)]);
+    await a.network!.whenConnected({ count: 2 });
+    await a.network!.hangUp(tcpAddress(s1));
+    expect(a.network!.status().peers.map((p) => p.peerId)).toEqual([s2.network!.peerId]);
+    // Not redialled a while later (a drop would be redialled after 250 ms).
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(a.network!.status().peers.map((p) => p.peerId)).toEqual([s2.network!.peerId]);
+    expect(a.network!.status().state).toBe('idle');
+    await a.network!.hangUp(tcpAddress(s2));
+    expect(a.network!.status()).toMatchObject({ state: 'offline', peers: [] });
+    expect(a.network!.online).toBe(true); // not offline on purpose: dial() works at once
+    a.network!.dial(tcpAddress(s1));
+    await a.network!.whenConnected();
+    expect(a.network!.status().peers.map((p) => p.peerId)).toEqual([s1.network!.peerId]);
+  });
+
   it('two peers that wrote while apart converge by the HAM rule when they meet', async () => {
     const s = await server();
     const x = await client([]);
