@@ -7,8 +7,12 @@
 use crate::value::Value;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ed25519_dalek::{Signature as DalekSignature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256, Sha512};
 use std::collections::HashMap;
 
 pub const PUBLIC_KEY_LEN: usize = 32;
@@ -105,10 +109,16 @@ impl Verifier {
         parsed
     }
 
+    /// One signature, by the cofactored equation [8](sB - kA - R) = 0 (ZIP-215's rule),
+    /// the same equation the batch check uses: whether an update verifies must not depend
+    /// on which other updates arrived in its frame, or peers that received it in different
+    /// batches would disagree and never converge.
     pub fn verify(&mut self, message: &[u8], signed: &Signed) -> bool {
         let Some(key) = self.key(&signed.signer) else { return false };
-        let signature = DalekSignature::from_bytes(&signed.signature);
-        key.verify_strict(message, &signature).is_ok()
+        let Some(parts) = SignatureParts::of(message, signed, &key) else { return false };
+        let a = key.to_edwards();
+        let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&parts.k, &-a, &parts.s) - parts.r;
+        check.mul_by_cofactor().is_identity()
     }
 
     /// Verifies many signatures; `result[i]` says whether `items[i]` is valid. One
@@ -121,18 +131,68 @@ impl Verifier {
         items.iter().map(|(message, signed)| self.verify(message, signed)).collect()
     }
 
+    /// The cofactored batch equation [8](Σ zᵢRᵢ + Σ zᵢkᵢAᵢ - (Σ zᵢsᵢ)B) = 0 with 128-bit
+    /// coefficients zᵢ derived by hashing the whole batch (so no sender can choose them).
+    /// It holds when every signature satisfies the single cofactored equation and, except
+    /// with probability about 2⁻¹²⁸, only then: batch and single checks agree.
     fn batch_ok(&mut self, items: &[(&[u8], &Signed)]) -> bool {
         let mut keys = Vec::with_capacity(items.len());
-        for (_, signed) in items {
-            match self.key(&signed.signer) {
-                Some(k) => keys.push(k),
-                None => return false,
-            }
+        let mut parts = Vec::with_capacity(items.len());
+        let mut transcript = Sha512::new();
+        transcript.update(b"rustdht ed25519 batch v1");
+        for (message, signed) in items {
+            let Some(key) = self.key(&signed.signer) else { return false };
+            let Some(p) = SignatureParts::of(message, signed, &key) else { return false };
+            transcript.update(signed.signature);
+            transcript.update(signed.signer);
+            transcript.update(p.k.as_bytes());
+            keys.push(key.to_edwards());
+            parts.push(p);
         }
-        let messages: Vec<&[u8]> = items.iter().map(|(m, _)| *m).collect();
-        let signatures: Vec<DalekSignature> =
-            items.iter().map(|(_, s)| DalekSignature::from_bytes(&s.signature)).collect();
-        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+        let seed: [u8; 64] = transcript.finalize().into();
+        let zs: Vec<Scalar> = (0..items.len() as u32)
+            .map(|i| {
+                let mut h = Sha512::new();
+                h.update(seed);
+                h.update(i.to_le_bytes());
+                let bytes: [u8; 64] = h.finalize().into();
+                Scalar::from(u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes")))
+            })
+            .collect();
+        let b_coefficient: Scalar = parts.iter().zip(&zs).map(|(p, z)| z * p.s).sum();
+        let scalars = core::iter::once(-b_coefficient)
+            .chain(zs.iter().copied())
+            .chain(parts.iter().zip(&zs).map(|(p, z)| z * p.k));
+        let points = core::iter::once(ED25519_BASEPOINT_POINT)
+            .chain(parts.iter().map(|p| p.r))
+            .chain(keys.iter().copied());
+        EdwardsPoint::vartime_multiscalar_mul(scalars, points).mul_by_cofactor().is_identity()
+    }
+}
+
+/// What both checks need of one signature: R (a curve point not of small order), s
+/// (canonical, below the group order) and k = SHA-512(R ‖ A ‖ message) mod order.
+struct SignatureParts {
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+}
+
+impl SignatureParts {
+    fn of(message: &[u8], signed: &Signed, key: &VerifyingKey) -> Option<Self> {
+        let r_bytes: [u8; 32] = signed.signature[..32].try_into().expect("32 bytes");
+        let s_bytes: [u8; 32] = signed.signature[32..].try_into().expect("32 bytes");
+        let r = CompressedEdwardsY(r_bytes).decompress()?;
+        if r.is_small_order() {
+            return None;
+        }
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+        let mut h = Sha512::new();
+        h.update(r_bytes);
+        h.update(key.as_bytes());
+        h.update(message);
+        let wide: [u8; 64] = h.finalize().into();
+        Some(SignatureParts { r, s, k: Scalar::from_bytes_mod_order_wide(&wide) })
     }
 }
 
@@ -195,6 +255,51 @@ mod tests {
         let result = v.verify_many(&items);
         assert_eq!(result.iter().filter(|ok| !**ok).count(), 1);
         assert!(!result[3]);
+    }
+
+    /// A signature whose R carries a small-order (torsion) component: cofactorless
+    /// checks accept or reject it depending on the batch around it. Ours must give one
+    /// answer whatever else is in the batch.
+    #[test]
+    fn torsion_in_r_gets_the_same_answer_alone_and_in_any_batch() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let secret = Scalar::from_bytes_mod_order([7; 32]);
+        let public = EdwardsPoint::mul_base(&secret).compress().to_bytes();
+        let craft = |message: &[u8], torsion: EdwardsPoint, nonce: u8, valid: bool| {
+            let r = Scalar::from_bytes_mod_order([nonce; 32]);
+            let r_bytes = (EdwardsPoint::mul_base(&r) + torsion).compress().to_bytes();
+            let mut h = Sha512::new();
+            h.update(r_bytes);
+            h.update(public);
+            h.update(message);
+            let wide: [u8; 64] = h.finalize().into();
+            let k = Scalar::from_bytes_mod_order_wide(&wide);
+            let s = r + k * secret + if valid { Scalar::ZERO } else { Scalar::ONE };
+            let mut signature = [0u8; SIGNATURE_LEN];
+            signature[..32].copy_from_slice(&r_bytes);
+            signature[32..].copy_from_slice(s.as_bytes());
+            Signed { signer: public, signature }
+        };
+        let pair = KeyPair::from_seed(&[3; 32]);
+        let honest_msgs: Vec<Vec<u8>> = (0..5).map(|i| update_message("h", &i.to_string(), &Value::Null, 1.0)).collect();
+        let honest: Vec<Signed> = honest_msgs.iter().map(|m| signed(&pair, m)).collect();
+        let mut v = Verifier::default();
+        for (t, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+            for valid in [true, false] {
+                let message = update_message("t", &t.to_string(), &Value::Bool(valid), 2.0);
+                let crafted = craft(&message, *torsion, 11 + t as u8, valid);
+                let alone = v.verify(&message, &crafted);
+                // The prime-order part decides; the torsion part never does.
+                assert_eq!(alone, valid, "torsion point {t}");
+                for others in 1..=honest.len() {
+                    let mut items: Vec<(&[u8], &Signed)> = vec![(message.as_slice(), &crafted)];
+                    items.extend(honest_msgs[..others].iter().map(|m| m.as_slice()).zip(&honest[..others]));
+                    let mut expected = vec![true; items.len()];
+                    expected[0] = alone;
+                    assert_eq!(v.verify_many(&items), expected, "torsion point {t}, {others} others");
+                }
+            }
+        }
     }
 
     #[test]
