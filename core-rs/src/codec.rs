@@ -124,24 +124,24 @@ pub fn decode(bytes: &[u8], config: &Config) -> Result<Vec<Update>, EngineError>
     Ok(updates)
 }
 
-/// How many updates a frame says it holds (its header only; the updates are not checked).
-pub fn update_count(bytes: &[u8]) -> Result<u32, EngineError> {
-    Ok(header(bytes)?.0)
-}
-
-/// One frame holding the updates of `frames`, in order: what several frames would do
-/// applied one after the other, in one batch. Updates are copied as bytes, not decoded:
-/// the first update of a frame never refers to a previous soul, so update sequences
-/// concatenate. Only the headers are checked; the receiver's decode checks the rest.
-pub fn join(frames: &[&[u8]]) -> Result<Vec<u8>, EngineError> {
-    let mut total: u64 = 0;
+/// One frame holding the updates of the longest prefix of `frames` that stays within
+/// `max_updates` (always at least the first frame), and how many frames that took: what
+/// those frames would do applied one after the other, in one batch. Updates are copied
+/// as bytes, not decoded: the first update of a frame never refers to a previous soul,
+/// so update sequences concatenate. Only the headers are checked; the receiver's decode
+/// checks the rest.
+pub fn join(frames: &[&[u8]], max_updates: u32) -> Result<(Vec<u8>, usize), EngineError> {
+    let mut total: u32 = 0;
     let mut bodies = Vec::with_capacity(frames.len());
     for frame in frames {
         let (count, at) = header(frame)?;
-        total += u64::from(count);
+        match total.checked_add(count) {
+            Some(sum) if sum <= max_updates || bodies.is_empty() => total = sum,
+            _ => break,
+        }
         bodies.push(&frame[at..]);
     }
-    let total = u32::try_from(total).map_err(|_| EngineError::BadTag(0x80))?;
+    let taken = bodies.len();
     let mut out = Vec::with_capacity(8 + bodies.iter().map(|b| b.len()).sum::<usize>());
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
@@ -149,7 +149,7 @@ pub fn join(frames: &[&[u8]]) -> Result<Vec<u8>, EngineError> {
     for body in bodies {
         out.extend_from_slice(body);
     }
-    Ok(out)
+    Ok((out, taken))
 }
 
 /// A frame's update count and where its first update starts.
@@ -234,12 +234,16 @@ mod tests {
         let (first, rest) = updates.split_at(2);
         let a = encode(first);
         let b = encode(rest);
-        let joined = join(&[&a, &b, &encode(&[])]).unwrap();
-        assert_eq!(update_count(&joined).unwrap() as usize, updates.len());
+        let (joined, taken) = join(&[&a, &b, &encode(&[])], u32::MAX).unwrap();
+        assert_eq!(taken, 3);
+        assert_eq!(header(&joined).unwrap().0 as usize, updates.len());
         assert_eq!(decode(&joined, &config).unwrap(), updates);
-        assert_eq!(join(&[&a]).unwrap(), a);
-        assert!(matches!(join(&[&a, b"XX\x01\x00"]), Err(EngineError::UnsupportedVersion(_))));
-        assert!(matches!(update_count(b"RD"), Err(EngineError::Truncated)));
+        assert_eq!(join(&[&a], u32::MAX).unwrap(), (a.clone(), 1));
+        // The limit stops before the frame that would exceed it, but never takes nothing.
+        assert_eq!(join(&[&a, &b], first.len() as u32).unwrap(), (a.clone(), 1));
+        assert_eq!(join(&[&a, &b], 0).unwrap(), (a.clone(), 1));
+        assert!(matches!(join(&[&a, b"XX\x01\x00"], u32::MAX), Err(EngineError::UnsupportedVersion(_))));
+        assert!(matches!(join(&[b"RD"], u32::MAX), Err(EngineError::Truncated)));
     }
 
     fn sample() -> Vec<Update> {

@@ -400,19 +400,15 @@ pub fn encode_updates(flat: Vec<JsValue>, states: &[f64]) -> Result<Vec<u8>, JsV
     Ok(crate::codec::encode(&updates))
 }
 
-/// One frame with the updates of `frames` in order (see codec::join): many local writes
-/// sent to a peer as one batch, verified and merged in one engine call there.
+/// `[frame, taken]`: one frame with the updates of the first `taken` of `frames`, as many
+/// as fit in `maxUpdates` (see codec::join). Many local writes go to a peer as one batch,
+/// verified and merged in one engine call there; one call here per batch.
 #[wasm_bindgen(js_name = joinFrames)]
-pub fn join_frames(frames: Vec<js_sys::Uint8Array>) -> Result<Vec<u8>, JsValue> {
+pub fn join_frames(frames: Vec<js_sys::Uint8Array>, max_updates: u32) -> Result<js_sys::Array, JsValue> {
     let owned: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
     let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-    crate::codec::join(&slices).map_err(to_js)
-}
-
-/// How many updates a frame holds, from its header.
-#[wasm_bindgen(js_name = frameUpdateCount)]
-pub fn frame_update_count(frame: &[u8]) -> Result<u32, JsValue> {
-    crate::codec::update_count(frame).map_err(to_js)
+    let (frame, taken) = crate::codec::join(&slices, max_updates).map_err(to_js)?;
+    Ok(js_sys::Array::of2(&js_sys::Uint8Array::from(frame.as_slice()).into(), &JsValue::from(taken as u32)))
 }
 
 /// `JSON.stringify(value)` as the engine computes it.

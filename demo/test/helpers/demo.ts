@@ -66,19 +66,7 @@ export function propRow(page: Page, key: string): Locator {
   return page.locator(`[data-testid="explorer-prop"][data-key="${key}"]`);
 }
 
-/** Console errors and uncaught exceptions of a page; `allowed` are the unavoidable ones (see their use). */
-export function watchProblems(page: Page, allowed: () => RegExp[] = () => []): { problems: string[]; allowed: string[] } {
-  const problems: string[] = [];
-  const allowedSeen: string[] = [];
-  page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const text = msg.text();
-    if (allowed().some((pattern) => pattern.test(text))) allowedSeen.push(text);
-    else problems.push(`console.error: ${text}`);
-  });
-  return { problems, allowed: allowedSeen };
-}
+export { watchProblems } from '../../../sdk-ts/test/browser/page-problems.js';
 
 /** A page in a browser context of its own (its own IndexedDB, hence its own identity). */
 export async function newTab(browser: Browser): Promise<Page> {

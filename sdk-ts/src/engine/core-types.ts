@@ -23,7 +23,6 @@ export interface EngineModule {
   readonly contentKey: typeof Glue.contentKey;
   readonly encodeUpdates: typeof Glue.encodeUpdates;
   readonly joinFrames: typeof Glue.joinFrames;
-  readonly frameUpdateCount: typeof Glue.frameUpdateCount;
 }
 
 // Value declarations for the `./engine` subpath's types; the loaders provide them.
@@ -36,4 +35,3 @@ export declare const jsonText: EngineModule['jsonText'];
 export declare const contentKey: EngineModule['contentKey'];
 export declare const encodeUpdates: EngineModule['encodeUpdates'];
 export declare const joinFrames: EngineModule['joinFrames'];
-export declare const frameUpdateCount: EngineModule['frameUpdateCount'];

@@ -12,5 +12,4 @@ export {
   contentKey,
   encodeUpdates,
   joinFrames,
-  frameUpdateCount,
 } from '../../pkg/bundler/rustdht_core.js';

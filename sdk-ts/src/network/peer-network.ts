@@ -73,6 +73,8 @@ export class Network {
   readonly #readTimeoutMs: number;
   readonly #counters = new CounterSet();
   readonly #responder: Responder;
+  /** What every session calls back: requests and events to the responder, the rest here. */
+  readonly #handler: SessionHandler;
   readonly #peers = new Map<string, PeerEntry>();
   readonly #puts = new Map<SyncSession, PutState>();
   readonly #listeners = new Set<(event: NetworkEvent) => void>();
@@ -93,6 +95,12 @@ export class Network {
     this.#limits = resolveWireLimits(options.limits);
     this.#readTimeoutMs = options.readTimeoutMs ?? 2000;
     this.#responder = new Responder(replica, this.#counters, this.#role);
+    this.#handler = {
+      request: (session, message: IncomingRequest) => this.#responder.request(session, message),
+      event: (_session, message: IncomingEvent) => this.#responder.event(message),
+      refused: (session, code, message) => this.#refused(session.peerId, code, message),
+      closed: (session) => this.#sessionClosed(session),
+    };
   }
 
   /** Starts the network of `replica` on `node` (already started) and dials `options.peers`. */
@@ -164,7 +172,7 @@ export class Network {
     this.#online = true;
     for (const [address, dialer] of this.#dialers) {
       const target = multiaddr(address);
-      this.#startDialling(address, target, target.getComponents().filter((c) => c.name === 'p2p').pop()?.value, dialer);
+      this.#startDialling(address, target, peerIdOf(target), dialer);
     }
   }
 
@@ -184,7 +192,7 @@ export class Network {
     const dialer = this.#dialers.get(address);
     dialer?.abort();
     this.#dialers.delete(address);
-    const remote = multiaddr(address).getComponents().filter((c) => c.name === 'p2p').pop()?.value;
+    const remote = peerIdOf(multiaddr(address));
     const entry = remote === undefined ? undefined : this.#peers.get(remote);
     if (entry === undefined) return;
     await Promise.all([...entry.sessions].map((session) => session.close().catch(() => {})));
@@ -229,7 +237,7 @@ export class Network {
             const reply = await session.request({ type: 'get', soul, keys: [...(options.keys ?? [])] }, { signal, timeoutMs });
             if (reply.type === 'node' && reply.frame.length !== 0) {
               const result = await this.#replica.receive(reply.frame);
-              this.#counters.outcomes(result);
+              this.#counters.peerBatch(result);
             }
           } catch (error) {
             if (!signal.aborted) this.#emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: messageOf(error) });
@@ -262,13 +270,6 @@ export class Network {
   // ---- start-up ------------------------------------------------------------------------
 
   async #start(peers: readonly string[]): Promise<void> {
-    const handler: SessionHandler = {
-      request: (session, message: IncomingRequest) => this.#responder.request(session, message),
-      event: (_session, message: IncomingEvent) => this.#responder.event(message),
-      refused: (session, code, message) => this.#refused(session.peerId, code, message),
-      closed: (session) => this.#sessionClosed(session),
-    };
-    this.#handler = handler;
     await handleChannels(this.#node, SYNC_PROTOCOL, (channel, connection) => this.#adopt(channel, connection), {
       maxInboundStreams: 4,
       maxOutboundStreams: 4,
@@ -293,12 +294,11 @@ export class Network {
     for (const address of peers) this.#keepDialled(address);
   }
 
-  #handler!: SessionHandler;
 
   /** Dials `address` until the network stops, again after each disconnection, with backoff. */
   #keepDialled(address: string): void {
     const target = multiaddr(address);
-    const remote = target.getComponents().filter((c) => c.name === 'p2p').pop()?.value;
+    const remote = peerIdOf(target);
     if (remote === this.peerId) return; // our own address in a shared bootstrap list
     if (this.#dialers.has(address)) return;
     const dialer = new AbortController();
@@ -485,24 +485,24 @@ export class Network {
 
   #flushPuts(session: SyncSession, state: PutState): void {
     state.flushScheduled = false;
-    const { frameUpdateCount } = this.#replica.engineModule;
+    const { joinFrames } = this.#replica.engineModule;
     while (state.queue.length !== 0) {
-      const batch: OutboxEntry[] = [];
-      let updates = 0;
-      let bytes = 0;
-      while (state.queue.length !== 0) {
-        const next = state.queue[0]!;
-        const count = frameUpdateCount(next.frame);
-        if (batch.length !== 0 && (updates + count > MAX_JOINED_UPDATES || !session.fits(bytes + next.frame.length))) break;
-        batch.push(state.queue.shift()!);
-        updates += count;
-        bytes += next.frame.length;
+      // As many entries as fit in one message, then as many of those as fit in one
+      // engine batch (the engine counts updates: one call per PUT, not per entry).
+      let end = 1;
+      let bytes = state.queue[0]!.frame.length;
+      while (end < state.queue.length && session.fits(bytes + state.queue[end]!.frame.length)) bytes += state.queue[end++]!.frame.length;
+      if (end === 1) {
+        this.#putBatch(session, state, state.queue.splice(0, 1), undefined);
+        continue;
       }
-      this.#putBatch(session, state, batch);
+      const [frame, taken] = joinFrames(state.queue.slice(0, end).map((entry) => entry.frame), MAX_JOINED_UPDATES) as [Uint8Array, number];
+      this.#putBatch(session, state, state.queue.splice(0, taken), frame);
     }
   }
 
-  #putBatch(session: SyncSession, state: PutState, batch: readonly OutboxEntry[]): void {
+  /** Sends `batch` as one PUT (`frame`: their joined frame; undefined for a single entry). */
+  #putBatch(session: SyncSession, state: PutState, batch: readonly OutboxEntry[], frame: Uint8Array | undefined): void {
     const ids = batch.map((entry) => entry.id);
     const what = ids.length === 1 ? `outbox entry ${ids[0]}` : `outbox entries ${ids[0]}–${ids[ids.length - 1]}`;
     const settle = (): void => {
@@ -517,8 +517,7 @@ export class Network {
       settle();
       return;
     }
-    const frame = batch.length === 1 ? batch[0]!.frame : this.#replica.engineModule.joinFrames(batch.map((entry) => entry.frame));
-    session.request({ type: 'put', frame }).then(
+    session.request({ type: 'put', frame: frame ?? batch[0]!.frame }).then(
       (reply) => {
         if (reply.type === 'ack') {
           for (const outcome of reply.outcomes) {
@@ -535,7 +534,7 @@ export class Network {
         if (error instanceof RemoteError && !isTransient(error.code)) {
           if (batch.length > 1) {
             // One entry may be what the peer refuses: send them one by one, so the others still go.
-            for (const entry of batch) this.#putBatch(session, state, [entry]);
+            for (const entry of batch) this.#putBatch(session, state, [entry], undefined);
             return undefined;
           }
           this.#emit({ type: 'reject', peerId: session.peerId, code: error.code, message: error.message });
@@ -570,7 +569,7 @@ export class Network {
           if (this.#replica.closed || entry.seq <= applied) return;
           try {
             const result = await this.#replica.receive(entry.frame);
-            this.#counters.outcomes(result);
+            this.#counters.peerBatch(result);
             applied = entry.seq;
             this.#replica.stageRecord(cursorKey, encodeFeedCursor(applied));
           } catch (error) {
@@ -680,6 +679,11 @@ function validateOptions(options: NetworkOptions): void {
   if (readTimeoutMs !== undefined && (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0))) {
     throw new InvalidValueError('config/invalid', 'option network.readTimeoutMs must be a number of ms > 0.');
   }
+}
+
+/** The peer id an address names (its last /p2p/ component), if any. */
+function peerIdOf(address: ReturnType<typeof multiaddr>): string | undefined {
+  return address.getComponents().filter((c) => c.name === 'p2p').pop()?.value;
 }
 
 function isTransient(code: string): boolean {

@@ -64,8 +64,7 @@ export class Responder {
       }
       case 'put': {
         const result = await this.#replica.receive(message.frame);
-        this.#counters.outcomes(result);
-        for (const outcome of result.outcomes) if (outcome.outcome === 'rejected') this.#counters.reject(outcome.code ?? 'rejected');
+        this.#counters.peerBatch(result);
         return {
           type: 'ack',
           id: message.id,
@@ -114,8 +113,7 @@ export class Responder {
       }
     }
     const result = await this.#replica.receive(message.frame);
-    this.#counters.outcomes(result);
-    for (const outcome of result.outcomes) if (outcome.outcome === 'rejected') this.#counters.reject(outcome.code ?? 'rejected');
+    this.#counters.peerBatch(result);
   }
 
   /** Sends each subscriber the changes of the souls it watches, and nothing else. */

@@ -78,7 +78,12 @@ export class SyncSession {
   #queuedBytes = 0;
   #inFlight = 0;
   #refusedInARow = 0;
+  /** No message is taken any more (set at once when the peer breaks the protocol). */
   #closed = false;
+  /** The end was reported (handler.closed, pending requests rejected): exactly once. */
+  #ended = false;
+  #resolveClosed!: () => void;
+  readonly #closedPromise = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
   /** Souls the peer subscribed to here (the responder pushes their changes). */
   readonly subscriptions = new Set<string>();
 
@@ -134,13 +139,31 @@ export class SyncSession {
 
   /** Sends a request and waits for its reply; an ERROR reply rejects with RemoteError. */
   request(message: DistributiveOmit<IncomingRequest, 'id'>, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Reply> {
-    if (this.#closed) return Promise.reject(new ClosedError('network/closed', `the connection to ${this.peerId} is closed.`));
+    return this.#request(this.#nextId++, message, options);
+  }
+
+  /**
+   * Asks for the peer's change log from `since`; `onEntry` hears each entry (backlog,
+   * then live) until the session ends. Resolves once the peer accepted the request.
+   */
+  async follow(since: number, onEntry: (entry: FeedEntry) => void): Promise<void> {
     const id = this.#nextId++;
+    // Registered before the request leaves: entries may follow the OK at once.
+    this.#feeds.set(id, onEntry);
+    try {
+      await this.#request(id, { type: 'feed', since }, {});
+    } catch (error) {
+      this.#feeds.delete(id);
+      throw error;
+    }
+  }
+
+  #request(id: number, message: DistributiveOmit<IncomingRequest, 'id'>, options: { signal?: AbortSignal; timeoutMs?: number }): Promise<Reply> {
+    if (this.#closed) return Promise.reject(new ClosedError('network/closed', `the connection to ${this.peerId} is closed.`));
     return new Promise<Reply>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs ?? 30_000;
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        this.#feeds.delete(id);
         reject(new RustDHTError('network/timeout', `${this.peerId} did not answer a ${message.type} within ${timeoutMs} ms.`));
       }, timeoutMs);
       const onAbort = (): void => {
@@ -166,33 +189,6 @@ export class SyncSession {
         this.#pending.delete(id);
         reject(error);
       });
-    });
-  }
-
-  /**
-   * Asks for the peer's change log from `since`; `onEntry` hears each entry (backlog,
-   * then live) until the session ends. Resolves once the peer accepted the request.
-   */
-  follow(since: number, onEntry: (entry: FeedEntry) => void): Promise<void> {
-    if (this.#closed) return Promise.reject(new ClosedError('network/closed', `the connection to ${this.peerId} is closed.`));
-    const id = this.#nextId++;
-    this.#feeds.set(id, onEntry);
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new RustDHTError('network/timeout', `${this.peerId} did not accept the feed request.`));
-      }, this.#options.requestTimeoutMs ?? 30_000);
-      this.#pending.set(id, {
-        resolve: (reply) => {
-          if (reply.type === 'error') {
-            this.#feeds.delete(id);
-            reject(new RemoteError(reply.code, `${this.peerId} refused the feed: ${reply.message}`));
-          } else resolve();
-        },
-        reject,
-        timer,
-      });
-      this.#send({ type: 'feed', id, since });
     });
   }
 
@@ -389,9 +385,6 @@ export class SyncSession {
     this.#options.handler.closed(this);
   }
 
-  #ended = false;
-  #resolveClosed!: () => void;
-  readonly #closedPromise = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 }
 
 function describe(error: unknown): { code: string; text: string } {

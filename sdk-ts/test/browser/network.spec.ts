@@ -4,6 +4,7 @@ import { expect, test, type Browser, type Page, type TestInfo } from '@playwrigh
 import { RustDHT } from '../../src/node.js';
 import { cliBuilt, CLI_PATH, startServer, stopAllServers, waitFor, withDeadline, type ServerProcess } from '../network/helpers/server-process.js';
 import type { NetworkPageApi } from './network-main.js';
+import { watchProblems } from './page-problems.js';
 
 // Browser peers on the network, in Chromium: a page dials a real `rustdht serve` over
 // WebSockets and over WebRTC-Direct and exchanges live updates with a Node SDK peer
@@ -39,20 +40,6 @@ test.afterAll(async () => {
   await nodeClient?.close();
   await stopAllServers();
 });
-
-/** Console errors and uncaught exceptions of a page; `allowed` are the unavoidable ones (see their use). */
-function watchProblems(page: Page, allowed: () => RegExp[] = () => []): { problems: string[]; allowed: string[] } {
-  const problems: string[] = [];
-  const allowedSeen: string[] = [];
-  page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const text = msg.text();
-    if (allowed().some((pattern) => pattern.test(text))) allowedSeen.push(text);
-    else problems.push(`console.error: ${text}`);
-  });
-  return { problems, allowed: allowedSeen };
-}
 
 /** The `reject` events a page's network emitted, as "code: message". */
 async function rejectsOf(page: Page): Promise<string[]> {
