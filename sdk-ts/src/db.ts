@@ -5,14 +5,15 @@
  */
 import { requireEngine } from './engine-binding.js';
 import type { EngineModule } from './engine/core-types.js';
-import { abortErrorFrom, InvalidValueError, throwIfAborted } from './errors.js';
+import { abortErrorFrom, InvalidValueError, throwIfAborted, UndeliveredWritesError } from './errors.js';
 import { Identity, signerOf } from './identity.js';
 import type { IdentityKeeper } from './identity-keeper.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, OutboxEntry } from './outbox.js';
 import { Ref } from './ref.js';
 import { DatabaseStorage } from './database-storage.js';
 import { LocalReplica, type ChangesListener, type EngineConfig, type ReceiveResult } from './replica.js';
 import type { StorageAdapter } from './storage/adapter.js';
+import type { ReadValue } from './values.js';
 import { MemoryStore } from './storage/memory.js';
 import { DEFAULT_STORE_NAME, type StoragePlatform } from './storage-platform.js';
 import type { Network } from './network/peer-network.js';
@@ -50,10 +51,18 @@ export interface OpenOptions {
    * owns the store from then on: `close()` closes it. Reopen a store with limits at
    * least as large as those it was written with.
    *
-   * Default: in browsers, an IndexedDBStore named `name`; in Node, memory only (pass a
-   * LevelStore to persist). `'memory'` keeps everything in memory only, anywhere.
+   * Default: in browsers, an IndexedDBStore named `name`; in Node, `directory` when
+   * given, else memory only (with a process warning, code `RUSTDHT_MEMORY_ONLY`: the
+   * data is lost when the process ends). `'memory'` keeps everything in memory only,
+   * anywhere, on purpose (no warning).
    */
   readonly store?: StorageAdapter | 'memory';
+  /**
+   * Node: persist to a LevelDB store in this directory (created when missing), as
+   * GunDB persists to `radata/`. The same as `store: await LevelStore.open(directory)`.
+   * Not available in browsers, which persist to IndexedDB by default (see `name`).
+   */
+  readonly directory?: string;
   /** The IndexedDB database of the browser's default store (default `'rustdht'`); unused elsewhere. */
   readonly name?: string;
   /**
@@ -126,6 +135,43 @@ async function startNetwork(platform: NetworkPlatform | undefined, replica: Loca
   }
 }
 
+/** How long `close()` waits by default for a connected network to take the outbox. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+
+export interface CloseOptions {
+  /**
+   * How long to wait for the servers to acknowledge the writes still in the outbox
+   * before closing (default 5000 ms; 0: do not wait). Only waits while the network is
+   * online (not after `goOffline()`) and has servers to dial.
+   */
+  readonly timeoutMs?: number;
+  /** Stops waiting for the outbox (the database still closes). */
+  readonly signal?: AbortSignal;
+}
+
+/** What `close()` left behind. */
+export interface CloseReport {
+  /** Local writes no server had acknowledged when the database closed. */
+  readonly undelivered: number;
+  /**
+   * True when those writes are in a persistent store: they are sent when the database
+   * is opened again with a network. False when they were lost with the memory they
+   * lived in (`close()` then rejects with UndeliveredWritesError, unless no network was
+   * configured) or when there were none.
+   */
+  readonly kept: boolean;
+}
+
+/** Options that give the database a network: `db.network` is then always there. */
+export type NetworkedOpenOptions = OpenOptions & { readonly network: NetworkOptions };
+
+/** A database opened with `network`: its `network` is defined. */
+export type NetworkedRustDHT<D extends RustDHT = RustDHT> = D & { readonly network: Network };
+
+type MemoryWarning = (message: string) => void;
+
+let memoryWarned = false;
+
 export class RustDHT {
   /** Set by the platform entry point (see engine-binding.ts). */
   protected static readonly engineModule: EngineModule | undefined = undefined;
@@ -135,18 +181,31 @@ export class RustDHT {
   protected static readonly storagePlatform: StoragePlatform | undefined = undefined;
   /** Set by the platform entries: how to build a libp2p node here (network/platform.ts). */
   protected static readonly networkPlatform: NetworkPlatform | undefined = undefined;
+  /** Set by the Node entry: the store behind `open({ directory })` (LevelDB). */
+  protected static readonly directoryStore: ((directory: string) => Promise<StorageAdapter>) | undefined = undefined;
+  /** Set by the Node entry: how to warn that a default database keeps nothing. */
+  protected static readonly memoryWarning: MemoryWarning | undefined = undefined;
 
   readonly #replica: LocalReplica;
   readonly #storage: DatabaseStorage;
   #network: Network | undefined;
+  /** Whether the outbox outlives the process (a store that is not a MemoryStore). */
+  #persistent = false;
+  #closing: Promise<CloseReport> | undefined;
 
   protected constructor(replica: LocalReplica, storage: DatabaseStorage) {
     this.#replica = replica;
     this.#storage = storage;
   }
 
-  /** Opens a database: an in-memory graph, rebuilt from `options.store` when given. */
+  /**
+   * Opens a database: an in-memory graph over a store (`directory` or `store`, or the
+   * platform's default), with a network when `network` is given.
+   */
+  static open<D extends RustDHT>(this: { prototype: D }, options: NetworkedOpenOptions): Promise<NetworkedRustDHT<D>>;
+  static open<D extends RustDHT>(this: { prototype: D }, options?: OpenOptions): Promise<D>;
   static async open(options: OpenOptions = {}): Promise<RustDHT> {
+    if (options === null || typeof options !== 'object') throw new InvalidValueError('config/invalid', 'RustDHT.open() takes an options object.');
     const engineModule = requireEngine(this.engineModule);
     const { signal, now = Date.now, name = DEFAULT_STORE_NAME, persist = true } = options;
     throwIfAborted(signal);
@@ -154,10 +213,17 @@ export class RustDHT {
     if (typeof name !== 'string' || name === '') throw new InvalidValueError('config/invalid', 'option name must be a non-empty string.');
     const config = engineConfig(options);
     const platform = this.storagePlatform;
+    const directory = checkDirectory(options, this.directoryStore !== undefined);
     // Validated before the default store opens, so a bad option leaves nothing open.
-    const hasStore = options.store === undefined ? platform !== undefined : options.store !== 'memory';
+    const hasStore = directory !== undefined || (options.store === undefined ? platform !== undefined : options.store !== 'memory');
     const cacheMaxBytes = cacheCap(options, hasStore, platform);
-    const store = options.store === 'memory' ? undefined : (options.store ?? (await platform?.openDefaultStore(name)));
+    if (!hasStore && options.store === undefined && options.network?.role !== 'server') warnMemoryOnly(this.memoryWarning);
+    const store =
+      directory !== undefined
+        ? await this.directoryStore!(directory)
+        : options.store === 'memory'
+          ? undefined
+          : (options.store ?? (await platform?.openDefaultStore(name)));
     if (signal?.aborted) {
       await store?.close();
       throw abortErrorFrom(signal);
@@ -181,6 +247,7 @@ export class RustDHT {
     // Not awaited: a browser may put the question to the user.
     const persistence = store !== undefined && !(store instanceof MemoryStore) && persist !== false ? platform?.requestPersistence() : undefined;
     const db = new this(replica, new DatabaseStorage(replica, platform, persistence));
+    db.#persistent = store !== undefined && !(store instanceof MemoryStore);
     if (options.network !== undefined) {
       try {
         db.#network = await startNetwork(this.networkPlatform, replica, options.network);
@@ -199,27 +266,33 @@ export class RustDHT {
 
   /**
    * The network this database joined (`open({ network })`): status, events, counters,
-   * `fetch`, `whenConnected`, `whenSynced`. Undefined when offline only.
+   * `fetch`, `whenConnected`, `whenSynced`. Undefined when offline only (a database
+   * opened with `network` is typed with it defined).
    */
   get network(): Network | undefined {
     return this.#network;
   }
 
-  /** A ref to the node `soul`. Souls starting with `~` or `#` follow namespace rules (see docs). */
-  get(soul: string): Ref {
+  /**
+   * A ref to the node `soul`. Souls starting with `~` or `#` follow namespace rules (see
+   * docs). `db.get<Todo>('todos/1')` types what its reads return (`Todo | undefined`)
+   * and what its `get(key)` refs hold; the type is your assertion, not checked at run
+   * time (peers can write any value into public souls).
+   */
+  get<T = ReadValue>(soul: string): Ref<T> {
     this.#replica.assertOpen();
     if (typeof soul !== 'string' || soul === '') {
       throw new InvalidValueError('soul/invalid', `get() takes a non-empty string soul, not ${JSON.stringify(soul) ?? String(soul)}.`);
     }
-    return new Ref(this.#replica, { root: soul, keys: [] }, undefined);
+    return new Ref<T>(this.#replica, { root: soul, keys: [] }, undefined);
   }
 
   /** A ref to `identity`'s own space `~<publicKey>`; writes through it are signed by that identity. */
-  user(identity: Identity): Ref {
+  user<T = ReadValue>(identity: Identity): Ref<T> {
     this.#replica.assertOpen();
     signerOf(identity, this.#replica.engineModule);
     this.#replica.protectSpace(identity.publicKey);
-    return new Ref(this.#replica, { root: `~${identity.publicKey}`, keys: [] }, identity);
+    return new Ref<T>(this.#replica, { root: `~${identity.publicKey}`, keys: [] }, identity);
   }
 
   /**
@@ -289,15 +362,67 @@ export class RustDHT {
 
   /**
    * Ends subscriptions and timers, lets operations already made finish, waits for
-   * them to be durable, closes the store. Idempotent.
+   * them to be durable, closes the store. With a network, first waits (up to
+   * `timeoutMs`, default 5 s) for the servers to acknowledge the outbox.
+   *
+   * Resolves with what was left undelivered (`CloseReport`). When writes would be lost
+   * (a network was configured, the storage is memory only, and some writes were never
+   * acknowledged) the database still closes, and the promise rejects with an
+   * UndeliveredWritesError that holds those writes' frames (`receive()` them into
+   * another database to keep them). Idempotent: later calls return the first result.
    */
-  close(): Promise<void> {
-    // The network first, so no peer's frame arrives while the store is closing.
-    const network = this.#network;
-    if (network === undefined) return this.#replica.close();
-    return network.stop().then(
-      () => this.#replica.close(),
-      () => this.#replica.close(),
-    );
+  close(options: CloseOptions = {}): Promise<CloseReport> {
+    this.#closing ??= this.#close(options);
+    return this.#closing;
   }
+
+  async #close(options: CloseOptions): Promise<CloseReport> {
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      throw new InvalidValueError('config/invalid', `close({ timeoutMs }) takes a number of ms >= 0, got ${String(timeoutMs)}.`);
+    }
+    const network = this.#network;
+    const replica = this.#replica;
+    if (network === undefined || replica.closed) {
+      await replica.close();
+      return { undelivered: 0, kept: false };
+    }
+    try {
+      // Everything put before close() is in the outbox once it is applied.
+      await replica.flush();
+      await network.deliverOutbox({ timeoutMs, signal: options.signal });
+    } catch {
+      // A failing flush is reported to the puts it failed; the close goes on.
+    }
+    // The network first, so no peer's frame arrives while the store is closing.
+    await network.stop().catch(() => {});
+    const undelivered = replica.outbox.size;
+    const lost: OutboxEntry[] = [];
+    if (undelivered !== 0 && !this.#persistent) for await (const entry of replica.outbox.pending()) lost.push(entry);
+    await replica.close();
+    const report: CloseReport = { undelivered, kept: undelivered !== 0 && this.#persistent };
+    if (lost.length !== 0) throw new UndeliveredWritesError(report, lost);
+    return report;
+  }
+}
+
+/** `directory`, checked: a non-empty string, where the platform has directories. */
+function checkDirectory(options: OpenOptions, supported: boolean): string | undefined {
+  const { directory } = options;
+  if (directory === undefined) return undefined;
+  if (!supported) {
+    throw new InvalidValueError('config/invalid', 'option directory is for Node (LevelDB); in a browser the database persists to IndexedDB by default (option name).');
+  }
+  if (typeof directory !== 'string' || directory === '') throw new InvalidValueError('config/invalid', 'option directory must be a non-empty path.');
+  if (options.store !== undefined) throw new InvalidValueError('config/invalid', 'give either option directory or option store, not both.');
+  return directory;
+}
+
+function warnMemoryOnly(warn: MemoryWarning | undefined): void {
+  if (warn === undefined || memoryWarned) return;
+  memoryWarned = true;
+  warn(
+    'RustDHT.open() without a directory or store keeps the database in memory only: it is lost when the process ends. ' +
+      "Pass { directory: './data' } to persist it (LevelDB), or { store: 'memory' } if memory only is what you want.",
+  );
 }

@@ -70,6 +70,31 @@ export class StorageQuotaError extends RustDHTError {
   }
 }
 
+/**
+ * `close()` ended a database whose network never acknowledged some local writes, and
+ * whose storage was memory only: those writes are gone from it. `entries` holds their
+ * changes frames (signatures included): `receive()` them into another database, or
+ * store them, to keep them. The database is closed all the same.
+ */
+export class UndeliveredWritesError extends RustDHTError {
+  override readonly name: string = 'UndeliveredWritesError';
+  readonly report: { readonly undelivered: number; readonly kept: boolean };
+  readonly entries: ReadonlyArray<{ readonly id: number; readonly frame: Uint8Array }>;
+
+  constructor(
+    report: { readonly undelivered: number; readonly kept: boolean },
+    entries: ReadonlyArray<{ readonly id: number; readonly frame: Uint8Array }>,
+  ) {
+    super(
+      'outbox/undelivered',
+      `closed with ${report.undelivered} local write${report.undelivered === 1 ? '' : 's'} that no server acknowledged, in a database kept in memory only: ` +
+        "they are lost unless you keep error.entries. Open the database with { directory } (Node) or a persistent store so the outbox survives, or wait for db.network.whenSynced() before close().",
+    );
+    this.report = report;
+    this.entries = entries;
+  }
+}
+
 /** The operation's AbortSignal fired. */
 export class AbortError extends RustDHTError {
   override readonly name: string = 'AbortError';

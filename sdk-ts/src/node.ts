@@ -6,7 +6,8 @@ import { Identity as UnboundIdentity } from './identity.js';
 
 export * from './index.js';
 // Node only: classic-level is a native addon, so only this entry may import it.
-export { LevelStore } from './storage/leveldb.js';
+import { LevelStore } from './storage/leveldb.js';
+export { LevelStore };
 
 export class Identity extends UnboundIdentity {
   protected static override readonly engineModule = engine;
@@ -16,4 +17,7 @@ export class RustDHT extends UnboundRustDHT {
   protected static override readonly engineModule = engine;
   protected static override readonly identityClass = Identity;
   protected static override readonly networkPlatform = nodeNetworkPlatform;
+  // open({ directory }) is LevelDB, as GunDB's radata/ is its RAD store.
+  protected static override readonly directoryStore = (directory: string) => LevelStore.open(directory);
+  protected static override readonly memoryWarning = (message: string) => process.emitWarning(message, { code: 'RUSTDHT_MEMORY_ONLY' });
 }

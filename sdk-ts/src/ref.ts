@@ -60,7 +60,17 @@ function toPropertyMeta(prop: { v: Value; s: number; by?: string; sig?: string }
     : { value: prop.v, state: prop.s, signer: prop.by, signature: prop.sig! };
 }
 
-export class Ref implements Linkable {
+/**
+ * The type of `ref.get(key)` in a `Ref<T>`: `T[K]` when `T` is a type of yours that has
+ * `K`, else any value. Untyped refs (`T` = ReadValue) stay untyped.
+ */
+export type ChildOf<T, K extends string> = [ReadValue] extends [T] ? ReadValue : K extends keyof NonNullable<T> ? NonNullable<T>[K] : ReadValue;
+
+/**
+ * A place in the graph. `T` is what its reads return (default: any value); it is the
+ * caller's assertion (`db.get<Todo>('todos/1')`), not checked at run time.
+ */
+export class Ref<T = ReadValue> implements Linkable {
   readonly #replica: LocalReplica;
   readonly #path: RefPath;
   readonly #writer: Identity | undefined;
@@ -89,9 +99,9 @@ export class Ref implements Linkable {
   }
 
   /** The property `key` of this ref's node; follows the link there when it holds one. */
-  get(key: string): Ref {
+  get<K extends string>(key: K): Ref<ChildOf<T, K>> {
     checkKey(key, 'get()');
-    return new Ref(this.#replica, { root: this.#path.root, keys: [...this.#path.keys, key] }, this.#writer);
+    return new Ref<ChildOf<T, K>>(this.#replica, { root: this.#path.root, keys: [...this.#path.keys, key] }, this.#writer);
   }
 
   /**
@@ -123,31 +133,31 @@ export class Ref implements Linkable {
    * Adds `item` under a fresh, unique, time-ordered key (a list that merges without
    * conflicts). Resolves to the Ref of the new child.
    */
-  async set(item: PutValue): Promise<Ref> {
+  async set(item: PutValue): Promise<Ref<ReadValue>> {
     this.#replica.assertOpen();
-    const child = this.get(this.#replica.nextSetKey());
+    const child = new Ref<ReadValue>(this.#replica, { root: this.#path.root, keys: [...this.#path.keys, this.#replica.nextSetKey()] }, this.#writer);
     await child.put(item);
     return child;
   }
 
   /** The current value: a property's value, a node's data (links as `{ '#': soul }`), or undefined. */
-  async once(options: ReadOptions = {}): Promise<ReadValue> {
+  async once(options: ReadOptions = {}): Promise<T | undefined> {
     throwIfAborted(options.signal);
     this.#replica.assertOpen();
     const replica = this.#replica;
     const path = this.#path;
     if (options.local !== true) await replica.readThrough(path, options.signal);
-    return replica.read(() => readResolved(replica, resolve(replica, path)));
+    return (await replica.read(() => readResolved(replica, resolve(replica, path)))) as T | undefined;
   }
 
   /**
    * Calls `callback(value, key)` with the current value (if there is one) and then
    * after every batch that changes it. Returns the function that unsubscribes.
    */
-  on(callback: (value: ReadValue, key: string | undefined) => void): () => void {
+  on(callback: (value: T | undefined, key: string | undefined) => void): () => void {
     this.#replica.assertOpen();
     const key = this.key;
-    const watcher = new ValueWatcher(this.#replica, this.#path, (value) => callback(value, key), { collect: false, initial: true });
+    const watcher = new ValueWatcher(this.#replica, this.#path, (value) => callback(value as T | undefined, key), { collect: false, initial: true });
     return () => watcher.stop();
   }
 

@@ -108,9 +108,11 @@ export const OPTIONS = {
 // ---------------------------------------------------------------------------------------
 // Help texts. Every default shown here is the one DEFAULTS applies.
 
-const CLIENT_HELP = `  --peer ADDR     multiaddr of a peer to connect to, ending in /p2p/PEER_ID (as printed by
-                  rustdht serve); repeat for several. Required unless ${PEER_ENV} is set
-                  (one or more multiaddrs separated by commas or spaces).
+const CLIENT_HELP = `  --peer ADDR     a server to connect to: its HTTP URL (http://127.0.0.1:7400: its
+                  addresses are read from /health), or a multiaddr as rustdht serve
+                  prints it (/ip4/127.0.0.1/tcp/7401/p2p/12D3KooW...; the /p2p/ part is
+                  optional and, when given, checked); repeat for several. Required
+                  unless ${PEER_ENV} is set (separated by commas or spaces).
   --timeout MS    milliseconds to wait for the network (default: ${DEFAULTS.timeoutMs})`;
 
 export const HELP: Readonly<Record<'main' | CommandName, string>> = {
@@ -155,8 +157,9 @@ Options:
                         of the defaults: ${DEFAULTS.listen[0]} (TCP),
                         ${DEFAULTS.listen[1]} (WebSockets),
                         ${DEFAULTS.listen[2]} (WebRTC Direct)
-  --bootstrap ADDR      multiaddr of a server to join, ending in /p2p/PEER_ID; repeat for
-                        several; redialled with backoff when the connection drops
+  --bootstrap ADDR      multiaddr of a server to join (its /p2p/PEER_ID part optional,
+                        checked when given); repeat for several; redialled with backoff
+                        when the connection drops
                         (default: none: a first server starts a new network)
   --http PORT           port of the HTTP endpoints /health and /metrics
                         (default: ${DEFAULTS.httpPort}; 0: any free port, printed at start)
@@ -190,7 +193,7 @@ ${CLIENT_HELP}
   -h, --help      show this help
 
 Example:
-  rustdht get users/ann name --peer /ip4/127.0.0.1/tcp/7401/p2p/12D3KooW...
+  rustdht get users/ann name --peer http://127.0.0.1:7400
 `,
 
   put: `Usage: rustdht put SOUL KEY=VALUE [KEY=VALUE...] [options]
@@ -215,7 +218,7 @@ ${CLIENT_HELP}
   -h, --help      show this help
 
 Example:
-  rustdht put users/ann name=Ann age=37 --peer /ip4/127.0.0.1/tcp/7401/p2p/12D3KooW...
+  rustdht put users/ann name=Ann age=37 --peer http://127.0.0.1:7400
 `,
 
   watch: `Usage: rustdht watch SOUL [KEY] [options]
@@ -230,7 +233,7 @@ ${CLIENT_HELP.replace('milliseconds to wait for the network', 'milliseconds to w
   -h, --help      show this help
 
 Example:
-  rustdht watch rooms/lobby --peer /ip4/127.0.0.1/tcp/7401/p2p/12D3KooW... > lobby.jsonl
+  rustdht watch rooms/lobby --peer http://127.0.0.1:7400 > lobby.jsonl
 `,
 };
 
@@ -264,6 +267,21 @@ function multiaddrs(source: string, texts: readonly string[], command: CommandNa
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       throw new UsageError(`${source} '${text}' is not a multiaddr (${why}); expected e.g. /ip4/127.0.0.1/tcp/7401`, command);
+    }
+  });
+}
+
+/** Client peers: multiaddrs, or servers' HTTP(S) URLs (resolved through /health when the command runs). */
+function peerAddresses(source: string, texts: readonly string[], command: CommandName): string[] {
+  return texts.map((text) => {
+    if (!/^https?:\/\//i.test(text)) return multiaddrs(source, [text], command)[0]!;
+    try {
+      const url = new URL(text);
+      if (url.search !== '' || url.hash !== '') throw new Error('no query or fragment expected');
+      return url.toString().replace(/\/$/, '');
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new UsageError(`${source} '${text}' is not a usable URL (${why}); expected e.g. http://127.0.0.1:7400`, command);
     }
   });
 }
@@ -370,7 +388,7 @@ function parseClient(command: 'get' | 'put' | 'watch', args: readonly string[], 
   const { values, positionals } = parse(command, OPTIONS[command], args);
   const given = values.peer ?? envPeers(env);
   if (given.length === 0) throw new UsageError(`no peer to connect to: pass --peer ADDR or set ${PEER_ENV}`, command);
-  const peers = multiaddrs(values.peer === undefined ? PEER_ENV : '--peer', given, command);
+  const peers = peerAddresses(values.peer === undefined ? PEER_ENV : '--peer', given, command);
   const soul = positionals[0];
   if (soul === undefined || soul === '') throw new UsageError(`rustdht ${command} needs a SOUL`, command);
   const client: ClientOptions = {
@@ -394,7 +412,7 @@ function optionalKey(command: 'get' | 'watch', rest: readonly string[]): string 
  */
 export function parseCommandLine(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Invocation {
   const [first, ...args] = argv;
-  if (first === undefined) throw new UsageError(`no command given (commands: ${COMMANDS.join(', ')}; see rustdht --help)`);
+  if (first === undefined) throw new UsageError(`no command given (commands: ${COMMANDS.join(', ')})`);
   if (first === '--help' || first === '-h') return { command: 'help', topic: undefined };
   if (first === '--version') return { command: 'version' };
   if (first === 'help') {
@@ -406,8 +424,8 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
   if (!isCommand(first)) {
     throw new UsageError(
       first.startsWith('-')
-        ? `unknown option '${first}': the command comes first (rustdht COMMAND [options]; see rustdht --help)`
-        : `unknown command '${first}' (commands: ${COMMANDS.join(', ')}; see rustdht --help)`,
+        ? `unknown option '${first}': the command comes first (rustdht COMMAND [options])`
+        : `unknown command '${first}' (commands: ${COMMANDS.join(', ')})`,
     );
   }
   if (wantsHelp(args)) return { command: 'help', topic: first };

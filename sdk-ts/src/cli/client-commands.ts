@@ -15,6 +15,7 @@ import { isLink, type ReadValue } from '../values.js';
 import type { ClientOptions, GetOptions, PutOptions, WatchOptions } from './args.js';
 import { CliError, EXIT } from './cli-error.js';
 import type { CliIO } from './io.js';
+import { resolvePeers } from './peer-discovery.js';
 
 interface Session {
   readonly db: RustDHT;
@@ -29,6 +30,10 @@ interface Session {
 
 function interrupted(): CliError {
   return new CliError('cli/interrupted', 'interrupted', EXIT.interrupted);
+}
+
+function unreachable(options: ClientOptions, why: string): CliError {
+  return new CliError('cli/unreachable', `could not reach any peer at ${options.peers.join(', ')} within ${options.timeoutMs} ms (${why})`, EXIT.unreachable);
 }
 
 function describe(soul: string, key: string | undefined): string {
@@ -50,21 +55,38 @@ async function withSession<T>(options: ClientOptions, io: CliIO, body: (session:
   let db: RustDHT | undefined;
   let failed = true;
   try {
-    db = await RustDHT.open({ store: 'memory', network: { role: 'client', peers: options.peers } });
-    const network = db.network;
-    if (network === undefined) throw new CliError('cli/no-network', 'the database opened without its network (this is a bug).', EXIT.failure);
+    let peers: string[];
     try {
-      await network.whenConnected({ signal: deadline });
+      peers = await resolvePeers(options.peers, deadline);
     } catch (error) {
       if (stop.signal.aborted) throw interrupted();
-      if (deadline.aborted) {
-        throw new CliError(
-          'cli/unreachable',
-          `could not reach any peer at ${options.peers.join(', ')} within ${options.timeoutMs} ms (is rustdht serve running there, and is /p2p/ the id it printed?)`,
-          EXIT.unreachable,
-        );
-      }
+      if (deadline.aborted) throw unreachable(options, 'no answer from /health');
       throw error;
+    }
+    const opened = await RustDHT.open({ store: 'memory', network: { role: 'client', peers } });
+    db = opened;
+    const network = opened.network;
+    // A refusal is known in about a second: waiting out --timeout would tell nothing more.
+    const gaveUp = new AbortController();
+    const checkFailures = (): void => {
+      const failures = network.dialFailures();
+      if (network.status().peers.length === 0 && peers.every((peer) => failures.has(peer))) {
+        gaveUp.abort([...failures.values()].map((failure) => `${failure.message} [${failure.code}]`).join(' '));
+      }
+    };
+    const offFailures = network.on((event) => {
+      if (event.type === 'dial:failed') checkFailures();
+    });
+    checkFailures();
+    try {
+      await network.whenConnected({ signal: AbortSignal.any([deadline, gaveUp.signal]) });
+    } catch (error) {
+      if (stop.signal.aborted) throw interrupted();
+      if (gaveUp.signal.aborted) throw new CliError('cli/unreachable', String(gaveUp.signal.reason), EXIT.unreachable);
+      if (deadline.aborted) throw unreachable(options, error instanceof Error ? error.message : String(error));
+      throw error;
+    } finally {
+      offFailures();
     }
     const result = await body({
       db,
@@ -83,8 +105,9 @@ async function withSession<T>(options: ClientOptions, io: CliIO, body: (session:
     clearTimeout(timer);
     restoreSignals();
     // After a failure, a failing close must not hide the error that matters.
-    if (failed) await db?.close().catch(() => {});
-    else await db?.close();
+    // No wait for the outbox: put already waited for its acknowledgement (or said it timed out).
+    if (failed) await db?.close({ timeoutMs: 0 }).catch(() => {});
+    else await db?.close({ timeoutMs: 0 });
   }
 }
 

@@ -32,6 +32,12 @@ function logNetworkEvent(log: Logger, network: Network, throttle: RepeatThrottle
     case 'state':
       log.debug('network state', { state: event.state });
       return;
+    case 'dial:failed': {
+      const suppressed = throttle.admit(`${event.address} ${event.code}`);
+      if (suppressed === undefined) return;
+      log.warn('dial failed', { address: event.address, code: event.code, reason: event.message, suppressed: suppressed === 0 ? undefined : suppressed });
+      return;
+    }
     case 'reject': {
       const suppressed = throttle.admit(`${event.peerId} ${event.code}`);
       if (suppressed === undefined) return;
@@ -43,6 +49,7 @@ function logNetworkEvent(log: Logger, network: Network, throttle: RepeatThrottle
 
 function banner(health: HealthJson, httpUrl: string, dataDir: string, demo: boolean): string {
   const [first = '(none)', ...rest] = health.addresses;
+  // The try: lines name the HTTP URL: the client commands find the addresses through /health.
   const pad = '              ';
   const lines = [
     '',
@@ -55,8 +62,8 @@ function banner(health: HealthJson, httpUrl: string, dataDir: string, demo: bool
     `  http        ${httpUrl}/health  ${httpUrl}/metrics`,
     `  data        ${dataDir}`,
     '',
-    `  try:        rustdht put demo hello=world --peer ${first}`,
-    `              rustdht get demo --peer ${first}`,
+    `  try:        npx rustdht put demo hello=world --peer ${httpUrl}`,
+    `              npx rustdht get demo --peer ${httpUrl}`,
     '',
     '  Ctrl+C stops the server.',
     '',

@@ -15,13 +15,14 @@
  */
 import type { Connection, PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
-import { ClosedError, InvalidValueError, RustDHTError, abortErrorFrom, throwIfAborted } from '../errors.js';
+import { AbortError, ClosedError, InvalidValueError, RustDHTError, abortErrorFrom, throwIfAborted } from '../errors.js';
 import { notifyAll } from '../listeners.js';
 import type { OutboxEntry } from '../outbox.js';
 import { decodeFeedCursor, encodeFeedCursor, feedCursorKey } from '../persistence/layout.js';
 import { afterMicrotasks } from '../persistence/macrotask.js';
 import type { LocalReplica } from '../replica.js';
 import { Backoff } from './backoff.js';
+import { describeDialFailure, type DialFailure } from './dial-failure.js';
 import { CounterSet } from './counters.js';
 import type { RustDHTNode } from './libp2p/shared.js';
 import { transportOf } from './libp2p/transport-of.js';
@@ -82,6 +83,8 @@ export class Network {
   /** Every address kept dialled, with the controller that stops its current dial loop. */
   readonly #dialers = new Map<string, AbortController>();
   #online = true;
+  /** Why each address kept dialled failed last (until it connects): what whenConnected() reports. */
+  readonly #dialFailures = new Map<string, DialFailure>();
   readonly #cleanups: Array<() => void> = [];
   #fetching = 0;
   #state: NetworkStatus['state'] = 'offline';
@@ -192,6 +195,7 @@ export class Network {
     const dialer = this.#dialers.get(address);
     dialer?.abort();
     this.#dialers.delete(address);
+    this.#dialFailures.delete(address);
     const remote = peerIdOf(multiaddr(address));
     const entry = remote === undefined ? undefined : this.#peers.get(remote);
     if (entry === undefined) return;
@@ -200,10 +204,52 @@ export class Network {
     this.#updateState();
   }
 
-  /** Resolves once sync sessions are ready with at least `count` peers (default 1). */
+  /**
+   * Resolves once sync sessions are ready with at least `count` peers (default 1).
+   * Aborted, it rejects with an AbortError that says why no peer is connected (the last
+   * dial failure of each address, e.g. `network/refused`), the signal's reason as cause.
+   */
   whenConnected(options: { count?: number; signal?: AbortSignal } = {}): Promise<void> {
     const count = options.count ?? 1;
-    return this.#waitFor(() => this.#readyPeers().length >= count, options.signal);
+    return this.#waitFor(() => this.#readyPeers().length >= count, options.signal).catch((error: unknown) => {
+      if (!(error instanceof AbortError)) throw error;
+      throw new AbortError(`stopped waiting for ${count === 1 ? 'a connection' : `${count} connections`}: ${this.#notConnectedReason()}`, { cause: error.cause });
+    });
+  }
+
+  /** Why this network has no (or too few) peers, from what it knows. */
+  #notConnectedReason(): string {
+    if (!this.#online) return 'the network is offline on purpose (goOffline()).';
+    const connected = this.#readyPeers().length;
+    const failures = [...this.#dialFailures.values()].map((failure) => `${failure.message} [${failure.code}]`);
+    if (failures.length !== 0) return `${connected} connected; ${failures.join(' ')}`;
+    if (this.#dialers.size === 0) return `${connected} connected, and no peer to dial (give network.peers, or call dial()).`;
+    return `${connected} connected; still dialling ${[...this.#dialers.keys()].join(', ')} (no answer yet).`;
+  }
+
+  /** The last dial failure of each address kept dialled that is not connected now. */
+  dialFailures(): ReadonlyMap<string, DialFailure> {
+    return new Map(this.#dialFailures);
+  }
+
+  /**
+   * `close()`'s wait: resolves once the outbox is empty, or after `timeoutMs`, or when
+   * `signal` fires, or at once when there is nobody to deliver to (offline on purpose,
+   * or no server dialled or connected). Never rejects.
+   */
+  async deliverOutbox(options: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+    if (this.#stopped || !this.#online || this.#replica.closed || options.timeoutMs <= 0) return;
+    if (this.#dialers.size === 0 && this.#dutySessions('server').length === 0) return;
+    const expired = new AbortController();
+    const timer = setTimeout(() => expired.abort(), options.timeoutMs);
+    const signal = options.signal === undefined ? expired.signal : AbortSignal.any([expired.signal, options.signal]);
+    try {
+      await this.whenSynced({ signal });
+    } catch {
+      // Timed out or aborted: close() reports what is left.
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves once the outbox is empty: every local write acknowledged by a server. */
@@ -292,6 +338,7 @@ export class Network {
     this.#pingTimer = setInterval(() => this.#pingAll(), PING_INTERVAL_MS);
     this.#pingTimer.unref?.();
     for (const address of peers) this.#keepDialled(address);
+    this.#updateState();
   }
 
 
@@ -317,12 +364,15 @@ export class Network {
           const connection = await this.#node.dial(target, { signal });
           const channel = await openChannel(this.#node, connection.remotePeer, SYNC_PROTOCOL, { signal });
           const session = this.#adopt(channel, connection);
+          this.#dialFailures.delete(address);
           await session.whenClosed();
           // A session that lasted a while was healthy: start the backoff afresh.
           if (Date.now() - started > 10_000) backoff.reset();
         } catch (error) {
           if (signal.aborted) return;
-          this.#emit({ type: 'reject', peerId: remote ?? address, code: 'network/dial-failed', message: `could not reach ${address}: ${messageOf(error)}` });
+          const failure = describeDialFailure(address, error);
+          this.#dialFailures.set(address, failure);
+          this.#emit({ type: 'dial:failed', address, peerId: remote, code: failure.code, message: failure.message });
         }
         await backoff.wait(signal);
       }
@@ -609,7 +659,8 @@ export class Network {
 
   #updateState(): void {
     if (this.#stopped) return;
-    const connected = this.#readyPeers().length !== 0;
+    // A server that listens is online whether or not anyone is connected yet.
+    const connected = this.#readyPeers().length !== 0 || (this.#role === 'server' && this.#node.getMultiaddrs().length !== 0);
     let busy = this.#fetching !== 0;
     if (!busy && !this.#replica.closed && this.#replica.outbox.size !== 0) busy = true;
     this.#setState(!connected ? 'offline' : busy ? 'syncing' : 'idle');

@@ -2,6 +2,7 @@
  * The public shape of a database's network: what `RustDHT.open({ network })` takes and
  * what `db.network` reports. Types only; peer-network.ts implements them.
  */
+import type { DialFailureCode } from './dial-failure.js';
 
 /** How this peer takes part. */
 export type PeerRole =
@@ -54,7 +55,7 @@ export interface NetworkStatus {
   readonly addresses: readonly string[];
   readonly peers: readonly PeerStatus[];
   readonly outboxSize: number;
-  /** offline: no peer; syncing: outbox entries or requests in flight; idle: connected and caught up. */
+  /** offline: no peer (a server: not listening); syncing: outbox entries or requests in flight; idle: connected (a server: listening) and caught up. */
   readonly state: 'offline' | 'syncing' | 'idle';
 }
 
@@ -75,4 +76,9 @@ export type NetworkEvent =
   | { readonly type: 'peer:disconnect'; readonly peerId: string }
   | { readonly type: 'state'; readonly state: NetworkStatus['state'] }
   /** A peer's message was refused (bad bytes, limits, bad updates). */
-  | { readonly type: 'reject'; readonly peerId: string; readonly code: string; readonly message: string };
+  | { readonly type: 'reject'; readonly peerId: string; readonly code: string; readonly message: string }
+  /**
+   * Dialling `address` failed (it is dialled again with backoff). `code` says why:
+   * network/refused, network/wrong-peer, network/unreachable or network/dial-failed.
+   */
+  | { readonly type: 'dial:failed'; readonly address: string; readonly peerId: string | undefined; readonly code: DialFailureCode; readonly message: string };

@@ -29,7 +29,10 @@ export interface HealthJson {
   /** Addresses other peers can dial, with /p2p/<peerId>. */
   readonly addresses: readonly string[];
   readonly peers: { readonly count: number; readonly list: readonly HealthPeer[] };
-  /** offline: no peer; syncing: outbox entries or requests in flight; idle: caught up. */
+  /**
+   * idle: listening and caught up (with or without peers); syncing: outbox entries or
+   * requests in flight; offline: not listening (stopping).
+   */
   readonly state: 'offline' | 'syncing' | 'idle';
   readonly uptimeSeconds: number;
   readonly store: { readonly bytes: number };
@@ -184,6 +187,14 @@ async function handle(options: HttpServerOptions, request: IncomingMessage, resp
     sendJson(response, 404, { error: 'not found', path, endpoints });
     return;
   }
+  // /health is public and read-only: pages on other origins may read it (to find this
+  // server's addresses, as the demo page does on its own origin). /metrics is not.
+  const cors: Record<string, string> = path === '/health' ? { 'access-control-allow-origin': '*' } : {};
+  if (request.method === 'OPTIONS' && path === '/health') {
+    response.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET, HEAD', 'access-control-max-age': '86400' });
+    response.end();
+    return;
+  }
   // HEAD too: some load balancers probe with it, and it costs nothing to answer.
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     sendJson(response, 405, { error: `method ${request.method ?? '?'} not allowed`, allow: ['GET', 'HEAD'] }, { allow: 'GET, HEAD' });
@@ -191,10 +202,10 @@ async function handle(options: HttpServerOptions, request: IncomingMessage, resp
   }
   if (path === '/health') {
     try {
-      sendJson(response, 200, await options.health());
+      sendJson(response, 200, await options.health(), cors);
     } catch (error) {
       // 503 tells a load balancer to route around this server.
-      sendJson(response, 503, { status: 'error', error: messageOf(error) });
+      sendJson(response, 503, { status: 'error', error: messageOf(error) }, cors);
     }
     return;
   }

@@ -167,7 +167,7 @@ async function main(): Promise<void> {
           direct: c.direct,
           limited: c.limits !== undefined,
         })),
-    close: () => db.close(),
+    close: () => db.close().then(() => {}),
   };
 
   await network.whenConnected({ count: Math.max(1, peers.length) });
