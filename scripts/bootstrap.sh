@@ -136,6 +136,14 @@ log "compiling TypeScript (sdk-ts/src → sdk-ts/dist)…"
 rm -rf sdk-ts/dist
 node_modules/.bin/tsc -p sdk-ts/tsconfig.build.json \
   || die "TypeScript build failed (see errors above)"
+chmod 755 sdk-ts/dist/cli/main.js
+# The `rustdht` bin, so `npx rustdht …` works from the repository root as it does in an
+# app that installed the package. npm links workspace bins at install time only if the
+# file existed then; dist/ is built after `npm ci`.
+if [ ! -e node_modules/.bin/rustdht ]; then
+  mkdir -p node_modules/.bin
+  ln -sf ../rustdht/dist/cli/main.js node_modules/.bin/rustdht
+fi
 
 # ---------------------------------------------------------------------------------------
 # The demo page (demo/ → demo/dist, served by `rustdht serve --demo demo/dist`): a type

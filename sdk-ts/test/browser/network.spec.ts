@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { expect, test, type Browser, type Page, type TestInfo } from '@playwright/test';
 import { RustDHT } from '../../src/node.js';
-import { cliBuilt, CLI_PATH, startServer, stopAllServers, waitFor, withDeadline, type ServerProcess } from '../network/helpers/server-process.js';
+import { cliBuilt, CLI_PATH, freeTcpPort, startServer, stopAllServers, waitFor, withDeadline, type ServerProcess } from '../network/helpers/server-process.js';
 import type { NetworkPageApi } from './network-main.js';
 import { watchProblems } from './page-problems.js';
 
@@ -169,6 +169,23 @@ for (const transport of ['websockets', 'webrtc-direct'] as const) {
     expect(problems).toEqual([]);
   });
 }
+
+test('a wrong address in a page is named, with a code, not "[object Event]"', async ({ page }) => {
+  await load(page, [addressOf(server, 'ws')]);
+  const refused = `/ip4/127.0.0.1/tcp/${await freeTcpPort()}/ws`;
+  await net(page).dial(refused);
+  const failure = await page.waitForFunction(
+    (address) => window.rustdhtNet!.events().find((e) => e.type === 'dial:failed' && e.address === address),
+    refused,
+    { timeout: 15_000 },
+  );
+  const event = (await failure.jsonValue()) as { code: string; message: string };
+  expect(event.code).toBe('network/unreachable');
+  expect(event.message).toContain(refused);
+  expect(event.message).toMatch(/error event from ws:\/\/127\.0\.0\.1:\d+/);
+  expect(event.message).not.toContain('[object');
+  await net(page).close();
+});
 
 async function newPage(browser: Browser): Promise<Page> {
   const context = await browser.newContext();

@@ -307,6 +307,24 @@ describe('run(): output and exit codes', () => {
     expect(result.stderr).toBe("rustdht: cli/usage: unknown option '--prot' for rustdht serve (see rustdht serve --help)\n");
   });
 
+  it('says "see … --help" once, whatever the mistake', async () => {
+    for (const argv of [[], ['nope'], ['--nope'], ['get'], ['serve', '--prot', '1']]) {
+      const { stderr } = await runCli(argv);
+      expect(stderr.match(/see rustdht/g), stderr).toHaveLength(1);
+    }
+  });
+
+  it('--peer and --bootstrap help does not claim /p2p/ is required, and offers the HTTP URL', () => {
+    for (const text of Object.values(HELP)) expect(text).not.toMatch(/ending in \/p2p\//);
+    for (const command of ['get', 'put', 'watch'] as const) expect(HELP[command]).toContain('http://127.0.0.1:7400');
+  });
+
+  it('--peer accepts a server URL and multiaddrs without /p2p/; rejects a URL with a query', () => {
+    const invocation = parseCommandLine(['get', 's', '--peer', 'http://127.0.0.1:7400/', '--peer', '/ip4/127.0.0.1/tcp/7401']);
+    expect(invocation).toMatchObject({ command: 'get', options: { peers: ['http://127.0.0.1:7400', '/ip4/127.0.0.1/tcp/7401'] } });
+    expect(() => parseCommandLine(['get', 's', '--peer', 'http://127.0.0.1:7400/?x=1'])).toThrow(/not a usable URL/);
+  });
+
   it('no command: one line, exit 64', async () => {
     const result = await runCli([]);
     expect(result.code).toBe(64);
