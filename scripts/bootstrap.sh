@@ -53,11 +53,10 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------------------------------
-# Node itself: Vite 8 and Vitest 4 need Node >= 20.19.
-node_ok=$(node -e 'const [a,b]=process.versions.node.split(".").map(Number);
-  console.log(a>20||(a===20&&b>=19)?1:0)' 2>/dev/null || echo missing)
-[ "$node_ok" = missing ] && die "Node.js not found: install Node >= 20.19 (npm comes with it)"
-[ "$node_ok" = 1 ] || die "Node $(node --version) is too old: RustDHT needs Node >= 20.19"
+# Node itself: a supported LTS (>= 22), fetched from the npm registry when the
+# machine's is older (scripts/node-env.sh; the npm entry points source it first too).
+source scripts/node-env.sh
+log "node $(node --version) ($(command -v node)), npm $(npm --version)"
 
 # ---------------------------------------------------------------------------------------
 # npm dependencies: `npm ci` whenever node_modules is missing or was installed from a

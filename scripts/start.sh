@@ -6,6 +6,8 @@
 # Ctrl+C stops it cleanly. `node examples/quickstart.mjs` still runs the narrated tour.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# A supported Node LTS first in PATH for everything below (fetched once when needed).
+source scripts/node-env.sh
 bash scripts/bootstrap.sh
 
 # bootstrap.sh compiled sdk-ts/dist (step "compiling TypeScript"); make sure the CLI is there.

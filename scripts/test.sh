@@ -8,6 +8,8 @@
 #      level): the SDK's pages (project sdk) and the demo page (project demo)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# A supported Node LTS first in PATH for everything below (fetched once when needed).
+source scripts/node-env.sh
 
 log() { printf '[rustdht] %s\n' "$*"; }
 current_step="bootstrap"
