@@ -8,7 +8,6 @@ import { tcp } from '@libp2p/tcp';
 import { webRTCDirect } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
-import { ensureWebSocket } from './node-websocket.js';
 import { baseConfig, parseMultiaddr } from './shared.js';
 import type { RustDHTNode } from './shared.js';
 import type { PrivateKey } from '@libp2p/interface';
@@ -25,7 +24,6 @@ export interface ClientNodeOptions {
 /** Creates and starts a client node. */
 export async function createClientNode(options: ClientNodeOptions = {}): Promise<RustDHTNode> {
   const listen = (options.listen ?? []).map(parseMultiaddr);
-  await ensureWebSocket();
   return createLibp2p({
     ...baseConfig({ dhtServer: false, protocolPrefix: options.protocolPrefix }),
     ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),

@@ -16,7 +16,6 @@ import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
 import { InvalidValueError } from '../../errors.js';
 import { FilePrefixDatastore } from './file-datastore.js';
-import { ensureWebSocket } from './node-websocket.js';
 import { baseConfig, parseMultiaddr } from './shared.js';
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import type { PrivateKey } from '@libp2p/interface';
@@ -65,7 +64,6 @@ export async function createServerNode(options: ServerNodeOptions): Promise<Serv
   // Checked before anything starts, so a typo is a clear error and not a half-started node.
   const listen = (options.listen ?? DEFAULT_LISTEN).map(parseMultiaddr);
   const bootstrap = (options.bootstrap ?? []).map(parseMultiaddr);
-  await ensureWebSocket();
   const privateKey = await loadOrCreatePeerKey(options.dataDir);
   const datastore = await FilePrefixDatastore.open(join(options.dataDir, 'libp2p'), PERSISTED_PREFIXES);
   const base = baseConfig({ dhtServer: true, protocolPrefix: options.protocolPrefix });

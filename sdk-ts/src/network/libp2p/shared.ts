@@ -14,7 +14,6 @@ import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
 import { ping } from '@libp2p/ping';
 import { multiaddr } from '@multiformats/multiaddr';
 import { InvalidValueError } from '../../errors.js';
-import { ensurePromiseWithResolvers } from './promise-with-resolvers.js';
 import type { GossipSub } from '@libp2p/gossipsub';
 import type { Identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p } from '@libp2p/interface';
@@ -70,16 +69,11 @@ export interface BaseConfigOptions {
   readonly protocolPrefix?: string;
 }
 
-/**
- * The part of the libp2p configuration that every node kind shares. Every node is built
- * from it, so it is also where the runtime gets what libp2p needs (see
- * promise-with-resolvers.ts).
- */
+/** The part of the libp2p configuration that every node kind shares. */
 export function baseConfig(options: BaseConfigOptions): Pick<
   Libp2pOptions<NodeServices>,
   'connectionEncrypters' | 'streamMuxers' | 'connectionGater' | 'connectionManager' | 'services'
 > & { services: ServiceFactoryMap<NodeServices> } {
-  ensurePromiseWithResolvers();
   return {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
