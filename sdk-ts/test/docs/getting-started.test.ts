@@ -101,7 +101,7 @@ describe('getting started, in Node', () => {
     const got = await runCli(argv!);
     expect(got.code, got.stderr).toBe(0);
     expect(JSON.parse(got.stdout)).toEqual({ topic });
-  });
+  }, 90_000);
 });
 
 describe('getting started, in the browser', () => {
@@ -183,7 +183,7 @@ describe('getting started, in the browser', () => {
       await browser.close();
       await new Promise((done) => site.close(done));
     }
-  });
+  }, 120_000);
 });
 
 const TYPES: Readonly<Record<string, string>> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };

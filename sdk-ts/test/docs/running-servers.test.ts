@@ -99,6 +99,10 @@ interface Served {
 
 const children = new Set<ChildProcess>();
 const tempDirs: string[] = [];
+// Should the worker die before afterAll, no server outlives it.
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
 
 afterAll(async () => {
   await Promise.all([...children].map(async (child) => {
@@ -265,7 +269,7 @@ describe('one server, as documented', () => {
     const code = await withDeadline('the server to stop', new Promise<number | null>((done) => server.child.once('exit', done)), 15_000);
     expect(code, server.stderr.join('')).toBe(0);
     expect(server.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
-  });
+  }, 120_000);
 });
 
 describe('three servers, as documented', () => {
@@ -294,7 +298,7 @@ describe('three servers, as documented', () => {
       const result = await runCli(getArgv);
       return result.code === 0 && result.stdout.trim() === get!.stated;
     }, { timeoutMs: 15_000, intervalMs: 200 });
-  });
+  }, 150_000);
 });
 
 // ---------------------------------------------------------------------------------------
