@@ -22,8 +22,8 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
   /**
    * Answer from this database only. By default, a database on a network first asks its
-   * peers for the node (unless something here already watches it live, which keeps it
-   * current), waiting at most the network's `readTimeoutMs`.
+   * peers for the node, waiting at most the network's `readTimeoutMs` (and, right after
+   * open, for the first connection within that time).
    */
   readonly local?: boolean;
 }

@@ -674,8 +674,9 @@ export class LocalReplica implements GraphView {
 
   /**
    * Before a read of `path`: asks the network for each soul the path goes through,
-   * following links as the answers reveal them (one round per hop). Souls watched live
-   * are current already and not asked for; offline, nothing happens.
+   * following links as the answers reveal them (one round per hop); offline, nothing
+   * happens. Souls watched live are asked for too: a watch that has just started may
+   * not have received the servers' state yet, and a read must not answer from before it.
    */
   async readThrough(path: RefPath, signal: AbortSignal | undefined): Promise<void> {
     const remote = this.remoteReads;
@@ -684,7 +685,7 @@ export class LocalReplica implements GraphView {
     for (let hop = 0; hop <= path.keys.length; hop++) {
       const resolution = await this.read(() => resolve(this, path));
       const souls = new Set(resolution.watches.map((watch) => watch.soul));
-      const next = [...souls].filter((soul) => !asked.has(soul) && !this.subscriptions.isWatched(soul));
+      const next = [...souls].filter((soul) => !asked.has(soul));
       if (next.length === 0) return;
       for (const soul of next) asked.add(soul);
       await Promise.all(next.map((soul) => remote(soul, signal)));

@@ -85,6 +85,8 @@ export class Network {
   #online = true;
   /** Why each address kept dialled failed last (until it connects): what whenConnected() reports. */
   readonly #dialFailures = new Map<string, DialFailure>();
+  /** Whether any peer was ever ready (see #firstConnectionPending). */
+  #everConnected = false;
   readonly #cleanups: Array<() => void> = [];
   #fetching = 0;
   #state: NetworkStatus['state'] = 'offline';
@@ -227,6 +229,17 @@ export class Network {
     return `${connected} connected; still dialling ${[...this.#dialers.keys()].join(', ')} (no answer yet).`;
   }
 
+  /**
+   * True from start until the first peer connects, while some address is being dialled
+   * for the first time (no failure yet): reads wait for that connection (bounded by their
+   * timeout). Once connected, or once every address failed, reads without peers are local.
+   */
+  #firstConnectionPending(): boolean {
+    if (this.#everConnected || !this.#online || this.#stopped) return false;
+    for (const address of this.#dialers.keys()) if (!this.#dialFailures.has(address)) return true;
+    return false;
+  }
+
   /** The last dial failure of each address kept dialled that is not connected now. */
   dialFailures(): ReadonlyMap<string, DialFailure> {
     return new Map(this.#dialFailures);
@@ -266,8 +279,8 @@ export class Network {
     this.#assertRunning();
     if (typeof soul !== 'string' || soul === '') throw new InvalidValueError('soul/invalid', 'fetch() takes a non-empty string soul.');
     throwIfAborted(options.signal);
-    const sessions = this.#readSessions();
-    if (sessions.length === 0) return;
+    let sessions = this.#readSessions();
+    if (sessions.length === 0 && !this.#firstConnectionPending()) return;
     const timeoutMs = options.timeoutMs ?? this.#readTimeoutMs;
     // A plain timer, held until the fetch ends: Node 20 may collect an
     // AbortSignal.timeout() combined through AbortSignal.any() before it fires.
@@ -277,6 +290,11 @@ export class Network {
     this.#fetching++;
     this.#updateState();
     try {
+      if (sessions.length === 0) {
+        // Just opened and still dialling: a read made now is meant for the network.
+        await this.whenConnected({ signal }).catch(() => {});
+        sessions = this.#readSessions();
+      }
       await Promise.all(
         sessions.map(async (session) => {
           try {
@@ -409,6 +427,7 @@ export class Network {
         };
         if (peer.duty === undefined) {
           peer.duty = session;
+          this.#everConnected = true;
           this.#emit({ type: 'peer:connect', peer: peer.status });
           this.#takeDuties(session);
           void this.#ping(peer);

@@ -127,6 +127,40 @@ describe('no silent loss on a default set-up', () => {
   });
 });
 
+describe('first reads', () => {
+  it('once() right after open() waits for the first connection and reads the server’s value', async () => {
+    const writer = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
+    await writer.get('first-contact/read').put({ early: 'from the server' });
+    await writer.close();
+    const db = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
+    expect(db.network.status().peers).toHaveLength(0); // not connected yet
+    expect(await db.get('first-contact/read').get('early').once()).toBe('from the server');
+    await db.close();
+  });
+
+  it('once() right after on() is not answered from before the subscription delivered', async () => {
+    const writer = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
+    await writer.get('first-contact/watched').put({ value: 'there' });
+    await writer.close();
+    const db = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
+    await withDeadline('the reader to connect', db.network.whenConnected(), 10_000);
+    const ref = db.get('first-contact/watched').get('value');
+    const off = ref.on(() => {});
+    expect(await ref.once()).toBe('there');
+    off();
+    await db.close();
+  });
+
+  it('with every address refused, once() answers locally at once', async () => {
+    const db = await RustDHT.open({ store: 'memory', network: { peers: [`/ip4/127.0.0.1/tcp/${refusedPort}`], readTimeoutMs: 10_000 } });
+    await waitFor('the first dial to fail', () => db.network.dialFailures().size === 1);
+    const started = Date.now();
+    expect(await db.get('first-contact/nowhere').once()).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await db.close();
+  });
+});
+
 describe('dial failures say what is wrong', () => {
   async function firstDialFailure(address: string): Promise<Extract<NetworkEvent, { type: 'dial:failed' }>> {
     const db = await RustDHT.open({ store: 'memory', network: { peers: [] } });
