@@ -11,10 +11,15 @@ export { IndexedDBStore, type IndexedDBStoreOptions } from './storage/indexeddb.
 export { LocalStorageStore } from './storage/local-storage.js';
 export { DEFAULT_BROWSER_CACHE_BYTES } from './browser-storage.js';
 
+/** An Ed25519 key pair that signs writes into its own `~publicKey` space (browser entry). */
 export class Identity extends UnboundIdentity {
   protected static override readonly engineModule = engine;
 }
 
+/**
+ * The database (browser entry): `await RustDHT.open({ network })` persists to IndexedDB,
+ * then `db.get(soul)` / `db.user(identity)` refs, `db.network`, `db.outbox`, `db.close()`.
+ */
 export class RustDHT extends UnboundRustDHT {
   protected static override readonly engineModule = engine;
   protected static override readonly identityClass = Identity;

@@ -43,6 +43,7 @@ export interface OpenOptions {
   readonly now?: () => number;
   /** States further than this ahead of `now()` are rejected instead of deferred (default 10 minutes). */
   readonly maxClockSkewMs?: number;
+  /** Hard limits on what enters the graph: sizes of souls, keys and values, updates per batch, deferred updates. */
   readonly limits?: Limits;
   /**
    * Where the database persists: its graph, clock, deferred updates, outbox and kept
@@ -72,7 +73,10 @@ export interface OpenOptions {
    * Default: 50 MiB for a browser's store (browser peers are caches), no cap in Node.
    * `false`: no cap. Needs a store.
    */
-  readonly cache?: { readonly maxBytes?: number } | false;
+  readonly cache?: {
+    /** The cap, in bytes of stored node records (Infinity: no cap). */
+    readonly maxBytes?: number;
+  } | false;
   /**
    * Browsers: ask at open for persistent storage (`navigator.storage.persist()`), so the
    * browser does not clear the store under pressure; the answer is `db.storage.persisted`.
@@ -81,7 +85,8 @@ export interface OpenOptions {
    */
   readonly persist?: boolean;
   /**
-   * Joins the network: `{ peers: ['/ip4/…/tcp/7401/ws/p2p/…'] }` dials those peers (and
+   * Joins the network: `{ peers: ['/ip4/…/tcp/7401/p2p/…'] }` (Node; browsers dial the
+   * WebSockets `/tcp/7402/ws/p2p/…` or WebRTC-Direct address) dials those peers (and
    * redials them with backoff), subscribes to what this database watches, sends the
    * outbox and reads through them. `role: 'server'` also listens and serves (what
    * `rustdht serve` runs). Absent: offline only (`receive`/`onChanges` still work).
@@ -356,6 +361,7 @@ export class RustDHT {
     }
   }
 
+  /** True once `close()` was called: every method but `close()` then throws ClosedError. */
   get closed(): boolean {
     return this.#replica.closed;
   }

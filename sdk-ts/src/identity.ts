@@ -71,6 +71,7 @@ export class Identity {
     return { publicKey: this.publicKey, secretKey: encodeBase64url(seed) };
   }
 
+  /** True after `dispose()`: the secret key is wiped and the identity can no longer sign. */
   get disposed(): boolean {
     return !keysOf.has(this);
   }

@@ -4,6 +4,9 @@
  */
 export { RustDHT, type Limits, type OpenOptions, type CloseOptions, type CloseReport, type NetworkedOpenOptions, type NetworkedRustDHT } from './db.js';
 export type { DatabaseStorage, StorageUsage } from './database-storage.js';
+export type { Linkable } from './flatten.js';
+export type { ChildListener } from './map-watcher.js';
+export type { RustDHTNode } from './network/libp2p/shared.js';
 export { Ref, MapRef, type ChildOf, type PutAck, type ReadOptions, type StreamOptions, type ChangeEvent, type ChildChangeEvent } from './ref.js';
 export { Identity, type ExportedIdentity } from './identity.js';
 export type { IdentityKeeper } from './identity-keeper.js';

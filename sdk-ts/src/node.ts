@@ -9,10 +9,15 @@ export * from './index.js';
 import { LevelStore } from './storage/leveldb.js';
 export { LevelStore };
 
+/** An Ed25519 key pair that signs writes into its own `~publicKey` space (Node entry). */
 export class Identity extends UnboundIdentity {
   protected static override readonly engineModule = engine;
 }
 
+/**
+ * The database (Node entry): `await RustDHT.open({ directory, network })`, then
+ * `db.get(soul)` / `db.user(identity)` refs, `db.network`, `db.outbox`, `db.close()`.
+ */
 export class RustDHT extends UnboundRustDHT {
   protected static override readonly engineModule = engine;
   protected static override readonly identityClass = Identity;

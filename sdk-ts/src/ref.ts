@@ -18,7 +18,9 @@ import type { NodeData, NodeMeta, PropertyChange, PropertyMeta, ReadValue, Value
 /** How many updates of a put ended in each outcome (a local put: all applied or ignored). */
 export type PutAck = OutcomeCounts;
 
+/** Options of `once()` and `meta()`. */
 export interface ReadOptions {
+  /** Abandons the read (it rejects with AbortError). */
   readonly signal?: AbortSignal;
   /**
    * Answer from this database only. By default, a database on a network first asks its

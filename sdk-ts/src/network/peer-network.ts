@@ -66,6 +66,11 @@ interface PutState {
   windowOpen: (() => void) | undefined;
 }
 
+/**
+ * A database's network (`db.network`): its connections, status and events, and the
+ * waits an application needs (`whenConnected`, `whenSynced`). Created by
+ * `RustDHT.open({ network })`; stopped by `db.close()`.
+ */
 export class Network {
   readonly #node: RustDHTNode;
   readonly #replica: LocalReplica;
@@ -116,6 +121,7 @@ export class Network {
     return network;
   }
 
+  /** This peer's libp2p peer id (12D3KooW…). */
   get peerId(): string {
     return this.#node.peerId.toString();
   }
@@ -125,6 +131,7 @@ export class Network {
     return this.#node;
   }
 
+  /** A snapshot: addresses, connected peers, outbox size and state (offline, syncing, idle). */
   status(): NetworkStatus {
     const peers: PeerStatus[] = [];
     for (const entry of this.#peers.values()) if (entry.status !== undefined) peers.push(entry.status);
@@ -138,10 +145,12 @@ export class Network {
     };
   }
 
+  /** Running totals since start: messages and bytes each way, updates by outcome, refusals by code. */
   counters(): NetworkCounters {
     return this.#counters.snapshot();
   }
 
+  /** Calls `listener` with every network event (connects, disconnects, state, refusals, dial failures). Returns the function that unsubscribes. */
   on(listener: (event: NetworkEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);

@@ -11,12 +11,13 @@ export type PeerRole =
   /** A browser or app peer: dials servers (and other peers), caches what it reads, sends its outbox. */
   | 'client';
 
+/** `RustDHT.open({ network })`: how this database joins the network. */
 export interface NetworkOptions {
   /** Default 'client'. */
   readonly role?: PeerRole;
   /** Multiaddrs to dial and keep dialling with backoff (servers to join). */
   readonly peers?: readonly string[];
-  /** Multiaddrs to listen on (servers; default: see DEFAULT_LISTEN in libp2p/server-node.ts). */
+  /** Multiaddrs to listen on. Servers default to TCP 7401, WebSockets 7402 and WebRTC-Direct 7403 on every interface; clients listen nowhere by default. */
   readonly listen?: readonly string[];
   /** Where a server keeps its peer key and WebRTC certificate (stable id and certhash across restarts). */
   readonly dataDir?: string;
@@ -67,7 +68,7 @@ export interface NetworkCounters {
   readonly bytesOut: number;
   /** Updates from peers by engine outcome: applied, ignored, historical, deferred, rejected. */
   readonly updates: Readonly<Record<'applied' | 'ignored' | 'historical' | 'deferred' | 'rejected', number>>;
-  /** Rejections by reason code: engine codes (signature/invalid, namespace/not-owner, limit/future…) and wire codes (wire/malformed, wire/too-large, wire/rate-limited…). */
+  /** Rejections by reason code: engine codes (signature/invalid, namespace/not-owner, clock/too-far-ahead…) and wire codes (wire/malformed, wire/too-large, wire/rate-limited…). */
   readonly rejects: Readonly<Record<string, number>>;
 }
 
