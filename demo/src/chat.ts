@@ -14,16 +14,25 @@
  *
  * The room is shown with db.get('chat/<room>').map().on(): each child arrives as the
  * linked message's data, live, from this tab or any peer. The author shown is the one
- * the message's soul proves (~<author>/…), not merely what its `author` field claims.
+ * the message's soul proves (~<author>/…), not merely what its `author` field claims,
+ * by the display name that author set in their profile (profile.ts, live), else a short
+ * key. A message this tab wrote stays marked "pending" while the server has not
+ * acknowledged its writes (pending.ts: the outbox entries touching its node or its link).
  */
 import type { Identity, NodeData, RustDHT, Value } from 'rustdht';
 import { byId, describeError, el, say } from './dom.js';
+import type { PendingWrites } from './pending.js';
+import { colourOf, initialsOf } from './presence.js';
+import { shortKey, type Names } from './profile.js';
+import { localDateTime, localTime } from './time.js';
 
 interface Message {
   readonly key: string;
   readonly text: string;
   readonly author: string;
   readonly at: number;
+  /** The message's node (~<author>/chat/<room>/<key>). */
+  readonly soul: string;
 }
 
 /** The public room node of `room`. */
@@ -41,9 +50,11 @@ function isNodeData(value: Value | NodeData): value is NodeData {
 export interface ChatPanel {
   /** The room shown now. */
   room(): string;
+  /** Called after the room changes. */
+  onRoom(listener: (room: string) => void): void;
 }
 
-export function setupChat(db: RustDHT, identity: Identity): ChatPanel {
+export function setupChat(db: RustDHT, identity: Identity, names: Names, pending: PendingWrites): ChatPanel {
   const roomForm = byId<HTMLFormElement>('room-form');
   const roomInput = byId<HTMLInputElement>('chat-room');
   const list = byId('chat-messages');
@@ -57,23 +68,49 @@ export function setupChat(db: RustDHT, identity: Identity): ChatPanel {
   let messages = new Map<string, Message>();
   /** Bumped when the room changes, so late callbacks of the old room are dropped. */
   let generation = 0;
+  const roomListeners: Array<(room: string) => void> = [];
+  /** Keys of the messages shown as pending. */
+  const shownPending = new Set<string>();
+
+  /** Whether the server has not acknowledged this message yet (its node or its room link). */
+  const isPending = (m: Message): boolean => m.author === identity.publicKey && (pending.touches(m.soul) || pending.touches(roomSoul(room), m.key));
 
   const render = (): void => {
     const sorted = [...messages.values()].sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : 1));
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    shownPending.clear();
     list.replaceChildren(
       ...sorted.map((m) => {
-        const when = new Date(m.at);
         const mine = m.author === identity.publicKey;
+        const name = names.nameOf(m.author);
+        const label = name ?? shortKey(m.author);
+        const waiting = isPending(m);
+        if (waiting) shownPending.add(m.key);
         return el(
           'li',
-          { class: mine ? 'chat-message mine' : 'chat-message', 'data-testid': 'chat-message', 'data-author': m.author, 'data-key': m.key },
-          el('span', { class: 'chat-author', title: m.author }, mine ? `you (${m.author.slice(0, 8)}…)` : `${m.author.slice(0, 8)}…`),
-          el('time', { class: 'chat-time', datetime: when.toISOString() }, when.toLocaleTimeString()),
+          {
+            class: `chat-message${mine ? ' mine' : ''}${waiting ? ' pending' : ''}`,
+            'data-testid': 'chat-message',
+            'data-author': m.author,
+            'data-key': m.key,
+            'data-soul': m.soul,
+            'data-pending': String(waiting),
+          },
+          el('span', { class: 'avatar', style: `background:${colourOf(m.author)}`, 'aria-hidden': 'true' }, initialsOf(label)),
+          el(
+            'span',
+            { class: 'chat-meta' },
+            el('span', { class: 'chat-author', 'data-testid': 'chat-author', 'data-named': String(name !== undefined), title: m.author }, mine ? `${label} (you)` : label),
+            el('time', { class: 'chat-time', ...(Number.isNaN(new Date(m.at).getTime()) ? {} : { datetime: new Date(m.at).toISOString() }), title: localDateTime(m.at) }, localTime(m.at)),
+            ...(waiting
+              ? [el('span', { class: 'chat-pending', 'data-testid': 'chat-pending', title: 'Saved in this browser; not yet acknowledged by the server (offline, or on its way).' }, 'pending')]
+              : []),
+          ),
           el('span', { class: 'chat-text' }, m.text),
         );
       }),
     );
+    if (sorted.length === 0) list.replaceChildren(el('li', { class: 'empty' }, `No messages in “${room}” yet: say hello!`));
     if (atBottom) list.scrollTop = list.scrollHeight;
   };
 
@@ -84,6 +121,7 @@ export function setupChat(db: RustDHT, identity: Identity): ChatPanel {
     messages = new Map();
     render();
     const mine = ++generation;
+    for (const listener of roomListeners) listener(next);
     const roomRef = db.get(roomSoul(next));
     stop = roomRef.map().on((value, key) => {
       void (async () => {
@@ -99,7 +137,7 @@ export function setupChat(db: RustDHT, identity: Identity): ChatPanel {
         const author = soul === undefined ? undefined : spaceOf(soul);
         if (author === undefined || value['author'] !== author) return; // unsigned or forged: not shown
         const at = typeof value['at'] === 'number' ? value['at'] : 0;
-        messages.set(key, { key, text: value['text'], author, at });
+        messages.set(key, { key, text: value['text'], author, at, soul: soul! });
         render();
       })().catch((error: unknown) => console.warn(`chat: ${describeError(error)}`));
     });
@@ -136,6 +174,23 @@ export function setupChat(db: RustDHT, identity: Identity): ChatPanel {
     });
   });
 
+  // Names arrive and change live; acknowledgements clear the pending marks.
+  let queued = false;
+  const renderSoon = (): void => {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => {
+      queued = false;
+      render();
+    });
+  };
+  names.onChange((publicKey) => {
+    for (const m of messages.values()) if (m.author === publicKey) return renderSoon();
+  });
+  pending.onChange(() => {
+    for (const m of messages.values()) if (isPending(m) !== shownPending.has(m.key)) return renderSoon();
+  });
+
   join(room);
-  return { room: () => room };
+  return { room: () => room, onRoom: (listener) => void roomListeners.push(listener) };
 }

@@ -1,14 +1,20 @@
 /**
- * The connection panel. The page asks its own server (`GET /health`, same origin: the
- * page is served by `rustdht serve --demo`) for its addresses and pre-fills the one of
- * the chosen transport; the user may paste another server's address instead. Connect
- * dials it (and keeps it dialled: redialled with backoff after a drop), Disconnect hangs
- * up. A browser's own dialable address is `<server address>/p2p-circuit/webrtc/p2p/<its
+ * Connecting. The page connects by itself, on load, to the server that serves it: it
+ * asks that server (`GET /health`, same origin: the page is served by `rustdht serve
+ * --demo`) for its addresses and dials the one of the chosen transport (WebSockets by
+ * default). The header shows the connection in words (connected, connecting,
+ * disconnected, working offline) with one Connect/Disconnect button; the choice is
+ * remembered in localStorage, so a page disconnected on purpose stays disconnected after
+ * a reload, and a pasted server address (another server) is dialled again next time.
+ *
+ * The plumbing is folded away ("Connection details"): transport, server address, this
+ * server's and this tab's addresses with copy buttons, and the direct browser-to-browser
+ * dial. A browser's own dialable address is `<server address>/p2p-circuit/webrtc/p2p/<its
  * peer id>` once it holds a relay reservation on the server: pasted into another page's
  * "direct" field, the two connect over direct WebRTC (the server only relays the handshake).
  */
-import type { Identity, Network, RustDHT } from 'rustdht';
-import { byId, describeError, el, say } from './dom.js';
+import type { Identity, Network } from 'rustdht';
+import { byId, copyButton, describeError, el, say } from './dom.js';
 import type { OfflineSwitch } from './offline.js';
 
 export type TransportChoice = 'websockets' | 'webrtc-direct';
@@ -16,6 +22,40 @@ export type TransportChoice = 'websockets' | 'webrtc-direct';
 interface Health {
   readonly peerId: string;
   readonly addresses: readonly string[];
+}
+
+/** What the user chose, kept across reloads. */
+export interface ConnectionChoice {
+  /** False once the user pressed Disconnect (until Connect). */
+  readonly connect: boolean;
+  readonly transport: TransportChoice;
+  /** A pasted address that is not one of this server's (another server). */
+  readonly address?: string;
+}
+
+export const CHOICE_KEY = 'rustdht-demo:connection';
+const DEFAULT_CHOICE: ConnectionChoice = { connect: true, transport: 'websockets' };
+
+function loadChoice(): ConnectionChoice {
+  try {
+    const saved = JSON.parse(localStorage.getItem(CHOICE_KEY) ?? 'null') as Partial<ConnectionChoice> | null;
+    if (saved === null || typeof saved !== 'object') return DEFAULT_CHOICE;
+    return {
+      connect: saved.connect !== false,
+      transport: saved.transport === 'webrtc-direct' ? 'webrtc-direct' : 'websockets',
+      ...(typeof saved.address === 'string' && saved.address.startsWith('/') ? { address: saved.address } : {}),
+    };
+  } catch {
+    return DEFAULT_CHOICE; // unreadable or storage disabled: the default
+  }
+}
+
+function saveChoice(choice: ConnectionChoice): void {
+  try {
+    localStorage.setItem(CHOICE_KEY, JSON.stringify(choice));
+  } catch (error) {
+    console.warn(`cannot remember the connection choice: ${describeError(error)}`);
+  }
 }
 
 /** Fetches this page's server's /health; undefined when there is none (e.g. `vite dev`). */
@@ -54,8 +94,12 @@ export function pickAddress(addresses: readonly string[], transport: TransportCh
   );
 }
 
+/** A row of an address list: the address and its copy button. */
+function addressItem(address: string, attributes: Record<string, string>): HTMLLIElement {
+  return el('li', { ...attributes, 'data-address': address }, el('code', {}, address), copyButton(address, 'this address'));
+}
+
 export interface ConnectionDeps {
-  readonly db: RustDHT;
   readonly network: Network;
   readonly identity: Identity;
   readonly offline: OfflineSwitch;
@@ -65,19 +109,31 @@ export function setupConnection({ network, identity, offline }: ConnectionDeps):
   const transportSelect = byId<HTMLSelectElement>('transport-select');
   const addressInput = byId<HTMLInputElement>('server-address');
   const connectForm = byId<HTMLFormElement>('connect-form');
-  const disconnectButton = byId<HTMLButtonElement>('disconnect-button');
+  const toggle = byId<HTMLButtonElement>('connection-toggle');
+  const stateLine = byId('connection-state');
   const errorLine = byId('connection-error');
+  const serverList = byId('server-addresses');
   const addressList = byId('my-addresses');
   const directForm = byId<HTMLFormElement>('direct-form');
   const directInput = byId<HTMLInputElement>('direct-peer-address');
 
   byId('peer-id').textContent = network.peerId;
+  byId('peer-id-copy').replaceChildren(copyButton(network.peerId, "this tab's peer id"));
   byId('identity-public-key').textContent = identity.publicKey;
+  byId('identity-copy').replaceChildren(copyButton(identity.publicKey, 'your public key'));
+
+  let choice = loadChoice();
+  transportSelect.value = choice.transport;
 
   // --- the server's address, from /health -------------------------------------------
-  let userTyped = false;
+  let userTyped = choice.address !== undefined;
+  if (choice.address !== undefined) addressInput.value = choice.address;
   addressInput.addEventListener('input', () => (userTyped = addressInput.value.trim() !== ''));
   const health = fetchHealth();
+  void health.then((found) => {
+    serverList.replaceChildren(...(found?.addresses ?? []).map((a) => addressItem(a, { 'data-testid': 'server-address-item' })));
+    serverList.dataset['count'] = String(found?.addresses.length ?? 0);
+  });
   const fill = async (): Promise<string | undefined> => {
     const found = await health;
     const picked = found === undefined ? undefined : pickAddress(found.addresses, transportSelect.value as TransportChoice);
@@ -98,7 +154,41 @@ export function setupConnection({ network, identity, offline }: ConnectionDeps):
   /** What this page asked to dial: the server, and browsers dialled directly. */
   let server: string | undefined;
   const direct = new Set<string>();
+  /** Connecting on load: /health not answered yet. */
+  let starting = choice.connect;
   let lastError: { address: string; text: string } | undefined;
+  /** Bumped by every Connect and Disconnect: a connect still waiting for /health gives way to a later choice. */
+  let intent = 0;
+
+  const render = (): void => {
+    const status = network.status();
+    const wanted = server !== undefined || direct.size !== 0;
+    const peers = status.peers.length;
+    let state: 'connected' | 'connecting' | 'disconnected' | 'offline';
+    let text: string;
+    if (!network.online && (wanted || starting)) {
+      state = 'offline';
+      text = 'Working offline';
+    } else if (!wanted && !starting) {
+      state = 'disconnected';
+      text = 'Disconnected';
+    } else if (peers > 0) {
+      state = 'connected';
+      const serverPeer = status.peers.find((p) => p.role === 'server');
+      text = serverPeer !== undefined ? (status.state === 'syncing' ? 'Connected · syncing' : 'Connected') : `Connected to ${peers} browser${peers === 1 ? '' : 's'}`;
+    } else {
+      state = 'connecting';
+      text = 'Connecting…';
+    }
+    if (stateLine.dataset['state'] !== state || stateLine.textContent !== text) {
+      stateLine.dataset['state'] = state;
+      stateLine.textContent = text;
+    }
+    const label = wanted || starting ? 'Disconnect' : 'Connect';
+    if (toggle.textContent !== label) toggle.textContent = label;
+    toggle.dataset['action'] = label.toLowerCase();
+    toggle.classList.toggle('primary', label === 'Connect');
+  };
 
   const dial = (address: string): void => {
     say(errorLine, undefined);
@@ -106,40 +196,64 @@ export function setupConnection({ network, identity, offline }: ConnectionDeps):
     network.dial(address);
   };
 
+  /** Connects to the address in the form (or this server's, from /health) and remembers it. */
+  const connect = async (): Promise<void> => {
+    const attempt = ++intent;
+    let address = addressInput.value.trim();
+    if (address === '') address = (await fill()) ?? '';
+    if (attempt !== intent) return; // Disconnect (or another Connect) meanwhile
+    starting = false;
+    if (address === '') {
+      say(errorLine, 'No server address: paste one in Connection details (a multiaddr ending in /p2p/<peer id>).');
+      render();
+      return;
+    }
+    const transport = transportSelect.value as TransportChoice;
+    try {
+      if (server !== undefined && server !== address) await network.hangUp(server);
+      if (attempt !== intent) return;
+      dial(address);
+      server = address;
+    } catch (error) {
+      say(errorLine, `Cannot dial that address: ${describeError(error)}`);
+      render();
+      return;
+    }
+    const ours = (await health)?.addresses.includes(address) ?? false;
+    if (attempt !== intent) return;
+    choice = { connect: true, transport, ...(ours ? {} : { address }) };
+    saveChoice(choice);
+    render();
+  };
+
+  const disconnect = async (): Promise<void> => {
+    intent++;
+    const addresses = [...(server === undefined ? [] : [server]), ...direct];
+    server = undefined;
+    starting = false;
+    direct.clear();
+    lastError = undefined;
+    say(errorLine, undefined);
+    choice = { ...choice, connect: false };
+    saveChoice(choice);
+    render();
+    await Promise.all(addresses.map((a) => network.hangUp(a).catch((error: unknown) => console.warn(describeError(error)))));
+    render();
+  };
+
   connectForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    void (async () => {
-      let address = addressInput.value.trim();
-      if (address === '') address = (await fill()) ?? '';
-      if (address === '') {
-        say(errorLine, 'No server address: paste one (a multiaddr ending in /p2p/<peer id>).');
-        return;
-      }
-      try {
-        if (server !== undefined && server !== address) await network.hangUp(server);
-        dial(address);
-        server = address;
-      } catch (error) {
-        say(errorLine, `Cannot dial that address: ${describeError(error)}`);
-      }
-    })();
+    void connect();
   });
-
-  disconnectButton.addEventListener('click', () => {
-    void (async () => {
-      const addresses = [...(server === undefined ? [] : [server]), ...direct];
-      server = undefined;
-      direct.clear();
-      say(errorLine, undefined);
-      await Promise.all(addresses.map((a) => network.hangUp(a).catch((error: unknown) => console.warn(describeError(error)))));
-    })();
+  toggle.addEventListener('click', () => {
+    void (toggle.dataset['action'] === 'disconnect' ? disconnect() : connect());
   });
 
   directForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const address = directInput.value.trim();
     if (address === '') {
-      say(errorLine, "Paste another browser's address (from its \"Addresses other peers can dial\").");
+      say(errorLine, "Paste another browser's address (from its \"This tab's addresses\").");
       return;
     }
     try {
@@ -148,20 +262,22 @@ export function setupConnection({ network, identity, offline }: ConnectionDeps):
     } catch (error) {
       say(errorLine, `Cannot dial that address: ${describeError(error)}`);
     }
+    render();
   });
 
   // Dial failures of what this page asked for, in plain words (they are retried).
   network.on((event) => {
-    if (event.type === 'reject' && event.code === 'network/dial-failed') {
-      const address = [server, ...direct].find((a) => a !== undefined && event.message.includes(a));
+    if (event.type === 'dial:failed') {
+      const address = [server, ...direct].find((a) => a === event.address);
       if (address !== undefined) {
-        lastError = { address, text: `Not connected yet, retrying: ${event.message}` };
+        lastError = { address, text: `Not connected yet, retrying (${event.code}): ${event.message}` };
         say(errorLine, lastError.text);
       }
     } else if (event.type === 'peer:connect' && lastError !== undefined && lastError.address.includes(event.peer.peerId)) {
       lastError = undefined;
       say(errorLine, undefined);
     }
+    render();
   });
 
   // --- this page's own addresses --------------------------------------------------------
@@ -174,12 +290,20 @@ export function setupConnection({ network, identity, offline }: ConnectionDeps):
     if (key === shown) return;
     shown = key;
     addressList.replaceChildren(
-      ...addresses.map((a) => el('li', { 'data-testid': 'my-address', 'data-transport': a.includes('/webrtc/') ? 'webrtc' : 'circuit-relay' }, a)),
+      ...addresses.map((a) => addressItem(a, { 'data-testid': 'my-address', 'data-transport': a.includes('/webrtc/') ? 'webrtc' : 'circuit-relay' })),
     );
     addressList.dataset['count'] = String(addresses.length);
+    byId('my-addresses-empty').hidden = addresses.length !== 0;
   };
   network.node.addEventListener('self:peer:update', renderAddresses);
   network.on(renderAddresses);
-  setInterval(renderAddresses, 1000);
+  setInterval(() => {
+    renderAddresses();
+    render();
+  }, 1000);
   renderAddresses();
+
+  // --- on load: connect as last time (by default: to this server) ----------------------
+  render();
+  if (choice.connect) void connect();
 }

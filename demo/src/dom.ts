@@ -36,3 +36,47 @@ export function describeError(error: unknown): string {
   }
   return String(error);
 }
+
+/** Puts `text` on the clipboard (the Clipboard API, else a hidden textarea and execCommand). */
+export async function copyText(text: string): Promise<void> {
+  if (navigator.clipboard !== undefined && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return;
+    } catch {
+      // Permission refused or no focus: the fallback below.
+    }
+  }
+  const area = el('textarea', { readonly: '', style: 'position:fixed;top:-1000px;opacity:0' });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand('copy');
+  area.remove();
+  if (!copied) throw new Error('the browser refused to copy');
+}
+
+/** A small "Copy" button for `text` (its data-copy attribute holds the text, for tests and the curious). */
+export function copyButton(text: string, what: string): HTMLButtonElement {
+  const button = el('button', { type: 'button', class: 'copy', 'data-testid': 'copy-button', 'data-copy': text, title: `Copy ${what}`, 'aria-label': `Copy ${what}` }, 'Copy');
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  button.addEventListener('click', () => {
+    void copyText(text).then(
+      () => {
+        button.textContent = 'Copied ✓';
+        button.dataset['copied'] = 'true';
+      },
+      () => {
+        button.textContent = 'Select & copy';
+        button.dataset['copied'] = 'false';
+      },
+    ).finally(() => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        button.textContent = 'Copy';
+        delete button.dataset['copied'];
+      }, 2000);
+    });
+  });
+  return button;
+}

@@ -1,11 +1,17 @@
 /**
  * The RustDHT demo page. One database per browser profile (IndexedDB, the browser
  * default), one identity created on the first visit and kept with it, one libp2p node
- * per tab (a new peer id on every load). Each panel lives in its own module:
- *   connection.ts  transport, server address (from /health), connect, direct WebRTC dial
+ * per tab (a new peer id on every load). Each part lives in its own module:
+ *   connection.ts  connects on load to the server serving the page (from /health), the
+ *                  remembered Connect/Disconnect choice, addresses (folded, with copy
+ *                  buttons), direct WebRTC dial
+ *   profile.ts     display names: each identity's profile node in its own space
+ *   chat.ts        a chat room: signed messages linked from a public room node, by name,
+ *                  "pending" until the server acknowledges them (pending.ts)
+ *   presence.ts    who is in the room now: heartbeats linked from a public room set
+ *   explorer.ts    open a soul, see states (as times) and signers, edit, follow links with
+ *                  a trail, a picture of the neighbourhood (graph.ts), notes, refusals
  *   status.ts      state (offline | syncing | idle), outbox size, peers with transport and RTT
- *   chat.ts        a chat room: signed messages linked from a public room node
- *   explorer.ts    open a soul, see states and signers, edit, follow links, notes, refusals
  *   offline.ts     go offline and back on purpose
  * `window.rustdhtDemo` exposes { db, identity, network } to tests and the curious.
  */
@@ -16,7 +22,11 @@ import { setupConnection } from './connection.js';
 import { byId, describeError } from './dom.js';
 import { setupExplorer } from './explorer.js';
 import { setupOffline } from './offline.js';
+import { trackPendingWrites } from './pending.js';
+import { setupPresence } from './presence.js';
+import { setupNames, setupProfile } from './profile.js';
 import { setupStatus } from './status.js';
+import { keepTimesFresh } from './time.js';
 
 export interface DemoApi {
   readonly db: RustDHT;
@@ -90,10 +100,27 @@ async function main(): Promise<void> {
   });
 
   const offline = setupOffline(network);
-  setupConnection({ db, network, identity, offline });
+  setupConnection({ network, identity, offline });
   setupStatus(db, network);
-  const chat = setupChat(db, identity);
-  setupExplorer(db, identity, () => chat.room());
+  const names = setupNames(db);
+  setupProfile(db, identity, names);
+  const pending = trackPendingWrites(db);
+  const chat = setupChat(db, identity, names, pending);
+  const presence = setupPresence(db, network, identity, names, chat.room());
+  const explorer = setupExplorer(db, identity, names, () => chat.room());
+  // Something to look at from the start: the chat room's node and its messages; it
+  // follows the chat to another room while the user has not opened anything else.
+  let shownRoom = `chat/${chat.room()}`;
+  void explorer.open(shownRoom);
+  chat.onRoom((room) => {
+    presence.join(room);
+    const trail = explorer.trail();
+    if (trail.length === 1 && trail[0] === shownRoom) {
+      shownRoom = `chat/${room}`;
+      void explorer.open(shownRoom);
+    }
+  });
+  keepTimesFresh();
 
   window.rustdhtDemo = api;
   const where = storeName === STORE_NAME ? 'this browser' : `this tab (another tab holds the first database; this one is "${storeName}")`;

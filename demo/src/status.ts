@@ -26,6 +26,7 @@ export function setupStatus(db: RustDHT, network: Network): void {
   const peerList = byId('peer-list');
   const noPeers = byId('no-peers');
   const rejectLog = byId('reject-log');
+  const noRejects = byId('no-rejects');
 
   const render = (): void => {
     const status = network.status();
@@ -54,8 +55,8 @@ export function setupStatus(db: RustDHT, network: Network): void {
   };
 
   network.on((event) => {
-    // Dial failures are the connection panel's (they are retried); the rest are refusals.
-    if (event.type === 'reject' && event.code !== 'network/dial-failed') {
+    // Refusals (dial failures, 'dial:failed', are the connection bar's: they are retried).
+    if (event.type === 'reject') {
       const item = el(
         'li',
         { 'data-testid': 'reject', 'data-code': event.code },
@@ -65,6 +66,7 @@ export function setupStatus(db: RustDHT, network: Network): void {
         ` ${event.message}`,
       );
       rejectLog.prepend(item);
+      noRejects.hidden = true;
       while (rejectLog.children.length > MAX_REJECTS) rejectLog.lastElementChild!.remove();
     }
     render();

@@ -24,10 +24,12 @@ import {
 } from './helpers/demo.js';
 
 // The demo page against a real `rustdht serve --demo demo/dist` (the page comes from
-// the server's HTTP port and finds the server's addresses from its /health): chat
-// between two tabs, offline edits merged by HAM, reload keeping data and identity in
-// IndexedDB, a refused write into another identity's space, a Node SDK peer and a tab
-// seeing each other's writes. Each tab is a browser context of its own (its own
+// the server's HTTP port, finds the server's addresses from its /health and connects by
+// itself): chat between two tabs, offline edits merged by HAM, reload keeping data and
+// identity in IndexedDB, a refused write into another identity's space, a Node SDK peer
+// and a tab seeing each other's writes. The page's newer features (connection choice,
+// copy buttons, display names, pending marks, presence, explorer trail and picture) are
+// product.spec.ts's. Each tab is a browser context of its own (its own
 // IndexedDB, hence its own identity). Every test checks that its pages logged no
 // console error. The WebRTC page-to-page test, which stops its server, is webrtc.spec.ts.
 
@@ -161,7 +163,9 @@ test('tab A edits offline, tab B edits the same properties online: after A is ba
     for (const [key, { meta: winner }] of Object.entries(winners)) {
       for (const page of [a, b]) {
         await expectProp(page, key, winner.value as string);
-        await expect(propRow(page, key).locator('.prop-state')).toHaveText(String(winner.state));
+        // The winning state: exact on the row and in the time's tooltip (the cell shows it as a time).
+        await expect(propRow(page, key)).toHaveAttribute('data-state', String(winner.state));
+        await expect(propRow(page, key).locator('[data-testid="prop-time"]')).toHaveAttribute('title', new RegExp(`state ${String(winner.state).replace('.', '\\.')}$`));
         const meta = await metaOf(page, soul, key);
         expect(meta, `${page === a ? 'A' : 'B'}'s record of ${soul}.${key}`).toMatchObject({ value: winner.value, state: winner.state });
       }
@@ -197,7 +201,9 @@ test('reload: the identity and a note created before are still there (IndexedDB)
     const textRow = page.locator('[data-testid="explorer-prop"]').filter({ has: page.locator('.prop-value', { hasText: text }) });
     await expect(textRow).toHaveCount(1, { timeout: 15_000 });
     const noteKey = (await textRow.getAttribute('data-key'))!;
-    await expect(textRow.locator('.prop-signer')).toContainText(before.publicKey);
+    await expect(textRow).toHaveAttribute('data-signer', before.publicKey);
+    await expect(textRow.locator('.prop-signer')).toContainText('you');
+    await expect(textRow.locator('.prop-signer')).toHaveAttribute('title', before.publicKey);
     expect(await metaOf(page, noteSoul, noteKey)).toMatchObject({ value: text, signer: before.publicKey });
     await screenshot(page, testInfo, 'note-created');
 

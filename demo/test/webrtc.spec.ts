@@ -3,6 +3,7 @@ import { expect, test } from '@playwright/test';
 import {
   addressOf,
   byTestId,
+  openDetails,
   editProp,
   expectProp,
   median,
@@ -51,12 +52,13 @@ test('two tabs connect directly over WebRTC through the server\'s relay and sync
   try {
     const [connectedA, connectedB] = await Promise.all([openAndConnect(a, relay), openAndConnect(b, relay)]);
 
-    // A's relay reservation gives it a WebRTC address through the server, shown in the connection panel.
+    // A's relay reservation gives it a WebRTC address through the server, shown in its connection details.
     const suffix = `/p2p/${relay.peerId}/p2p-circuit/webrtc/p2p/${connectedA.peerId}`;
     const reserveStarted = performance.now();
+    await openDetails(a);
     await expect(byTestId(a, 'my-addresses')).toContainText(suffix, { timeout: 30_000 });
     const reservationMs = performance.now() - reserveStarted;
-    const tokens = (await byTestId(a, 'my-addresses').innerText()).split(/\s+/).filter((t) => t.startsWith('/') && t.endsWith(suffix));
+    const tokens = (await a.locator('[data-testid="my-address"]').evaluateAll((items) => items.map((li) => li.getAttribute('data-address') ?? ''))).filter((t) => t.startsWith('/') && t.endsWith(suffix));
     const webrtcA = tokens.find((t) => t.startsWith('/ip4/127.0.0.1/')) ?? tokens[0];
     expect(webrtcA, `A's /webrtc address among ${JSON.stringify(tokens)}`).toBeDefined();
 
@@ -65,6 +67,7 @@ test('two tabs connect directly over WebRTC through the server\'s relay and sync
     // the 'init' data channel closes before the dialer waits for it, a 6 s dial timeout,
     // then the redial connects), hence the generous deadline.
     const dialStarted = performance.now();
+    await openDetails(b);
     await byTestId(b, 'direct-peer-address').fill(webrtcA!);
     await byTestId(b, 'direct-dial').click();
     await expect(peerRow(b, connectedA.peerId, 'webrtc'), 'A in B\'s peer list over webrtc').toHaveCount(1, { timeout: 30_000 });

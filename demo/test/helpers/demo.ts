@@ -1,15 +1,16 @@
 /**
  * Shared helpers of the demo page's Playwright tests: a real `rustdht serve --demo
- * demo/dist` (the page is served at `/` of the server's HTTP port and finds the server's
- * addresses from its /health), a page that connects through the connection panel,
- * console-error watching, screenshots and measurements kept as test artifacts.
+ * demo/dist` (the page is served at `/` of the server's HTTP port, finds the server's
+ * addresses from its /health and connects by itself), switching transports through the
+ * folded "Connection details", console-error watching, screenshots (at 1280 and 375 px)
+ * and measurements kept as test artifacts.
  *
  * Every wait is on a condition with a deadline; nothing sleeps a fixed time.
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, type Browser, type Locator, type Page, type TestInfo } from '@playwright/test';
+import { expect, type Browser, type BrowserContextOptions, type Locator, type Page, type TestInfo } from '@playwright/test';
 import { cliBuilt, CLI_PATH, startServer, type ServerProcess } from '../../../sdk-ts/test/network/helpers/server-process.js';
 
 export { stopAllServers, waitFor, withDeadline, type ServerProcess } from '../../../sdk-ts/test/network/helpers/server-process.js';
@@ -68,25 +69,39 @@ export function propRow(page: Page, key: string): Locator {
 
 export { watchProblems } from '../../../sdk-ts/test/browser/page-problems.js';
 
-/** A page in a browser context of its own (its own IndexedDB, hence its own identity). */
-export async function newTab(browser: Browser): Promise<Page> {
-  const context = await browser.newContext();
+/** A page in a browser context of its own (its own IndexedDB and localStorage, hence its own identity and connection choice). */
+export async function newTab(browser: Browser, options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext(options);
   return context.newPage();
+}
+
+/** Unfolds "Connection details and addresses" (transport, server address, addresses, direct dial). */
+export async function openDetails(page: Page): Promise<void> {
+  const details = byTestId(page, 'connection-details');
+  if ((await details.getAttribute('open')) === null) await details.locator('summary').click();
+  await expect(details).toHaveAttribute('open', '');
+}
+
+/** Waits until the header says connected and the status panel lists `server` (over `transport`, if given). */
+export async function expectConnected(page: Page, server: ServerProcess, transport?: DemoTransport, timeoutMs = 30_000): Promise<void> {
+  await expect(peerRow(page, server.peerId, transport), `the server's row${transport === undefined ? '' : ` over ${transport}`} in the status panel`).toHaveCount(1, { timeout: timeoutMs });
+  await expect(byTestId(page, 'connection-state')).toHaveAttribute('data-state', 'connected');
+  await expect(byTestId(page, 'connection-toggle')).toHaveText('Disconnect');
 }
 
 export interface Connected {
   readonly peerId: string;
   readonly publicKey: string;
-  /** ms from page.goto() to the server's peer row in the status panel (connect click included). */
+  /** ms from page.goto() to the server's peer row in the status panel (a transport switch included). */
   readonly gotoToConnectedMs: number;
   /** ms from the page's navigation start to its first peer connection (the page's own clock). */
   readonly navigationToConnectedMs: number;
 }
 
 /**
- * Loads the page from `server`, checks the connection panel found the server's address of
- * `transport` by itself (from /health), connects, and waits until the status panel lists
- * the server over that transport.
+ * Loads the page from `server` and waits until it is connected to it over `transport`:
+ * over WebSockets by itself (no click); over WebRTC-Direct after switching the transport
+ * in the connection details (see `connect`).
  */
 export async function openAndConnect(page: Page, server: ServerProcess, transport: DemoTransport = 'websockets'): Promise<Connected> {
   const started = performance.now();
@@ -98,26 +113,40 @@ export async function openAndConnect(page: Page, server: ServerProcess, transpor
   return { ...(await identityOf(page)), gotoToConnectedMs, navigationToConnectedMs };
 }
 
-/** Connects an already loaded page (the connection panel, as a user would). */
+/**
+ * Makes sure a loaded page is connected to `server` over `transport`. The page connects
+ * by itself on load (over WebSockets, to the address it read from /health, shown in the
+ * connection details); another transport is chosen there and connected with a click, as
+ * a user would.
+ */
 export async function connect(page: Page, server: ServerProcess, transport: DemoTransport = 'websockets'): Promise<void> {
-  const row = peerRow(page, server.peerId);
-  await byTestId(page, 'transport-select').selectOption(transport);
+  // The page has set up its panels (a choice made before that would be overwritten by the remembered one).
+  await demoReady(page);
   const input = byTestId(page, 'server-address');
-  // Prefilled from the server's /health: the address of the chosen transport.
-  await expect(input).toHaveValue(transport === 'websockets' ? /\/ws\/p2p\// : /\/webrtc-direct\//, { timeout: 15_000 });
-  await expect(input).toHaveValue(new RegExp(`/p2p/${server.peerId}$`));
-  if ((await row.count()) === 0) await byTestId(page, 'connect-button').click();
-  await expect(row, `the server's row over ${transport} in the status panel`).toHaveAttribute('data-transport', transport, { timeout: 30_000 });
+  if (transport === 'websockets') {
+    // Prefilled from the server's /health: its WebSockets address, dialled on load.
+    await expect(input).toHaveValue(/\/ws\/p2p\//, { timeout: 15_000 });
+    await expect(input).toHaveValue(new RegExp(`/p2p/${server.peerId}$`));
+    await expectConnected(page, server, transport);
+  } else {
+    await openDetails(page);
+    await byTestId(page, 'transport-select').selectOption(transport);
+    await expect(input).toHaveValue(/\/webrtc-direct\//, { timeout: 15_000 });
+    await expect(input).toHaveValue(new RegExp(`/p2p/${server.peerId}$`));
+    await byTestId(page, 'connect-button').click();
+    await expectConnected(page, server, transport);
+  }
   await expect(byTestId(page, 'status-state')).toHaveText(/^(syncing|idle)$/);
 }
 
-/** The page's peer id and identity public key, as the connection panel shows them. */
+/** The page's peer id and identity public key, as the connection details show them. */
 export async function identityOf(page: Page): Promise<{ peerId: string; publicKey: string }> {
   const peerId = byTestId(page, 'peer-id');
   const publicKey = byTestId(page, 'identity-public-key');
   await expect(peerId).toHaveText(/^\s*12D3\S+\s*$/);
   await expect(publicKey).toHaveText(/^\s*[A-Za-z0-9_-]{43}\s*$/);
-  return { peerId: (await peerId.innerText()).trim(), publicKey: (await publicKey.innerText()).trim() };
+  // textContent: they sit in the folded connection details (innerText of a hidden element is empty).
+  return { peerId: ((await peerId.textContent()) ?? '').trim(), publicKey: ((await publicKey.textContent()) ?? '').trim() };
 }
 
 /** Opens `soul` in the explorer and waits for it to be shown. */
@@ -189,6 +218,31 @@ export async function screenshot(page: Page, testInfo: TestInfo, name: string): 
   const path = testInfo.outputPath(`${name}.png`);
   await page.screenshot({ path, fullPage: true });
   await testInfo.attach(name, { path, contentType: 'image/png' });
+}
+
+/**
+ * Screenshots of one view at 1280 px and at 375 px (a phone), `locator` scrolled into
+ * view (the full page is kept too); the page's width is restored after. Also checks the
+ * page does not scroll sideways at either width (the responsive layout holds).
+ */
+export async function screenshotWidths(page: Page, testInfo: TestInfo, name: string, locator?: Locator): Promise<void> {
+  const before = page.viewportSize() ?? { width: 1280, height: 720 };
+  try {
+    for (const [width, height] of [[1280, 900], [375, 812]] as const) {
+      await page.setViewportSize({ width, height });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow, `no horizontal scrolling at ${width} px`).toBeLessThanOrEqual(0);
+      await screenshot(page, testInfo, `${name}-${width}px`);
+      if (locator !== undefined) {
+        await locator.scrollIntoViewIfNeeded();
+        const path = testInfo.outputPath(`${name}-${width}px-view.png`);
+        await page.screenshot({ path });
+        await testInfo.attach(`${name}-${width}px-view`, { path, contentType: 'image/png' });
+      }
+    }
+  } finally {
+    await page.setViewportSize(before);
+  }
 }
 
 export async function report(testInfo: TestInfo, name: string, numbers: Record<string, unknown>): Promise<void> {
