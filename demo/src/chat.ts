@@ -17,7 +17,7 @@
  * the message's soul proves (~<author>/…), not merely what its `author` field claims,
  * by the display name that author set in their profile (profile.ts, live), else a short
  * key. A message this tab wrote stays marked "pending" while the server has not
- * acknowledged its writes (pending.ts: the outbox entries touching its node or its link).
+ * acknowledged its writes (pending.ts: the outbox entries touching its node).
  */
 import type { Identity, NodeData, RustDHT, Value } from 'rustdht';
 import { byId, describeError, el, say } from './dom.js';
@@ -73,7 +73,8 @@ export function setupChat(db: RustDHT, identity: Identity, names: Names, pending
   const shownPending = new Set<string>();
 
   /** Whether the server has not acknowledged this message yet (its node or its room link). */
-  const isPending = (m: Message): boolean => m.author === identity.publicKey && (pending.touches(m.soul) || pending.touches(roomSoul(room), m.key));
+  // A message and its link from the room are written by one set(), in one outbox entry.
+  const isPending = (m: Message): boolean => m.author === identity.publicKey && pending.touches(m.soul);
 
   const render = (): void => {
     const sorted = [...messages.values()].sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : 1));

@@ -48,6 +48,7 @@ export interface OutboxCounters {
 export class Outbox {
   readonly #persisted: Persisted | undefined;
   readonly #assertOpen: () => void;
+  readonly #soulsOf: (frame: Uint8Array) => string[];
   /** Without a store: every entry. */
   readonly #memory: FrameArena | undefined;
   /** With a store: entries whose batch is not known to be durable yet (the rest are read from the store). */
@@ -64,9 +65,10 @@ export class Outbox {
   #watchedUpTo = { id: -1 };
 
   /** @internal The database creates its outbox. */
-  constructor(persisted: Persisted | undefined, counters: OutboxCounters, assertOpen: () => void) {
+  constructor(persisted: Persisted | undefined, counters: OutboxCounters, assertOpen: () => void, soulsOf: (frame: Uint8Array) => string[]) {
     this.#persisted = persisted;
     this.#assertOpen = assertOpen;
+    this.#soulsOf = soulsOf;
     this.#size = counters.size;
     this.#nextId = counters.nextId;
     if (persisted === undefined) this.#memory = new FrameArena();
@@ -75,6 +77,15 @@ export class Outbox {
   /** How many local writes await acknowledgement. */
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * The souls an entry's write touches (the engine reads its frame), e.g. to show which
+   * nodes still have changes the network has not acknowledged. Throws DecodeError for a
+   * frame that is not one.
+   */
+  soulsOf(entry: { readonly frame: Uint8Array }): string[] {
+    return this.#soulsOf(entry.frame);
   }
 
   /** @internal For the store's head record. */

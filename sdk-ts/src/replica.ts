@@ -206,7 +206,7 @@ export class LocalReplica implements GraphView {
     }
     const persisted = store === undefined ? undefined : { store, commit: this.#backing!.commit };
     const counters = { size: head?.outboxSize ?? 0, nextId: head?.outboxNextId ?? 0 };
-    this.outbox = new Outbox(persisted, counters, () => this.assertOpen());
+    this.outbox = new Outbox(persisted, counters, () => this.assertOpen(), (frame) => this.soulsOf(frame));
     const evictor = this.#cache?.evictor;
     if (evictor !== undefined) this.outbox.onChange((event) => event.type === 'removed' && evictor.relax());
     this.identities = new IdentityKeeper(persisted, settings.importIdentity, () => this.assertOpen());

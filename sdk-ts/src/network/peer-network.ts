@@ -90,6 +90,8 @@ export class Network {
   #online = true;
   /** Why each address kept dialled failed last (until it connects): what whenConnected() reports. */
   readonly #dialFailures = new Map<string, DialFailure>();
+  /** Souls whose UNSUBSCRIBE is on its way, with how many are: EVENTs for them may still arrive. */
+  readonly #unsubscribing = new Map<string, number>();
   /** Whether any peer was ever ready (see #firstConnectionPending). */
   #everConnected = false;
   readonly #cleanups: Array<() => void> = [];
@@ -104,7 +106,7 @@ export class Network {
     this.#role = options.role ?? 'client';
     this.#limits = resolveWireLimits(options.limits);
     this.#readTimeoutMs = options.readTimeoutMs ?? 2000;
-    this.#responder = new Responder(replica, this.#counters, this.#role);
+    this.#responder = new Responder(replica, this.#counters, this.#role, (soul) => this.#unsubscribing.has(soul));
     this.#handler = {
       request: (session, message: IncomingRequest) => this.#responder.request(session, message),
       event: (_session, message: IncomingEvent) => this.#responder.event(message),
@@ -505,7 +507,19 @@ export class Network {
 
   #interest(soul: string, watched: boolean): void {
     for (const session of this.#dutySessions()) {
-      session.request(watched ? { type: 'subscribe', souls: [soul] } : { type: 'unsubscribe', souls: [soul] }).catch((error: unknown) => this.#requestFailed(session, error));
+      if (watched) {
+        session.request({ type: 'subscribe', souls: [soul] }).catch((error: unknown) => this.#requestFailed(session, error));
+        continue;
+      }
+      this.#unsubscribing.set(soul, (this.#unsubscribing.get(soul) ?? 0) + 1);
+      session
+        .request({ type: 'unsubscribe', souls: [soul] })
+        .catch((error: unknown) => this.#requestFailed(session, error))
+        .finally(() => {
+          const left = (this.#unsubscribing.get(soul) ?? 1) - 1;
+          if (left === 0) this.#unsubscribing.delete(soul);
+          else this.#unsubscribing.set(soul, left);
+        });
     }
   }
 

@@ -34,11 +34,14 @@ export class Responder {
   /** Per session: what to undo when it ends (live feed listeners). */
   readonly #cleanups = new Map<SyncSession, Array<() => void>>();
   readonly #stopPush: () => void;
+  /** True for a soul this peer is unsubscribing from: its UNSUBSCRIBE is not answered yet. */
+  readonly #unsubscribing: (soul: string) => boolean;
 
-  constructor(replica: LocalReplica, counters: CounterSet, role: PeerRole) {
+  constructor(replica: LocalReplica, counters: CounterSet, role: PeerRole, unsubscribing: (soul: string) => boolean = () => false) {
     this.#replica = replica;
     this.#counters = counters;
     this.#role = role;
+    this.#unsubscribing = unsubscribing;
     this.#stopPush = replica.onApplied((batch) => this.#push(batch));
   }
 
@@ -104,11 +107,15 @@ export class Responder {
     }
   }
 
-  /** A pushed update: taken only for souls this peer asked for, so no peer can fill another's cache. */
+  /**
+   * A pushed update: taken only for souls this peer asked for, so no peer can fill
+   * another's cache. Updates the peer sent before it saw our UNSUBSCRIBE still arrive
+   * afterwards: those are expected, not refused.
+   */
   async event(message: IncomingEvent): Promise<void> {
     const watched = this.#replica.subscriptions;
     for (const soul of this.#replica.soulsOf(message.frame)) {
-      if (!watched.isWatched(soul)) {
+      if (!watched.isWatched(soul) && !this.#unsubscribing(soul)) {
         throw new RustDHTError('event/unsolicited', `an update of ${JSON.stringify(soul)}, which this peer did not subscribe to.`);
       }
     }

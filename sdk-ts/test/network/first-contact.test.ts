@@ -161,6 +161,42 @@ describe('first reads', () => {
   });
 });
 
+describe('unsubscribing', () => {
+  it('updates the server sent before it saw an UNSUBSCRIBE are not reported as unsolicited', async () => {
+    const watcher = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
+    const writer = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
+    await withDeadline('both to connect', Promise.all([watcher.network.whenConnected(), writer.network.whenConnected()]), 10_000);
+    const refusals: string[] = [];
+    watcher.network.on((event) => {
+      if (event.type === 'reject') refusals.push(`${event.code}: ${event.message}`);
+    });
+    for (let round = 0; round < 5; round++) {
+      const soul = `first-contact/unsubscribe-${round}`;
+      let seen = 0;
+      const off = watcher.get(soul).get('n').on(() => void seen++);
+      await waitFor('the subscription to be in place', async () => {
+        await writer.get(soul).get('n').put(-1);
+        return seen > 1;
+      });
+      // A stream of updates, and the unsubscription in the middle of it.
+      const writes = (async () => {
+        for (let i = 0; i < 150; i++) {
+          await writer.get(soul).get('n').put(i);
+          await new Promise((r) => setTimeout(r, 1)); // one PUT each, not one joined PUT
+        }
+      })();
+      await waitFor('updates to flow', () => seen > 3, { intervalMs: 1 });
+      off();
+      await writes;
+      await withDeadline('the writer to sync', writer.network.whenSynced(), 10_000);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(refusals).toEqual([]);
+    await writer.close();
+    await watcher.close();
+  });
+});
+
 describe('dial failures say what is wrong', () => {
   async function firstDialFailure(address: string): Promise<Extract<NetworkEvent, { type: 'dial:failed' }>> {
     const db = await RustDHT.open({ store: 'memory', network: { peers: [] } });
