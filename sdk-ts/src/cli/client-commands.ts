@@ -82,7 +82,7 @@ async function withSession<T>(options: ClientOptions, io: CliIO, body: (session:
       await network.whenConnected({ signal: AbortSignal.any([deadline, gaveUp.signal]) });
     } catch (error) {
       if (stop.signal.aborted) throw interrupted();
-      if (gaveUp.signal.aborted) throw new CliError('cli/unreachable', String(gaveUp.signal.reason), EXIT.unreachable);
+      if (gaveUp.signal.aborted) throw new CliError('cli/unreachable', `could not reach any peer: ${String(gaveUp.signal.reason)}`, EXIT.unreachable);
       if (deadline.aborted) throw unreachable(options, error instanceof Error ? error.message : String(error));
       throw error;
     } finally {
