@@ -4,6 +4,11 @@
  * (a later microtask), where the host reports it as uncaught.
  */
 
+/**
+ * The one way an error that has no caller to reject leaves the SDK (a throwing
+ * listener, a subscription whose load failed, a background eviction run): rethrown in
+ * a microtask of its own, so the host reports it as uncaught.
+ */
 export function reportListenerError(error: unknown): void {
   queueMicrotask(() => {
     throw error;

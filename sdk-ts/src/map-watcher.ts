@@ -14,6 +14,7 @@ import type { EngineNode, LocalReplica } from './replica.js';
 import { nodeData, resolve, sameWatches, type GraphView, type RefPath, type Resolution } from './resolve.js';
 import type { ChangeWatcher, Watch } from './subscription-registry.js';
 import { isLink, type NodeData, type Value } from './values.js';
+import { reportListenerError } from './listeners.js';
 
 export type ChildListener = (value: Value | NodeData, key: string) => void;
 
@@ -176,9 +177,7 @@ export class MapWatcher implements ChangeWatcher {
     try {
       this.#listener(value, key);
     } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
+      reportListenerError(error);
     }
   }
 
@@ -222,8 +221,6 @@ export class MapWatcher implements ChangeWatcher {
 
   #fail(error: unknown): void {
     if (!this.#active || this.#replica.closed) return;
-    queueMicrotask(() => {
-      throw error;
-    });
+    reportListenerError(error);
   }
 }

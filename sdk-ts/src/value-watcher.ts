@@ -16,6 +16,7 @@ import type { LocalReplica } from './replica.js';
 import { readResolved, resolve, sameWatches, type RefPath, type Resolution } from './resolve.js';
 import type { ChangeWatcher } from './subscription-registry.js';
 import type { PropertyChange, ReadValue } from './values.js';
+import { reportListenerError } from './listeners.js';
 
 export type ValueListener = (value: ReadValue, changes: readonly PropertyChange[]) => void;
 
@@ -116,17 +117,13 @@ export class ValueWatcher implements ChangeWatcher {
     try {
       this.#listener(value, changes);
     } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
+      reportListenerError(error);
     }
   }
 
   /** A load failed (the store broke, or the database closed under it). */
   #fail(error: unknown): void {
     if (!this.#active || this.#replica.closed) return;
-    queueMicrotask(() => {
-      throw error;
-    });
+    reportListenerError(error);
   }
 }

@@ -26,6 +26,7 @@ import {
 } from './layout.js';
 import type { IsProtected } from './protected-souls.js';
 import type { ResidentSouls } from './resident-souls.js';
+import { reportListenerError } from '../listeners.js';
 
 /** A run evicts down to this share of the cap. */
 export const LOW_WATER = 0.9;
@@ -61,7 +62,7 @@ export class Evictor {
     if (this.#running !== undefined || this.#host.accounting.usage.bytes <= this.#threshold) return;
     this.run().catch((error: unknown) => {
       // Closing stops runs with a ClosedError: nothing to report then.
-      if (this.#host.usable()) queueMicrotask(() => { throw error; });
+      if (this.#host.usable()) reportListenerError(error);
     });
   }
 
