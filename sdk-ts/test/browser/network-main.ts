@@ -3,7 +3,7 @@
 // `window.rustdhtNet` to watch, write, dial other peers and read the network's status.
 // Times are epoch milliseconds with sub-millisecond precision (performance.timeOrigin +
 // performance.now()), so the spec can compare times taken in two pages of one machine.
-import { RustDHT, type NetworkEvent, type NetworkStatus } from '../../src/browser.js';
+import { RustDHT, UndeliveredWritesError, type NetworkEvent, type NetworkStatus } from '../../src/browser.js';
 
 export interface Seen {
   readonly value: unknown;
@@ -37,7 +37,11 @@ export interface NetworkPageApi {
   connectionLog(): string[];
   /** The transports of the libp2p connections to `peerId` (several may be open at once). */
   connections(peerId: string): Array<{ transport: string; remoteAddr: string; direct: boolean; limited: boolean }>;
-  close(): Promise<void>;
+  /**
+   * Closes the database without waiting for the outbox; `lost`: local writes no server
+   * acknowledged, which a memory-only database loses (UndeliveredWritesError).
+   */
+  close(): Promise<{ undelivered: number; kept: boolean; lost: number }>;
 }
 
 declare global {
@@ -167,7 +171,14 @@ async function main(): Promise<void> {
           direct: c.direct,
           limited: c.limits !== undefined,
         })),
-    close: () => db.close().then(() => {}),
+    close: () =>
+      db.close({ timeoutMs: 0 }).then(
+        (report) => ({ ...report, lost: 0 }),
+        (error: unknown) => {
+          if (error instanceof UndeliveredWritesError) return { ...error.report, lost: error.entries.length };
+          throw error;
+        },
+      ),
   };
 
   await network.whenConnected({ count: Math.max(1, peers.length) });
