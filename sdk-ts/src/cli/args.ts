@@ -9,8 +9,8 @@
  * does not mention it.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { multiaddr } from '@multiformats/multiaddr';
 import type { PutObject, PutValue } from '../flatten.js';
+import { parseMultiaddr } from '../network/multiaddr.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../server/log.js';
 import { VERSION } from '../server/version.js';
 import { UsageError } from './cli-error.js';
@@ -263,10 +263,9 @@ function oneOf<T extends string>(flag: string, text: string, allowed: readonly T
 function multiaddrs(source: string, texts: readonly string[], command: CommandName): string[] {
   return texts.map((text) => {
     try {
-      return multiaddr(text).toString();
+      return parseMultiaddr(text, source).toString();
     } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      throw new UsageError(`${source} '${text}' is not a multiaddr (${why}); expected e.g. /ip4/127.0.0.1/tcp/7401`, command);
+      throw new UsageError((error as Error).message, command);
     }
   });
 }

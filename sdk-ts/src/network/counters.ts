@@ -3,7 +3,7 @@
  * Sessions and the responder add to them; nothing here is reset while the network runs.
  */
 import type { OutcomeKind } from '../batch-report.js';
-import type { ReceiveResult } from '../replica.js';
+import type { ReceivedBatch } from './replica-port.js';
 import type { NetworkCounters } from './types.js';
 
 export interface NetworkCounterSink {
@@ -30,7 +30,7 @@ export class CounterSet implements NetworkCounterSink {
   }
 
   /** A peer's batch as the engine took it: its outcomes, and each rejection by reason. */
-  peerBatch(result: ReceiveResult): void {
+  peerBatch(result: ReceivedBatch): void {
     for (const kind of Object.keys(this.#updates) as OutcomeKind[]) this.#updates[kind] += result[kind];
     if (result.rejected === 0) return;
     for (const outcome of result.outcomes) if (outcome.outcome === 'rejected') this.reject(outcome.code ?? 'rejected');

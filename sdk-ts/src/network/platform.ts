@@ -3,7 +3,7 @@
  * network. The libp2p modules are imported only when a database asks for a network,
  * so an offline-only application never loads them.
  */
-import type { RustDHTNode } from './peer-network.js';
+import type { RustDHTNode } from './libp2p/shared.js';
 import type { NetworkOptions } from './types.js';
 
 export interface NetworkPlatform {

@@ -1,8 +1,9 @@
 /**
- * One sync-protocol conversation with one peer over one libp2p stream
- * (`/rustdht/sync/1.0.0`, wire/messages.ts): framing, limits, hello, and matching
- * replies to requests. What the messages mean is not decided here: requests and events
- * go to a `SessionHandler` (responder.ts), replies to whoever asked.
+ * One sync-protocol conversation with one peer over one Channel (`/rustdht/sync/1.0.0`,
+ * wire/messages.ts): framing, limits, hello, and matching replies to requests. The
+ * channel is any transport (transport/channel.ts): a libp2p stream, an in-memory pair.
+ * What the messages mean is not decided here: requests and events go to a
+ * `SessionHandler` (serving/responder.ts, duties/subscriber.ts), replies to whoever asked.
  *
  * Bad input is contained at this boundary. Bytes that are not a well-formed message
  * (wrong version, unknown type, truncated, oversized) end the conversation with a
@@ -11,8 +12,9 @@
  * that one request with its error. Nothing a peer sends can throw out of here.
  */
 import { ClosedError, RustDHTError } from '../errors.js';
-import type { StreamChannel } from './libp2p/stream-channel.js';
 import type { NetworkCounterSink } from './counters.js';
+import { refusalOf } from './refusal.js';
+import type { Channel } from './transport/channel.js';
 import type { PeerRole } from './types.js';
 import { MessageReader, lengthPrefixed } from './wire/framing.js';
 import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, type WireMessage } from './wire/messages.js';
@@ -61,7 +63,7 @@ export class RemoteError extends RustDHTError {
 
 export class SyncSession {
   readonly peerId: string;
-  readonly #channel: StreamChannel;
+  readonly #channel: Channel;
   readonly #options: SessionOptions;
   readonly #reader: MessageReader;
   readonly #limiter: PeerRateLimiter;
@@ -87,7 +89,7 @@ export class SyncSession {
   /** Souls the peer subscribed to here (the responder pushes their changes). */
   readonly subscriptions = new Set<string>();
 
-  constructor(channel: StreamChannel, options: SessionOptions) {
+  constructor(channel: Channel, options: SessionOptions) {
     this.peerId = options.peerId;
     this.#channel = channel;
     this.#options = options;
@@ -336,13 +338,13 @@ export class SyncSession {
         this.#inFlight--;
         if (reply === undefined) return;
         this.#send(reply).catch((error: unknown) => {
-          const { code, text } = describe(error);
+          const { code, message: text } = refusalOf(error);
           void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
         });
       },
       (error: unknown) => {
         this.#inFlight--;
-        const { code, text } = describe(error);
+        const { code, message: text } = refusalOf(error);
         this.#options.handler.refused(this, code, text);
         void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
       },
@@ -350,13 +352,13 @@ export class SyncSession {
   }
 
   #refuseQuietly(error: unknown): void {
-    const { code, text } = describe(error);
+    const { code, message: text } = refusalOf(error);
     this.#options.handler.refused(this, code, text);
   }
 
   /** The peer broke the protocol: tell it why (best effort) and end the session. */
   #violation(error: unknown): void {
-    const { code, text } = describe(error);
+    const { code, message: text } = refusalOf(error);
     this.#options.handler.refused(this, code, text);
     const farewell = this.#send({ type: 'error', id: 0, code, message: text }).catch(() => {});
     this.#closed = true;
@@ -384,12 +386,6 @@ export class SyncSession {
     this.#resolveClosed();
     this.#options.handler.closed(this);
   }
-
-}
-
-function describe(error: unknown): { code: string; text: string } {
-  if (error instanceof RustDHTError) return { code: error.code, text: error.message };
-  return { code: 'internal', text: error instanceof Error ? error.message : String(error) };
 }
 
 /** Omit over each member of a union (Omit on a union would collapse it). */

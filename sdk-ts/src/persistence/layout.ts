@@ -13,7 +13,8 @@
  *   "A" soul                              cache accounting of one soul: last access, bytes
  *   "C"                                   cache accounting totals: access tick, bytes, souls
  *   "L" seq:u64be                         servers: one applied batch's changes frame (the change log feeds replicate from)
- *   "F" peerId                            servers: the last change-log seq received from that peer's feed (u64be)
+ *   "F" peerId                            servers: the last change-log seq received from that peer's feed (u64be);
+ *                                         the network's own record (network/duties/feed-follower.ts)
  *
  * "A" and "C" exist only while a cache cap is in force (cache-accounting.ts); a database
  * opened without one deletes "C", so the next capped open knows to rebuild them.
@@ -28,7 +29,6 @@ const PROPERTY = 0x50; // P
 const ACCESS = 0x41; // A
 const CACHE = 0x43; // C
 const CHANGE_LOG = 0x4c; // L
-const FEED_CURSOR = 0x46; // F
 
 /** Bumped when a record's meaning changes; a store written by another layout is refused. */
 export const LAYOUT_VERSION = 1;
@@ -182,26 +182,6 @@ export function changeLogKey(seq: number): Uint8Array {
 
 export function changeLogSeqOf(changeLogRecordKey: Uint8Array): number {
   return readU64(changeLogRecordKey, 1);
-}
-
-/** "F" peerId: a server's position in another server's change log. */
-export function feedCursorKey(peerId: string): Uint8Array {
-  const text = encoder.encode(peerId);
-  const key = new Uint8Array(1 + text.length);
-  key[0] = FEED_CURSOR;
-  key.set(text, 1);
-  return key;
-}
-
-export function encodeFeedCursor(seq: number): Uint8Array {
-  const bytes = new Uint8Array(8);
-  writeU64(bytes, 0, seq);
-  return bytes;
-}
-
-export function decodeFeedCursor(bytes: Uint8Array): number {
-  if (bytes.length !== 8) throw corrupt('a feed cursor record that is not 8 bytes');
-  return readU64(bytes, 0);
 }
 
 /** The small record rewritten by every commit: what reopening needs before any read. */

@@ -1,29 +1,6 @@
 /**
- * Runs a callback after the current macrotask, once every pending microtask (promise
- * continuation) has run. The group commit waits this long before writing, so the puts
- * that awaiting code issues in response to the previous commit join the next one.
- *
- * Node has `setImmediate`; browsers get a MessageChannel message, which unlike
- * `setTimeout(0)` is not clamped to 4 ms when nested.
+ * Moved to util/macrotask.ts: the network schedules with it too, and network code does
+ * not import storage internals. Kept here only for group-commit.ts's import until the
+ * persistence layer imports util/macrotask.js directly.
  */
-
-type Callback = () => void;
-
-function messageChannelScheduler(): (callback: Callback) => void {
-  const queue: Callback[] = [];
-  const channel = new MessageChannel();
-  channel.port1.onmessage = () => queue.shift()?.();
-  return (callback) => {
-    queue.push(callback);
-    channel.port2.postMessage(null);
-  };
-}
-
-const setImmediateFn = (globalThis as { setImmediate?: (callback: Callback) => unknown }).setImmediate;
-
-export const afterMicrotasks: (callback: Callback) => void =
-  typeof setImmediateFn === 'function'
-    ? (callback) => void setImmediateFn(callback)
-    : typeof MessageChannel === 'function'
-      ? messageChannelScheduler()
-      : (callback) => void setTimeout(callback, 0);
+export { afterMicrotasks } from '../util/macrotask.js';

@@ -12,7 +12,8 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
 import { webRTC, webRTCDirect } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
-import { baseConfig, parseMultiaddr } from './shared.js';
+import { parseMultiaddr } from '../multiaddr.js';
+import { baseConfig } from './shared.js';
 import type { RustDHTNode } from './shared.js';
 import type { PrivateKey } from '@libp2p/interface';
 
@@ -40,7 +41,7 @@ export interface BrowserNodeOptions {
 
 /** Creates and starts a browser node. */
 export async function createBrowserNode(options: BrowserNodeOptions = {}): Promise<RustDHTNode> {
-  const listen = (options.listen ?? BROWSER_LISTEN).map(parseMultiaddr);
+  const listen = (options.listen ?? BROWSER_LISTEN).map((text) => parseMultiaddr(text, 'option network.listen:'));
   const rtc = options.rtcConfiguration === undefined ? {} : { rtcConfiguration: options.rtcConfiguration };
   return createLibp2p({
     ...baseConfig({ dhtServer: false, protocolPrefix: options.protocolPrefix }),

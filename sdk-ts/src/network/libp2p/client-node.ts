@@ -8,7 +8,8 @@ import { tcp } from '@libp2p/tcp';
 import { webRTCDirect } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
-import { baseConfig, parseMultiaddr } from './shared.js';
+import { parseMultiaddr } from '../multiaddr.js';
+import { baseConfig } from './shared.js';
 import type { RustDHTNode } from './shared.js';
 import type { PrivateKey } from '@libp2p/interface';
 
@@ -23,7 +24,7 @@ export interface ClientNodeOptions {
 
 /** Creates and starts a client node. */
 export async function createClientNode(options: ClientNodeOptions = {}): Promise<RustDHTNode> {
-  const listen = (options.listen ?? []).map(parseMultiaddr);
+  const listen = (options.listen ?? []).map((text) => parseMultiaddr(text, 'option network.listen:'));
   return createLibp2p({
     ...baseConfig({ dhtServer: false, protocolPrefix: options.protocolPrefix }),
     ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),

@@ -16,7 +16,8 @@ import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
 import { InvalidValueError } from '../../errors.js';
 import { FilePrefixDatastore } from './file-datastore.js';
-import { baseConfig, parseMultiaddr } from './shared.js';
+import { parseMultiaddr, peerIdOf } from '../multiaddr.js';
+import { baseConfig } from './shared.js';
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import type { PrivateKey } from '@libp2p/interface';
 import type { Keychain } from '@libp2p/keychain';
@@ -62,8 +63,8 @@ const PERSISTED_PREFIXES = ['/pkcs8/', '/info/', '/libp2p/webrtc-direct/'];
 /** Creates and starts a server node. Bootstrap peers are dialled in the background. */
 export async function createServerNode(options: ServerNodeOptions): Promise<ServerNode> {
   // Checked before anything starts, so a typo is a clear error and not a half-started node.
-  const listen = (options.listen ?? DEFAULT_LISTEN).map(parseMultiaddr);
-  const bootstrap = (options.bootstrap ?? []).map(parseMultiaddr);
+  const listen = (options.listen ?? DEFAULT_LISTEN).map((text) => parseMultiaddr(text, 'option network.listen:'));
+  const bootstrap = (options.bootstrap ?? []).map((text) => parseMultiaddr(text, 'bootstrap address'));
   const privateKey = await loadOrCreatePeerKey(options.dataDir);
   const datastore = await FilePrefixDatastore.open(join(options.dataDir, 'libp2p'), PERSISTED_PREFIXES);
   const base = baseConfig({ dhtServer: true, protocolPrefix: options.protocolPrefix });
@@ -156,8 +157,7 @@ function dialBootstrapPeers(node: ServerNode, addresses: readonly Multiaddr[]): 
   const log = node.logger.forComponent('rustdht:bootstrap');
   for (const address of addresses) {
     // A server listed in its own bootstrap list (one config file for the whole cluster).
-    const peerId = address.getComponents().filter((component) => component.name === 'p2p').at(-1)?.value;
-    if (peerId === node.peerId.toString()) continue;
+    if (peerIdOf(address) === node.peerId.toString()) continue;
     node.dial(address).catch((error: unknown) => {
       log('could not dial bootstrap peer %a: %e', address, error);
     });

@@ -12,14 +12,11 @@ import { gossipsub, StrictNoSign } from '@libp2p/gossipsub';
 import { identify } from '@libp2p/identify';
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
 import { ping } from '@libp2p/ping';
-import { multiaddr } from '@multiformats/multiaddr';
-import { InvalidValueError } from '../../errors.js';
 import type { GossipSub } from '@libp2p/gossipsub';
 import type { Identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p } from '@libp2p/interface';
 import type { KadDHT } from '@libp2p/kad-dht';
 import type { Ping } from '@libp2p/ping';
-import type { Multiaddr } from '@multiformats/multiaddr';
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p';
 
 /**
@@ -107,15 +104,4 @@ export function baseConfig(options: BaseConfigOptions): Pick<
       }),
     },
   };
-}
-
-/** Parses a configured address, with an error that says which one is wrong. */
-export function parseMultiaddr(text: string): Multiaddr {
-  try {
-    return multiaddr(text);
-  } catch (error) {
-    throw new InvalidValueError('config/multiaddr', `${JSON.stringify(text)} is not a multiaddr (expected e.g. /ip4/203.0.113.7/tcp/7401/p2p/<peerId>).`, {
-      cause: error,
-    });
-  }
 }

@@ -1,7 +1,8 @@
 /**
- * One libp2p stream as a bidirectional pipe of raw bytes, with backpressure on send and
- * one close signal, which is what the sync protocol's framing layer needs and all it
- * needs. Framing, limits and meaning of the bytes live above this.
+ * One libp2p stream as a Channel (transport/channel.ts): a bidirectional pipe of raw
+ * bytes, with backpressure on send and one close signal, which is what the sync
+ * protocol's framing layer needs and all it needs. Framing, limits and meaning of the
+ * bytes live above this.
  *
  * libp2p 3 streams are event targets: 'message' carries received bytes, `send()` returns
  * false when the write buffer is full ('drain' says when to go on), 'close' fires once
@@ -9,16 +10,13 @@
  */
 
 import { abortErrorFrom, ClosedError, throwIfAborted } from '../../errors.js';
-import { parseMultiaddr } from './shared.js';
+import { parseMultiaddr } from '../multiaddr.js';
+import type { BytesListener, Channel, CloseListener } from '../transport/channel.js';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Connection, Libp2p, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 
-export type BytesListener = (chunk: Uint8Array) => void;
-/** `error` is undefined when both ends closed gracefully. */
-export type CloseListener = (error?: Error) => void;
-
-export class StreamChannel {
+export class StreamChannel implements Channel {
   readonly #stream: Stream;
   readonly #bytesListeners: BytesListener[] = [];
   readonly #closeListeners: CloseListener[] = [];

@@ -2,7 +2,7 @@
  * Names the transport a connection (or an address) uses, for PeerStatus.transport.
  */
 
-import { parseMultiaddr } from './shared.js';
+import { parseMultiaddr } from '../multiaddr.js';
 import type { Transport } from '../types.js';
 import type { Connection } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';

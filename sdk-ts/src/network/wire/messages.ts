@@ -1,7 +1,8 @@
 /**
  * The messages of RustDHT's sync protocol, `/rustdht/sync/1.0.0`: types, encoder and
  * decoder. Pure (no I/O); framing.ts splits a stream into message bodies, sync-session.ts
- * runs a conversation.
+ * runs a conversation. (One file of more than 400 lines on purpose: the format's
+ * specification below, its encoder and its decoder are read and changed together.)
  *
  * ## Stream
  *

@@ -1,0 +1,87 @@
+/**
+ * Server to server: follow a peer server's change log from where we left off, so a
+ * server that was down catches up with what it missed, then stays live.
+ *
+ * Where we left off is the feed cursor, a record of the network's own in the database's
+ * store, committed with the batch that applied the entry:
+ *
+ *   "F" peerId → the last change-log seq applied from that peer's feed (u64 big-endian)
+ *
+ * ("F" is registered in the store's key space, persistence/layout.ts, beside the
+ * replica's own records.) The serving side is serving/feed-server.ts.
+ */
+import { RustDHTError } from '../../errors.js';
+import type { CounterSet } from '../counters.js';
+import { codeOf, messageOf } from '../refusal.js';
+import type { ReplicaForNetwork } from '../replica-port.js';
+import type { SyncSession } from '../sync-session.js';
+
+export type ReplicaForFeedFollower = Pick<ReplicaForNetwork, 'receive' | 'readRecord' | 'stageRecord' | 'closed'>;
+
+export interface FeedFollowerOptions {
+  readonly replica: ReplicaForFeedFollower;
+  readonly counters: CounterSet;
+  /** Something the peer sent (or the store held) was refused: counted and reported. */
+  readonly refused: (peerId: string, code: string, message: string) => void;
+  /** A request of ours failed (reported unless the session ended). */
+  readonly requestFailed: (session: SyncSession, error: unknown) => void;
+}
+
+/** Follows `session`'s peer's change log until the session ends. */
+export async function followFeed(session: SyncSession, options: FeedFollowerOptions): Promise<void> {
+  const { replica, counters, refused, requestFailed } = options;
+  const cursorKey = feedCursorKey(session.peerId);
+  let since = 0;
+  try {
+    const stored = await replica.readRecord(cursorKey);
+    if (stored !== undefined) since = decodeFeedCursor(stored);
+  } catch (error) {
+    refused(session.peerId, codeOf(error), `could not read the feed cursor: ${messageOf(error)}`);
+  }
+  let applied = since;
+  let chain = Promise.resolve();
+  await session
+    .follow(since, (entry) => {
+      // In order, one engine call per entry; the cursor moves once an entry is stored.
+      chain = chain.then(async () => {
+        if (replica.closed || entry.seq <= applied) return;
+        try {
+          counters.peerBatch(await replica.receive(entry.frame));
+          applied = entry.seq;
+          replica.stageRecord(cursorKey, encodeFeedCursor(applied));
+        } catch (error) {
+          if (replica.closed) return;
+          refused(session.peerId, codeOf(error), `a feed entry was refused: ${messageOf(error)}`);
+        }
+      });
+    })
+    .catch((error: unknown) => requestFailed(session, error));
+}
+
+const FEED_CURSOR = 0x46; // "F"
+const encoder = new TextEncoder();
+
+/** "F" peerId: a server's position in another server's change log. */
+export function feedCursorKey(peerId: string): Uint8Array {
+  const text = encoder.encode(peerId);
+  const key = new Uint8Array(1 + text.length);
+  key[0] = FEED_CURSOR;
+  key.set(text, 1);
+  return key;
+}
+
+export function encodeFeedCursor(seq: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, Math.floor(seq / 2 ** 32));
+  view.setUint32(4, seq >>> 0);
+  return bytes;
+}
+
+export function decodeFeedCursor(bytes: Uint8Array): number {
+  if (bytes.length !== 8) {
+    throw new RustDHTError('store/corrupt', 'the store is damaged (a feed cursor record that is not 8 bytes); restore it from a backup or from peers.');
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+}

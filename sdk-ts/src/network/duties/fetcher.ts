@@ -1,0 +1,85 @@
+/**
+ * Reads through the network (`network.fetch`, which `once()`/`meta()` call before
+ * answering): GET the soul from the connected servers (or, with none, from every
+ * connected peer), and merge each answer through the engine (read repair), within a
+ * time limit. Right after open, a read waits (within that limit) for the first
+ * connection; offline, it returns at once and the read answers locally.
+ */
+import { RustDHTError, abortErrorFrom } from '../../errors.js';
+import type { CounterSet } from '../counters.js';
+import { codeOf, messageOf } from '../refusal.js';
+import type { ReplicaForNetwork } from '../replica-port.js';
+import type { SyncSession } from '../sync-session.js';
+import type { NetworkEvent } from '../types.js';
+
+export type ReplicaForFetcher = Pick<ReplicaForNetwork, 'receive'>;
+
+export interface FetcherOptions {
+  readonly replica: ReplicaForFetcher;
+  readonly counters: CounterSet;
+  readonly emit: (event: NetworkEvent) => void;
+  /** Who to ask: the servers' duty sessions, else every peer's. */
+  readonly readSessions: () => SyncSession[];
+  /** True while the first connection is being made: a read waits for it. */
+  readonly firstConnectionPending: () => boolean;
+  readonly whenConnected: (signal: AbortSignal) => Promise<void>;
+  /** A fetch started or ended: the network's state may have changed. */
+  readonly changed: () => void;
+}
+
+export interface FetchOptions {
+  readonly keys?: readonly string[];
+  readonly signal?: AbortSignal;
+  readonly timeoutMs: number;
+}
+
+export class Fetcher {
+  readonly #options: FetcherOptions;
+  #inFlight = 0;
+
+  constructor(options: FetcherOptions) {
+    this.#options = options;
+  }
+
+  /** Fetches in progress (the network is `syncing` while there are). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Resolves when every peer asked answered (or failed) or after `timeoutMs`; rejects only when `signal` aborts. */
+  async fetch(soul: string, options: FetchOptions): Promise<void> {
+    const { replica, counters, emit, readSessions, firstConnectionPending, whenConnected, changed } = this.#options;
+    let sessions = readSessions();
+    if (sessions.length === 0 && !firstConnectionPending()) return;
+    const { timeoutMs } = options;
+    // A plain timer, held until the fetch ends: Node 20 may collect an
+    // AbortSignal.timeout() combined through AbortSignal.any() before it fires.
+    const expired = new AbortController();
+    const timer = setTimeout(() => expired.abort(new RustDHTError('network/timeout', `no answer for ${soul} within ${timeoutMs} ms.`)), timeoutMs);
+    const signal = options.signal === undefined ? expired.signal : AbortSignal.any([expired.signal, options.signal]);
+    this.#inFlight++;
+    changed();
+    try {
+      if (sessions.length === 0) {
+        // Just opened and still dialling: a read made now is meant for the network.
+        await whenConnected(signal).catch(() => {});
+        sessions = readSessions();
+      }
+      await Promise.all(
+        sessions.map(async (session) => {
+          try {
+            const reply = await session.request({ type: 'get', soul, keys: [...(options.keys ?? [])] }, { signal, timeoutMs });
+            if (reply.type === 'node' && reply.frame.length !== 0) counters.peerBatch(await replica.receive(reply.frame));
+          } catch (error) {
+            if (!signal.aborted) emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: messageOf(error) });
+          }
+        }),
+      );
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight--;
+      changed();
+    }
+    if (options.signal?.aborted) throw abortErrorFrom(options.signal);
+  }
+}

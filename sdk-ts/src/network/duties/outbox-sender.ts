@@ -1,0 +1,192 @@
+/**
+ * Sends the outbox to one server, over that server's duty session: one OutboxSender per
+ * session, from the moment it is ready until it ends.
+ *
+ * - Entries queued in the same macrotask leave as one PUT whose frame the engine joins
+ *   (`joinFrames`: at most MAX_JOINED_UPDATES updates, and what fits one message), so a
+ *   burst of writes costs the server one message, one batch signature check and one
+ *   store commit.
+ * - At most PUT_WINDOW entries are in flight; the window opens as ACKs come back.
+ * - An ACK acknowledges every entry of its PUT (a rejected update is reported as a
+ *   `reject` event and not retried: it would be refused forever). A joined PUT refused as
+ *   a whole is retried entry by entry, so one bad entry cannot hold back the others; a
+ *   transient refusal (rate limit, busy, timeout) is retried after RETRY_MS.
+ */
+import { afterMicrotasks } from '../../util/macrotask.js';
+import type { CounterSet } from '../counters.js';
+import { codeOf, messageOf } from '../refusal.js';
+import type { OutboxEntry, ReplicaForNetwork } from '../replica-port.js';
+import { RemoteError, type SyncSession } from '../sync-session.js';
+import type { NetworkEvent } from '../types.js';
+
+export type ReplicaForOutbox = Pick<ReplicaForNetwork, 'outbox' | 'engineModule' | 'closed'>;
+
+/** Outbox entries sent to one server and not acknowledged yet, at most. */
+const PUT_WINDOW = 2048;
+/** Updates per joined PUT: well under the engine's default batch limit (10,000), so any peer takes it. */
+const MAX_JOINED_UPDATES = 1000;
+/** A write the peer could not take for now (rate limit, busy, timeout) is sent again after this. */
+const RETRY_MS = 1_000;
+
+export interface OutboxSenderOptions {
+  readonly replica: ReplicaForOutbox;
+  readonly counters: CounterSet;
+  /** Aborts when the network stops. */
+  readonly stop: AbortSignal;
+  readonly emit: (event: NetworkEvent) => void;
+  /** Entries went out or came back: the network's state may have changed. */
+  readonly changed: () => void;
+}
+
+export class OutboxSender {
+  readonly #session: SyncSession;
+  readonly #options: OutboxSenderOptions;
+  /** Queued or sent, not answered yet. */
+  readonly #inFlight = new Set<number>();
+  /** Waiting for the end of the macrotask to leave as one PUT. */
+  readonly #queue: OutboxEntry[] = [];
+  #flushScheduled = false;
+  #draining = false;
+  #again = false;
+  #windowOpen: (() => void) | undefined;
+  #closed = false;
+
+  constructor(session: SyncSession, options: OutboxSenderOptions) {
+    this.#session = session;
+    this.#options = options;
+  }
+
+  /** The session ended: nothing more is sent, and a drain waiting for the window gives up. */
+  close(): void {
+    this.#closed = true;
+    this.#openWindow();
+  }
+
+  /** Sends every outbox entry not yet in flight, a window at a time. */
+  async drain(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#draining) {
+      this.#again = true;
+      return;
+    }
+    const { replica, stop, emit } = this.#options;
+    const session = this.#session;
+    this.#draining = true;
+    try {
+      do {
+        this.#again = false;
+        for await (const entry of replica.outbox.pending({ signal: stop })) {
+          if (session.closed || replica.closed) return;
+          if (this.#inFlight.has(entry.id)) continue;
+          while (this.#inFlight.size >= PUT_WINDOW && !session.closed) {
+            await new Promise<void>((resolve) => (this.#windowOpen = resolve));
+          }
+          this.offer(entry);
+        }
+      } while (this.#again && !session.closed);
+    } catch (error) {
+      if (!stop.aborted && !replica.closed) emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: `could not read the outbox: ${messageOf(error)}` });
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** Queues an entry (a new one, or one the drain reached); it leaves at the end of the macrotask. */
+  offer(entry: OutboxEntry): void {
+    const session = this.#session;
+    if (this.#closed || this.#inFlight.has(entry.id) || session.closed) return;
+    if (!session.fits(entry.frame.length)) {
+      // No peer will take it in one message: keep it local and say so, rather than
+      // retry forever. It still reaches peers through their reads and subscriptions.
+      this.#options.emit({ type: 'reject', peerId: session.peerId, code: 'wire/too-large', message: `outbox entry ${entry.id} is larger than a message may be; not sent.` });
+      void this.#options.replica.outbox.acknowledge(entry.id);
+      return;
+    }
+    this.#inFlight.add(entry.id);
+    this.#queue.push(entry);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      afterMicrotasks(() => this.#flush());
+    }
+    this.#options.changed();
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const queue = this.#queue;
+    const session = this.#session;
+    const { joinFrames } = this.#options.replica.engineModule;
+    while (queue.length !== 0) {
+      // As many entries as fit in one message, then as many of those as fit in one
+      // engine batch (the engine counts updates: one call per PUT, not per entry).
+      let end = 1;
+      let bytes = queue[0]!.frame.length;
+      while (end < queue.length && session.fits(bytes + queue[end]!.frame.length)) bytes += queue[end++]!.frame.length;
+      if (end === 1) {
+        this.#put(queue.splice(0, 1), undefined);
+        continue;
+      }
+      const [frame, taken] = joinFrames(queue.slice(0, end).map((entry) => entry.frame), MAX_JOINED_UPDATES) as [Uint8Array, number];
+      this.#put(queue.splice(0, taken), frame);
+    }
+  }
+
+  /** Sends `batch` as one PUT (`frame`: their joined frame; undefined for a single entry). */
+  #put(batch: readonly OutboxEntry[], frame: Uint8Array | undefined): void {
+    const { replica, counters, emit, stop } = this.#options;
+    const session = this.#session;
+    const ids = batch.map((entry) => entry.id);
+    const what = ids.length === 1 ? `outbox entry ${ids[0]}` : `outbox entries ${ids[0]}–${ids[ids.length - 1]}`;
+    const settle = (): void => {
+      for (const id of ids) this.#inFlight.delete(id);
+      this.#openWindow();
+      this.#options.changed();
+    };
+    const acknowledge = (): Promise<unknown> => (replica.closed ? Promise.resolve() : Promise.all(ids.map((id) => replica.outbox.acknowledge(id))));
+    if (session.closed) {
+      settle();
+      return;
+    }
+    session.request({ type: 'put', frame: frame ?? batch[0]!.frame }).then(
+      (reply) => {
+        if (reply.type === 'ack') {
+          for (const outcome of reply.outcomes) {
+            if (outcome.outcome === 'rejected') {
+              counters.reject(outcome.code);
+              emit({ type: 'reject', peerId: session.peerId, code: outcome.code, message: `the peer refused an update of ${what}.` });
+            }
+          }
+        }
+        // Acked (a rejected update will never be taken: keeping it would only retry forever).
+        return acknowledge().finally(settle);
+      },
+      (error: unknown) => {
+        if (error instanceof RemoteError && !isTransient(error.code)) {
+          if (batch.length > 1) {
+            // One entry may be what the peer refuses: send them one by one, so the others still go.
+            for (const entry of batch) this.#put([entry], undefined);
+            return undefined;
+          }
+          emit({ type: 'reject', peerId: session.peerId, code: error.code, message: error.message });
+          return acknowledge().finally(settle);
+        }
+        settle();
+        if (!session.closed && !stop.aborted) {
+          // Rate limited, busy or slow: try again shortly on the same session.
+          setTimeout(() => void this.drain(), RETRY_MS).unref?.();
+        }
+        return undefined;
+      },
+    ).catch(() => {});
+  }
+
+  #openWindow(): void {
+    const open = this.#windowOpen;
+    this.#windowOpen = undefined;
+    open?.();
+  }
+}
+
+function isTransient(code: string): boolean {
+  return code === 'wire/rate-limited' || code === 'wire/busy' || code === 'network/timeout' || code === 'internal';
+}

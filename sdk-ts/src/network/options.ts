@@ -1,0 +1,23 @@
+/**
+ * `RustDHT.open({ network })` checked before anything starts, so a typo is a typed
+ * error naming the option rather than a failure deep inside libp2p.
+ */
+import { InvalidValueError } from '../errors.js';
+import { parseMultiaddr } from './multiaddr.js';
+import type { NetworkOptions } from './types.js';
+
+/** How long a read waits for peers by default. */
+export const DEFAULT_READ_TIMEOUT_MS = 2000;
+
+export function validateNetworkOptions(options: NetworkOptions): void {
+  if (options === null || typeof options !== 'object') throw new InvalidValueError('config/invalid', 'option network must be an object.');
+  const { role, peers, readTimeoutMs } = options;
+  if (role !== undefined && role !== 'server' && role !== 'client') throw new InvalidValueError('config/invalid', `option network.role must be 'server' or 'client', got ${String(role)}.`);
+  if (peers !== undefined && (!Array.isArray(peers) || peers.some((p) => typeof p !== 'string'))) {
+    throw new InvalidValueError('config/invalid', 'option network.peers must be an array of multiaddr strings.');
+  }
+  for (const address of peers ?? []) parseMultiaddr(address, 'option network.peers:');
+  if (readTimeoutMs !== undefined && (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0))) {
+    throw new InvalidValueError('config/invalid', 'option network.readTimeoutMs must be a number of ms > 0.');
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The one rule for turning an error into what a peer (ERROR message), a counter
+ * (`counters().rejects`) or a network event (`reject`) is told: a RustDHTError keeps its
+ * code; anything else is a bug or a platform failure of ours, `internal`, and a peer
+ * learns no more of it than its message.
+ */
+import { RustDHTError } from '../errors.js';
+
+export interface Refusal {
+  readonly code: string;
+  readonly message: string;
+}
+
+export function refusalOf(error: unknown, fallbackCode = 'internal'): Refusal {
+  return { code: codeOf(error, fallbackCode), message: messageOf(error) };
+}
+
+export function codeOf(error: unknown, fallbackCode = 'internal'): string {
+  return error instanceof RustDHTError ? error.code : fallbackCode;
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

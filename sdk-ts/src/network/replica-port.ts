@@ -1,0 +1,86 @@
+/**
+ * What the network needs from the database it serves, and nothing more: the network
+ * depends on these interfaces, not on the replica class, and each part of it declares
+ * the slice it uses (`Pick<ReplicaForNetwork, …>`), as js-libp2p services declare their
+ * components. The database's replica (replica.ts) satisfies them structurally; db.ts
+ * hands it to `Network.start`, where the compiler checks that it still does.
+ *
+ * Types only.
+ */
+import type { OutcomeKind } from '../batch-report.js';
+import type { EngineModule } from '../engine/core-types.js';
+
+/** How the engine took a frame from a peer: one outcome per update, in frame order, and the totals. */
+export interface ReceivedBatch extends Readonly<Record<OutcomeKind, number>> {
+  readonly outcomes: readonly { readonly outcome: OutcomeKind; readonly code?: string }[];
+}
+
+/** A batch that changed the graph (any source): what subscribers and followers are sent. */
+export interface AppliedBatch {
+  /** The changes as one frame, signatures included. */
+  readonly frame: Uint8Array;
+  /** What changed, `[soul, key, …]` per property, in frame order. */
+  readonly changes: readonly (readonly [soul: string, key: string, ...rest: unknown[]])[];
+  /** Its change-log seq (servers), else undefined. */
+  readonly seq: number | undefined;
+}
+
+/** An outbox entry: one local write's changes frame. */
+export interface OutboxEntry {
+  readonly id: number;
+  readonly frame: Uint8Array;
+}
+
+export type OutboxChange = { readonly type: 'added'; readonly id: number; readonly frame: Uint8Array } | { readonly type: 'removed' };
+
+/** The outbox: local writes no server acknowledged yet. */
+export interface OutboxForNetwork {
+  readonly size: number;
+  /** Every entry, oldest first, including those added while iterating. */
+  pending(options?: { readonly signal?: AbortSignal }): AsyncIterable<OutboxEntry>;
+  acknowledge(id: number): Promise<unknown>;
+  onChange(listener: (change: OutboxChange) => void): () => void;
+}
+
+/** The souls something here watches (`on`, `map`, `changes`): what this peer subscribes to. */
+export interface InterestForNetwork {
+  /** `watched`: the first watcher of `soul` came (true) or the last one left (false). */
+  onInterest(listener: (soul: string, watched: boolean) => void): () => void;
+  watchedSouls(): Iterable<string>;
+  isWatched(soul: string): boolean;
+}
+
+/** A server's change log: every batch that changed its graph, by seq. */
+export interface ChangeLogForNetwork {
+  after(since: number): AsyncIterable<{ readonly seq: number; readonly frame: Uint8Array }>;
+}
+
+/** How a read asks the network before answering (set while a network runs). */
+export type RemoteReads = (soul: string, signal: AbortSignal | undefined) => Promise<void>;
+
+export interface ReplicaForNetwork {
+  readonly closed: boolean;
+  readonly outbox: OutboxForNetwork;
+  readonly subscriptions: InterestForNetwork;
+  /** Servers only (with a store). */
+  readonly changeLog: ChangeLogForNetwork | undefined;
+  readonly engineModule: Pick<EngineModule, 'joinFrames'>;
+  /** Set by the network while it runs; reads call it first. */
+  remoteReads: RemoteReads | undefined;
+  /** A peer's frame through the engine (decode, verify, validate, merge); resolves once durable. */
+  receive(frame: Uint8Array): Promise<ReceivedBatch>;
+  /** The distinct souls a frame touches; throws DecodeError for malformed bytes. */
+  soulsOf(frame: Uint8Array): string[];
+  /** What this replica holds of `soul` (all keys, or `keys`) as a frame; empty when nothing. */
+  nodeFrame(soul: string, keys?: readonly string[]): Promise<Uint8Array>;
+  /** nodeFrame for a soul an applied batch just changed (in memory), without queueing. */
+  residentNodeFrame(soul: string, keys: readonly string[] | undefined): Uint8Array | undefined;
+  /** Every batch that changes the graph, called synchronously as it is applied (before it is durable). */
+  onApplied(listener: (batch: AppliedBatch) => void): () => void;
+  /** Resolves once every operation made so far is applied and durable. */
+  flush(): Promise<void>;
+  /** The network's own records (feed cursors), committed with the next batch. */
+  stageRecord(key: Uint8Array, value: Uint8Array): void;
+  readRecord(key: Uint8Array): Promise<Uint8Array | undefined>;
+  onClose(listener: () => void): () => void;
+}

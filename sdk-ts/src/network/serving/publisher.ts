@@ -1,0 +1,121 @@
+/**
+ * The peers that subscribed here, and the live updates this peer pushes them:
+ *
+ *   SUBSCRIBE souls   → OK, then one EVENT with each soul's current state, then an EVENT
+ *                       whenever a batch changes one of them (only those souls)
+ *   UNSUBSCRIBE souls → OK
+ *
+ * Each subscriber gets the changes of the souls *it* watches and nothing else: a batch
+ * that also touches other souls is cut down with `residentNodeFrame(soul, keys)`. A
+ * subscriber that reads slower than its updates arrive is disconnected rather than
+ * buffered without bound (it redials, subscribes again and gets each soul's current
+ * state in one message).
+ *
+ * The other side, this peer as a subscriber, is duties/subscriber.ts.
+ */
+import { LimitError } from '../../errors.js';
+import type { CounterSet } from '../counters.js';
+import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';
+import type { IncomingRequest, SyncSession } from '../sync-session.js';
+import type { WireMessage } from '../wire/messages.js';
+
+export type ReplicaForPublisher = Pick<ReplicaForNetwork, 'onApplied' | 'nodeFrame' | 'residentNodeFrame'>;
+
+type Subscribe = Extract<IncomingRequest, { type: 'subscribe' }>;
+type Unsubscribe = Extract<IncomingRequest, { type: 'unsubscribe' }>;
+
+/** Live-update bytes a subscriber may leave unread before it is disconnected. */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** Souls one peer may subscribe to here at once. */
+export const MAX_SUBSCRIPTIONS_PER_PEER = 10_000;
+
+export class Publisher {
+  readonly #replica: ReplicaForPublisher;
+  readonly #counters: CounterSet;
+  /** Per subscribed session: the souls it subscribed to here. */
+  readonly #subscribers = new Map<SyncSession, Set<string>>();
+  readonly #stopPush: () => void;
+
+  constructor(replica: ReplicaForPublisher, counters: CounterSet) {
+    this.#replica = replica;
+    this.#counters = counters;
+    this.#stopPush = replica.onApplied((batch) => this.#push(batch));
+  }
+
+  stop(): void {
+    this.#stopPush();
+    this.#subscribers.clear();
+  }
+
+  /** A session ended: forget its subscriptions. */
+  forget(session: SyncSession): void {
+    this.#subscribers.delete(session);
+  }
+
+  /** Answers a SUBSCRIBE: OK, then the current state of each soul. */
+  async subscribe(session: SyncSession, message: Subscribe): Promise<undefined> {
+    const souls = this.#subscribers.get(session) ?? new Set<string>();
+    if (souls.size + message.souls.length > MAX_SUBSCRIPTIONS_PER_PEER) {
+      throw new LimitError('limit/subscriptions', `at most ${MAX_SUBSCRIPTIONS_PER_PEER} subscriptions per peer.`);
+    }
+    for (const soul of message.souls) souls.add(soul);
+    this.#subscribers.set(session, souls);
+    await session.notify({ type: 'ok', id: message.id });
+    // The current state, so the subscriber starts from what this peer holds.
+    for (const soul of message.souls) {
+      const frame = await this.#replica.nodeFrame(soul);
+      if (frame.length === 0 || session.closed) continue;
+      // A node too large for one message reaches the peer through its reads of keys instead.
+      await session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
+    }
+    return undefined;
+  }
+
+  unsubscribe(session: SyncSession, message: Unsubscribe): WireMessage {
+    const souls = this.#subscribers.get(session);
+    if (souls !== undefined) {
+      for (const soul of message.souls) souls.delete(soul);
+      if (souls.size === 0) this.#subscribers.delete(session);
+    }
+    return { type: 'ok', id: message.id };
+  }
+
+  /** Sends each subscriber the changes of the souls it watches, and nothing else. */
+  #push(batch: AppliedBatch): void {
+    if (this.#subscribers.size === 0) return;
+    for (const [session, watched] of this.#subscribers) {
+      if (session.closed) continue;
+      if (session.queuedBytes > MAX_QUEUED_BYTES) {
+        // It cannot keep up: rather than queue without bound, end the session. The peer
+        // redials, subscribes again and gets the current state in one message per soul.
+        session.end('wire/slow-consumer', `more than ${MAX_QUEUED_BYTES} bytes of live updates waiting for this peer to read them.`);
+        continue;
+      }
+      let keysBySoul: Map<string, string[]> | undefined;
+      let all = true;
+      for (const [soul, key] of batch.changes) {
+        if (!watched.has(soul)) {
+          all = false;
+          continue;
+        }
+        keysBySoul ??= new Map();
+        let keys = keysBySoul.get(soul);
+        if (keys === undefined) keysBySoul.set(soul, (keys = []));
+        keys.push(key);
+      }
+      if (keysBySoul === undefined) continue;
+      if (all && session.fits(batch.frame.length)) {
+        this.#send(session, batch.frame);
+        continue;
+      }
+      for (const [soul, keys] of keysBySoul) {
+        const frame = this.#replica.residentNodeFrame(soul, keys);
+        if (frame !== undefined) this.#send(session, frame);
+      }
+    }
+  }
+
+  #send(session: SyncSession, frame: Uint8Array): void {
+    session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The serving side of the sync protocol: what this peer answers to a peer's requests.
+ * Every frame a peer sends goes through the engine in one call (`replica.receive`):
+ * decode, verify, validate, merge. Only what the engine applied is stored, logged,
+ * pushed to subscribers or fed to other servers, so nothing invalid is ever forwarded.
+ *
+ *   GET soul [keys]      → NODE frame (what this peer holds; empty when nothing)
+ *   PUT frame            → ACK, one outcome per update (applied/ignored/historical/deferred/rejected+code)
+ *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
+ *   FEED since           → feed-server.ts (servers only)
+ *
+ * EVENTs a peer pushes here answer this peer's own subscriptions: duties/subscriber.ts.
+ */
+import type { CounterSet } from '../counters.js';
+import type { ReplicaForNetwork } from '../replica-port.js';
+import type { IncomingRequest, SyncSession } from '../sync-session.js';
+import type { WireMessage } from '../wire/messages.js';
+import type { FeedServer } from './feed-server.js';
+import type { Publisher } from './publisher.js';
+
+export type ReplicaForResponder = Pick<ReplicaForNetwork, 'nodeFrame' | 'receive'>;
+
+export class Responder {
+  readonly #replica: ReplicaForResponder;
+  readonly #counters: CounterSet;
+  readonly #publisher: Publisher;
+  readonly #feeds: FeedServer;
+
+  constructor(replica: ReplicaForResponder, counters: CounterSet, publisher: Publisher, feeds: FeedServer) {
+    this.#replica = replica;
+    this.#counters = counters;
+    this.#publisher = publisher;
+    this.#feeds = feeds;
+  }
+
+  /** The reply to a request (undefined: already sent, as OK then EVENTs or FEED_ENTRYs). Throwing answers ERROR. */
+  async request(session: SyncSession, message: IncomingRequest): Promise<WireMessage | undefined> {
+    switch (message.type) {
+      case 'get': {
+        const frame = await this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys);
+        return { type: 'node', id: message.id, frame };
+      }
+      case 'put': {
+        const result = await this.#replica.receive(message.frame);
+        this.#counters.peerBatch(result);
+        return {
+          type: 'ack',
+          id: message.id,
+          outcomes: result.outcomes.map((o) => (o.outcome === 'rejected' ? { outcome: o.outcome, code: o.code ?? 'rejected' } : { outcome: o.outcome })),
+        };
+      }
+      case 'subscribe':
+        return this.#publisher.subscribe(session, message);
+      case 'unsubscribe':
+        return this.#publisher.unsubscribe(session, message);
+      case 'feed':
+        return this.#feeds.open(session, message);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The Channel contract (src/network/transport/channel.ts), checked on both transports
+ * the sync protocol runs over: a libp2p stream between two nodes on loopback TCP
+ * (StreamChannel) and the in-memory pair (createChannelPair). The sync conformance suite
+ * (sync-conformance.test.ts) then runs the protocol itself over both.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClientNode } from '../../src/network/libp2p/client-node.js';
+import type { RustDHTNode } from '../../src/network/libp2p/shared.js';
+import { handleChannels, openChannel } from '../../src/network/libp2p/stream-channel.js';
+import type { Channel } from '../../src/network/transport/channel.js';
+import { createChannelPair } from '../../src/network/transport/memory-channel.js';
+
+const PROTOCOL = '/rustdht-test/channel/1.0.0';
+
+interface Transport {
+  readonly name: string;
+  /** A fresh connected pair: what `a` sends, `b` receives. */
+  pair(): Promise<[Channel, Channel]>;
+}
+
+const nodes: RustDHTNode[] = [];
+let accepted: ((channel: Channel) => void) | undefined;
+
+const libp2p: Transport = {
+  name: 'libp2p stream over loopback TCP',
+  async pair() {
+    const atB = new Promise<Channel>((resolve) => (accepted = resolve));
+    const a = await openChannel(nodes[0]!, nodes[1]!.getMultiaddrs()[0]!, PROTOCOL);
+    return [a, await atB];
+  },
+};
+
+const memory: Transport = { name: 'in-memory pair', pair: async () => createChannelPair() };
+const memorySmallChunks: Transport = { name: 'in-memory pair, 7-byte chunks, 1 KiB window', pair: async () => createChannelPair({ maxChunkBytes: 7, windowBytes: 1024 }) };
+
+beforeAll(async () => {
+  nodes.push(await createClientNode({ protocolPrefix: '/rustdht-test' }), await createClientNode({ listen: ['/ip4/127.0.0.1/tcp/0'], protocolPrefix: '/rustdht-test' }));
+  await handleChannels(nodes[1]!, PROTOCOL, (channel) => accepted?.(channel));
+});
+
+afterAll(async () => {
+  await Promise.all(nodes.map((node) => node.stop()));
+});
+
+function pattern(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed) & 0xff;
+  return bytes;
+}
+
+/** Everything `channel` receives, as one array, once `length` bytes arrived. */
+function receive(channel: Channel, length: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const received = new Uint8Array(length);
+    let offset = 0;
+    channel.onBytes((chunk) => {
+      received.set(chunk.subarray(0, length - offset), offset);
+      offset += chunk.byteLength;
+      if (offset >= length) resolve(received);
+    });
+    channel.onClose((error) => reject(error ?? new Error(`closed after ${offset} of ${length} bytes`)));
+  });
+}
+
+function closedWith(channel: Channel): Promise<Error | undefined> {
+  return new Promise((resolve) => channel.onClose(resolve));
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+describe.each([libp2p, memory, memorySmallChunks])('Channel contract: $name', (transport) => {
+  it('carries bytes both ways, in order and whole (1 MiB included), sent before the receiver listens', async () => {
+    const [a, b] = await transport.pair();
+    const large = pattern(1024 * 1024, 3);
+    const small = pattern(1000, 4);
+    // Sent before b listens: b must keep them (a sender awaiting this may wait for b).
+    const sending = (async () => {
+      for (let i = 0; i < large.length; i += 100_000) await a.send(large.subarray(i, i + 100_000));
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const atB = receive(b, large.length);
+    const atA = receive(a, small.length);
+    await b.send(small);
+    await sending;
+    expect(same(await atB, large)).toBe(true);
+    expect(same(await atA, small)).toBe(true);
+    a.abort(new Error('test done'));
+  });
+
+  it('close() at one end closes both, gracefully, after delivering what was sent', async () => {
+    const [a, b] = await transport.pair();
+    const bytes = pattern(70_000, 5);
+    const atB = receive(b, bytes.length);
+    const endedA = closedWith(a);
+    const endedB = closedWith(b);
+    void a.send(bytes);
+    await a.close();
+    expect(same(await atB, bytes)).toBe(true);
+    expect(await endedA).toBeUndefined();
+    expect(await endedB).toBeUndefined();
+    expect(a.closed).toBe(true);
+    expect(b.closed).toBe(true);
+    await expect(a.send(bytes)).rejects.toMatchObject({ name: 'ClosedError' });
+    await expect(b.send(bytes)).rejects.toMatchObject({ name: 'ClosedError' });
+    // A listener added after the end hears it at once.
+    expect(await closedWith(b)).toBeUndefined();
+  });
+
+  it('abort() ends both at once: the local end with its error, the remote with one of its own', async () => {
+    const [a, b] = await transport.pair();
+    b.onBytes(() => {});
+    const endedA = closedWith(a);
+    const endedB = closedWith(b);
+    const reason = new Error('protocol violation');
+    a.abort(reason);
+    expect(await endedA).toBe(reason);
+    expect(await endedB).toBeInstanceOf(Error);
+    expect(a.closed).toBe(true);
+    await expect(a.send(Uint8Array.of(1))).rejects.toMatchObject({ name: 'ClosedError' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(b.closed).toBe(true);
+  });
+
+  it('a bytes listener that throws aborts the channel', async () => {
+    const [a, b] = await transport.pair();
+    const endedB = closedWith(b);
+    b.onBytes(() => {
+      throw new Error('cannot parse');
+    });
+    await a.send(Uint8Array.of(1, 2, 3));
+    expect((await endedB)?.message).toMatch(/cannot parse/);
+  });
+});
+
+describe('in-memory pair: backpressure', () => {
+  it('send() waits while the receiver holds more than the window, and resumes once it reads', async () => {
+    const [a, b] = createChannelPair({ windowBytes: 1000 });
+    let resolved = false;
+    const sent = a.send(pattern(5000, 6)).then(() => (resolved = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(resolved).toBe(false);
+    const atB = receive(b, 5000);
+    await sent;
+    expect((await atB).length).toBe(5000);
+  });
+
+  it('a send waiting for room rejects with ClosedError when the channel is aborted', async () => {
+    const [a] = createChannelPair({ windowBytes: 10 });
+    const sent = a.send(pattern(100, 7));
+    a.abort(new Error('gone'));
+    await expect(sent).rejects.toMatchObject({ name: 'ClosedError' });
+  });
+
+  it('refuses a window or chunk size that is not a positive integer', () => {
+    expect(() => createChannelPair({ windowBytes: 0 })).toThrow(RangeError);
+    expect(() => createChannelPair({ maxChunkBytes: 1.5 })).toThrow(RangeError);
+  });
+});
