@@ -11,11 +11,6 @@ pub struct HybridClock {
 }
 
 impl HybridClock {
-    /// Restores a clock from a persisted `last` value.
-    pub fn starting_at(last: f64) -> Self {
-        HybridClock { last: if last.is_finite() { last } else { 0.0 } }
-    }
-
     /// A fresh state for a local write: wall time when it has moved past everything
     /// seen, else the smallest float above the last state (GunDB adds 1/999 ms; the next
     /// representable float gives the most writes per millisecond before running ahead).

@@ -12,7 +12,7 @@ use crate::codec;
 use crate::config::Config;
 use crate::crypto::{KeyPair, Signed, Verifier};
 use crate::error::{EngineError, Rejection, WriteError};
-use crate::graph::{Graph, MergeKind, Node, Property};
+use crate::graph::{Graph, Node, Property};
 use crate::ham::{self, Decision, Version};
 use crate::namespace::{admit, Namespace};
 use crate::update::Update;
@@ -87,10 +87,6 @@ impl Engine {
             arrivals: 0,
             last_changes: Vec::new(),
         })
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// Incoming bytes. A malformed frame fails as a whole and changes nothing.
@@ -204,12 +200,12 @@ impl Engine {
         if namespace.is_immutable() && current.is_some() {
             return Outcome::Ignored;
         }
-        let kind = self.graph.node(&update.soul).map_or(MergeKind::default(), |n| n.kind);
+        // Every property is a HAM register today. Another CRDT (counter, set) would be
+        // recorded in the node's metadata and get its own rule beside ham::decide, chosen
+        // here: this is the one place where updates enter the graph.
         let incoming = Version { state: update.state, value: &update.value, signed: update.signed.as_ref() };
         let current = current.map(|p| Version { state: p.state, value: &p.value, signed: p.signed.as_deref() });
-        let decision = match kind {
-            MergeKind::Ham => ham::decide(now, self.config.max_clock_skew_ms, incoming, current),
-        };
+        let decision = ham::decide(now, self.config.max_clock_skew_ms, incoming, current);
         match decision {
             Decision::TooFarAhead => Outcome::Rejected(Rejection::TooFarAhead),
             Decision::Defer => {
@@ -237,17 +233,13 @@ impl Engine {
         }
     }
 
-    /// Loads updates from this peer's own store. They were verified and admitted when
-    /// they first arrived, so signatures and namespaces are not checked again (that
-    /// would make reopening a store cost a verification per signed property); they
-    /// still merge by HAM, so restoring over newer in-memory data loses nothing.
-    /// The properties that changed are in `last_changes` (for the shell's indexes;
-    /// there is nothing new to announce). Returns how many.
-    pub fn restore(&mut self, frame: &[u8]) -> Result<usize, EngineError> {
-        self.restore_frames(&[frame])
-    }
-
-    /// `restore` for many stored frames (e.g. one record per property) in one call.
+    /// Loads frames from this peer's own store (one record per property, many in one
+    /// call). They were verified and admitted when they first arrived, so signatures and
+    /// namespaces are not checked again (that would make reopening a store cost a
+    /// verification per signed property); they still merge by HAM, so restoring over
+    /// newer in-memory data loses nothing. A malformed frame fails the call before
+    /// anything is applied. The properties that changed are in `last_changes` (for the
+    /// shell's indexes; there is nothing new to announce). Returns how many.
     pub fn restore_frames(&mut self, frames: &[&[u8]]) -> Result<usize, EngineError> {
         let mut updates = Vec::with_capacity(frames.len());
         for frame in frames {
@@ -263,7 +255,7 @@ impl Engine {
 
     /// Puts back the deferred queue saved by this peer (`deferred_updates`): each update
     /// is deferred again, or applied if its time has come (then it is in
-    /// `last_changes`). Trusted like `restore`, and decoded with the deferred queue's
+    /// `last_changes`). Trusted like `restore_frames`, and decoded with the deferred queue's
     /// bound rather than the batch limit, since the queue may hold more than a batch.
     pub fn restore_deferred(&mut self, frame: &[u8], now: f64) -> Result<usize, EngineError> {
         let limits = Config { max_batch_updates: self.config.max_batch_updates.max(self.config.max_deferred), ..self.config.clone() };

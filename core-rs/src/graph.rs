@@ -15,15 +15,6 @@ fn hasher(seed: HashSeed) -> ahash::RandomState {
     ahash::RandomState::with_seeds(seed[0], seed[1], seed[2], seed[3])
 }
 
-/// How a node's properties merge. HAM last-writer-wins is the first; counters or sets
-/// would be further variants, recorded in the node's metadata and dispatched in
-/// `Engine::merge`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum MergeKind {
-    #[default]
-    Ham,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Property {
     pub value: Value,
@@ -34,7 +25,6 @@ pub struct Property {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Node {
-    pub kind: MergeKind,
     /// Ordered by key, so reads and `map()` are deterministic (and `set()` keys, which
     /// start with a time prefix, come out in insertion order).
     pub props: BTreeMap<String, Property>,

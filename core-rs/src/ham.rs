@@ -2,8 +2,8 @@
 //! plus a maximum clock skew beyond which an update is refused instead of parked.
 //!
 //! Properties are last-writer-wins registers ordered by state. Other CRDTs (counters,
-//! sets) would get their own rule beside this one, chosen per node by its metadata;
-//! `graph::MergeKind` is where that choice lives.
+//! sets) would get their own rule beside this one, chosen per node by its metadata in
+//! `Engine::merge`, the one place where updates enter the graph.
 
 use crate::crypto::Signed;
 use crate::js_json::{compare_utf16, value_text};

@@ -1,6 +1,11 @@
 //! JSON texts the engine hands to the shell: batch reports and node reads. One
 //! `JSON.parse` on the JavaScript side beats building objects property by property
 //! across the WASM boundary. Numbers keep `-0` (see `NegativeZero::Preserve`).
+//!
+//! Their TypeScript types (BatchReport, EngineOutcome, EngineChange, EngineNode) are
+//! declared once, in wasm.rs (`ENGINE_JSON_TYPES`); a change of shape here goes there
+//! too, and tests/engine_json.rs fails until its SDK fixture is regenerated and
+//! type-checks against them.
 
 use crate::crypto::{encode_public_key, encode_signature};
 use crate::engine::Outcome;
@@ -51,14 +56,10 @@ pub fn batch_report(outcomes: &[Outcome], changes: &[Update]) -> String {
     out
 }
 
-/// `null`, or `{"soul":s,"props":{key:{"v":value,"s":state,"by"?:pk,"sig"?:sig}}}`
-pub fn node_json(soul: &str, node: Option<&Node>) -> String {
-    node_keys_json(soul, node, None)
-}
-
-/// Like node_json, limited to `keys` (those the node has) when given: a subscriber that
+/// `null`, or `{"soul":s,"props":{key:{"v":value,"s":state,"by"?:pk,"sig"?:sig}}}`;
+/// with `keys`, only those of its properties (the ones the node has): a subscriber that
 /// needs the few properties a batch changed does not pay for the whole node.
-pub fn node_keys_json(soul: &str, node: Option<&Node>, keys: Option<&[String]>) -> String {
+pub fn node_json(soul: &str, node: Option<&Node>, keys: Option<&[String]>) -> String {
     let Some(node) = node else { return "null".to_owned() };
     let mut out = String::with_capacity(32 + keys.map_or(node.props.len(), <[String]>::len) * 48);
     out.push_str("{\"soul\":");

@@ -1,19 +1,90 @@
 //! The only file that knows JavaScript exists: thin `#[wasm_bindgen]` shims that turn
 //! JS values into engine types, call the engine once per batch, and turn engine errors
 //! into JS `Error`s (name `EngineError`, with a stable `code`) in one place.
+//!
+//! The TypeScript types of the JSON the engine returns (report.rs) are declared here,
+//! once, in `ENGINE_JSON_TYPES`: wasm-bindgen writes them into the glue's `.d.ts` and the
+//! methods that return JSON text are typed `JsonText<…>` of them, so the SDK imports
+//! them instead of restating them. core-rs/tests/engine_json.rs checks them against what
+//! report.rs really writes.
+//!
+//! Exports only benchmarks use (`hamDecide`, `verifySignature`, `verifySignatures`) are
+//! compiled only with the cargo feature `bench` (module `bench` below), which only the
+//! benchmark's build enables (`scripts/build-wasm.mjs --bench`).
 
 use crate::config::Config;
-use crate::crypto::{self, KeyPair, Signed, Verifier};
+use crate::crypto::{self, KeyPair};
 use crate::engine::{Engine as CoreEngine, LocalWrite};
 use crate::error::{EngineError, WriteError};
-use crate::ham;
 use crate::js_json;
 use crate::report;
 use crate::value::Value;
 use js_sys::{Array, JsString, Reflect};
-use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+/// The engine's JSON contracts (see report.rs and docs/ARCHITECTURE.md), as wasm-bindgen
+/// emits them into both glue flavours' `.d.ts`.
+#[wasm_bindgen(typescript_custom_section)]
+const ENGINE_JSON_TYPES: &str = r##"
+/**
+ * JSON text that `JSON.parse` turns into a `T`: what the engine's reports and reads
+ * return (one `JSON.parse` per batch is far cheaper than building objects from Rust).
+ * The brand only exists for the type checker; at run time it is a plain string.
+ */
+export type JsonText<T> = string & { readonly __jsonOf?: T };
+
+/** A property's value in the engine's JSON: a link is `{"#": soul}`; numbers keep `-0`. */
+export type EngineValue = null | boolean | number | string | { readonly '#': string };
+
+/**
+ * What one update of a batch did: `applied` (the graph changed), `ignored` (an exact
+ * re-application, or the equal-state rule kept the current value), `historical` (older
+ * than the current state), `deferred` (kept until its state is due), `rejected`.
+ */
+export type OutcomeKind = 'applied' | 'ignored' | 'historical' | 'deferred' | 'rejected';
+
+/** One update's outcome; only a rejection has a stable `code` and a message. */
+export type EngineOutcome =
+  | { readonly o: Exclude<OutcomeKind, 'rejected'>; readonly code?: undefined; readonly msg?: undefined }
+  | { readonly o: 'rejected'; readonly code: string; readonly msg: string };
+
+/** A property that changed: `[soul, key, value, state, signer public key | null]`. */
+export type EngineChange = readonly [soul: string, key: string, value: EngineValue, state: number, signer: string | null];
+
+/**
+ * The answer of `ingest`, `tick`, `restoreRecords` and `restoreDeferred`: `outcomes[i]`
+ * answers the i-th update of the call (empty but for `ingest`); `changes` lists only
+ * real changes, in application order.
+ */
+export interface BatchReport {
+  readonly outcomes: readonly EngineOutcome[];
+  readonly changes: readonly EngineChange[];
+}
+
+/** One property of `EngineNode`: value, state, and for a signed one its signer and signature (base64url). */
+export type EngineProperty =
+  | { readonly v: EngineValue; readonly s: number; readonly by?: undefined; readonly sig?: undefined }
+  | { readonly v: EngineValue; readonly s: number; readonly by: string; readonly sig: string };
+
+/** A node with its metadata, as `read` returns it (`null` when the engine does not hold it). */
+export interface EngineNode {
+  readonly soul: string;
+  readonly props: { readonly [key: string]: EngineProperty };
+}
+
+/** The engine's settings; every field is optional (defaults in docs/ARCHITECTURE.md). */
+export interface EngineConfig {
+  /** 32 random bytes keying the engine's hash tables. */
+  readonly hashSeed?: Uint8Array | undefined;
+  readonly maxClockSkewMs?: number | undefined;
+  readonly maxSoulBytes?: number | undefined;
+  readonly maxKeyBytes?: number | undefined;
+  readonly maxValueBytes?: number | undefined;
+  readonly maxBatchUpdates?: number | undefined;
+  readonly maxDeferred?: number | undefined;
+}
+"##;
 
 fn to_js(error: EngineError) -> JsValue {
     let js = js_sys::Error::new(&error.to_string());
@@ -105,7 +176,7 @@ fn local_writes(flat: &[JsValue]) -> Result<Vec<LocalWrite>, WriteError> {
         .collect()
 }
 
-fn config(js: &JsValue) -> Result<Config, EngineError> {
+fn parse_config(js: &JsValue) -> Result<Config, EngineError> {
     let mut config = Config::default();
     if js.is_undefined() || js.is_null() {
         return Ok(config);
@@ -159,11 +230,11 @@ pub struct Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// `config`: undefined, or an object with any of maxClockSkewMs, maxSoulBytes,
-    /// maxKeyBytes, maxValueBytes, maxBatchUpdates, maxDeferred.
+    /// `config`: undefined, null, or an `EngineConfig`. Typed `any` on purpose: callers in
+    /// plain JavaScript pass anything, and anything else is refused (`config/invalid`).
     #[wasm_bindgen(constructor)]
-    pub fn new(config_js: JsValue) -> Result<Engine, JsValue> {
-        let inner = CoreEngine::new(config(&config_js).map_err(to_js)?).map_err(to_js)?;
+    pub fn new(config: JsValue) -> Result<Engine, JsValue> {
+        let inner = CoreEngine::new(parse_config(&config).map_err(to_js)?).map_err(to_js)?;
         Ok(Engine { inner })
     }
 
@@ -195,12 +266,14 @@ impl Engine {
     }
 
     /// Incoming frame: decode → verify → validate → merge, one call per batch.
+    #[wasm_bindgen(unchecked_return_type = "JsonText<BatchReport>")]
     pub fn ingest(&mut self, frame: &[u8], now: f64) -> Result<String, JsValue> {
         let outcomes = self.inner.ingest(frame, now).map_err(to_js)?;
         Ok(report::batch_report(&outcomes, self.inner.last_changes()))
     }
 
     /// Applies deferred updates whose time has come.
+    #[wasm_bindgen(unchecked_return_type = "JsonText<BatchReport>")]
     pub fn tick(&mut self, now: f64) -> String {
         self.inner.tick(now);
         report::batch_report(&[], self.inner.last_changes())
@@ -224,7 +297,7 @@ impl Engine {
 
     /// The last call's changes, one single-update frame each, in the order of the
     /// report's `changes`: the values of per-property store records.
-    #[wasm_bindgen(js_name = lastChangeRecords)]
+    #[wasm_bindgen(js_name = lastChangeRecords, unchecked_return_type = "Uint8Array[]")]
     pub fn last_change_records(&self) -> Array {
         self.inner
             .last_changes()
@@ -240,15 +313,10 @@ impl Engine {
         crate::codec::encode(&updates)
     }
 
-    /// Loads frames from this peer's own store (trusted: see `Engine::restore`).
-    /// Returns a BatchReport whose changes are the properties that changed.
-    pub fn restore(&mut self, frame: &[u8]) -> Result<String, JsValue> {
-        self.inner.restore(frame).map_err(to_js)?;
-        Ok(report::batch_report(&[], self.inner.last_changes()))
-    }
-
-    /// `restore` for many stored records (single-update frames) in one call.
-    #[wasm_bindgen(js_name = restoreRecords)]
+    /// Loads records from this peer's own store (single-update frames, many in one call;
+    /// trusted: see `Engine::restore_frames`). The report's changes are the properties
+    /// that changed.
+    #[wasm_bindgen(js_name = restoreRecords, unchecked_return_type = "JsonText<BatchReport>")]
     pub fn restore_records(&mut self, records: Vec<js_sys::Uint8Array>) -> Result<String, JsValue> {
         let owned: Vec<Vec<u8>> = records.iter().map(js_sys::Uint8Array::to_vec).collect();
         let frames: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
@@ -258,7 +326,7 @@ impl Engine {
 
     /// Puts back a saved `deferredFrame()`: deferred again, or applied if due
     /// (those are the report's changes).
-    #[wasm_bindgen(js_name = restoreDeferred)]
+    #[wasm_bindgen(js_name = restoreDeferred, unchecked_return_type = "JsonText<BatchReport>")]
     pub fn restore_deferred(&mut self, frame: &[u8], now: f64) -> Result<String, JsValue> {
         self.inner.restore_deferred(frame, now).map_err(to_js)?;
         Ok(report::batch_report(&[], self.inner.last_changes()))
@@ -288,8 +356,9 @@ impl Engine {
 
     /// A node with its metadata as JSON text (`null` when unknown); with `keys`, only
     /// those of its properties.
+    #[wasm_bindgen(unchecked_return_type = "JsonText<EngineNode | null>")]
     pub fn read(&self, soul: &str, keys: Option<Vec<String>>) -> String {
-        report::node_keys_json(soul, self.inner.node(soul), keys.as_deref())
+        report::node_json(soul, self.inner.node(soul), keys.as_deref())
     }
 
     pub fn clock(&self) -> f64 {
@@ -329,57 +398,6 @@ impl Signer {
         crypto::encode_public_key(self.pair.public_key())
     }
 
-    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.pair.sign(message).to_vec()
-    }
-}
-
-thread_local! {
-    /// Keeps decompressed public keys across calls, as an Engine does.
-    static VERIFIER: RefCell<Verifier> = RefCell::new(Verifier::default());
-}
-
-fn signed(public_key: &[u8], signature: &[u8]) -> Option<Signed> {
-    Some(Signed { signer: public_key.try_into().ok()?, signature: signature.try_into().ok()? })
-}
-
-#[wasm_bindgen(js_name = verifySignature)]
-pub fn verify_signature(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    let Some(s) = signed(public_key, signature) else { return false };
-    VERIFIER.with(|v| v.borrow_mut().verify(message, &s))
-}
-
-/// Batch verification: `public_keys` and `signatures` concatenated (32 and 64 bytes
-/// each), `messages` concatenated with `lengths` giving each one's length. True when
-/// every signature is valid.
-#[wasm_bindgen(js_name = verifySignatures)]
-pub fn verify_signatures(public_keys: &[u8], messages: &[u8], lengths: &[u32], signatures: &[u8]) -> Result<bool, JsValue> {
-    let n = lengths.len();
-    let total: usize = lengths.iter().map(|l| *l as usize).sum();
-    if public_keys.len() != n * 32 || signatures.len() != n * 64 || total != messages.len() {
-        return Err(code_error("signature/shape", "verifySignatures: lengths of keys, messages and signatures disagree"));
-    }
-    let mut items = Vec::with_capacity(n);
-    let mut at = 0;
-    for (i, len) in lengths.iter().enumerate() {
-        let s = signed(&public_keys[i * 32..(i + 1) * 32], &signatures[i * 64..(i + 1) * 64]).expect("sliced to size");
-        items.push((&messages[at..at + *len as usize], s));
-        at += *len as usize;
-    }
-    let refs: Vec<(&[u8], &Signed)> = items.iter().map(|(m, s)| (*m, s)).collect();
-    Ok(VERIFIER.with(|v| v.borrow_mut().verify_many(&refs)).iter().all(|ok| *ok))
-}
-
-/// One HAM decision per call (benchmarks measure the boundary cost with it).
-/// `state_cur = -Infinity` means the property is missing.
-#[wasm_bindgen(js_name = hamDecide)]
-pub fn ham_decide(now: f64, state_in: f64, state_cur: f64, value_in: JsValue, value_cur: JsValue) -> Result<String, JsValue> {
-    let incoming = value(&value_in).map_err(to_js)?;
-    let current = if state_cur == f64::NEG_INFINITY { None } else { Some(value(&value_cur).map_err(to_js)?) };
-    let skew = Config::default().max_clock_skew_ms;
-    let version = |state, value| ham::Version { state, value, signed: None };
-    let decision = ham::decide(now, skew, version(state_in, &incoming), current.as_ref().map(|v| version(state_cur, v)));
-    Ok(format!("{decision:?}"))
 }
 
 /// Encodes unsigned updates with the given states into a frame (tests, tools, import):
@@ -403,7 +421,7 @@ pub fn encode_updates(flat: Vec<JsValue>, states: &[f64]) -> Result<Vec<u8>, JsV
 /// `[frame, taken]`: one frame with the updates of the first `taken` of `frames`, as many
 /// as fit in `maxUpdates` (see codec::join). Many local writes go to a peer as one batch,
 /// verified and merged in one engine call there; one call here per batch.
-#[wasm_bindgen(js_name = joinFrames)]
+#[wasm_bindgen(js_name = joinFrames, unchecked_return_type = "[frame: Uint8Array, taken: number]")]
 pub fn join_frames(frames: Vec<js_sys::Uint8Array>, max_updates: u32) -> Result<js_sys::Array, JsValue> {
     let owned: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
     let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
@@ -421,4 +439,67 @@ pub fn json_text(v: JsValue) -> Result<String, JsValue> {
 #[wasm_bindgen(js_name = contentKey)]
 pub fn content_key(v: JsValue) -> Result<String, JsValue> {
     Ok(crypto::content_key(&value(&v).map_err(to_js)?))
+}
+
+/// Exports only the benchmarks call (scripts/bench/, rows 3 and 4b), compiled with the
+/// cargo feature `bench`: `node scripts/build-wasm.mjs --bench` builds them into a
+/// separate glue (target/wasm-bench/pkg/) that the package never ships. The SDK verifies
+/// signatures and merges inside `Engine` calls, one per batch.
+#[cfg(feature = "bench")]
+mod bench {
+    use super::{code_error, to_js, value};
+    use crate::config::Config;
+    use crate::crypto::{Signed, Verifier};
+    use crate::ham;
+    use std::cell::RefCell;
+    use wasm_bindgen::prelude::*;
+
+    thread_local! {
+        /// Keeps decompressed public keys across calls, as an Engine does.
+        static VERIFIER: RefCell<Verifier> = RefCell::new(Verifier::default());
+    }
+
+    fn signed(public_key: &[u8], signature: &[u8]) -> Option<Signed> {
+        Some(Signed { signer: public_key.try_into().ok()?, signature: signature.try_into().ok()? })
+    }
+
+    /// One signature per call (the boundary cost per signature).
+    #[wasm_bindgen(js_name = verifySignature)]
+    pub fn verify_signature(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        let Some(s) = signed(public_key, signature) else { return false };
+        VERIFIER.with(|v| v.borrow_mut().verify(message, &s))
+    }
+
+    /// Batch verification, as `Engine.ingest` does it: `public_keys` and `signatures`
+    /// concatenated (32 and 64 bytes each), `messages` concatenated with `lengths` giving
+    /// each one's length. True when every signature is valid.
+    #[wasm_bindgen(js_name = verifySignatures)]
+    pub fn verify_signatures(public_keys: &[u8], messages: &[u8], lengths: &[u32], signatures: &[u8]) -> Result<bool, JsValue> {
+        let n = lengths.len();
+        let total: usize = lengths.iter().map(|l| *l as usize).sum();
+        if public_keys.len() != n * 32 || signatures.len() != n * 64 || total != messages.len() {
+            return Err(code_error("signature/shape", "verifySignatures: lengths of keys, messages and signatures disagree"));
+        }
+        let mut items = Vec::with_capacity(n);
+        let mut at = 0;
+        for (i, len) in lengths.iter().enumerate() {
+            let s = signed(&public_keys[i * 32..(i + 1) * 32], &signatures[i * 64..(i + 1) * 64]).expect("sliced to size");
+            items.push((&messages[at..at + *len as usize], s));
+            at += *len as usize;
+        }
+        let refs: Vec<(&[u8], &Signed)> = items.iter().map(|(m, s)| (*m, s)).collect();
+        Ok(VERIFIER.with(|v| v.borrow_mut().verify_many(&refs)).iter().all(|ok| *ok))
+    }
+
+    /// One HAM decision per call (the boundary cost per decision).
+    /// `state_cur = -Infinity` means the property is missing.
+    #[wasm_bindgen(js_name = hamDecide)]
+    pub fn ham_decide(now: f64, state_in: f64, state_cur: f64, value_in: JsValue, value_cur: JsValue) -> Result<String, JsValue> {
+        let incoming = value(&value_in).map_err(to_js)?;
+        let current = if state_cur == f64::NEG_INFINITY { None } else { Some(value(&value_cur).map_err(to_js)?) };
+        let skew = Config::default().max_clock_skew_ms;
+        let version = |state, value| ham::Version { state, value, signed: None };
+        let decision = ham::decide(now, skew, version(state_in, &incoming), current.as_ref().map(|v| version(state_cur, v)));
+        Ok(format!("{decision:?}"))
+    }
 }

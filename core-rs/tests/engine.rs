@@ -188,13 +188,16 @@ fn restore_loads_own_records_without_reverifying_and_merges() {
     let pair = KeyPair::from_seed(&[6; 32]);
     let mut writer = engine();
     writer.write(vec![write("s", "a", Value::Number(1.0)), write("s", "b", Value::Number(2.0))], NOW, Some(&pair)).unwrap();
-    let stored = writer.node_updates("s", None);
-    assert_eq!(stored.len(), 2);
+    // What a store keeps: one single-update frame per property (lastChangeRecords).
+    let records: Vec<Vec<u8>> = writer.last_changes().iter().map(|u| encode(std::slice::from_ref(u))).collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(writer.node_updates("s", None).len(), 2);
 
     let mut e = engine();
     // A newer value already in memory must survive restoring an older record.
     e.ingest(&encode(&[update("s", "b", Value::Text("newer".into()), NOW + 0.5)]), NOW + 1.0).unwrap();
-    assert_eq!(e.restore(&encode(&stored)).unwrap(), 1);
+    let frames: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    assert_eq!(e.restore_frames(&frames).unwrap(), 1);
     assert_eq!(e.last_changes().len(), 1, "only what changed is reported");
     assert_eq!(e.last_changes()[0].key, "a");
     assert_eq!(value_of(&e, "s", "a"), Some(Value::Number(1.0)));

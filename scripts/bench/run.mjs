@@ -13,9 +13,14 @@
 // Each measurement runs in its own Node process (probe.mjs, with --expose-gc), so no
 // contender inherits another's heap, JIT state or background timers. Prints the table
 // to stdout, progress to stderr, and the results as JSON with machine information.
+//
+// Rows 3 and 4b call exports only the benchmark's build of the engine has (cargo
+// feature `bench`, lib/bench-engine.mjs); when one of them is selected, that build is
+// made first (`node scripts/build-wasm.mjs --bench`, free when up to date).
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync, brotliCompressSync, constants as zlib } from 'node:zlib';
@@ -82,6 +87,8 @@ const atLeastRatio = (x, who) => ({ text: `≥ ${x}× ${who}`, attained: (r) => 
 const atMost = (n, unit) => ({ text: `≤ ${unit.text(n)}`, attained: (r) => n / r.rust });
 
 const task = (module, name, options = {}) => ({ module, name, options: { timing: P.timing, ...options } });
+/** A task calling the bench build's exports (lib/bench-engine.mjs): built before it runs. */
+const benchTask = (module, name, options = {}) => ({ ...task(module, name, options), benchBuild: true });
 
 const GUN_WRITES = task('writes', 'gunUnsigned', { nodesPerRun: P.nodesPerRun });
 const GUN_SIGNED_WRITES = task('writes', 'gunSigned', { nodesPerRun: P.gunSignedNodesPerRun });
@@ -138,9 +145,9 @@ const SECTIONS = [
     n: 3,
     title: 'Ed25519 verifications/s (~110-byte messages, 64 signers)',
     rows: [
-      { id: '3a', label: 'verifySignature, one call each', unit: sigs, rust: task('verify', 'engineSingle', P.corpus), peer: ['node:crypto', NODE_VERIFY], targets: [atLeastRatio(0.5, 'node:crypto')] },
-      { id: '3b', label: 'verifySignatures, batch of 64', unit: sigs, rust: task('verify', 'engineBatch', { ...P.corpus, batch: 64 }), peer: ['node:crypto', NODE_VERIFY], targets: [atLeastRatio(1, 'node:crypto')] },
-      { id: '3c', label: 'verifySignatures, batch of 256', unit: sigs, rust: task('verify', 'engineBatch', { ...P.corpus, batch: 256 }), peer: ['node:crypto', NODE_VERIFY], targets: [atLeastRatio(1, 'node:crypto')] },
+      { id: '3a', label: 'verifySignature, one call each', unit: sigs, rust: benchTask('verify', 'engineSingle', P.corpus), peer: ['node:crypto', NODE_VERIFY], targets: [atLeastRatio(0.5, 'node:crypto')] },
+      { id: '3b', label: 'verifySignatures, batch of 64', unit: sigs, rust: benchTask('verify', 'engineBatch', { ...P.corpus, batch: 64 }), peer: ['node:crypto', NODE_VERIFY], targets: [atLeastRatio(1, 'node:crypto')] },
+      { id: '3c', label: 'verifySignatures, batch of 256', unit: sigs, rust: benchTask('verify', 'engineBatch', { ...P.corpus, batch: 256 }), peer: ['node:crypto', NODE_VERIFY], targets: [atLeastRatio(1, 'node:crypto')] },
     ],
   },
   {
@@ -148,7 +155,7 @@ const SECTIONS = [
     title: 'Merge decisions/s on existing properties (what the boundary costs)',
     rows: [
       { id: '4a', label: 'Engine.ingest, one call per batch', unit: decisions, rust: task('merge', 'engineBatched', MERGE), peer: ['plain JS', JS_MERGE] },
-      { id: '4b', label: 'hamDecide, one call per decision', unit: decisions, rust: task('merge', 'engineSingle', MERGE), peer: ['plain JS', JS_MERGE] },
+      { id: '4b', label: 'hamDecide, one call per decision', unit: decisions, rust: benchTask('merge', 'engineSingle', MERGE), peer: ['plain JS', JS_MERGE] },
     ],
   },
   {
@@ -239,6 +246,7 @@ async function main() {
     progress(`warning: load average ${machineAtStart.loadAverage[0]} — other work is running; results will be noisy`);
   }
   preflight();
+  buildBenchEngineIfNeeded();
 
   const cache = new Map();
   const temporary = [];
@@ -466,6 +474,27 @@ function preflight() {
   if (missing.length > 0) {
     process.stderr.write(`[bench] cannot run: missing ${missing.join(', ')}\n`);
     process.exit(1);
+  }
+}
+
+/**
+ * The benchmark's build of the engine (cargo feature `bench`), when a selected row needs
+ * it. A failed build is reported once; those rows then fail with the loader's error.
+ */
+function buildBenchEngineIfNeeded() {
+  const needs = SECTIONS.flatMap((section) => section.rows).filter((row) => row.rust?.benchBuild && selected(row.id));
+  if (needs.length === 0) return;
+  progress(`rows ${needs.map((row) => row.id).join(', ')} need the engine's bench build: node scripts/build-wasm.mjs --bench`);
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-wasm.mjs'), '--bench'], {
+      cwd: ROOT,
+      // stdout carries the table: the build's output goes to stderr with the progress lines.
+      stdio: ['ignore', process.stderr, process.stderr],
+      // cargo-installed tools (wasm-bindgen) live here; bootstrap.sh puts them in its own PATH only.
+      env: { ...process.env, PATH: `${process.env.CARGO_HOME ?? join(homedir(), '.cargo')}/bin:${process.env.PATH}` },
+    });
+  } catch (error) {
+    progress(`  ✗ the bench build failed (${error.message.split('\n')[0]})`);
   }
 }
 

@@ -1,25 +1,13 @@
 /**
- * The engine's answer to every batch call, parsed once per batch (one `JSON.parse`
- * beats building objects across the WebAssembly boundary property by property).
+ * What the SDK makes of the engine's batch reports: counts per outcome and public
+ * change events. The report shapes themselves are the engine's (declared in Rust,
+ * parsed in ./engine/reports.ts); they are re-exported here for existing importers.
  */
-import type { PropertyChange, Value } from './values.js';
+import type { EngineChange, EngineOutcome } from './engine/reports.js';
+import type { PropertyChange } from './values.js';
 
-export type OutcomeKind = 'applied' | 'ignored' | 'historical' | 'deferred' | 'rejected';
-
-/** The engine's JSON for one update's outcome. */
-export interface EngineOutcome {
-  readonly o: OutcomeKind;
-  readonly code?: string;
-  readonly msg?: string;
-}
-
-/** `[soul, key, value, state, signer | null]`: compact because batches can be large. */
-export type EngineChange = readonly [soul: string, key: string, value: Value, state: number, signer: string | null];
-
-export interface BatchReport {
-  readonly outcomes: readonly EngineOutcome[];
-  readonly changes: readonly EngineChange[];
-}
+export type { BatchReport, EngineChange, EngineOutcome, OutcomeKind } from './engine/reports.js';
+export { parseReport } from './engine/reports.js';
 
 /** How many updates of a batch ended in each outcome. */
 export interface OutcomeCounts {
@@ -31,10 +19,6 @@ export interface OutcomeCounts {
   /** From the future: applied automatically when its time comes. */
   deferred: number;
   rejected: number;
-}
-
-export function parseReport(json: string): BatchReport {
-  return JSON.parse(json) as BatchReport;
 }
 
 export function countOutcomes(outcomes: readonly EngineOutcome[]): OutcomeCounts {

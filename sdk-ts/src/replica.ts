@@ -23,6 +23,7 @@ import {
 } from './batch-report.js';
 import { DeferredScheduler } from './deferred-scheduler.js';
 import type { Engine, EngineModule, Signer } from './engine/core-types.js';
+import type { EngineConfig, EngineNode } from './engine/reports.js';
 import { closedError, fromEngineError, InvalidValueError } from './errors.js';
 import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
@@ -51,13 +52,9 @@ import { ResidentSouls } from './persistence/resident-souls.js';
 import { resolve, type GraphView, type RefPath } from './resolve.js';
 import type { StorageAdapter, StorageOperation } from './storage/adapter.js';
 import { SubscriptionRegistry } from './subscription-registry.js';
-import type { Value } from './values.js';
 
-/** The engine's JSON for one node (see `Engine.read`). */
-export interface EngineNode {
-  readonly soul: string;
-  readonly props: Record<string, { readonly v: Value; readonly s: number; readonly by?: string; readonly sig?: string }>;
-}
+/** The engine's JSON for one node (see `Engine.read`) and its settings: declared by the engine. */
+export type { EngineConfig, EngineNode };
 
 /** What happened to one update of a received frame. */
 export interface UpdateOutcome {
@@ -70,15 +67,6 @@ export interface UpdateOutcome {
 export interface ReceiveResult extends OutcomeCounts {
   /** One entry per update of the frame, in frame order. */
   readonly outcomes: readonly UpdateOutcome[];
-}
-
-export interface EngineConfig {
-  readonly maxClockSkewMs?: number | undefined;
-  readonly maxSoulBytes?: number | undefined;
-  readonly maxKeyBytes?: number | undefined;
-  readonly maxValueBytes?: number | undefined;
-  readonly maxBatchUpdates?: number | undefined;
-  readonly maxDeferred?: number | undefined;
 }
 
 export type ChangesListener = (frame: Uint8Array) => void;

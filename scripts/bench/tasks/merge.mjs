@@ -5,13 +5,14 @@
 // existing property (all newer: applied). Three ways to make the same decisions on the
 // same updates:
 //   engineBatched  one `Engine.ingest` per batch; graph and decisions in the engine
-//   engineSingle   graph in a JS Map, one `hamDecide` call per decision
+//   engineSingle   graph in a JS Map, one `hamDecide` call per decision (bench build)
 //   jsLoop         graph in a JS Map, decisions in plain JS (no engine at all)
 // The engine gets the batches as another engine's changes frames; the JS paths get the
 // same updates already decoded ([soul, key, value, state], states from a JS clock
 // lagging the wall clock like the engine's sender), since they would skip decoding.
 
 import { throughput } from '../lib/measure.mjs';
+import { benchEngine } from '../lib/bench-engine.mjs';
 import { engineSource } from '../lib/engine-source.mjs';
 import { nodeProps } from '../lib/shapes.mjs';
 
@@ -136,7 +137,7 @@ async function jsMapTask(opts, decide) {
 }
 
 export async function engineSingle(opts) {
-  const { hamDecide } = await import('rustdht/engine');
+  const { hamDecide } = benchEngine();
   if (hamDecide(2, 1, 0, 'b', 'a') !== 'Incoming' || hamDecide(2, 1, 1, 'a', 'b') !== 'KeepCurrent') {
     throw new Error(`hamDecide answers differently than expected: ${hamDecide(2, 1, 0, 'b', 'a')}`);
   }

@@ -3,9 +3,11 @@
 // One corpus for every contender: `keys` writers each sign `messagesPerKey` messages of
 // the size of a real update message (domain tag + soul + key + value + state ≈ 110
 // bytes). node:crypto gets KeyObjects built once from the raw 32-byte keys (via JWK),
-// so it pays no key parsing per call either.
+// so it pays no key parsing per call either. The engine's verify functions exist only
+// in the benchmark's build of the engine (lib/bench-engine.mjs).
 
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
+import { benchEngine } from '../lib/bench-engine.mjs';
 import { throughput } from '../lib/measure.mjs';
 
 const MESSAGE_BYTES = 112;
@@ -74,9 +76,9 @@ export async function nodeSingle(opts) {
   });
 }
 
-/** The engine's `verifySignature`, one boundary call per signature. */
+/** The engine's `verifySignature` (bench build), one boundary call per signature. */
 export async function engineSingle(opts) {
-  const { verifySignature } = await import('rustdht/engine');
+  const { verifySignature } = benchEngine();
   const items = corpus(opts).map((it) => ({
     publicKey: new Uint8Array(it.publicRaw),
     message: new Uint8Array(it.message),
@@ -101,9 +103,9 @@ export async function engineSingle(opts) {
   });
 }
 
-/** The engine's `verifySignatures`: one boundary call per batch of `opts.batch`. */
+/** The engine's `verifySignatures` (bench build): one boundary call per batch of `opts.batch`. */
 export async function engineBatch(opts) {
-  const { verifySignatures } = await import('rustdht/engine');
+  const { verifySignatures } = benchEngine();
   const batches = packBatches(corpus(opts), opts.batch);
   const bad = { ...batches[0], signatures: batches[0].signatures.slice() };
   bad.signatures[64 * (opts.batch >> 1) + 3] ^= 1;

@@ -5,9 +5,24 @@
  *
  * This module is also the type entry of the package's `./engine` subpath (benchmarks
  * and interop tests call the engine directly); at run time that subpath resolves to
- * `load-node.js` or `load-browser.js`, which export exactly these names.
+ * `load-node.js` or `load-browser.js`, which export exactly these names. The shapes of
+ * the JSON the engine returns are in ./reports.ts. Exports only benchmarks use
+ * (`hamDecide`, `verifySignature(s)`) are not here: they exist only in the benchmark's
+ * own build of the engine (cargo feature `bench`, scripts/build-wasm.mjs --bench).
  */
 import type * as Glue from '../../pkg/bundler/rustdht_core.js';
+
+export type {
+  BatchReport,
+  EngineChange,
+  EngineConfig,
+  EngineNode,
+  EngineOutcome,
+  EngineProperty,
+  EngineValue,
+  JsonText,
+  OutcomeKind,
+} from './reports.js';
 
 export type Engine = Glue.Engine;
 export type Signer = Glue.Signer;
@@ -16,9 +31,6 @@ export type Signer = Glue.Signer;
 export interface EngineModule {
   readonly Engine: typeof Glue.Engine;
   readonly Signer: typeof Glue.Signer;
-  readonly verifySignature: typeof Glue.verifySignature;
-  readonly verifySignatures: typeof Glue.verifySignatures;
-  readonly hamDecide: typeof Glue.hamDecide;
   readonly jsonText: typeof Glue.jsonText;
   readonly contentKey: typeof Glue.contentKey;
   readonly encodeUpdates: typeof Glue.encodeUpdates;
@@ -28,9 +40,6 @@ export interface EngineModule {
 // Value declarations for the `./engine` subpath's types; the loaders provide them.
 export declare const Engine: EngineModule['Engine'];
 export declare const Signer: EngineModule['Signer'];
-export declare const verifySignature: EngineModule['verifySignature'];
-export declare const verifySignatures: EngineModule['verifySignatures'];
-export declare const hamDecide: EngineModule['hamDecide'];
 export declare const jsonText: EngineModule['jsonText'];
 export declare const contentKey: EngineModule['contentKey'];
 export declare const encodeUpdates: EngineModule['encodeUpdates'];

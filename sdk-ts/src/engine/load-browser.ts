@@ -5,9 +5,6 @@
 export {
   Engine,
   Signer,
-  verifySignature,
-  verifySignatures,
-  hamDecide,
   jsonText,
   contentKey,
   encodeUpdates,

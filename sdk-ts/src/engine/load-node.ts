@@ -8,4 +8,4 @@ import type { EngineModule } from './core-types.js';
 
 const glue = createRequire(import.meta.url)('../../pkg/node/rustdht_core.js') as EngineModule;
 
-export const { Engine, Signer, verifySignature, verifySignatures, hamDecide, jsonText, contentKey, encodeUpdates, joinFrames } = glue;
+export const { Engine, Signer, jsonText, contentKey, encodeUpdates, joinFrames } = glue;

@@ -13,10 +13,10 @@
  *
  * Needs the build (`npm run build`): the server runs from dist/.
  */
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBase64url } from '../../src/base64url.js';
-import { Signer, encodeUpdates } from '../../src/engine/load-node.js';
+import { encodeUpdates } from '../../src/engine/load-node.js';
 import { createClientNode } from '../../src/network/libp2p/client-node.js';
 import type { RustDHTNode } from '../../src/network/libp2p/shared.js';
 import { openChannel, type StreamChannel } from '../../src/network/libp2p/stream-channel.js';
@@ -182,11 +182,12 @@ function signedTextUpdate(signer: { publicKey: Uint8Array; sign(message: Uint8Ar
   return Uint8Array.from([0x52, 0x44, 1, 1, 1, ...str(soul), ...str(key), 4, ...str(text), ...f64(state, true), ...signer.publicKey, ...signature]);
 }
 
-/** An Identity's key as the engine's Signer (the test holds the seed, as a peer would). */
+/** An Identity's key as a raw Ed25519 signer (node:crypto; the test holds the seed, as a peer would). */
 function signerOf(identity: Identity): { publicKey: Uint8Array; sign(message: Uint8Array): Uint8Array; free(): void } {
   const seed = decodeBase64url(identity.export().secretKey)!;
-  const signer = Signer.fromSeed(seed);
-  return { publicKey: decodeBase64url(identity.publicKey)!, sign: (m) => signer.sign(m), free: () => signer.free() };
+  // PKCS#8 around the 32-byte seed: the engine's Signer signs only through writeListSigned.
+  const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+  return { publicKey: decodeBase64url(identity.publicKey)!, sign: (m) => new Uint8Array(sign(null, m, key)), free: () => {} };
 }
 
 function isRejectionAck(m: WireMessage): m is AckMessage {

@@ -77,7 +77,7 @@ describe('restoring property records', () => {
     const together = new Engine(undefined);
     const oneByOne = new Engine(undefined);
     together.restoreRecords(records);
-    for (const record of records) oneByOne.restore(record);
+    for (const record of records) oneByOne.restoreRecords([record]);
     for (const soul of ['s1', 's2', 's3']) expect(together.read(soul)).toBe(oneByOne.read(soul));
     together.free();
     oneByOne.free();
