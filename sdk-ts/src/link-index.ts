@@ -8,7 +8,7 @@
  * the engine makes reaches the shell as a report (writes, ingests and ticks alike).
  */
 import type { EngineChange } from './batch-report.js';
-import type { EngineNode } from './replica.js';
+import type { EngineNode } from './engine/reports.js';
 import { isLink, type Link } from './values.js';
 
 export class LinkIndex {

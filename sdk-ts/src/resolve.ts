@@ -7,7 +7,7 @@
  * derived soul `${parentSoul}/${key}` (the same soul a nested object would get), so a
  * chain written before it exists lands where a later read will look.
  */
-import type { EngineNode } from './replica.js';
+import type { EngineNode } from './engine/reports.js';
 import type { Watch } from './subscription-registry.js';
 import type { NodeData, ReadValue } from './values.js';
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Mutation testing of the SDK (sdk-ts) with StrykerJS and its vitest runner.
+#
+#   bash scripts/mutation/ts.sh sdk-ts/src/network/wire/varint.ts   # these files (globs work)
+#   bash scripts/mutation/ts.sh --diff main                    # files changed since main
+#
+# Configuration: stryker.config.mjs (at the root, so its sandbox keeps the tsconfig chain). Report: target/stryker/mutation.html and
+# .json; survivors are listed at the end of the run. Slow (each mutant reruns the
+# tests that cover it): run it on what you changed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source scripts/node-env.sh
+files=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --diff)
+      base=${2:?--diff needs a git revision}; shift
+      while IFS= read -r f; do files+=("$f"); done < <(git diff --name-only --diff-filter=AM "$base" -- 'sdk-ts/src/*.ts')
+      ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) files+=("$1") ;;
+  esac
+  shift
+done
+[ ${#files[@]} -ne 0 ] || { echo "[rustdht] nothing to mutate: name files (e.g. sdk-ts/src/outbox.ts) or --diff REV" >&2; exit 64; }
+mutate=$(IFS=,; echo "${files[*]}")
+echo "[rustdht] stryker run --mutate $mutate"
+start=$SECONDS
+node_modules/.bin/stryker run --mutate "$mutate"
+echo "[rustdht] done in $((SECONDS - start)) s; report: target/stryker/mutation.html"
