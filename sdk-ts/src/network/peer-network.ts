@@ -11,7 +11,7 @@
  *   duties/feed-follower.ts server → server: follow each other's change log
  *   duties/fetcher.ts       read through the servers (`fetch`)
  *   serving/responder.ts    answer GET and PUT; publisher.ts SUBSCRIBE and the EVENTs;
- *                           feed-server.ts FEED
+ *                           feed-server.ts FEED; durability.ts: none before it is durable
  *   state.ts                events, state, whenConnected / whenSynced
  *
  * Sessions run over any Channel (transport/channel.ts): libp2p streams, which this
@@ -40,6 +40,7 @@ import { PeerTable, type RemotePeer } from './peers/peer-table.js';
 import { Pinger } from './peers/pinger.js';
 import { codeOf, messageOf } from './refusal.js';
 import type { ReplicaForNetwork } from './replica-port.js';
+import { DurabilityBarrier } from './serving/durability.js';
 import { FeedServer } from './serving/feed-server.js';
 import { Publisher } from './serving/publisher.js';
 import { Responder } from './serving/responder.js';
@@ -104,9 +105,11 @@ export class Network {
       whenConnected: (signal) => this.whenConnected({ signal }),
       changed,
     });
-    this.#publisher = new Publisher(replica, counters);
-    this.#feeds = new FeedServer(replica, counters, this.#role);
-    const responder = new Responder(replica, counters, this.#publisher, this.#feeds);
+    // One barrier for everything served, so EVENTs, FEED_ENTRYs and NODEs keep the order of their batches.
+    const durability = new DurabilityBarrier(replica);
+    this.#publisher = new Publisher(replica, counters, durability);
+    this.#feeds = new FeedServer(replica, counters, this.#role, durability);
+    const responder = new Responder(replica, counters, this.#publisher, this.#feeds, durability);
     this.#handler = {
       request: (session, message) => responder.request(session, message),
       event: (_session, message) => this.#subscriber.event(message),

@@ -124,6 +124,17 @@ describe.each([libp2p, memory, memorySmallChunks])('Channel contract: $name', (t
     expect(b.closed).toBe(true);
   });
 
+  it('what was sent before an abort still arrives, then the reset (how a farewell ERROR reaches the peer)', async () => {
+    const [a, b] = await transport.pair();
+    const farewell = pattern(300, 8);
+    const atB = receive(b, farewell.length);
+    const endedB = closedWith(b);
+    await a.send(farewell);
+    a.abort(new Error('protocol violation'));
+    expect(same(await atB, farewell)).toBe(true);
+    expect(await endedB).toBeInstanceOf(Error);
+  });
+
   it('a bytes listener that throws aborts the channel', async () => {
     const [a, b] = await transport.pair();
     const endedB = closedWith(b);

@@ -7,8 +7,9 @@
  *
  * Every server logs what changed *its* graph, whatever the source, so changes spread
  * from server to server through these feeds; an update a server already has changes
- * nothing, is not logged, and the spreading stops by itself. The follower side is
- * duties/feed-follower.ts.
+ * nothing, is not logged, and the spreading stops by itself. Live entries leave once
+ * the commit that holds them is durable (durability.ts), as the backlog (read from the
+ * store) is. The follower side is duties/feed-follower.ts.
  */
 import { RustDHTError } from '../../errors.js';
 import type { CounterSet } from '../counters.js';
@@ -16,6 +17,7 @@ import { codeOf } from '../refusal.js';
 import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { PeerRole } from '../types.js';
+import type { DurabilityBarrier } from './durability.js';
 
 export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onApplied' | 'flush'>;
 
@@ -25,13 +27,15 @@ export class FeedServer {
   readonly #replica: ReplicaForFeedServer;
   readonly #counters: CounterSet;
   readonly #role: PeerRole;
+  readonly #durability: DurabilityBarrier;
   /** Per session: the live listeners of its feeds. */
   readonly #listeners = new Map<SyncSession, Array<() => void>>();
 
-  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole) {
+  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier) {
     this.#replica = replica;
     this.#counters = counters;
     this.#role = role;
+    this.#durability = durability;
   }
 
   stop(): void {
@@ -70,11 +74,20 @@ export class FeedServer {
       }
       return session.notify({ type: 'feed-entry', id, seq, frame }).catch(() => this.#counters.reject('feed/entry-too-large'));
     };
-    const stopListening = this.#replica.onApplied((batch) => {
+    let listening = true;
+    const stopApplied = this.#replica.onApplied((batch) => {
       if (batch.seq === undefined) return;
-      if (!live) waiting.push(batch);
-      else if (batch.seq > lastSent) void send(batch.seq, batch.frame);
+      this.#durability.after((error) => {
+        // Not durable (the commit failed): not logged either, so not fed.
+        if (error !== undefined || !listening) return;
+        if (!live) waiting.push(batch);
+        else if (batch.seq! > lastSent) void send(batch.seq!, batch.frame);
+      });
     });
+    const stopListening = (): void => {
+      listening = false;
+      stopApplied();
+    };
     const stops = this.#listeners.get(session) ?? [];
     stops.push(stopListening);
     this.#listeners.set(session, stops);

@@ -11,6 +11,9 @@
  * buffered without bound (it redials, subscribes again and gets each soul's current
  * state in one message).
  *
+ * Nothing is pushed before it is durable here (durability.ts): the frames are cut when
+ * the batch applies, and sent once the commit that holds it has completed.
+ *
  * The other side, this peer as a subscriber, is duties/subscriber.ts.
  */
 import { LimitError } from '../../errors.js';
@@ -18,6 +21,7 @@ import type { CounterSet } from '../counters.js';
 import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { WireMessage } from '../wire/messages.js';
+import type { DurabilityBarrier } from './durability.js';
 
 export type ReplicaForPublisher = Pick<ReplicaForNetwork, 'onApplied' | 'nodeFrame' | 'residentNodeFrame'>;
 
@@ -32,13 +36,15 @@ export const MAX_SUBSCRIPTIONS_PER_PEER = 10_000;
 export class Publisher {
   readonly #replica: ReplicaForPublisher;
   readonly #counters: CounterSet;
+  readonly #durability: DurabilityBarrier;
   /** Per subscribed session: the souls it subscribed to here. */
   readonly #subscribers = new Map<SyncSession, Set<string>>();
   readonly #stopPush: () => void;
 
-  constructor(replica: ReplicaForPublisher, counters: CounterSet) {
+  constructor(replica: ReplicaForPublisher, counters: CounterSet, durability: DurabilityBarrier) {
     this.#replica = replica;
     this.#counters = counters;
+    this.#durability = durability;
     this.#stopPush = replica.onApplied((batch) => this.#push(batch));
   }
 
@@ -61,28 +67,36 @@ export class Publisher {
     for (const soul of message.souls) souls.add(soul);
     this.#subscribers.set(session, souls);
     await session.notify({ type: 'ok', id: message.id });
-    // The current state, so the subscriber starts from what this peer holds.
+    // The current state, so the subscriber starts from what this peer holds (once durable).
     for (const soul of message.souls) {
       const frame = await this.#replica.nodeFrame(soul);
       if (frame.length === 0 || session.closed) continue;
+      await this.#durability.durable();
       // A node too large for one message reaches the peer through its reads of keys instead.
       await session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
     }
     return undefined;
   }
 
-  unsubscribe(session: SyncSession, message: Unsubscribe): WireMessage {
+  /**
+   * Answers an UNSUBSCRIBE: OK once the EVENTs of batches applied before it have left
+   * (they wait for their commit), so the OK tells the peer that no EVENT of those souls
+   * follows. Until then the peer takes them as expected, not as unsolicited.
+   */
+  async unsubscribe(session: SyncSession, message: Unsubscribe): Promise<WireMessage> {
     const souls = this.#subscribers.get(session);
     if (souls !== undefined) {
       for (const soul of message.souls) souls.delete(soul);
       if (souls.size === 0) this.#subscribers.delete(session);
     }
+    await this.#durability.durable().catch(() => {});
     return { type: 'ok', id: message.id };
   }
 
-  /** Sends each subscriber the changes of the souls it watches, and nothing else. */
+  /** Sends each subscriber the changes of the souls it watches, and nothing else, once durable. */
   #push(batch: AppliedBatch): void {
     if (this.#subscribers.size === 0) return;
+    const events: Array<readonly [SyncSession, Uint8Array]> = [];
     for (const [session, watched] of this.#subscribers) {
       if (session.closed) continue;
       if (session.queuedBytes > MAX_QUEUED_BYTES) {
@@ -105,17 +119,23 @@ export class Publisher {
       }
       if (keysBySoul === undefined) continue;
       if (all && session.fits(batch.frame.length)) {
-        this.#send(session, batch.frame);
+        events.push([session, batch.frame]);
         continue;
       }
+      // Cut now, while the graph is as this batch left it.
       for (const [soul, keys] of keysBySoul) {
         const frame = this.#replica.residentNodeFrame(soul, keys);
-        if (frame !== undefined) this.#send(session, frame);
+        if (frame !== undefined) events.push([session, frame]);
       }
     }
-  }
-
-  #send(session: SyncSession, frame: Uint8Array): void {
-    session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
+    if (events.length === 0) return;
+    this.#durability.after((error) => {
+      // A failed commit: the batch is not durable here, so it is not passed on (its
+      // writer was told: its put or PUT failed).
+      if (error !== undefined) return;
+      for (const [session, frame] of events) {
+        session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
+      }
+    });
   }
 }

@@ -9,12 +9,16 @@
  *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
  *   FEED since           → feed-server.ts (servers only)
  *
+ * A NODE, like everything this peer sends, carries only what is durable here
+ * (durability.ts); an ACK is sent once the PUT's batch is (`receive` resolves then).
+ *
  * EVENTs a peer pushes here answer this peer's own subscriptions: duties/subscriber.ts.
  */
 import type { CounterSet } from '../counters.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { WireMessage } from '../wire/messages.js';
+import type { DurabilityBarrier } from './durability.js';
 import type { FeedServer } from './feed-server.js';
 import type { Publisher } from './publisher.js';
 
@@ -25,12 +29,14 @@ export class Responder {
   readonly #counters: CounterSet;
   readonly #publisher: Publisher;
   readonly #feeds: FeedServer;
+  readonly #durability: DurabilityBarrier;
 
-  constructor(replica: ReplicaForResponder, counters: CounterSet, publisher: Publisher, feeds: FeedServer) {
+  constructor(replica: ReplicaForResponder, counters: CounterSet, publisher: Publisher, feeds: FeedServer, durability: DurabilityBarrier) {
     this.#replica = replica;
     this.#counters = counters;
     this.#publisher = publisher;
     this.#feeds = feeds;
+    this.#durability = durability;
   }
 
   /** The reply to a request (undefined: already sent, as OK then EVENTs or FEED_ENTRYs). Throwing answers ERROR. */
@@ -38,6 +44,7 @@ export class Responder {
     switch (message.type) {
       case 'get': {
         const frame = await this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys);
+        if (frame.length !== 0) await this.#durability.durable();
         return { type: 'node', id: message.id, frame };
       }
       case 'put': {

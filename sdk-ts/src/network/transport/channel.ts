@@ -17,8 +17,9 @@
  *   it rejects with ClosedError once nothing more can be sent;
  * - `close()` is graceful (what was sent is delivered first) and not half-open: when one
  *   end closes, the other closes too, and both report `onClose(undefined)`;
- * - `abort(error)` discards what is unsent or unread; the local end reports `error`, the
- *   remote end an error of its own (a reset);
+ * - `abort(error)` ends this end at once, discarding what it has not read; what it
+ *   already sent still reaches the remote end, which then reports an error of its own
+ *   (a reset); the local end reports `error`;
  * - `onClose` listeners are called once; one added after the end is called at once
  *   (next microtask).
  */

@@ -9,6 +9,11 @@
  * Backpressure: bytes sent and not yet delivered to the other end's listeners count
  * against `windowBytes`; past it, `send()` resolves only once they are delivered. An end
  * with no `onBytes()` listener yet keeps what arrives, so its sender waits.
+ *
+ * An abort ends this end at once (what it has not read is lost); what it already sent
+ * still reaches the other end, which then sees the reset: a multiplexed libp2p stream
+ * behaves so (yamux delivers a stream's data frames before its reset frame), and the
+ * sync session relies on it to deliver its farewell ERROR before it aborts.
  */
 import { ClosedError } from '../../errors.js';
 import { afterMicrotasks } from '../../util/macrotask.js';
@@ -61,6 +66,8 @@ class MemoryChannel implements Channel {
   /** The remote end closed its writing side: nothing more will arrive after the inbox. */
   #remoteWriteClosed = false;
   #ended: { readonly error: Error | undefined } | undefined;
+  /** The remote end aborted: this end ends with this error once it has read what came before. */
+  #reset: Error | undefined;
   #whenEnded: Promise<void> | undefined;
   #resolveEnded: (() => void) | undefined;
 
@@ -75,7 +82,7 @@ class MemoryChannel implements Channel {
   }
 
   get closed(): boolean {
-    return this.#ended !== undefined || this.#writeClosed || this.#remoteWriteClosed;
+    return this.#ended !== undefined || this.#writeClosed || this.#remoteWriteClosed || this.#reset !== undefined;
   }
 
   async send(bytes: Uint8Array): Promise<void> {
@@ -112,7 +119,17 @@ class MemoryChannel implements Channel {
   abort(error: Error): void {
     if (this.#ended !== undefined) return;
     this.#end(error);
-    this.#remote.#end(new ClosedError('closed', `memory channel ${this.#remote.#name} was reset by the remote end: ${error.message}`, { cause: error }));
+    this.#remote.#onReset(new ClosedError('closed', `memory channel ${this.#remote.#name} was reset by the remote end: ${error.message}`, { cause: error }));
+  }
+
+  #onReset(error: Error): void {
+    if (this.#ended !== undefined) return;
+    this.#reset = error;
+    // Its sends waiting for room at the aborted end will never get it.
+    const closed = new ClosedError('closed', `memory channel ${this.#name} was reset before its data was delivered`, { cause: error });
+    for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closed);
+    if (this.#inbox.length === 0 || this.#bytesListeners.length === 0) this.#end(error);
+    else this.#scheduleDelivery();
   }
 
   #receive(chunk: Uint8Array): void {
@@ -150,6 +167,10 @@ class MemoryChannel implements Channel {
         }
       }
       this.#remote.#drained();
+    }
+    if (this.#reset !== undefined) {
+      this.#end(this.#reset);
+      return;
     }
     if (this.#remoteWriteClosed && this.#inbox.length === 0) {
       // Not half-closable (as StreamChannel): the remote closed, so this end closes too.

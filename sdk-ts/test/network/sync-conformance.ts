@@ -1,0 +1,466 @@
+/**
+ * The sync conformance suite: what any transport must let the sync protocol
+ * (`/rustdht/sync/1.0.0`) do, checked end to end against real databases. Like the
+ * storage suite (test/storage/conformance.ts), it is a function run once per transport
+ * (sync-conformance.test.ts: libp2p streams over loopback TCP, and the in-memory pair).
+ *
+ * The peers under test are RustDHT databases opened through the public API (a server
+ * with a change log, and a client); the tests talk to them as a RawPeer that writes
+ * messages or raw bytes by hand over a channel of the transport, and assert exactly what
+ * comes back: HELLO, GET/NODE, PUT/ACK per outcome, SUBSCRIBE/EVENT filtering,
+ * UNSUBSCRIBE, FEED catch-up and live entries, the order of ACK/EVENT/FEED_ENTRY/NODE and
+ * the store commit (and of an UNSUBSCRIBE's OK after the EVENTs before it), limits (message size, rate, subscriptions), bad input (garbage, a first
+ * message that is not HELLO, unknown version or type, a second HELLO, a garbage frame,
+ * unsolicited EVENTs), and two SDK databases syncing through the server.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeUpdates } from '../../src/engine/load-node.js';
+import type { Network } from '../../src/network/peer-network.js';
+import type { Channel } from '../../src/network/transport/channel.js';
+import { lengthPrefixed } from '../../src/network/wire/framing.js';
+import { encodeMessage, type WireMessage } from '../../src/network/wire/messages.js';
+import { encodeVarint } from '../../src/network/wire/varint.js';
+import { Identity, MemoryStore, RustDHT, type StorageOperation } from '../../src/node.js';
+import { RawPeer, isEvent, type AckMessage, type ErrorMessage, type FeedEntryMessage, type NodeMessage } from './helpers/raw-peer.js';
+import { waitFor } from './helpers/server-process.js';
+
+export interface SyncTransport {
+  readonly name: string;
+  /** Where a peer under test listens, if the transport needs it to (e.g. loopback TCP). */
+  readonly listen: readonly string[];
+  /** Opens a channel to `peer` over this transport (what the peer accepts as a dialled-in session). */
+  connect(peer: Network): Promise<Channel>;
+  /** Joins two databases' networks over this transport; resolves once both sessions are ready. */
+  join(client: Network, server: Network): Promise<void>;
+  /** Releases what connect() and join() created. */
+  cleanup(): Promise<void>;
+}
+
+/** A MemoryStore whose commits can be held open: what a slow disk looks like to the database. */
+export class GatedStore extends MemoryStore {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  /** Batches that reached the store and wait for the gate. */
+  waiting = 0;
+
+  hold(): void {
+    this.#gate ??= new Promise((resolve) => (this.#open = resolve));
+  }
+
+  release(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+
+  override async batch(operations: readonly StorageOperation[]): Promise<void> {
+    const gate = this.#gate;
+    if (gate !== undefined) {
+      this.waiting++;
+      await gate;
+      this.waiting--;
+    }
+    return super.batch(operations);
+  }
+}
+
+const MAX_MESSAGE_BYTES = 256 * 1024;
+const MESSAGES_PER_SECOND = 300;
+
+type Update = readonly [soul: string, key: string, value: unknown, state: number];
+
+/** One frame of `updates` (unsigned), as a peer would send it. */
+function frameOf(updates: readonly Update[]): Uint8Array {
+  return encodeUpdates(updates.flatMap(([soul, key, value]) => [soul, key, value]), Float64Array.from(updates.map((update) => update[3])));
+}
+
+/** What `frame` holds of `soul`, read back through a fresh offline database. */
+async function contentOf(frame: Uint8Array, soul: string): Promise<unknown> {
+  const db = await RustDHT.open({ store: 'memory' });
+  try {
+    await db.receive(frame);
+    return await db.get(soul).once({ local: true });
+  } finally {
+    await db.close();
+  }
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function syncConformance(transport: SyncTransport): void {
+  describe(`sync protocol over ${transport.name}`, () => {
+    const run = randomUUID().slice(0, 8);
+    const soul = (name: string): string => `conformance-${run}/${name}`;
+    const opened: RustDHT[] = [];
+    const peers: RawPeer[] = [];
+    let dir: string;
+    let store: GatedStore;
+    let server: RustDHT & { network: Network };
+    let client: RustDHT & { network: Network };
+
+    async function connect(to: Network = server.network): Promise<RawPeer> {
+      const peer = new RawPeer(await transport.connect(to));
+      peers.push(peer);
+      return peer;
+    }
+
+    async function ready(options: { role?: 'client' | 'server'; maxMessageBytes?: number; to?: Network } = {}): Promise<RawPeer> {
+      const peer = await connect(options.to);
+      await peer.hello(options);
+      return peer;
+    }
+
+    async function put(peer: RawPeer, updates: readonly Update[]): Promise<AckMessage> {
+      const reply = await peer.request({ type: 'put', frame: frameOf(updates) });
+      expect(reply.type).toBe('ack');
+      return reply as AckMessage;
+    }
+
+    async function rejectsGrow(network: Network, code: string, run: () => Promise<void>): Promise<void> {
+      const before = network.counters().rejects[code] ?? 0;
+      await run();
+      await waitFor(`rejects["${code}"] to grow`, () => (network.counters().rejects[code] ?? 0) > before, { timeoutMs: 5000, intervalMs: 10 });
+    }
+
+    /** A protocol violation: the peer answers with a connection-level ERROR `code` and closes. */
+    async function endsWith(code: string, send: (peer: RawPeer) => Promise<void>, options: { hello?: boolean } = {}): Promise<RawPeer> {
+      const peer = options.hello === false ? await connect() : await ready();
+      await rejectsGrow(server.network, code, async () => {
+        await send(peer);
+        expect((await peer.ended())?.code).toBe(code);
+      });
+      return peer;
+    }
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'rustdht-conformance-'));
+      store = new GatedStore();
+      const limits = { maxMessageBytes: MAX_MESSAGE_BYTES, messagesPerSecond: MESSAGES_PER_SECOND };
+      server = await RustDHT.open({ store, network: { role: 'server', dataDir: dir, listen: transport.listen, limits } });
+      client = await RustDHT.open({ store: 'memory', network: { role: 'client', listen: transport.listen, limits } });
+      opened.push(server, client);
+    });
+
+    afterAll(async () => {
+      store?.release();
+      for (const peer of peers) peer.stop();
+      await transport.cleanup();
+      await Promise.allSettled(opened.map((db) => db.close()));
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    });
+
+    describe('HELLO', () => {
+      it('each side sends HELLO first, unasked: role and maxMessageBytes', async () => {
+        const peer = await connect();
+        const hello = await peer.next((m) => m.type === 'hello', "the server's hello");
+        expect(hello).toEqual({ type: 'hello', id: 0, role: 'server', maxMessageBytes: MAX_MESSAGE_BYTES });
+        const clientHello = await (await connect(client.network)).next((m) => m.type === 'hello', "the client's hello");
+        expect(clientHello).toMatchObject({ role: 'client' });
+        await peer.send({ type: 'hello', id: 0, role: 'client', maxMessageBytes: 4096 });
+        expect(await peer.request({ type: 'get', soul: soul('nothing'), keys: [] })).toMatchObject({ type: 'node' });
+      });
+    });
+
+    describe('GET / NODE', () => {
+      it('a soul the peer does not hold: an empty NODE', async () => {
+        const peer = await ready();
+        const reply = (await peer.request({ type: 'get', soul: soul('unknown'), keys: [] })) as NodeMessage;
+        expect(reply.type).toBe('node');
+        expect(reply.frame.length).toBe(0);
+      });
+
+      it('what the peer holds: the whole node, or the keys asked for', async () => {
+        const peer = await ready();
+        const now = Date.now();
+        await put(peer, [[soul('doc'), 'a', 1, now], [soul('doc'), 'b', 'two', now]]);
+        const whole = (await peer.request({ type: 'get', soul: soul('doc'), keys: [] })) as NodeMessage;
+        expect(await contentOf(whole.frame, soul('doc'))).toEqual({ a: 1, b: 'two' });
+        const some = (await peer.request({ type: 'get', soul: soul('doc'), keys: ['b', 'missing'] })) as NodeMessage;
+        expect(await contentOf(some.frame, soul('doc'))).toEqual({ b: 'two' });
+      });
+    });
+
+    describe('PUT / ACK', () => {
+      it('one outcome per update, in frame order: applied, ignored, historical, deferred, rejected with its code', async () => {
+        const peer = await ready();
+        const owner = Identity.generate();
+        const now = Date.now();
+        await put(peer, [[soul('outcomes'), 'x', 'current', now]]);
+        const before = server.network.counters().updates;
+        const ack = await put(peer, [
+          [soul('outcomes'), 'new', 'fresh', now],
+          [soul('outcomes'), 'x', 'current', now],
+          [soul('outcomes'), 'x', 'older', now - 1000],
+          [soul('outcomes'), 'later', 'from the near future', now + 60_000],
+          [`~${owner.publicKey}`, 'name', 'not signed by its owner', now],
+        ]);
+        owner.dispose();
+        expect(ack.outcomes.map((o) => o.outcome)).toEqual(['applied', 'ignored', 'historical', 'deferred', 'rejected']);
+        expect((ack.outcomes[4] as { code: string }).code).toMatch(/^(signature|namespace)\//);
+        const after = server.network.counters().updates;
+        for (const kind of ['applied', 'ignored', 'historical', 'deferred', 'rejected'] as const) expect(after[kind] - before[kind], kind).toBe(1);
+        // Only what was applied is there; the deferred update waits for its time.
+        const reply = (await peer.request({ type: 'get', soul: soul('outcomes'), keys: [] })) as NodeMessage;
+        expect(await contentOf(reply.frame, soul('outcomes'))).toEqual({ x: 'current', new: 'fresh' });
+      });
+    });
+
+    describe('SUBSCRIBE / EVENT', () => {
+      it('SUBSCRIBE: OK, then an EVENT with the current state of each soul', async () => {
+        const writer = await ready();
+        await put(writer, [[soul('current'), 'v', 1, Date.now()]]);
+        const subscriber = await ready();
+        expect(await subscriber.request({ type: 'subscribe', souls: [soul('current'), soul('empty')] })).toMatchObject({ type: 'ok' });
+        const event = await subscriber.next(isEvent, 'the current state');
+        expect(await contentOf(event.frame, soul('current'))).toEqual({ v: 1 });
+        await pause(50);
+        expect(subscriber.all(isEvent)).toHaveLength(1); // nothing for the soul nobody wrote
+      });
+
+      it('a subscriber gets the changes of the souls it watches, nothing of the others, even from one batch', async () => {
+        const [watched, other, probe] = [soul('watched'), soul('not-watched'), soul('probe')];
+        const subscriber = await ready();
+        expect(await subscriber.request({ type: 'subscribe', souls: [watched, probe] })).toMatchObject({ type: 'ok' });
+        const writer = await ready();
+        const now = Date.now();
+        await put(writer, [[watched, 'v', 1, now], [other, 'secret', 'not for the subscriber', now]]);
+        await put(writer, [[other, 'secret', 'still not', now + 1]]);
+        await put(writer, [[probe, 'round', 1, now]]);
+        await subscriber.next(isEvent, 'the probe');
+        await waitFor('the probe event', async () => {
+          for (const event of subscriber.all(isEvent)) if ((await contentOf(event.frame, probe)) !== undefined) return true;
+          return false;
+        });
+        const events = subscriber.all(isEvent);
+        expect(events.length).toBeGreaterThanOrEqual(2);
+        for (const event of events) expect(await contentOf(event.frame, other)).toBeUndefined();
+        expect(await Promise.all(events.map((event) => contentOf(event.frame, watched)))).toContainEqual({ v: 1 });
+      });
+
+      it('UNSUBSCRIBE: OK, and no EVENT for that soul after it', async () => {
+        const [gone, probe] = [soul('unsubscribed'), soul('unsubscribe-probe')];
+        const subscriber = await ready();
+        await subscriber.request({ type: 'subscribe', souls: [gone, probe] });
+        expect(await subscriber.request({ type: 'unsubscribe', souls: [gone] })).toMatchObject({ type: 'ok' });
+        const writer = await ready();
+        await put(writer, [[gone, 'v', 'after the unsubscribe', Date.now()]]);
+        await put(writer, [[probe, 'v', 'probe', Date.now()]]);
+        await subscriber.next(isEvent, 'the probe');
+        for (const event of subscriber.all(isEvent)) expect(await contentOf(event.frame, gone)).toBeUndefined();
+      });
+    });
+
+    describe('FEED', () => {
+      const isEntry = (id: number) => (m: WireMessage): m is FeedEntryMessage => m.type === 'feed-entry' && m.id === id;
+
+      it('from 0: OK, then the change log in seq order; from a seq: only what follows it; then live entries', async () => {
+        const writer = await ready();
+        const feedSoul = soul('feed');
+        const now = Date.now();
+        for (let i = 1; i <= 3; i++) await put(writer, [[feedSoul, 'rev', i, now + i]]);
+        const follower = await ready({ role: 'server' });
+        const all = follower.id();
+        await follower.send({ type: 'feed', id: all, since: 0 });
+        expect(await follower.reply(all)).toMatchObject({ type: 'ok' });
+        const ours = async (id: number, count: number): Promise<FeedEntryMessage[]> =>
+          waitFor(`${count} feed entries of ours`, async () => {
+            const found: FeedEntryMessage[] = [];
+            for (const entry of follower.all(isEntry(id))) if ((await contentOf(entry.frame, feedSoul)) !== undefined) found.push(entry);
+            return found.length >= count ? found : undefined;
+          });
+        const backlog = await ours(all, 3);
+        const seqs = follower.all(isEntry(all)).map((entry) => entry.seq);
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+        expect(new Set(seqs).size).toBe(seqs.length);
+        expect(await Promise.all(backlog.map((entry) => contentOf(entry.frame, feedSoul)))).toEqual([{ rev: 1 }, { rev: 2 }, { rev: 3 }]);
+
+        const since = backlog[0]!.seq;
+        const later = follower.id();
+        await follower.send({ type: 'feed', id: later, since });
+        expect(await follower.reply(later)).toMatchObject({ type: 'ok' });
+        const resumed = await ours(later, 2);
+        expect(resumed.map((entry) => entry.seq)).toEqual([backlog[1]!.seq, backlog[2]!.seq]);
+        expect(follower.all(isEntry(later)).every((entry) => entry.seq > since)).toBe(true);
+
+        await put(writer, [[feedSoul, 'rev', 4, now + 4]]);
+        const live = await ours(later, 3);
+        expect(live[2]!.seq).toBeGreaterThan(backlog[2]!.seq);
+        expect(await contentOf(live[2]!.frame, feedSoul)).toEqual({ rev: 4 });
+        expect((await ours(all, 4))[3]!.seq).toBe(live[2]!.seq);
+      });
+
+      it('to a peer that keeps no change log: ERROR feed/unavailable', async () => {
+        const peer = await ready({ role: 'server', to: client.network });
+        expect(await peer.request({ type: 'feed', since: 0 })).toMatchObject({ type: 'error', code: 'feed/unavailable' });
+      });
+    });
+
+    describe('limits', () => {
+      it('a length prefix above maxMessageBytes: ERROR wire/too-large before any body, channel closed', async () => {
+        await endsWith('wire/too-large', (peer) => peer.sendBytes(encodeVarint(MAX_MESSAGE_BYTES + 1)));
+      });
+
+      it('never sends more than our HELLO allows: a NODE too large for us is ERROR wire/too-large, and the session goes on', async () => {
+        const writer = await ready();
+        await put(writer, [[soul('large'), 'text', 'x'.repeat(4000), Date.now()]]);
+        const small = await ready({ maxMessageBytes: 1024 });
+        expect(await small.request({ type: 'get', soul: soul('large'), keys: [] })).toMatchObject({ type: 'error', code: 'wire/too-large' });
+        expect(await small.request({ type: 'get', soul: soul('unknown'), keys: [] })).toMatchObject({ type: 'node' });
+      });
+
+      it('more requests per second than the limit: the excess is refused wire/rate-limited, the rest answered, the session lives', async () => {
+        const peer = await ready();
+        const count = 1000;
+        const bytes = Buffer.concat(Array.from({ length: count }, (_, i) => lengthPrefixed(encodeMessage({ type: 'get', id: 1000 + i, soul: soul('flood'), keys: [] }))));
+        await rejectsGrow(server.network, 'wire/rate-limited', () => peer.sendBytes(bytes));
+        await waitFor('every request to be answered', () => new Set(peer.messages.filter((m) => m.id >= 1000).map((m) => m.id)).size === count);
+        const limited = peer.all((m): m is ErrorMessage => m.type === 'error' && m.code === 'wire/rate-limited').length;
+        expect(limited).toBeGreaterThan(count - 2 * MESSAGES_PER_SECOND - 100);
+        expect(limited).toBeLessThan(count);
+        expect(peer.closed).toBe(false);
+        await waitFor('a request to be served again', async () => (await peer.request({ type: 'get', soul: soul('flood'), keys: [] })).type === 'node');
+      });
+
+      it('more than 10,000 subscriptions: ERROR limit/subscriptions', async () => {
+        const peer = await ready();
+        const souls = (from: number): string[] => Array.from({ length: 6000 }, (_, i) => soul(`many/${from + i}`));
+        expect(await peer.request({ type: 'subscribe', souls: souls(0) })).toMatchObject({ type: 'ok' });
+        expect(await peer.request({ type: 'subscribe', souls: souls(6000) })).toMatchObject({ type: 'error', code: 'limit/subscriptions' });
+      });
+    });
+
+    describe('bad input', () => {
+      it('garbage after HELLO: ERROR wire/…, channel closed', async () => {
+        const peer = await ready();
+        await peer.sendBytes(Uint8Array.of(100, 0xee, ...Array.from({ length: 99 }, (_, i) => (i * 37) & 0xff)));
+        expect((await peer.ended())?.code).toMatch(/^wire\//);
+      });
+
+      it('a first message that is not HELLO: ERROR wire/malformed, channel closed, the request not answered', async () => {
+        const peer = await endsWith('wire/malformed', (p) => p.send({ type: 'get', id: 1, soul: soul('doc'), keys: [] }), { hello: false });
+        expect(peer.messages.some((m) => m.type === 'node')).toBe(false);
+      });
+
+      it('an unknown version: ERROR wire/version, channel closed', async () => {
+        const get = encodeMessage({ type: 'get', id: 5, soul: soul('doc'), keys: [] }).slice();
+        get[0] = 2;
+        const peer = await endsWith('wire/version', (p) => p.sendBytes(lengthPrefixed(get)));
+        expect(peer.messages.some((m) => m.id === 5)).toBe(false);
+      });
+
+      it('an unknown message type: ERROR wire/unknown-type, channel closed', async () => {
+        await endsWith('wire/unknown-type', (peer) => peer.sendBytes(lengthPrefixed(Uint8Array.of(1, 0x7f, 1, 0, 0))));
+      });
+
+      it('a second HELLO: ERROR wire/malformed, channel closed', async () => {
+        await endsWith('wire/malformed', (peer) => peer.send({ type: 'hello', id: 0, role: 'client', maxMessageBytes: 4096 }));
+      });
+
+      it('a PUT whose frame is garbage: ERROR decode/… for that request, and the session goes on', async () => {
+        const peer = await ready();
+        const reply = await peer.request({ type: 'put', frame: Uint8Array.from({ length: 300 }, (_, i) => (i * 91 + 7) & 0xff) });
+        expect(reply).toMatchObject({ type: 'error', code: expect.stringMatching(/^decode\//) });
+        expect((await put(peer, [[soul('after-garbage'), 'k', 'fine', Date.now()]])).outcomes).toEqual([{ outcome: 'applied' }]);
+        expect(peer.closed).toBe(false);
+      });
+
+      it('an EVENT nobody subscribed to: refused as event/unsolicited, nothing taken, the session goes on', async () => {
+        const target = soul('unsolicited');
+        const peer = await ready({ role: 'server', to: client.network });
+        await rejectsGrow(client.network, 'event/unsolicited', () => peer.send({ type: 'event', id: 0, frame: frameOf([[target, 'k', 'pushed', Date.now()]]) }));
+        expect(await client.get(target).once({ local: true })).toBeUndefined();
+        expect(await peer.request({ type: 'get', soul: target, keys: [] })).toMatchObject({ type: 'node' });
+      });
+    });
+
+    describe('order of ACK, EVENT, FEED_ENTRY, NODE and the store commit', () => {
+      it('none leaves before the batch is durable: with the commit held, the writer, a subscriber, a follower and a reader hear nothing of it', async () => {
+        const [target, marker] = [soul('durable'), soul('durable-marker')];
+        const isEntry = (m: WireMessage): m is FeedEntryMessage => m.type === 'feed-entry';
+        const subscriber = await ready();
+        await subscriber.request({ type: 'subscribe', souls: [target] });
+        const follower = await ready({ role: 'server' });
+        expect(await follower.request({ type: 'feed', since: 0 })).toMatchObject({ type: 'ok' });
+        const writer = await ready();
+        const reader = await ready();
+        // The backlog is through once the marker's entry arrived.
+        await put(writer, [[marker, 'v', 1, Date.now()]]);
+        await waitFor('the backlog', async () => {
+          for (const entry of follower.all(isEntry)) if ((await contentOf(entry.frame, marker)) !== undefined) return true;
+          return false;
+        });
+        const entriesBefore = follower.all(isEntry).length;
+        store.hold();
+        try {
+          const putId = writer.id();
+          await writer.send({ type: 'put', id: putId, frame: frameOf([[target, 'v', 'committed?', Date.now()]]) });
+          await waitFor('the commit to reach the store', () => store.waiting > 0);
+          // Applied in memory by now: a GET would find it there.
+          const getId = reader.id();
+          await reader.send({ type: 'get', id: getId, soul: target, keys: [] });
+          await pause(200);
+          expect(writer.messages.some((m) => m.id === putId)).toBe(false);
+          expect(subscriber.all(isEvent)).toEqual([]);
+          expect(follower.all(isEntry)).toHaveLength(entriesBefore);
+          expect(reader.messages.some((m) => m.id === getId)).toBe(false);
+          store.release();
+          expect(await writer.reply(putId)).toMatchObject({ type: 'ack', outcomes: [{ outcome: 'applied' }] });
+          expect(await contentOf((await subscriber.next(isEvent, 'the EVENT')).frame, target)).toEqual({ v: 'committed?' });
+          expect(await contentOf(((await reader.reply(getId)) as NodeMessage).frame, target)).toEqual({ v: 'committed?' });
+          await waitFor('the FEED_ENTRY', () => follower.all(isEntry).length > entriesBefore);
+          expect(await contentOf(follower.all(isEntry).at(-1)!.frame, target)).toEqual({ v: 'committed?' });
+        } finally {
+          store.release();
+        }
+      });
+      it("an UNSUBSCRIBE's OK comes after the EVENTs of batches applied before it (no EVENT of that soul after the OK)", async () => {
+        const target = soul('unsubscribe-order');
+        const subscriber = await ready();
+        await subscriber.request({ type: 'subscribe', souls: [target] });
+        const writer = await ready();
+        store.hold();
+        try {
+          const putId = writer.id();
+          await writer.send({ type: 'put', id: putId, frame: frameOf([[target, 'v', 'before the unsubscribe', Date.now()]]) });
+          await waitFor('the commit to reach the store', () => store.waiting > 0);
+          const unsubscribeId = subscriber.id();
+          await subscriber.send({ type: 'unsubscribe', id: unsubscribeId, souls: [target] });
+          await pause(100);
+          store.release();
+          await subscriber.reply(unsubscribeId);
+          const ok = subscriber.messages.findIndex((m) => m.id === unsubscribeId && m.type === 'ok');
+          const event = subscriber.messages.findIndex(isEvent);
+          expect(event).toBeGreaterThanOrEqual(0);
+          expect(event).toBeLessThan(ok);
+        } finally {
+          store.release();
+        }
+      });
+    });
+
+    describe('databases over the transport', () => {
+      it("a client's write reaches another client's subscriber through the server, and the writer's outbox empties", async () => {
+        const a = await RustDHT.open({ store: 'memory', network: { role: 'client' } });
+        const b = await RustDHT.open({ store: 'memory', network: { role: 'client' } });
+        opened.push(a, b);
+        await Promise.all([transport.join(a.network, server.network), transport.join(b.network, server.network)]);
+        const room = soul('room');
+        const seen: unknown[] = [];
+        b.get(room).get('topic').on((value) => seen.push(value));
+        // Written until the subscription is in place at the server (it travels on its own).
+        await waitFor('the subscription to reach the server', async () => {
+          await a.get(room).put({ topic: 'hello' });
+          return seen.includes('hello');
+        });
+        await a.get(room).put({ topic: 'final' });
+        await waitFor('the subscriber to see the write', () => seen.includes('final'));
+        await a.network.whenSynced();
+        expect(a.outbox.size).toBe(0);
+        expect(a.network.status().peers.map((peer) => peer.role)).toEqual(['server']);
+      });
+    });
+  });
+}
