@@ -1,0 +1,92 @@
+/**
+ * N RustDHT peers in one process, cheaply: each is a real database (`RustDHT.open`)
+ * whose real `Network` runs on a libp2p node with the in-memory transport
+ * (@libp2p/memory) instead of TCP or WebSockets. Everything above the transport is the
+ * production path (dialler, backoff, noise, yamux, StreamChannel, sync sessions, duties,
+ * feeds); only sockets are left out, so 50 peers start in about a second.
+ *
+ * Servers keep a change log (a MemoryStore) and dial each other (a full mesh, as a
+ * small cluster's shared bootstrap list does); each client dials one server, round robin.
+ *
+ * Why libp2p's memory transport and not the in-memory Channel pair
+ * (transport/memory-channel.ts): joining peers with channel pairs (`network.attach`)
+ * would leave out the dialler, redials, backoff and libp2p's own stream handling, which
+ * is what a network of many peers exercises; the memory transport keeps all of it and
+ * still costs only ~30 ms and a few MB per peer. The channel pair serves where the
+ * protocol itself is under test (the sync conformance suite).
+ */
+import { memory } from '@libp2p/memory';
+import { createLibp2p } from 'libp2p';
+import { baseConfig, type RustDHTNode } from '../../../src/network/libp2p/shared.js';
+import type { NetworkPlatform } from '../../../src/network/platform.js';
+import type { NetworkOptions } from '../../../src/network/types.js';
+import { MemoryStore, RustDHT, type NetworkedRustDHT } from '../../../src/node.js';
+
+let nodes = 0;
+
+/** A libp2p node like the platform's, on the in-memory transport: servers listen at a fresh /memory/ address. */
+async function createMemoryNode(options: NetworkOptions): Promise<RustDHTNode> {
+  const server = options.role === 'server';
+  return createLibp2p({
+    ...baseConfig({ dhtServer: server }),
+    addresses: { listen: server ? [`/memory/rustdht-${process.pid}-${++nodes}`] : [] },
+    transports: [memory()],
+  });
+}
+
+/** The Node entry's RustDHT, with its network on in-memory libp2p nodes. */
+export class InProcessRustDHT extends RustDHT {
+  protected static override readonly networkPlatform: NetworkPlatform = { createNode: createMemoryNode };
+}
+
+export type Peer = NetworkedRustDHT<InProcessRustDHT>;
+
+export interface InProcessPeers {
+  readonly servers: readonly Peer[];
+  readonly clients: readonly Peer[];
+  /** Resolves once every client has a session with its server and every server with the others. */
+  whenConnected(signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startPeers(options: { servers: number; clients: number; readTimeoutMs?: number }): Promise<InProcessPeers> {
+  const servers: Peer[] = [];
+  const clients: Peer[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.allSettled([...clients, ...servers].map((db) => db.close({ timeoutMs: 0 })));
+  };
+  try {
+    for (let i = 0; i < options.servers; i++) {
+      // Each dials the servers started before it: a full mesh once all are up.
+      const peers = servers.map(addressOf);
+      servers.push(await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers, readTimeoutMs: options.readTimeoutMs } }));
+    }
+    const opening = Array.from({ length: options.clients }, (_, i) =>
+      InProcessRustDHT.open({ store: 'memory', network: { role: 'client', peers: [addressOf(servers[i % servers.length]!)], readTimeoutMs: options.readTimeoutMs } }),
+    );
+    const opened = await Promise.allSettled(opening);
+    for (const result of opened) if (result.status === 'fulfilled') clients.push(result.value);
+    const failed = opened.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    servers,
+    clients,
+    async whenConnected(signal) {
+      await Promise.all([
+        ...servers.map((server) => server.network.whenConnected({ count: servers.length - 1, signal })),
+        ...clients.map((client) => client.network.whenConnected({ signal })),
+      ]);
+    },
+    close,
+  };
+}
+
+function addressOf(db: Peer): string {
+  const address = db.network.status().addresses[0];
+  if (address === undefined) throw new Error(`${db.network.peerId} listens nowhere`);
+  return address;
+}
