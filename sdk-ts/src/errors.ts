@@ -163,6 +163,19 @@ export function fromEngineError(thrown: unknown, options: RustDHTErrorOptions = 
   return thrown;
 }
 
+/**
+ * Runs an engine call and converts what it throws (fromEngineError): the one place the
+ * shell turns engine failures into typed errors. `where` names the update a failure is
+ * about, from the thrown error (e.g. its `index` in a write list).
+ */
+export function engineCall<T>(call: () => T, where?: (thrown: unknown) => RustDHTErrorOptions): T {
+  try {
+    return call();
+  } catch (thrown) {
+    throw fromEngineError(thrown, where?.(thrown));
+  }
+}
+
 export function closedError(message: string): ClosedError {
   return new ClosedError('closed', message);
 }

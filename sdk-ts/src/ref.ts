@@ -137,7 +137,7 @@ export class Ref<T = ReadValue> implements Linkable {
    */
   async set(item: PutValue): Promise<Ref<ReadValue>> {
     this.#replica.assertOpen();
-    const child = new Ref<ReadValue>(this.#replica, { root: this.#path.root, keys: [...this.#path.keys, this.#replica.nextSetKey()] }, this.#writer);
+    const child = new Ref<ReadValue>(this.#replica, { root: this.#path.root, keys: [...this.#path.keys, this.#replica.setKeys.next()] }, this.#writer);
     await child.put(item);
     return child;
   }

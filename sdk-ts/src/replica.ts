@@ -24,7 +24,7 @@ import {
 import { DeferredScheduler } from './deferred-scheduler.js';
 import type { Engine, EngineModule, Signer } from './engine/core-types.js';
 import type { EngineConfig, EngineNode } from './engine/reports.js';
-import { closedError, fromEngineError, InvalidValueError } from './errors.js';
+import { closedError, engineCall, InvalidValueError } from './errors.js';
 import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
 import { notifyAll, reportListenerError } from './listeners.js';
@@ -51,6 +51,7 @@ import { protectedSouls } from './persistence/protected-souls.js';
 import { ResidentSouls } from './persistence/resident-souls.js';
 import { resolve, type GraphView, type RefPath } from './resolve.js';
 import type { StorageAdapter, StorageOperation } from './storage/adapter.js';
+import { SetKeyClock } from './set-keys.js';
 import { SubscriptionRegistry } from './subscription-registry.js';
 
 /** The engine's JSON for one node (see `Engine.read`) and its settings: declared by the engine. */
@@ -146,6 +147,8 @@ export class LocalReplica implements GraphView {
   readonly subscriptions = new SubscriptionRegistry();
   readonly outbox: Outbox;
   readonly identities: IdentityKeeper;
+  /** Keys for `set()` (set-keys.ts). */
+  readonly setKeys: SetKeyClock;
   readonly #engine: Engine;
   readonly #scheduler: DeferredScheduler;
   readonly #backing: Backing | undefined;
@@ -167,14 +170,13 @@ export class LocalReplica implements GraphView {
   #closing: Promise<void> | undefined;
   /** Set just before the engine is freed: from then on nothing may call it. */
   #freed = false;
-  #lastSetKeyTime = -1;
   /** The length of a frame of no updates: a node frame this long means "nothing known". */
   readonly #emptyFrameLength: number;
-  #setKeySequence = 0;
 
   private constructor(settings: ReplicaSettings, engine: Engine, head: Head | undefined, cacheTotals: CacheTotals | undefined) {
     this.engineModule = settings.engineModule;
     this.now = settings.now;
+    this.setKeys = new SetKeyClock(settings.now);
     this.#engine = engine;
     this.#emptyFrameLength = settings.engineModule.encodeUpdates([], new Float64Array(0)).length;
     this.#scheduler = new DeferredScheduler(this.now, () => this.#tick());
@@ -205,15 +207,10 @@ export class LocalReplica implements GraphView {
    * updates) and nothing else: nodes load when first used.
    */
   static async open(settings: ReplicaSettings): Promise<LocalReplica> {
-    let engine: Engine;
-    try {
-      // Fresh random keys for the engine's hash tables, so no peer can aim colliding
-      // souls at them (the engine has no randomness of its own).
-      const hashSeed = crypto.getRandomValues(new Uint8Array(32));
-      engine = new settings.engineModule.Engine({ ...settings.engineConfig, hashSeed });
-    } catch (thrown) {
-      throw fromEngineError(thrown);
-    }
+    // Fresh random keys for the engine's hash tables, so no peer can aim colliding
+    // souls at them (the engine has no randomness of its own).
+    const hashSeed = crypto.getRandomValues(new Uint8Array(32));
+    const engine: Engine = engineCall(() => new settings.engineModule.Engine({ ...settings.engineConfig, hashSeed }));
     const { store } = settings;
     let head: Head | undefined;
     let deferred: Uint8Array | undefined;
@@ -380,15 +377,13 @@ export class LocalReplica implements GraphView {
   }
 
   #applyWrite(flat: unknown[], signer: Signer | undefined): AppliedWrite {
-    let states: Float64Array;
-    try {
-      const text = writeListText(flat);
-      states = signer === undefined
-        ? this.#engine.writeList(text, this.now())
-        : this.#engine.writeListSigned(text, this.now(), signer);
-    } catch (thrown) {
-      throw fromEngineError(thrown, updateAt(flat, (thrown as { index?: unknown }).index));
-    }
+    const states = engineCall(
+      () => {
+        const text = writeListText(flat);
+        return signer === undefined ? this.#engine.writeList(text, this.now()) : this.#engine.writeListSigned(text, this.now(), signer);
+      },
+      (thrown) => updateAt(flat, (thrown as { index?: unknown }).index),
+    );
     // A refused local write throws (all or nothing), so nothing here is rejected or
     // deferred: every write is either applied or changed nothing.
     const { counts, changes } = localWriteReport(flat, states, signer === undefined ? null : signer.publicKey());
@@ -413,23 +408,11 @@ export class LocalReplica implements GraphView {
 
   #planIngest(frame: Uint8Array): void {
     if (this.#backing === undefined) return;
-    let souls: string[];
-    try {
-      souls = this.#engine.soulsOf(frame);
-    } catch (thrown) {
-      throw fromEngineError(thrown);
-    }
-    for (const soul of souls) this.#inMemory(soul);
+    for (const soul of engineCall(() => this.#engine.soulsOf(frame))) this.#inMemory(soul);
   }
 
   #ingest(frame: Uint8Array): { outcomes: readonly EngineOutcome[]; durable: Promise<void> } {
-    let json: string;
-    try {
-      json = this.#engine.ingest(frame, this.now());
-    } catch (thrown) {
-      throw fromEngineError(thrown);
-    }
-    const report = parseReport(json);
+    const report = parseReport(engineCall(() => this.#engine.ingest(frame, this.now())));
     const durable = this.#afterBatch(report.changes, false);
     for (const { o } of report.outcomes) {
       if (o === 'deferred') {
@@ -520,12 +503,7 @@ export class LocalReplica implements GraphView {
   /** Loads newly resident souls' records: one engine call for all of them. */
   #restoreRecords(records: readonly Uint8Array[]): void {
     if (records.length === 0) return;
-    let json: string;
-    try {
-      json = this.#engine.restoreRecords(records as Uint8Array[]);
-    } catch (thrown) {
-      throw fromEngineError(thrown);
-    }
+    const json = engineCall(() => this.#engine.restoreRecords(records as Uint8Array[]));
     // Restored properties are not news to anyone (no subscriber could have read the
     // soul before it loaded); only the link index needs them.
     this.links.apply(parseReport(json).changes);
@@ -538,20 +516,8 @@ export class LocalReplica implements GraphView {
    * are loaded, so the applied ones are persisted and announced like any ingest.
    */
   async #reinstateDeferred(stored: Uint8Array): Promise<void> {
-    let souls: string[];
-    try {
-      souls = this.#engine.soulsOf(stored);
-    } catch (thrown) {
-      throw fromEngineError(thrown);
-    }
-    await this.#backing!.souls.load(souls);
-    let json: string;
-    try {
-      json = this.#engine.restoreDeferred(stored, this.now());
-    } catch (thrown) {
-      throw fromEngineError(thrown);
-    }
-    const { changes } = parseReport(json);
+    await this.#backing!.souls.load(engineCall(() => this.#engine.soulsOf(stored)));
+    const { changes } = parseReport(engineCall(() => this.#engine.restoreDeferred(stored, this.now())));
     void this.#afterBatch(changes, false);
     if (changes.length !== 0) this.#deferredQueueChanged();
     else this.#scheduler.schedule(this.#engine.nextDeferredAt());
@@ -650,11 +616,7 @@ export class LocalReplica implements GraphView {
   /** The distinct souls a frame touches. Throws DecodeError for malformed bytes. */
   soulsOf(frame: Uint8Array): string[] {
     this.assertOpen();
-    try {
-      return this.#engine.soulsOf(frame);
-    } catch (thrown) {
-      throw fromEngineError(thrown);
-    }
+    return engineCall(() => this.#engine.soulsOf(frame));
   }
 
   /** Set by the network while it runs: how a read asks peers first. */
@@ -694,24 +656,6 @@ export class LocalReplica implements GraphView {
   onClose(listener: () => void): () => void {
     this.#closeListeners.add(listener);
     return () => void this.#closeListeners.delete(listener);
-  }
-
-  /**
-   * A fresh key for `set()`: time first so keys sort in insertion order, then a
-   * per-millisecond sequence (several sets in one ms keep their order), then
-   * randomness so keys made concurrently on different peers never collide.
-   */
-  nextSetKey(): string {
-    const time = Math.max(Math.floor(this.now()), this.#lastSetKeyTime);
-    this.#setKeySequence = time === this.#lastSetKeyTime ? this.#setKeySequence + 1 : 0;
-    this.#lastSetKeyTime = time;
-    const random = crypto.getRandomValues(new Uint32Array(2));
-    return (
-      time.toString(36).padStart(9, '0') +
-      this.#setKeySequence.toString(36).padStart(4, '0') +
-      random[0]!.toString(36).padStart(7, '0') +
-      random[1]!.toString(36).padStart(7, '0')
-    );
   }
 
   assertOpen(): void {
