@@ -12,6 +12,8 @@
  * the store commit (and of an UNSUBSCRIBE's OK after the EVENTs before it), limits (message size, rate, subscriptions), bad input (garbage, a first
  * message that is not HELLO, unknown version or type, a second HELLO, a garbage frame,
  * unsolicited EVENTs), and two SDK databases syncing through the server.
+ *
+ * One file of more than 400 lines on purpose: it is the protocol's checklist, read as one.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -30,6 +30,8 @@ type Unsubscribe = Extract<IncomingRequest, { type: 'unsubscribe' }>;
 
 /** Live-update bytes a subscriber may leave unread before it is disconnected. */
 const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** The current state after a SUBSCRIBE is sent in chunks of about this many bytes. */
+const INITIAL_STATE_CHUNK_BYTES = 1024 * 1024;
 /** Souls one peer may subscribe to here at once. */
 export const MAX_SUBSCRIPTIONS_PER_PEER = 10_000;
 
@@ -67,14 +69,30 @@ export class Publisher {
     for (const soul of message.souls) souls.add(soul);
     this.#subscribers.set(session, souls);
     await session.notify({ type: 'ok', id: message.id });
-    // The current state, so the subscriber starts from what this peer holds (once durable).
-    for (const soul of message.souls) {
-      const frame = await this.#replica.nodeFrame(soul);
-      if (frame.length === 0 || session.closed) continue;
+    // The current state, so the subscriber starts from what this peer holds: read, then
+    // sent once durable, a few at a time (one wait for the commit covers them all).
+    let frames: Uint8Array[] = [];
+    let bytes = 0;
+    const sendRead = async (): Promise<void> => {
+      const ready = frames;
+      frames = [];
+      bytes = 0;
       await this.#durability.durable();
-      // A node too large for one message reaches the peer through its reads of keys instead.
-      await session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
+      for (const frame of ready) {
+        if (session.closed) return;
+        // A node too large for one message reaches the peer through its reads of keys instead.
+        await session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
+      }
+    };
+    for (const soul of message.souls) {
+      if (session.closed) break;
+      const frame = await this.#replica.nodeFrame(soul);
+      if (frame.length === 0) continue;
+      frames.push(frame);
+      bytes += frame.length;
+      if (bytes >= INITIAL_STATE_CHUNK_BYTES) await sendRead();
     }
+    if (frames.length !== 0) await sendRead();
     return undefined;
   }
 
