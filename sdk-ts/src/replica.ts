@@ -31,26 +31,11 @@ import { notifyAll, reportListenerError } from './listeners.js';
 import { localWriteReport, writeListText } from './local-write.js';
 import { OperationQueue } from './operation-queue.js';
 import { Outbox } from './outbox.js';
-import { CacheAccounting } from './persistence/cache-accounting.js';
 import { ChangeLog } from './persistence/change-log.js';
-import { rebuildCacheAccounting } from './persistence/cache-rebuild.js';
-import { Evictor } from './persistence/eviction.js';
-import { GroupCommit } from './persistence/group-commit.js';
-import {
-  CACHE_KEY,
-  DEFERRED_KEY,
-  HEAD_KEY,
-  decodeCacheTotals,
-  decodeHead,
-  encodeHead,
-  propertyKey,
-  type CacheTotals,
-  type Head,
-} from './persistence/layout.js';
 import { protectedSouls } from './persistence/protected-souls.js';
-import { ResidentSouls } from './persistence/resident-souls.js';
+import { ReplicaBacking, type CacheReport, type Opening } from './persistence/replica-backing.js';
 import { resolve, type GraphView, type RefPath } from './resolve.js';
-import type { StorageAdapter, StorageOperation } from './storage/adapter.js';
+import type { StorageAdapter } from './storage/adapter.js';
 import { SetKeyClock } from './set-keys.js';
 import { SubscriptionRegistry } from './subscription-registry.js';
 
@@ -103,30 +88,7 @@ export interface AppliedBatch {
 
 export type AppliedListener = (batch: AppliedBatch) => void;
 
-/** A capped cache's accounting and eviction (persistence/cache-accounting.ts, eviction.ts). */
-interface Cache {
-  readonly accounting: CacheAccounting;
-  readonly evictor: Evictor;
-}
-
-/** What `db.storage.usage()` reports of the SDK's own accounting. */
-export interface CacheReport {
-  /** Souls the store holds records for (undefined without cache accounting). */
-  readonly cachedNodes: number | undefined;
-  /** Bytes of those records, keys included (undefined without cache accounting). */
-  readonly cacheBytes: number | undefined;
-  /** The cap (undefined when there is none). */
-  readonly maxBytes: number | undefined;
-  /** Souls loaded in the engine now (undefined without a store: everything is in memory). */
-  readonly residentNodes: number | undefined;
-}
-
-/** The store and what the replica keeps around it; absent for a memory-only database. */
-interface Backing {
-  readonly store: StorageAdapter;
-  readonly commit: GroupCommit;
-  readonly souls: ResidentSouls;
-}
+export type { CacheReport };
 
 /** A local write once applied: what its put resolves to, and when. */
 interface AppliedWrite {
@@ -151,21 +113,16 @@ export class LocalReplica implements GraphView {
   readonly setKeys: SetKeyClock;
   readonly #engine: Engine;
   readonly #scheduler: DeferredScheduler;
-  readonly #backing: Backing | undefined;
+  readonly #backing: ReplicaBacking | undefined;
   readonly #queue = new OperationQueue();
   readonly #changesListeners = new Set<ChangesListener>();
   readonly #appliedListeners = new Set<AppliedListener>();
   #changeLog: ChangeLog | undefined;
   readonly #closeListeners = new Set<() => void>();
-  readonly #cache: Cache | undefined;
   /** Public keys used through `db.user()`: their spaces are never evicted. */
   readonly #ownKeys = new Set<string>();
-  /** Without cache accounting, the first commit deletes "C" (see cache-rebuild.ts). */
-  #cacheTotalsStale = false;
   /** While a plan runs with a store: the souls it needed that are not in memory yet. */
   #missing: Set<string> | undefined;
-  /** The deferred queue changed since the store's copy was last staged. */
-  #deferredChanged = false;
   #closed = false;
   #closing: Promise<void> | undefined;
   /** Set just before the engine is freed: from then on nothing may call it. */
@@ -173,7 +130,7 @@ export class LocalReplica implements GraphView {
   /** The length of a frame of no updates: a node frame this long means "nothing known". */
   readonly #emptyFrameLength: number;
 
-  private constructor(settings: ReplicaSettings, engine: Engine, head: Head | undefined, cacheTotals: CacheTotals | undefined) {
+  private constructor(settings: ReplicaSettings, engine: Engine, opening: Opening | undefined) {
     this.engineModule = settings.engineModule;
     this.now = settings.now;
     this.setKeys = new SetKeyClock(settings.now);
@@ -182,23 +139,30 @@ export class LocalReplica implements GraphView {
     this.#scheduler = new DeferredScheduler(this.now, () => this.#tick());
     const store = settings.store;
     if (store !== undefined) {
-      const commit = new GroupCommit(store, (operations, durable) => this.#seal(operations, durable));
-      const max = settings.cacheMaxBytes;
-      const accounting = max === undefined || cacheTotals === undefined ? undefined : new CacheAccounting(max, cacheTotals, () => commit.touch());
-      const souls = new ResidentSouls(
+      this.#backing = new ReplicaBacking(
         store,
-        (records) => this.#restoreRecords(records),
-        accounting === undefined ? undefined : (soul, prefixLength, entries) => accounting.loaded(soul, prefixLength, entries),
+        {
+          engine: () => (this.#freed ? undefined : this.#engine),
+          restoreRecords: (records) => this.#restoreRecords(records),
+          outboxCounters: () => this.outbox.counters,
+          protection: () =>
+            protectedSouls({ outbox: this.outbox, identities: this.identities, ownKeys: this.#ownKeys, engine: () => (this.#closed ? undefined : this.#engine) }),
+          dropFromMemory: (soul) => {
+            this.#engine.evict(soul);
+            this.links.indexNode(soul, null);
+          },
+          usable: () => !this.#closed,
+        },
+        opening!,
+        settings.cacheMaxBytes,
       );
-      this.#backing = { store, commit, souls };
-      if (accounting !== undefined) this.#cache = { accounting, evictor: new Evictor(this.#evictionHost(accounting)) };
-      else this.#cacheTotalsStale = head !== undefined;
     }
+    const head = opening?.head;
     const persisted = store === undefined ? undefined : { store, commit: this.#backing!.commit };
     const counters = { size: head?.outboxSize ?? 0, nextId: head?.outboxNextId ?? 0 };
     this.outbox = new Outbox(persisted, counters, () => this.assertOpen(), (frame) => this.soulsOf(frame));
-    const evictor = this.#cache?.evictor;
-    if (evictor !== undefined) this.outbox.onChange((event) => event.type === 'removed' && evictor.relax());
+    const backing = this.#backing;
+    if (backing !== undefined) this.outbox.onChange((event) => event.type === 'removed' && backing.relaxEviction());
     this.identities = new IdentityKeeper(persisted, settings.importIdentity, () => this.assertOpen());
   }
 
@@ -212,33 +176,18 @@ export class LocalReplica implements GraphView {
     const hashSeed = crypto.getRandomValues(new Uint8Array(32));
     const engine: Engine = engineCall(() => new settings.engineModule.Engine({ ...settings.engineConfig, hashSeed }));
     const { store } = settings;
-    let head: Head | undefined;
-    let deferred: Uint8Array | undefined;
-    let cacheTotals: CacheTotals | undefined;
+    let opening: Opening | undefined;
     if (store !== undefined) {
       try {
-        const [headBytes, deferredBytes, totalsBytes] = await Promise.all([
-          store.get(HEAD_KEY),
-          store.get(DEFERRED_KEY),
-          settings.cacheMaxBytes === undefined ? undefined : store.get(CACHE_KEY),
-        ]);
-        head = headBytes === undefined ? undefined : decodeHead(headBytes);
-        deferred = deferredBytes;
-        if (settings.cacheMaxBytes !== undefined) {
-          // A store with data but no totals was never capped, or was last opened without a cap.
-          cacheTotals = totalsBytes !== undefined
-            ? decodeCacheTotals(totalsBytes)
-            : head === undefined
-              ? { tick: 0, bytes: 0, souls: 0 }
-              : await rebuildCacheAccounting(store);
-        }
+        opening = await ReplicaBacking.readOpening(store, settings.cacheMaxBytes !== undefined);
       } catch (error) {
         engine.free();
-        await store.close().catch(() => {});
         throw error;
       }
     }
-    const replica = new LocalReplica(settings, engine, head, cacheTotals);
+    const replica = new LocalReplica(settings, engine, opening);
+    const head = opening?.head;
+    const deferred = opening?.deferred;
     try {
       if (settings.changeLog === true) {
         if (replica.#backing === undefined) throw new InvalidValueError('config/invalid', 'a change log needs a store.');
@@ -248,7 +197,7 @@ export class LocalReplica implements GraphView {
       if (head !== undefined) engine.restoreClock(head.clock);
       if (deferred !== undefined) await replica.#reinstateDeferred(deferred);
       // The cap may be smaller than at the last session.
-      replica.#cache?.evictor.maybeRun();
+      replica.#backing?.maybeEvict();
     } catch (error) {
       await replica.close();
       throw error;
@@ -275,11 +224,8 @@ export class LocalReplica implements GraphView {
   }
 
   #inMemory(soul: string): boolean {
-    if (this.#backing!.souls.has(soul)) {
-      // Every read and write plans through here: that is the cache's "last used".
-      this.#cache?.accounting.touch(soul);
-      return true;
-    }
+    // Every read and write plans through here: that is the cache's "last used".
+    if (this.#backing!.resident(soul)) return true;
     if (this.#missing === undefined) {
       throw new Error(`internal: soul ${JSON.stringify(soul)} was read outside a plan before it was loaded`);
     }
@@ -433,10 +379,7 @@ export class LocalReplica implements GraphView {
   /** The deferred queue changed: reschedule the wake-up, and have the next commit store it. */
   #deferredQueueChanged(): void {
     this.#scheduler.schedule(this.#engine.nextDeferredAt());
-    const backing = this.#backing;
-    if (backing === undefined) return;
-    this.#deferredChanged = true;
-    backing.commit.touch();
+    this.#backing?.deferredChanged();
   }
 
   #afterBatch(changes: readonly EngineChange[], local: boolean): Promise<void> {
@@ -445,18 +388,9 @@ export class LocalReplica implements GraphView {
     const backing = this.#backing;
     let records: Uint8Array[] | undefined;
     if (backing !== undefined) {
-      // One record per changed property, in report order (a later change of the same
-      // property in this batch overwrites the earlier one within the batch).
+      // One record per changed property, in report order.
       records = this.#engine.lastChangeRecords() as Uint8Array[];
-      const { commit, souls } = backing;
-      const accounting = this.#cache?.accounting;
-      for (let i = 0; i < changes.length; i++) {
-        const change = changes[i]!;
-        const key = propertyKey(souls.prefix(change[0]), change[1]);
-        commit.put(key, records[i]!);
-        accounting?.written(change[0], change[1], key.length + records[i]!.length);
-      }
-      this.#cache?.evictor.maybeRun();
+      backing.stage(changes, records);
     }
     const changeLog = this.#changeLog;
     if (local || changeLog !== undefined || this.#appliedListeners.size !== 0) {
@@ -478,27 +412,6 @@ export class LocalReplica implements GraphView {
   }
 
   // ---- persistence ------------------------------------------------------------------------
-
-  /** Adds to each commit the records that describe the state as of the commit. */
-  #seal(operations: StorageOperation[], durable: Promise<void>): void {
-    const { size, nextId } = this.outbox.counters;
-    operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead({ clock: this.#engine.clock(), outboxSize: size, outboxNextId: nextId }) });
-    this.#cache?.accounting.seal(operations, durable);
-    if (this.#cacheTotalsStale) {
-      this.#cacheTotalsStale = false;
-      operations.push({ type: 'del', key: CACHE_KEY });
-      durable.catch(() => void (this.#cacheTotalsStale = true));
-    }
-    if (this.#deferredChanged) {
-      this.#deferredChanged = false;
-      operations.push(
-        this.#engine.deferredCount() === 0
-          ? { type: 'del', key: DEFERRED_KEY }
-          : { type: 'put', key: DEFERRED_KEY, value: this.#engine.deferredFrame() },
-      );
-      durable.catch(() => void (this.#deferredChanged = true));
-    }
-  }
 
   /** Loads newly resident souls' records: one engine call for all of them. */
   #restoreRecords(records: readonly Uint8Array[]): void {
@@ -523,29 +436,7 @@ export class LocalReplica implements GraphView {
     else this.#scheduler.schedule(this.#engine.nextDeferredAt());
   }
 
-  // ---- cache discipline (persistence/eviction.ts) ----------------------------------------
-
-  #evictionHost(accounting: CacheAccounting): ConstructorParameters<typeof Evictor>[0] {
-    const { store, commit, souls } = this.#backing!;
-    return {
-      store,
-      commit,
-      souls,
-      accounting,
-      protection: () =>
-        protectedSouls({
-          outbox: this.outbox,
-          identities: this.identities,
-          ownKeys: this.#ownKeys,
-          engine: () => (this.#closed ? undefined : this.#engine),
-        }),
-      dropFromMemory: (soul) => {
-        this.#engine.evict(soul);
-        this.links.indexNode(soul, null);
-      },
-      usable: () => !this.#closed,
-    };
-  }
+  // ---- cache discipline (persistence/replica-backing.ts, eviction.ts) ----------------------
 
   /** The space `~<publicKey>` is the user's own: cache eviction never touches it. */
   protectSpace(publicKey: string): void {
@@ -553,13 +444,7 @@ export class LocalReplica implements GraphView {
   }
 
   cacheReport(): CacheReport {
-    const usage = this.#cache?.accounting.usage;
-    return {
-      cachedNodes: usage?.souls,
-      cacheBytes: usage?.bytes,
-      maxBytes: this.#cache?.accounting.maxBytes,
-      residentNodes: this.#backing?.souls.size,
-    };
+    return this.#backing?.cacheReport() ?? { cachedNodes: undefined, cacheBytes: undefined, maxBytes: undefined, residentNodes: undefined };
   }
 
   /**
@@ -569,7 +454,7 @@ export class LocalReplica implements GraphView {
   async trimCache(): Promise<number> {
     this.assertOpen();
     await this.#queue.drained();
-    return (await this.#cache?.evictor.run()) ?? 0;
+    return (await this.#backing?.trim()) ?? 0;
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -666,13 +551,8 @@ export class LocalReplica implements GraphView {
   async flush(): Promise<void> {
     this.assertOpen();
     await this.#queue.drained();
-    const cache = this.#cache;
-    if (cache !== undefined) {
-      await cache.evictor.idle();
-      // Access ticks of reads wait for a commit: a flush must carry them too.
-      if (cache.accounting.dirty) this.#backing!.commit.touch();
-    }
-    await this.#backing?.commit.flush();
+    // Access ticks of reads wait for a commit: the backing's flush carries them too.
+    await this.#backing?.flush();
   }
 
   /**
@@ -701,15 +581,7 @@ export class LocalReplica implements GraphView {
     const backing = this.#backing;
     try {
       await this.#queue.drained();
-      if (backing !== undefined) {
-        this.#cache?.accounting.close();
-        await this.#cache?.evictor.idle();
-        await backing.souls.settle();
-        if (this.#cache?.accounting.dirty) backing.commit.touch();
-        // Failed batches were reported to the puts they belonged to.
-        await backing.commit.flush().catch(() => {});
-        await backing.store.close();
-      }
+      await backing?.close();
     } finally {
       this.#freed = true;
       this.#engine.free();

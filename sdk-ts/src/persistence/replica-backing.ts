@@ -1,0 +1,218 @@
+/**
+ * A replica's store and everything kept around it: the group commit, the souls resident
+ * in the engine, the cache accounting and eviction of a capped store, and the records
+ * each commit carries besides the graph (the head, the deferred updates, the cache
+ * totals). The replica (replica.ts) decides what changes; this module decides how it is
+ * stored and what is kept in memory. Absent for a memory-only database.
+ *
+ * Layout of the records: layout.ts. What opening reads: `readOpening` (three small
+ * records, whatever the size of the store).
+ */
+import type { EngineChange } from '../batch-report.js';
+import type { Engine } from '../engine/core-types.js';
+import type { OutboxCounters } from '../outbox.js';
+import type { StorageAdapter, StorageOperation } from '../storage/adapter.js';
+import { CacheAccounting } from './cache-accounting.js';
+import { rebuildCacheAccounting } from './cache-rebuild.js';
+import { Evictor } from './eviction.js';
+import { GroupCommit } from './group-commit.js';
+import {
+  CACHE_KEY,
+  DEFERRED_KEY,
+  HEAD_KEY,
+  decodeCacheTotals,
+  decodeHead,
+  encodeHead,
+  propertyKey,
+  type CacheTotals,
+  type Head,
+} from './layout.js';
+import type { IsProtected } from './protected-souls.js';
+import { ResidentSouls } from './resident-souls.js';
+
+/** What opening a store reads. */
+export interface Opening {
+  readonly head: Head | undefined;
+  /** The deferred updates' frame, when some were waiting. */
+  readonly deferred: Uint8Array | undefined;
+  /** Cache totals, when the database is capped (rebuilt by a scan if missing). */
+  readonly cacheTotals: CacheTotals | undefined;
+}
+
+/** What the backing needs from the replica around it. */
+export interface BackingHost {
+  /** The engine, while it may be called (undefined once it is freed). */
+  engine(): Engine | undefined;
+  /** Loads records of newly resident souls into the engine (one call for all). */
+  restoreRecords(records: readonly Uint8Array[]): void;
+  /** The outbox's counters, for the head record. */
+  outboxCounters(): OutboxCounters;
+  /** What eviction must never drop, computed when a run starts. */
+  protection(): Promise<IsProtected>;
+  /** Drops a soul from the engine and from whatever indexes it in memory. */
+  dropFromMemory(soul: string): void;
+  /** False once the database is closing. */
+  usable(): boolean;
+}
+
+/** What `db.storage.usage()` reports of the SDK's own accounting. */
+export interface CacheReport {
+  /** Souls the store holds records for (undefined without cache accounting). */
+  readonly cachedNodes: number | undefined;
+  /** Bytes of those records, keys included (undefined without cache accounting). */
+  readonly cacheBytes: number | undefined;
+  /** The cap (undefined when there is none). */
+  readonly maxBytes: number | undefined;
+  /** Souls loaded in the engine now (undefined without a store: everything is in memory). */
+  readonly residentNodes: number | undefined;
+}
+
+export class ReplicaBacking {
+  readonly store: StorageAdapter;
+  readonly commit: GroupCommit;
+  readonly souls: ResidentSouls;
+  readonly #host: BackingHost;
+  readonly #accounting: CacheAccounting | undefined;
+  readonly #evictor: Evictor | undefined;
+  /** Without cache accounting, the first commit deletes "C" (see cache-rebuild.ts). */
+  #cacheTotalsStale = false;
+  /** The deferred queue changed since the store's copy was last staged. */
+  #deferredChanged = false;
+
+  /**
+   * Reads what opening needs: the head, the deferred updates and, for a capped
+   * database (`capped`), the cache totals. Closes the store when that fails.
+   */
+  static async readOpening(store: StorageAdapter, capped: boolean): Promise<Opening> {
+    try {
+      const [headBytes, deferred, totalsBytes] = await Promise.all([store.get(HEAD_KEY), store.get(DEFERRED_KEY), capped ? store.get(CACHE_KEY) : undefined]);
+      const head = headBytes === undefined ? undefined : decodeHead(headBytes);
+      let cacheTotals: CacheTotals | undefined;
+      if (capped) {
+        // A store with data but no totals was never capped, or was last opened without a cap.
+        cacheTotals = totalsBytes !== undefined
+          ? decodeCacheTotals(totalsBytes)
+          : head === undefined
+            ? { tick: 0, bytes: 0, souls: 0 }
+            : await rebuildCacheAccounting(store);
+      }
+      return { head, deferred, cacheTotals };
+    } catch (error) {
+      await store.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** `cacheMaxBytes`: the cap (undefined: no cap and no accounting; needs `opening.cacheTotals`). */
+  constructor(store: StorageAdapter, host: BackingHost, opening: Opening, cacheMaxBytes: number | undefined) {
+    this.store = store;
+    this.#host = host;
+    const commit = new GroupCommit(store, (operations, durable) => this.#seal(operations, durable));
+    this.commit = commit;
+    const { cacheTotals } = opening;
+    const accounting = cacheMaxBytes === undefined || cacheTotals === undefined ? undefined : new CacheAccounting(cacheMaxBytes, cacheTotals, () => commit.touch());
+    this.#accounting = accounting;
+    this.souls = new ResidentSouls(
+      store,
+      (records) => host.restoreRecords(records),
+      accounting === undefined ? undefined : (soul, prefixLength, entries) => accounting.loaded(soul, prefixLength, entries),
+    );
+    if (accounting !== undefined) {
+      this.#evictor = new Evictor({
+        store,
+        commit,
+        souls: this.souls,
+        accounting,
+        protection: () => host.protection(),
+        dropFromMemory: (soul) => host.dropFromMemory(soul),
+        usable: () => host.usable(),
+      });
+    } else {
+      this.#cacheTotalsStale = opening.head !== undefined;
+    }
+  }
+
+  /** Whether `soul` is in the engine; a use of it counts as "recently used" for the cache. */
+  resident(soul: string): boolean {
+    if (!this.souls.has(soul)) return false;
+    this.#accounting?.touch(soul);
+    return true;
+  }
+
+  /** Stages one record per changed property (in report order: a later change of a property overwrites an earlier one). */
+  stage(changes: readonly EngineChange[], records: readonly Uint8Array[]): void {
+    const accounting = this.#accounting;
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i]!;
+      const key = propertyKey(this.souls.prefix(change[0]), change[1]);
+      this.commit.put(key, records[i]!);
+      accounting?.written(change[0], change[1], key.length + records[i]!.length);
+    }
+    this.#evictor?.maybeRun();
+  }
+
+  /** The deferred queue changed: the next commit stores it. */
+  deferredChanged(): void {
+    this.#deferredChanged = true;
+    this.commit.touch();
+  }
+
+  /** A run if the cache is over its cap (after opening: the cap may be smaller than last time). */
+  maybeEvict(): void {
+    this.#evictor?.maybeRun();
+  }
+
+  /** Outbox entries were acknowledged: a run that backed off may now succeed. */
+  relaxEviction(): void {
+    this.#evictor?.relax();
+  }
+
+  /** Evicts now if over the cap; resolves to the number of souls evicted, once durable. */
+  async trim(): Promise<number> {
+    return (await this.#evictor?.run()) ?? 0;
+  }
+
+  cacheReport(): CacheReport {
+    const usage = this.#accounting?.usage;
+    return { cachedNodes: usage?.souls, cacheBytes: usage?.bytes, maxBytes: this.#accounting?.maxBytes, residentNodes: this.souls.size };
+  }
+
+  /** Waits until everything staged (access ticks of reads included) is durable. */
+  async flush(): Promise<void> {
+    if (this.#evictor !== undefined) {
+      await this.#evictor.idle();
+      if (this.#accounting?.dirty) this.commit.touch();
+    }
+    await this.commit.flush();
+  }
+
+  /** Lets eviction and loads finish, commits what is staged, closes the store. */
+  async close(): Promise<void> {
+    this.#accounting?.close();
+    await this.#evictor?.idle();
+    await this.souls.settle();
+    if (this.#accounting?.dirty) this.commit.touch();
+    // Failed batches were reported to the puts they belonged to.
+    await this.commit.flush().catch(() => {});
+    await this.store.close();
+  }
+
+  /** Adds to each commit the records that describe the state as of the commit. */
+  #seal(operations: StorageOperation[], durable: Promise<void>): void {
+    const engine = this.#host.engine();
+    if (engine === undefined) return;
+    const { size, nextId } = this.#host.outboxCounters();
+    operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead({ clock: engine.clock(), outboxSize: size, outboxNextId: nextId }) });
+    this.#accounting?.seal(operations, durable);
+    if (this.#cacheTotalsStale) {
+      this.#cacheTotalsStale = false;
+      operations.push({ type: 'del', key: CACHE_KEY });
+      durable.catch(() => void (this.#cacheTotalsStale = true));
+    }
+    if (this.#deferredChanged) {
+      this.#deferredChanged = false;
+      operations.push(engine.deferredCount() === 0 ? { type: 'del', key: DEFERRED_KEY } : { type: 'put', key: DEFERRED_KEY, value: engine.deferredFrame() });
+      durable.catch(() => void (this.#deferredChanged = true));
+    }
+  }
+}
