@@ -36,6 +36,16 @@ impl Namespace {
     }
 }
 
+/// The public key (as written in the soul) whose protected space `soul` is in: `~K` and
+/// `~K/…` give `K`; any other soul, or a `~` soul whose key is not a valid public key,
+/// gives None. The shell asks this instead of matching prefixes itself.
+pub fn space_owner(soul: &str) -> Option<&str> {
+    match Namespace::of(soul) {
+        Ok(Namespace::Protected { .. }) => soul[1..].split('/').next(),
+        _ => None,
+    }
+}
+
 /// Checks one update against its soul's namespace. Signature validity is checked
 /// elsewhere (in batches); this only asks whether the right key signed.
 pub fn admit(
@@ -65,6 +75,20 @@ pub fn admit(
 mod tests {
     use super::*;
     use crate::crypto::{encode_public_key, KeyPair};
+
+    #[test]
+    fn space_owner_names_the_key_of_protected_souls_only() {
+        let key = encode_public_key(KeyPair::from_seed(&[7; 32]).public_key());
+        assert_eq!(space_owner(&format!("~{key}")), Some(key.as_str()));
+        assert_eq!(space_owner(&format!("~{key}/profile/name")), Some(key.as_str()));
+        // A prefix match on text would wrongly claim these: the key must end at '/'.
+        assert_eq!(space_owner(&format!("~{key}x")), None);
+        assert_eq!(space_owner(&format!("~{key}x/profile")), None);
+        assert_eq!(space_owner("~not-a-key/profile"), None);
+        assert_eq!(space_owner("~"), None);
+        assert_eq!(space_owner("public/soul"), None);
+        assert_eq!(space_owner(&format!("#{key}")), None);
+    }
 
     #[test]
     fn protected_space_needs_the_owners_signature() {

@@ -337,6 +337,12 @@ impl Engine {
         self.inner.restore_clock(last)
     }
 
+    /// The public key whose protected `~` space `soul` is in, or undefined (namespace.rs).
+    #[wasm_bindgen(js_name = spaceOwner)]
+    pub fn space_owner(&self, soul: &str) -> Option<String> {
+        crate::namespace::space_owner(soul).map(str::to_owned)
+    }
+
     /// The distinct souls a frame touches (decoding only).
     #[wasm_bindgen(js_name = soulsOf)]
     pub fn souls_of(&self, frame: &[u8]) -> Result<Vec<String>, JsValue> {

@@ -504,8 +504,19 @@ export class LocalReplica implements GraphView {
     return engineCall(() => this.#engine.soulsOf(frame));
   }
 
-  /** Set by the network while it runs: how a read asks peers first. */
-  remoteReads: ((soul: string, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  /** How a read asks peers first, while a network runs (see useRemoteReads). */
+  #remoteReads: ((soul: string, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+
+  /**
+   * The network registers how reads ask its peers first (one network per replica);
+   * returns the function that unregisters it.
+   */
+  useRemoteReads(reads: (soul: string, signal: AbortSignal | undefined) => Promise<void>): () => void {
+    this.#remoteReads = reads;
+    return () => {
+      if (this.#remoteReads === reads) this.#remoteReads = undefined;
+    };
+  }
 
   /**
    * Before a read of `path`: asks the network for each soul the path goes through,
@@ -514,7 +525,7 @@ export class LocalReplica implements GraphView {
    * not have received the servers' state yet, and a read must not answer from before it.
    */
   async readThrough(path: RefPath, signal: AbortSignal | undefined): Promise<void> {
-    const remote = this.remoteReads;
+    const remote = this.#remoteReads;
     if (remote === undefined) return;
     const asked = new Set<string>();
     for (let hop = 0; hop <= path.keys.length; hop++) {

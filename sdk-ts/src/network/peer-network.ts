@@ -308,10 +308,7 @@ export class Network {
       }),
       replica.onClose(() => void this.stop()),
     );
-    replica.remoteReads = (soul, signal) => this.fetch(soul, { signal });
-    this.#cleanups.push(() => {
-      if (replica.remoteReads !== undefined) replica.remoteReads = undefined;
-    });
+    this.#cleanups.push(replica.useRemoteReads((soul, signal) => this.fetch(soul, { signal })));
     this.#pinger.start();
     for (const address of peers) this.#dialler.keep(address);
     this.#updateState();

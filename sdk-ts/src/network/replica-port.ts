@@ -65,8 +65,8 @@ export interface ReplicaForNetwork {
   /** Servers only (with a store). */
   readonly changeLog: ChangeLogForNetwork | undefined;
   readonly engineModule: Pick<EngineModule, 'joinFrames'>;
-  /** Set by the network while it runs; reads call it first. */
-  remoteReads: RemoteReads | undefined;
+  /** Registers how reads ask this network's peers first; returns the unregister function. */
+  useRemoteReads(reads: RemoteReads): () => void;
   /** A peer's frame through the engine (decode, verify, validate, merge); resolves once durable. */
   receive(frame: Uint8Array): Promise<ReceivedBatch>;
   /** The distinct souls a frame touches; throws DecodeError for malformed bytes. */

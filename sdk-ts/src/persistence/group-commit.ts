@@ -13,7 +13,7 @@
  * synchronously, so a put is either wholly in the store or not at all.
  */
 import type { StorageAdapter, StorageOperation } from '../storage/adapter.js';
-import { afterMicrotasks } from './macrotask.js';
+import { afterMicrotasks } from '../util/macrotask.js';
 
 interface Batch {
   readonly operations: StorageOperation[];

@@ -35,6 +35,12 @@ export async function protectedSouls(sources: ProtectionSources): Promise<IsProt
   if (engine === undefined) return () => true;
   for (const frame of frames) for (const soul of engine.soulsOf(frame)) souls.add(soul);
   if (engine.deferredCount() !== 0) for (const soul of engine.soulsOf(engine.deferredFrame())) souls.add(soul);
-  const spaces = [...new Set([...kept, ...sources.ownKeys])].map((publicKey) => `~${publicKey}`);
-  return (soul) => souls.has(soul) || (soul.startsWith('~') && spaces.some((space) => soul.startsWith(space)));
+  const owners = new Set([...kept, ...sources.ownKeys]);
+  // Whose space a soul is in is the engine's namespace rule (namespace.rs), not a prefix match here.
+  return (soul) => {
+    if (souls.has(soul)) return true;
+    if (!soul.startsWith('~')) return false;
+    const owner = sources.engine()?.spaceOwner(soul);
+    return owner === undefined ? sources.engine() === undefined : owners.has(owner);
+  };
 }

@@ -35,7 +35,7 @@ const memory: Transport = { name: 'in-memory pair', pair: async () => createChan
 const memorySmallChunks: Transport = { name: 'in-memory pair, 7-byte chunks, 1 KiB window', pair: async () => createChannelPair({ maxChunkBytes: 7, windowBytes: 1024 }) };
 
 beforeAll(async () => {
-  nodes.push(await createClientNode({ protocolPrefix: '/rustdht-test' }), await createClientNode({ listen: ['/ip4/127.0.0.1/tcp/0'], protocolPrefix: '/rustdht-test' }));
+  nodes.push(await createClientNode(), await createClientNode({ listen: ['/ip4/127.0.0.1/tcp/0'] }));
   await handleChannels(nodes[1]!, PROTOCOL, (channel) => accepted?.(channel));
 });
 

@@ -1,7 +1,7 @@
 /**
  * Real libp2p nodes on loopback: the three transports carry StreamChannel bytes both ways
  * (with backpressure), clients reach servers, a server keeps its identity and certificate
- * hash across restarts, gossip arrives, and the DHT finds peers.
+ * hash across restarts, and a node runs exactly the services the network uses.
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,13 +38,13 @@ async function newDataDir(): Promise<string> {
 }
 
 async function startServer(dataDir?: string, listen: readonly string[] = LOOPBACK_LISTEN): Promise<ServerNode> {
-  const node = await createServerNode({ dataDir: dataDir ?? (await newDataDir()), listen, protocolPrefix: '/rustdht-test' });
+  const node = await createServerNode({ dataDir: dataDir ?? (await newDataDir()), listen });
   running.push(node);
   return node;
 }
 
 async function startClient(): Promise<RustDHTNode> {
-  const node = await createClientNode({ protocolPrefix: '/rustdht-test' });
+  const node = await createClientNode();
   running.push(node);
   return node;
 }
@@ -180,38 +180,10 @@ describe('libp2p nodes on loopback', () => {
     expect(connection.remotePeer.toString()).toBe(peerId);
   });
 
-  it('gossipsub delivers a published message to a subscriber', async () => {
-    const [a, b] = await Promise.all([startServer(), startServer()]);
-    const topic = 'rustdht-test/topic';
-    a.services.pubsub.subscribe(topic);
-    b.services.pubsub.subscribe(topic);
-    await a.dial(addressOf(b, 'tcp'));
-    await until(() => a.services.pubsub.getSubscribers(topic).some((peer) => peer.equals(b.peerId)), 'A to see B subscribed');
-
-    const arrived = new Promise<Uint8Array>((resolve) => {
-      b.services.pubsub.addEventListener('message', (event) => {
-        if (event.detail.topic === topic) resolve(event.detail.data);
-      });
-    });
-    const result = await a.services.pubsub.publish(topic, new TextEncoder().encode('hello'));
-    expect(result.recipients.map(String)).toContain(b.peerId.toString());
-    expect(new TextDecoder().decode(await arrived)).toBe('hello');
-  });
-
-  it('kad-dht: a server finds a peer it was never told about through a third', async () => {
-    const [a, b, c] = await Promise.all([startServer(), startServer(), startServer()]);
-    await Promise.all([b.dial(addressOf(a, 'tcp')), c.dial(addressOf(a, 'tcp'))]);
-
-    // B knows only A; the peers closest to C's id must include C, learnt from A's routing
-    // table. Polled: A adds B and C to its table shortly after identify, not at dial time.
-    const closestTo = async (node: ServerNode, key: Uint8Array): Promise<string[]> => {
-      const found: string[] = [];
-      for await (const event of node.services.dht.getClosestPeers(key, { signal: AbortSignal.timeout(5_000) })) {
-        if (event.name === 'FINAL_PEER') found.push(event.peer.id.toString());
-      }
-      return found;
-    };
-    await until(async () => (await closestTo(b, c.peerId.toMultihash().bytes)).includes(c.peerId.toString()), 'B to find C');
-    expect(b.getConnections(c.peerId).length).toBeGreaterThan(0);
+  it('runs identify and ping, and no DHT or pubsub until placement gives them a job', async () => {
+    const node = await startServer();
+    expect(Object.keys(node.services).sort()).toEqual(['identify', 'keychain', 'ping', 'relay']);
+    const protocols = node.getProtocols();
+    expect(protocols.some((p) => p.includes('/kad/') || p.includes('meshsub') || p.includes('floodsub'))).toBe(false);
   });
 });

@@ -35,8 +35,6 @@ export interface BrowserNodeOptions {
    * directly, e.g. on one LAN, connect; relayed connections still work).
    */
   readonly rtcConfiguration?: RTCConfiguration;
-  /** Must match the servers'; default '/rustdht'. */
-  readonly protocolPrefix?: string;
 }
 
 /** Creates and starts a browser node. */
@@ -44,7 +42,7 @@ export async function createBrowserNode(options: BrowserNodeOptions = {}): Promi
   const listen = (options.listen ?? BROWSER_LISTEN).map((text) => parseMultiaddr(text, 'option network.listen:'));
   const rtc = options.rtcConfiguration === undefined ? {} : { rtcConfiguration: options.rtcConfiguration };
   return createLibp2p({
-    ...baseConfig({ dhtServer: false, protocolPrefix: options.protocolPrefix }),
+    ...baseConfig(),
     ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
     addresses: { listen: listen.map(String) },
     transports: [webSockets(), webRTCDirect(rtc), webRTC(rtc), circuitRelayTransport()],

@@ -18,15 +18,13 @@ export interface ClientNodeOptions {
   readonly listen?: readonly string[];
   /** The peer identity; default a new Ed25519 key held in memory (a new peer id per start). */
   readonly privateKey?: PrivateKey;
-  /** Must match the servers'; default '/rustdht'. */
-  readonly protocolPrefix?: string;
 }
 
 /** Creates and starts a client node. */
 export async function createClientNode(options: ClientNodeOptions = {}): Promise<RustDHTNode> {
   const listen = (options.listen ?? []).map((text) => parseMultiaddr(text, 'option network.listen:'));
   return createLibp2p({
-    ...baseConfig({ dhtServer: false, protocolPrefix: options.protocolPrefix }),
+    ...baseConfig(),
     ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
     addresses: { listen: listen.map(String) },
     transports: [tcp(), webSockets(), webRTCDirect({ rtcConfiguration: { iceServers: [] } })],

@@ -42,8 +42,6 @@ export interface ServerNodeOptions {
   readonly listen?: readonly string[];
   /** Servers to dial at start (multiaddrs, ideally ending in /p2p/<peerId>). */
   readonly bootstrap?: readonly string[];
-  /** Default '/rustdht'; see DEFAULT_PROTOCOL_PREFIX. */
-  readonly protocolPrefix?: string;
 }
 
 export type ServerServices = NodeServices & {
@@ -67,7 +65,7 @@ export async function createServerNode(options: ServerNodeOptions): Promise<Serv
   const bootstrap = (options.bootstrap ?? []).map((text) => parseMultiaddr(text, 'bootstrap address'));
   const privateKey = await loadOrCreatePeerKey(options.dataDir);
   const datastore = await FilePrefixDatastore.open(join(options.dataDir, 'libp2p'), PERSISTED_PREFIXES);
-  const base = baseConfig({ dhtServer: true, protocolPrefix: options.protocolPrefix });
+  const base = baseConfig();
 
   const node = await createLibp2p<ServerServices>({
     ...base,

@@ -28,7 +28,7 @@ let nodes = 0;
 async function createMemoryNode(options: NetworkOptions): Promise<RustDHTNode> {
   const server = options.role === 'server';
   return createLibp2p({
-    ...baseConfig({ dhtServer: server }),
+    ...baseConfig(),
     addresses: { listen: server ? [`/memory/rustdht-${process.pid}-${++nodes}`] : [] },
     transports: [memory()],
   });
