@@ -2,19 +2,19 @@
  * The public API shared by every platform. Import the package itself (`rustdht`):
  * its Node and browser entries re-export all of this with the engine bound.
  */
-export { RustDHT, type Limits, type OpenOptions, type CloseOptions, type CloseReport, type NetworkedOpenOptions, type NetworkedRustDHT } from './db.js';
-export type { DatabaseStorage, StorageUsage } from './database-storage.js';
-export type { Linkable } from './flatten.js';
-export type { ChildListener } from './map-watcher.js';
+export { RustDHT, type Limits, type OpenOptions, type CloseOptions, type CloseReport, type NetworkedOpenOptions, type NetworkedRustDHT } from './api/db.js';
+export type { DatabaseStorage, StorageUsage } from './api/database-storage.js';
+export type { Linkable } from './api/flatten.js';
+export type { ChildListener } from './replica/map-watcher.js';
 export type { RustDHTNode } from './network/libp2p/shared.js';
-export { Ref, MapRef, type ChildOf, type PutAck, type ReadOptions, type StreamOptions, type ChangeEvent, type ChildChangeEvent } from './ref.js';
-export { Identity, type ExportedIdentity } from './identity.js';
-export type { IdentityKeeper } from './identity-keeper.js';
-export type { Outbox, OutboxEntry, OutboxEvent, OutboxListener, OutboxIterationOptions } from './outbox.js';
-export type { PutValue, PutObject } from './flatten.js';
-export type { ReceiveResult, UpdateOutcome, ChangesListener } from './replica.js';
-export type { OutcomeCounts, OutcomeKind } from './batch-report.js';
-export type { Link, Value, NodeData, ReadValue, PropertyMeta, NodeMeta, PropertyChange } from './values.js';
+export { Ref, MapRef, type ChildOf, type PutAck, type ReadOptions, type StreamOptions, type ChangeEvent, type ChildChangeEvent } from './api/ref.js';
+export { Identity, type ExportedIdentity } from './api/identity.js';
+export type { IdentityKeeper } from './replica/identity-keeper.js';
+export type { Outbox, OutboxEntry, OutboxEvent, OutboxListener, OutboxIterationOptions } from './replica/outbox.js';
+export type { PutValue, PutObject } from './api/flatten.js';
+export type { ReceiveResult, UpdateOutcome, ChangesListener } from './replica/replica.js';
+export type { OutcomeCounts, OutcomeKind } from './replica/batch-report.js';
+export type { Link, Value, NodeData, ReadValue, PropertyMeta, NodeMeta, PropertyChange } from './api/values.js';
 export {
   RustDHTError,
   InvalidValueError,
@@ -26,7 +26,7 @@ export {
   AbortError,
   StorageQuotaError,
   UndeliveredWritesError,
-} from './errors.js';
+} from './api/errors.js';
 export type { StorageAdapter, StorageEntry, StorageOperation, RangeOptions } from './storage/adapter.js';
 export { MemoryStore } from './storage/memory.js';
 export type { Network } from './network/peer-network.js';

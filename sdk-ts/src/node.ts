@@ -1,8 +1,8 @@
 /** The package's Node entry: the shared API with the engine loaded through wasm-bindgen's nodejs glue. */
 import * as engine from './engine/load-node.js';
-import { nodeNetworkPlatform } from './node-network.js';
-import { RustDHT as UnboundRustDHT } from './db.js';
-import { Identity as UnboundIdentity } from './identity.js';
+import { nodeNetworkPlatform } from './platform/node-network.js';
+import { RustDHT as UnboundRustDHT } from './api/db.js';
+import { Identity as UnboundIdentity } from './api/identity.js';
 
 export * from './index.js';
 // Node only: classic-level is a native addon, so only this entry may import it.

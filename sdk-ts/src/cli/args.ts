@@ -9,7 +9,7 @@
  * does not mention it.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { PutObject, PutValue } from '../flatten.js';
+import type { PutObject, PutValue } from '../api/flatten.js';
 import { parseMultiaddr } from '../network/multiaddr.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../server/log.js';
 import { VERSION } from '../server/version.js';

@@ -3,7 +3,7 @@
  * dispatcher (run.ts) maps every outcome to an exit code in one place. They extend
  * RustDHTError so they print like every other typed error: `rustdht: CODE: message`.
  */
-import { RustDHTError } from '../errors.js';
+import { RustDHTError } from '../api/errors.js';
 
 /** Exit statuses, as documented in `rustdht --help`. */
 export const EXIT = {

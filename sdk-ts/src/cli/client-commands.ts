@@ -8,10 +8,10 @@
  * acknowledgement) and the first connection for watch. Ctrl+C ends get and put with
  * exit 130, and ends watch normally (exit 0): stopping is how a watch finishes.
  */
-import { AbortError } from '../errors.js';
+import { AbortError } from '../api/errors.js';
 import type { NetworkEvent } from '../network/types.js';
 import { RustDHT, type Network } from '../node.js';
-import { isLink, type ReadValue } from '../values.js';
+import { isLink, type ReadValue } from '../api/values.js';
 import type { ClientOptions, GetOptions, PutOptions, WatchOptions } from './args.js';
 import { CliError, EXIT } from './cli-error.js';
 import type { CliIO } from './io.js';

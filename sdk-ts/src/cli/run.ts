@@ -6,7 +6,7 @@
  * Commands are imported on demand: `rustdht --help` must answer instantly and work
  * even where the WebAssembly engine or libp2p would fail to load.
  */
-import { RustDHTError } from '../errors.js';
+import { RustDHTError } from '../api/errors.js';
 import { VERSION } from '../server/version.js';
 import { helpText, parseCommandLine, type Invocation } from './args.js';
 import { CliError, EXIT, UsageError } from './cli-error.js';

@@ -2,7 +2,7 @@
  * Running totals of a network (what `network.counters()` reports and /metrics exports).
  * Sessions and the responder add to them; nothing here is reset while the network runs.
  */
-import type { OutcomeKind } from '../batch-report.js';
+import type { OutcomeKind } from '../replica/batch-report.js';
 import type { ReceivedBatch } from './replica-port.js';
 import type { NetworkCounters } from './types.js';
 

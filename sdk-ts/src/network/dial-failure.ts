@@ -7,7 +7,7 @@
  * (one per address tried), Noise with UnexpectedPeerError when the key the peer proves
  * is not the one the address's /p2p/ part names. This walks all of those.
  */
-import { RustDHTError } from '../errors.js';
+import { RustDHTError } from '../api/errors.js';
 
 export type DialFailureCode =
   /** Nothing listens there: the connection was refused. */

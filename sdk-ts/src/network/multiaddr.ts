@@ -5,7 +5,7 @@
  * with it and what one looks like.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { InvalidValueError } from '../errors.js';
+import { InvalidValueError } from '../api/errors.js';
 
 const EXAMPLE = '/ip4/127.0.0.1/tcp/7401/p2p/<peerId>';
 

@@ -2,7 +2,7 @@
  * `RustDHT.open({ network })` checked before anything starts, so a typo is a typed
  * error naming the option rather than a failure deep inside libp2p.
  */
-import { InvalidValueError } from '../errors.js';
+import { InvalidValueError } from '../api/errors.js';
 import { parseMultiaddr } from './multiaddr.js';
 import type { NetworkOptions } from './types.js';
 

@@ -23,7 +23,7 @@
 import type { Connection } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { AbortError, ClosedError, InvalidValueError, throwIfAborted } from '../errors.js';
+import { AbortError, ClosedError, InvalidValueError, throwIfAborted } from '../api/errors.js';
 import { CounterSet } from './counters.js';
 import type { DialFailure } from './dial-failure.js';
 import { Fetcher } from './duties/fetcher.js';

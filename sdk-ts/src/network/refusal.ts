@@ -4,7 +4,7 @@
  * code; anything else is a bug or a platform failure of ours, `internal`, and a peer
  * learns no more of it than its message.
  */
-import { RustDHTError } from '../errors.js';
+import { RustDHTError } from '../api/errors.js';
 
 export interface Refusal {
   readonly code: string;

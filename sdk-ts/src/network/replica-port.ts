@@ -7,7 +7,7 @@
  *
  * Types only.
  */
-import type { OutcomeKind } from '../batch-report.js';
+import type { OutcomeKind } from '../replica/batch-report.js';
 import type { EngineModule } from '../engine/core-types.js';
 
 /** How the engine took a frame from a peer: one outcome per update, in frame order, and the totals. */

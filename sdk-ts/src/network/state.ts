@@ -4,8 +4,8 @@
  * (`whenConnected`, `whenSynced`): a wait re-checks its condition after every network
  * event and every outbox change, and ends with the signal or when the network stops.
  */
-import { ClosedError, abortErrorFrom, throwIfAborted } from '../errors.js';
-import { notifyAll } from '../listeners.js';
+import { ClosedError, abortErrorFrom, throwIfAborted } from '../api/errors.js';
+import { notifyAll } from '../util/listeners.js';
 import type { NetworkEvent, NetworkStatus } from './types.js';
 
 export type NetworkState = NetworkStatus['state'];

@@ -11,7 +11,7 @@
  * answered with ERROR `wire/rate-limited` and dropped; a handler that throws answers
  * that one request with its error. Nothing a peer sends can throw out of here.
  */
-import { ClosedError, RustDHTError } from '../errors.js';
+import { ClosedError, RustDHTError } from '../api/errors.js';
 import type { NetworkCounterSink } from './counters.js';
 import { refusalOf } from './refusal.js';
 import type { Channel } from './transport/channel.js';

@@ -26,7 +26,7 @@ import {
 } from './layout.js';
 import type { IsProtected } from './protected-souls.js';
 import type { ResidentSouls } from './resident-souls.js';
-import { reportListenerError } from '../listeners.js';
+import { reportListenerError } from '../util/listeners.js';
 
 /** A run evicts down to this share of the cap. */
 export const LOW_WATER = 0.9;

@@ -19,7 +19,7 @@
  * "A" and "C" exist only while a cache cap is in force (cache-accounting.ts); a database
  * opened without one deletes "C", so the next capped open knows to rebuild them.
  */
-import { RustDHTError } from '../errors.js';
+import { RustDHTError } from '../api/errors.js';
 
 const HEAD = 0x48; // H
 const DEFERRED = 0x44; // D

@@ -12,8 +12,8 @@
  * runs are rare (the eviction brings the cache well under its cap), writes are not.
  */
 import type { Engine } from '../engine/core-types.js';
-import type { IdentityKeeper } from '../identity-keeper.js';
-import type { Outbox } from '../outbox.js';
+import type { IdentityKeeper } from '../replica/identity-keeper.js';
+import type { Outbox } from '../replica/outbox.js';
 
 export interface ProtectionSources {
   readonly outbox: Outbox;

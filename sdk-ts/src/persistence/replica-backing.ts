@@ -8,9 +8,9 @@
  * Layout of the records: layout.ts. What opening reads: `readOpening` (three small
  * records, whatever the size of the store).
  */
-import type { EngineChange } from '../batch-report.js';
+import type { EngineChange } from '../replica/batch-report.js';
 import type { Engine } from '../engine/core-types.js';
-import type { OutboxCounters } from '../outbox.js';
+import type { OutboxCounters } from '../replica/outbox.js';
 import type { StorageAdapter, StorageOperation } from '../storage/adapter.js';
 import { CacheAccounting } from './cache-accounting.js';
 import { rebuildCacheAccounting } from './cache-rebuild.js';

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
 import type { Registry } from 'prom-client';
-import { RustDHTError } from '../errors.js';
+import { RustDHTError } from '../api/errors.js';
 import type { PeerRole, Transport } from '../network/types.js';
 
 export interface HealthPeer {

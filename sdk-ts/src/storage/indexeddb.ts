@@ -27,7 +27,7 @@
  * (storage cleared, disk failure). Later calls then reject with ClosedError saying why.
  */
 import { deleteDB, openDB, unwrap, type IDBPDatabase } from 'idb';
-import { closedError, RustDHTError, StorageQuotaError } from '../errors.js';
+import { closedError, RustDHTError, StorageQuotaError } from '../api/errors.js';
 import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from './adapter.js';
 import { toKeyRange, type KeyRange } from './range.js';
 import { checkBytes, copyOperations } from './validate.js';

@@ -21,7 +21,7 @@
  * reads in chunks, so scanning a large store does not load it into memory.
  */
 import { ClassicLevel } from 'classic-level';
-import { closedError, RustDHTError } from '../errors.js';
+import { closedError, RustDHTError } from '../api/errors.js';
 import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from './adapter.js';
 import { toKeyRange } from './range.js';
 import { checkBytes, copyOperations } from './validate.js';

@@ -19,7 +19,7 @@
  * Durability: a resolved batch is in the browser's storage area; browsers write that
  * to disk shortly after, not before the call returns.
  */
-import { closedError, RustDHTError, StorageQuotaError } from '../errors.js';
+import { closedError, RustDHTError, StorageQuotaError } from '../api/errors.js';
 import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from './adapter.js';
 import { compareBytes } from './bytes.js';
 import { lowerBound, sortedSlice, toKeyRange } from './range.js';

@@ -7,7 +7,7 @@
  * validated and copied before anything changes, then applied synchronously, so
  * batches land in call order and a failing one leaves nothing behind.
  */
-import { closedError } from '../errors.js';
+import { closedError } from '../api/errors.js';
 import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from './adapter.js';
 import { compareBytes } from './bytes.js';
 import { lowerBound, sortedSlice, toKeyRange } from './range.js';

@@ -4,7 +4,7 @@
  * (prefix ≤ key < prefixEnd(prefix)), so every backend turns any combination of
  * options into one contiguous key range and reads it once.
  */
-import { InvalidValueError } from '../errors.js';
+import { InvalidValueError } from '../api/errors.js';
 import type { RangeOptions } from './adapter.js';
 import { compareBytes, prefixEnd } from './bytes.js';
 import { checkBytes } from './validate.js';

@@ -16,7 +16,7 @@
  * unit, then ceil(8n / 15) units of 15 bits each, most significant bit first, each
  * offset by 0x20.
  */
-import { RustDHTError } from '../errors.js';
+import { RustDHTError } from '../api/errors.js';
 
 const OFFSET = 0x20;
 const BITS = 15;

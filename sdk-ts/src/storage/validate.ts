@@ -7,7 +7,7 @@
  * can change or interrupt what the backend writes. A batch therefore either fails here,
  * with nothing written, or goes to the backend whole.
  */
-import { InvalidValueError } from '../errors.js';
+import { InvalidValueError } from '../api/errors.js';
 import type { StorageOperation } from './adapter.js';
 
 export function checkBytes(bytes: unknown, what: string): asserts bytes is Uint8Array {

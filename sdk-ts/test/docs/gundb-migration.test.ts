@@ -7,7 +7,7 @@
  */
 import { afterAll, expect, it } from 'vitest';
 import * as nodeEntry from '../../src/node.js';
-import { IdentityKeeper } from '../../src/identity-keeper.js';
+import { IdentityKeeper } from '../../src/replica/identity-keeper.js';
 import { Network } from '../../src/network/peer-network.js';
 import { Identity, MapRef, Ref, RustDHT } from '../../src/node.js';
 import { LocalStorageStore } from '../../src/storage/local-storage.js';

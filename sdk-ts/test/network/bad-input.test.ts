@@ -15,7 +15,7 @@
  */
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBase64url } from '../../src/base64url.js';
+import { decodeBase64url } from '../../src/util/base64url.js';
 import { encodeUpdates } from '../../src/engine/load-node.js';
 import { createClientNode } from '../../src/network/libp2p/client-node.js';
 import type { RustDHTNode } from '../../src/network/libp2p/shared.js';
@@ -24,7 +24,7 @@ import { MessageReader, lengthPrefixed } from '../../src/network/wire/framing.js
 import { SYNC_PROTOCOL, decodeMessage, encodeMessage, type WireMessage } from '../../src/network/wire/messages.js';
 import { encodeVarint } from '../../src/network/wire/varint.js';
 import { Identity, RustDHT } from '../../src/node.js';
-import type { PropertyMeta } from '../../src/values.js';
+import type { PropertyMeta } from '../../src/api/values.js';
 import { startServer, stopAllServers, waitFor, withDeadline, type ServerProcess } from './helpers/server-process.js';
 
 const run = randomUUID().slice(0, 8);

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPTIONS } from '../../src/cli/args.js';
 import { Identity, RustDHT } from '../../src/node.js';
-import type { PropertyMeta } from '../../src/values.js';
+import type { PropertyMeta } from '../../src/api/values.js';
 import {
   freeTcpPort,
   runCli,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidValueError, RustDHTError } from '../../src/errors.js';
+import { InvalidValueError, RustDHTError } from '../../src/api/errors.js';
 import { MessageReader, lengthPrefixed } from '../../src/network/wire/framing.js';
 import { DEFAULT_MAX_SOULS, MESSAGE_TYPE_CODES, decodeMessage, encodeMessage, type WireMessage } from '../../src/network/wire/messages.js';
 import { DEFAULT_WIRE_LIMITS, PeerRateLimiter, TokenBucket, resolveWireLimits } from '../../src/network/wire/rate-limiter.js';

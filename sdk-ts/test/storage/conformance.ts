@@ -11,7 +11,7 @@
  * reason; every other check runs for every backend.
  */
 import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from '../../src/storage/adapter.js';
-import { ClosedError, InvalidValueError, RustDHTError, StorageQuotaError } from '../../src/errors.js';
+import { ClosedError, InvalidValueError, RustDHTError, StorageQuotaError } from '../../src/api/errors.js';
 import { assert, assertBytes, assertEqual, assertError, fail, hex, rejection, sameBytes, show } from './assertions.js';
 import { Random, StoreModel } from './model.js';
 

@@ -42,10 +42,10 @@ process.stdout.write('ready\\n');
 await Promise.all(Array.from({ length: ${IN_FLIGHT} }, writer));
 `;
 
-/** Transpiles src/errors.ts and src/storage/*.ts to JavaScript under CHILD_ROOT. */
+/** Transpiles src/api/errors.ts and src/storage/*.ts to JavaScript under CHILD_ROOT. */
 function buildChild(): void {
   rmSync(CHILD_ROOT, { recursive: true, force: true });
-  const sources = ['errors.ts', ...readdirSync(join(SDK, 'src', 'storage')).filter((f) => f.endsWith('.ts')).map((f) => `storage/${f}`)];
+  const sources = ['api/errors.ts', ...readdirSync(join(SDK, 'src', 'storage')).filter((f) => f.endsWith('.ts')).map((f) => `storage/${f}`)];
   for (const source of sources) {
     const { outputText } = ts.transpileModule(readFileSync(join(SDK, 'src', source), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RustDHTError } from '../../src/errors.js';
+import { RustDHTError } from '../../src/api/errors.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { LevelStore } from '../../src/storage/leveldb.js';
 import { describeConformance } from './vitest-conformance.js';

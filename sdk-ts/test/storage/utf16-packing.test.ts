@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RustDHTError } from '../../src/errors.js';
+import { RustDHTError } from '../../src/api/errors.js';
 import { packBytes, unpackBytes } from '../../src/storage/utf16-packing.js';
 import { sameBytes } from './assertions.js';
 import { Random } from './model.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBase64url, encodeBase64url } from '../../src/base64url.js';
+import { decodeBase64url, encodeBase64url } from '../../src/util/base64url.js';
 
 describe('base64url', () => {
   it('matches Node for every length from 0 to 70 bytes', () => {

@@ -7,7 +7,7 @@
  * them, and the WebAssembly engine writes the same text as the native one.
  */
 import { describe, expect, it } from 'vitest';
-import { countOutcomes, toPropertyChange } from '../../src/batch-report.js';
+import { countOutcomes, toPropertyChange } from '../../src/replica/batch-report.js';
 import { Engine, encodeUpdates } from '../../src/engine/load-node.js';
 import { parseJson, parseReport, type EngineNode } from '../../src/engine/reports.js';
 import { batchReports, nodeReads } from './engine-json.fixture.js';

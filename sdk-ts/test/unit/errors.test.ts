@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorForCode, fromEngineError } from '../../src/errors.js';
+import { errorForCode, fromEngineError } from '../../src/api/errors.js';
 import {
   AbortError,
   ClosedError,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameArena } from '../../src/frame-arena.js';
+import { FrameArena } from '../../src/replica/frame-arena.js';
 
 const frame = (id: number): Uint8Array => Uint8Array.from({ length: id % 37 }, (_, i) => (id + i) & 0xff);
 

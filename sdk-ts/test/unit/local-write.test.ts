@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidValueError, RustDHT } from '../../src/node.js';
-import { writeListText } from '../../src/local-write.js';
+import { writeListText } from '../../src/replica/local-write.js';
 
 describe('local writes across the JSON boundary', () => {
   it('marks -0 and leaves every other value to JSON.stringify', () => {

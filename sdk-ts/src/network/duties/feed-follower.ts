@@ -10,7 +10,7 @@
  * ("F" is registered in the store's key space, persistence/layout.ts, beside the
  * replica's own records.) The serving side is serving/feed-server.ts.
  */
-import { RustDHTError } from '../../errors.js';
+import { RustDHTError } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
 import { codeOf, messageOf } from '../refusal.js';
 import type { ReplicaForNetwork } from '../replica-port.js';

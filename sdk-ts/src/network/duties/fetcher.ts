@@ -5,7 +5,7 @@
  * time limit. Right after open, a read waits (within that limit) for the first
  * connection; offline, it returns at once and the read answers locally.
  */
-import { RustDHTError, abortErrorFrom } from '../../errors.js';
+import { RustDHTError, abortErrorFrom } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
 import { codeOf, messageOf } from '../refusal.js';
 import type { ReplicaForNetwork } from '../replica-port.js';

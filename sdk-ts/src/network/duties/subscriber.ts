@@ -11,7 +11,7 @@
  *
  * The other side, the peers that subscribed here, is serving/publisher.ts.
  */
-import { RustDHTError } from '../../errors.js';
+import { RustDHTError } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingEvent, SyncSession } from '../sync-session.js';

@@ -14,7 +14,7 @@ import { tcp } from '@libp2p/tcp';
 import { webRTCDirect } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
-import { InvalidValueError } from '../../errors.js';
+import { InvalidValueError } from '../../api/errors.js';
 import { FilePrefixDatastore } from './file-datastore.js';
 import { parseMultiaddr, peerIdOf } from '../multiaddr.js';
 import { baseConfig } from './shared.js';

@@ -9,7 +9,7 @@
  * both ends are done or one end aborted.
  */
 
-import { abortErrorFrom, ClosedError, throwIfAborted } from '../../errors.js';
+import { abortErrorFrom, ClosedError, throwIfAborted } from '../../api/errors.js';
 import { parseMultiaddr } from '../multiaddr.js';
 import type { BytesListener, Channel, CloseListener } from '../transport/channel.js';
 import { peerIdFromString } from '@libp2p/peer-id';

@@ -16,7 +16,7 @@
  * If the store fails, what was applied is not durable and is not sent: callbacks get
  * the error instead.
  */
-import { reportListenerError } from '../../listeners.js';
+import { reportListenerError } from '../../util/listeners.js';
 import { afterMicrotasks } from '../../util/macrotask.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 

@@ -11,7 +11,7 @@
  * the commit that holds them is durable (durability.ts), as the backlog (read from the
  * store) is. The follower side is duties/feed-follower.ts.
  */
-import { RustDHTError } from '../../errors.js';
+import { RustDHTError } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
 import { codeOf } from '../refusal.js';
 import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';

@@ -16,7 +16,7 @@
  *
  * The other side, this peer as a subscriber, is duties/subscriber.ts.
  */
-import { LimitError } from '../../errors.js';
+import { LimitError } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
 import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';

@@ -15,7 +15,7 @@
  * behaves so (yamux delivers a stream's data frames before its reset frame), and the
  * sync session relies on it to deliver its farewell ERROR before it aborts.
  */
-import { ClosedError } from '../../errors.js';
+import { ClosedError } from '../../api/errors.js';
 import { afterMicrotasks } from '../../util/macrotask.js';
 import type { BytesListener, Channel, CloseListener } from './channel.js';
 

@@ -7,7 +7,7 @@
  * moment the prefix is complete (earlier when the bytes seen already exceed the limit),
  * before any of the body is buffered.
  */
-import { InvalidValueError } from '../../errors.js';
+import { InvalidValueError } from '../../api/errors.js';
 import { varintLength, writeVarint } from './varint.js';
 import { WireError } from './wire-error.js';
 

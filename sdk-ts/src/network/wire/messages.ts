@@ -63,7 +63,7 @@
  * An unknown version byte is `wire/version`, an unknown type byte `wire/unknown-type`;
  * decodeMessage throws nothing but WireError whatever the input.
  */
-import type { OutcomeKind } from '../../batch-report.js';
+import type { OutcomeKind } from '../../replica/batch-report.js';
 import type { PeerRole } from '../types.js';
 import { allocateBody } from './framing.js';
 import { MAX_VARINT_BYTES, readVarint, varintLength, writeVarint } from './varint.js';

@@ -6,7 +6,7 @@
  * messages per second and in bytes per second, each with a burst of twice the rate, so a
  * peer may briefly catch up after a pause but cannot sustain more than the rate.
  */
-import { InvalidValueError } from '../../errors.js';
+import { InvalidValueError } from '../../api/errors.js';
 import type { WireLimits } from '../types.js';
 
 /** WireLimits with every default filled in. */

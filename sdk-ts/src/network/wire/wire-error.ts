@@ -4,7 +4,7 @@
  * contain a misbehaving peer with one `instanceof` check: whatever a peer sends, decoding
  * either yields a message or throws this, never a RangeError or TypeError.
  */
-import { RustDHTError, type RustDHTErrorOptions } from '../../errors.js';
+import { RustDHTError, type RustDHTErrorOptions } from '../../api/errors.js';
 
 export type WireErrorCode =
   /** The message's version byte is not one this peer speaks. */

@@ -11,8 +11,8 @@
  * class instances, cycles) is refused here, also before anything is written.
  */
 import { InvalidValueError } from './errors.js';
-import type { LocalReplica } from './replica.js';
-import { childSoulForWrite, parentSoulForWrite, type RefPath } from './resolve.js';
+import type { LocalReplica } from '../replica/replica.js';
+import { childSoulForWrite, parentSoulForWrite, type RefPath } from '../replica/resolve.js';
 import type { Link, Value } from './values.js';
 
 /** Implemented by Ref: what a link to it points at, in the given replica. */

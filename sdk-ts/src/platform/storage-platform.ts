@@ -4,7 +4,7 @@
  * none (memory by default, no cap); the browser entry binds browser-storage.ts, so
  * `idb` stays out of Node and out of the shared index.
  */
-import type { StorageAdapter } from './storage/adapter.js';
+import type { StorageAdapter } from '../storage/adapter.js';
 
 /** What the platform says about the origin's storage (`navigator.storage.estimate()`). */
 export interface StorageEstimate {

@@ -7,9 +7,9 @@
  * derived soul `${parentSoul}/${key}` (the same soul a nested object would get), so a
  * chain written before it exists lands where a later read will look.
  */
-import type { EngineNode } from './engine/reports.js';
+import type { EngineNode } from '../engine/reports.js';
 import type { Watch } from './subscription-registry.js';
-import type { NodeData, ReadValue } from './values.js';
+import type { NodeData, ReadValue } from '../api/values.js';
 
 /**
  * What resolving a path reads. The replica implements it; with a store it also notes

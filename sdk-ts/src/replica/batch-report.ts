@@ -3,11 +3,11 @@
  * change events. The report shapes themselves are the engine's (declared in Rust,
  * parsed in ./engine/reports.ts); they are re-exported here for existing importers.
  */
-import type { EngineChange, EngineOutcome } from './engine/reports.js';
-import type { PropertyChange } from './values.js';
+import type { EngineChange, EngineOutcome } from '../engine/reports.js';
+import type { PropertyChange } from '../api/values.js';
 
-export type { BatchReport, EngineChange, EngineOutcome, OutcomeKind } from './engine/reports.js';
-export { parseReport } from './engine/reports.js';
+export type { BatchReport, EngineChange, EngineOutcome, OutcomeKind } from '../engine/reports.js';
+export { parseReport } from '../engine/reports.js';
 
 /** How many updates of a batch ended in each outcome. */
 export interface OutcomeCounts {

@@ -6,12 +6,12 @@
  * are persisted in the same atomic batch as the write itself, so a write that survived
  * a crash is still queued for the network after reopening.
  */
-import { InvalidValueError } from './errors.js';
+import { InvalidValueError } from '../api/errors.js';
 import { FrameArena } from './frame-arena.js';
-import { notifyAll } from './listeners.js';
-import type { GroupCommit } from './persistence/group-commit.js';
-import { OUTBOX_PREFIX, outboxIdOf, outboxKey } from './persistence/layout.js';
-import type { StorageAdapter } from './storage/adapter.js';
+import { notifyAll } from '../util/listeners.js';
+import type { GroupCommit } from '../persistence/group-commit.js';
+import { OUTBOX_PREFIX, outboxIdOf, outboxKey } from '../persistence/layout.js';
+import type { StorageAdapter } from '../storage/adapter.js';
 
 export interface OutboxEntry {
   /** Increasing with every write, never reused (also across reopenings of a store). */

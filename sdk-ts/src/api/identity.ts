@@ -4,9 +4,9 @@
  * WebAssembly. The seed is kept (zeroed on `dispose()`) only so `export()` can hand it
  * to the user for backup.
  */
-import { decodeBase64url, encodeBase64url } from './base64url.js';
-import { requireEngine } from './engine-binding.js';
-import type { EngineModule, Signer } from './engine/core-types.js';
+import { decodeBase64url, encodeBase64url } from '../util/base64url.js';
+import { requireEngine } from '../platform/engine-binding.js';
+import type { EngineModule, Signer } from '../engine/core-types.js';
 import { closedError, InvalidValueError } from './errors.js';
 
 export interface ExportedIdentity {

@@ -6,12 +6,12 @@
  * write as that identity. Keep only identities whose store is as private as the key
  * (a server's own directory, a browser profile), or keep `identity.export()` elsewhere.
  */
-import { decodeBase64url, encodeBase64url } from './base64url.js';
-import { InvalidValueError } from './errors.js';
-import type { Identity } from './identity.js';
-import type { GroupCommit } from './persistence/group-commit.js';
-import { corrupt, IDENTITY_PREFIX, identityKey, publicKeyOf } from './persistence/layout.js';
-import type { StorageAdapter } from './storage/adapter.js';
+import { decodeBase64url, encodeBase64url } from '../util/base64url.js';
+import { InvalidValueError } from '../api/errors.js';
+import type { Identity } from '../api/identity.js';
+import type { GroupCommit } from '../persistence/group-commit.js';
+import { corrupt, IDENTITY_PREFIX, identityKey, publicKeyOf } from '../persistence/layout.js';
+import type { StorageAdapter } from '../storage/adapter.js';
 
 /** Rebuilds an Identity of the database's platform from its exported form. */
 export type IdentityImporter = (exported: { publicKey: string; secretKey: string }) => Identity;

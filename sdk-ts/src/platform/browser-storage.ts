@@ -4,7 +4,7 @@
  * of the network, not replicas, so their store is capped (DEFAULT_BROWSER_CACHE_BYTES)
  * and evicts the least recently used nodes beyond it.
  */
-import { IndexedDBStore } from './storage/indexeddb.js';
+import { IndexedDBStore } from '../storage/indexeddb.js';
 import type { StorageEstimate, StoragePlatform } from './storage-platform.js';
 
 /**

@@ -3,22 +3,22 @@
  * out refs into its graph. Networking attaches through `receive` / `onChanges` and the
  * outbox; storage through the `store` option.
  */
-import { requireEngine } from './engine-binding.js';
-import type { EngineModule } from './engine/core-types.js';
+import { requireEngine } from '../platform/engine-binding.js';
+import type { EngineModule } from '../engine/core-types.js';
 import { abortErrorFrom, InvalidValueError, throwIfAborted, UndeliveredWritesError } from './errors.js';
 import { Identity, signerOf } from './identity.js';
-import type { IdentityKeeper } from './identity-keeper.js';
-import type { Outbox, OutboxEntry } from './outbox.js';
+import type { IdentityKeeper } from '../replica/identity-keeper.js';
+import type { Outbox, OutboxEntry } from '../replica/outbox.js';
 import { Ref } from './ref.js';
 import { DatabaseStorage } from './database-storage.js';
-import { LocalReplica, type ChangesListener, type EngineConfig, type ReceiveResult } from './replica.js';
-import type { StorageAdapter } from './storage/adapter.js';
+import { LocalReplica, type ChangesListener, type EngineConfig, type ReceiveResult } from '../replica/replica.js';
+import type { StorageAdapter } from '../storage/adapter.js';
 import type { ReadValue } from './values.js';
-import { MemoryStore } from './storage/memory.js';
-import { DEFAULT_STORE_NAME, type StoragePlatform } from './storage-platform.js';
-import type { Network } from './network/peer-network.js';
-import type { NetworkPlatform } from './network/platform.js';
-import type { NetworkOptions } from './network/types.js';
+import { MemoryStore } from '../storage/memory.js';
+import { DEFAULT_STORE_NAME, type StoragePlatform } from '../platform/storage-platform.js';
+import type { Network } from '../network/peer-network.js';
+import type { NetworkPlatform } from '../network/platform.js';
+import type { NetworkOptions } from '../network/types.js';
 
 /** Hard limits on what enters the graph (engine defaults in parentheses). */
 export interface Limits {
@@ -130,7 +130,7 @@ function engineConfig(options: OpenOptions): EngineConfig {
 /** Builds the platform's libp2p node and starts the database's network on it. */
 async function startNetwork(platform: NetworkPlatform | undefined, replica: LocalReplica, options: NetworkOptions): Promise<Network> {
   if (platform === undefined) throw new InvalidValueError('config/invalid', 'this entry point has no network support; import "rustdht" (Node or browser entry).');
-  const { Network } = await import('./network/peer-network.js');
+  const { Network } = await import('../network/peer-network.js');
   const node = await platform.createNode(options);
   try {
     return await Network.start(node, replica, options);

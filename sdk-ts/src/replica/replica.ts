@@ -22,20 +22,20 @@ import {
   type OutcomeKind,
 } from './batch-report.js';
 import { DeferredScheduler } from './deferred-scheduler.js';
-import type { Engine, EngineModule, Signer } from './engine/core-types.js';
-import type { EngineConfig, EngineNode } from './engine/reports.js';
-import { closedError, engineCall, InvalidValueError } from './errors.js';
+import type { Engine, EngineModule, Signer } from '../engine/core-types.js';
+import type { EngineConfig, EngineNode } from '../engine/reports.js';
+import { closedError, engineCall, InvalidValueError } from '../api/errors.js';
 import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
-import { notifyAll, reportListenerError } from './listeners.js';
+import { notifyAll, reportListenerError } from '../util/listeners.js';
 import { localWriteReport, writeListText } from './local-write.js';
 import { OperationQueue } from './operation-queue.js';
 import { Outbox } from './outbox.js';
-import { ChangeLog } from './persistence/change-log.js';
-import { protectedSouls } from './persistence/protected-souls.js';
-import { ReplicaBacking, type CacheReport, type Opening } from './persistence/replica-backing.js';
+import { ChangeLog } from '../persistence/change-log.js';
+import { protectedSouls } from '../persistence/protected-souls.js';
+import { ReplicaBacking, type CacheReport, type Opening } from '../persistence/replica-backing.js';
 import { resolve, type GraphView, type RefPath } from './resolve.js';
-import type { StorageAdapter } from './storage/adapter.js';
+import type { StorageAdapter } from '../storage/adapter.js';
 import { SetKeyClock } from './set-keys.js';
 import { SubscriptionRegistry } from './subscription-registry.js';
 

@@ -4,8 +4,8 @@
  * `engineModule` to the loader for their platform. Nothing is registered globally, so
  * loading both entries in one process is harmless.
  */
-import type { EngineModule } from './engine/core-types.js';
-import { RustDHTError } from './errors.js';
+import type { EngineModule } from '../engine/core-types.js';
+import { RustDHTError } from '../api/errors.js';
 
 export function requireEngine(engineModule: EngineModule | undefined): EngineModule {
   if (engineModule === undefined) {

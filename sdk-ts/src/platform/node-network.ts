@@ -3,8 +3,8 @@
  * TCP, WebSockets and WebRTC-Direct with a peer key and certificate kept in `dataDir`;
  * an application peer (`role: 'client'`) dials out and listens only where asked.
  */
-import { InvalidValueError, RustDHTError } from './errors.js';
-import type { NetworkPlatform } from './network/platform.js';
+import { InvalidValueError, RustDHTError } from '../api/errors.js';
+import type { NetworkPlatform } from '../network/platform.js';
 
 /**
  * libp2p 3 and its dependencies need Node 22 (p-retry, nanoid; globals such as
@@ -29,10 +29,10 @@ export const nodeNetworkPlatform: NetworkPlatform = {
       if (typeof options.dataDir !== 'string' || options.dataDir === '') {
         throw new InvalidValueError('config/invalid', 'a server needs network.dataDir: where its peer key and certificate persist.');
       }
-      const { createServerNode } = await import('./network/libp2p/server-node.js');
+      const { createServerNode } = await import('../network/libp2p/server-node.js');
       return createServerNode({ dataDir: options.dataDir, listen: options.listen });
     }
-    const { createClientNode } = await import('./network/libp2p/client-node.js');
+    const { createClientNode } = await import('../network/libp2p/client-node.js');
     return createClientNode({ listen: options.listen });
   },
 };

@@ -15,8 +15,8 @@ import { toPropertyChange } from './batch-report.js';
 import type { LocalReplica } from './replica.js';
 import { readResolved, resolve, sameWatches, type RefPath, type Resolution } from './resolve.js';
 import type { ChangeWatcher } from './subscription-registry.js';
-import type { PropertyChange, ReadValue } from './values.js';
-import { reportListenerError } from './listeners.js';
+import type { PropertyChange, ReadValue } from '../api/values.js';
+import { reportListenerError } from '../util/listeners.js';
 
 export type ValueListener = (value: ReadValue, changes: readonly PropertyChange[]) => void;
 

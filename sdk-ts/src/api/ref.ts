@@ -4,15 +4,15 @@
  * that place. A Ref holds no data and costs nothing to create; it resolves its path
  * against the current graph each time it is used.
  */
-import type { OutcomeCounts } from './batch-report.js';
+import type { OutcomeCounts } from '../replica/batch-report.js';
 import { InvalidValueError, throwIfAborted } from './errors.js';
 import { Flattener, LINK_TARGET, type Linkable, type PutValue } from './flatten.js';
 import { signerOf, type Identity } from './identity.js';
-import { childValue, MapWatcher, mapNodeSoul, type ChildListener } from './map-watcher.js';
+import { childValue, MapWatcher, mapNodeSoul, type ChildListener } from '../replica/map-watcher.js';
 import { PushStream } from './push-stream.js';
-import type { LocalReplica } from './replica.js';
-import { nodeSoulOf, readResolved, resolve, type RefPath } from './resolve.js';
-import { ValueWatcher } from './value-watcher.js';
+import type { LocalReplica } from '../replica/replica.js';
+import { nodeSoulOf, readResolved, resolve, type RefPath } from '../replica/resolve.js';
+import { ValueWatcher } from '../replica/value-watcher.js';
 import type { NodeData, NodeMeta, PropertyChange, PropertyMeta, ReadValue, Value } from './values.js';
 
 /** How many updates of a put ended in each outcome (a local put: all applied or ignored). */

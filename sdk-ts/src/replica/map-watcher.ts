@@ -10,12 +10,12 @@
  */
 import { SerialRefresh } from './serial-refresh.js';
 import type { EngineChange } from './batch-report.js';
-import type { EngineNode } from './engine/reports.js';
+import type { EngineNode } from '../engine/reports.js';
 import type { LocalReplica } from './replica.js';
 import { nodeData, resolve, sameWatches, type GraphView, type RefPath, type Resolution } from './resolve.js';
 import type { ChangeWatcher, Watch } from './subscription-registry.js';
-import { isLink, type NodeData, type Value } from './values.js';
-import { reportListenerError } from './listeners.js';
+import { isLink, type NodeData, type Value } from '../api/values.js';
+import { reportListenerError } from '../util/listeners.js';
 
 export type ChildListener = (value: Value | NodeData, key: string) => void;
 

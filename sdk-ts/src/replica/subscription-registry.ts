@@ -7,7 +7,7 @@
  * half-applied batch.
  */
 import type { EngineChange } from './batch-report.js';
-import { reportListenerError } from './listeners.js';
+import { reportListenerError } from '../util/listeners.js';
 
 export interface ChangeWatcher {
   note(change: EngineChange): void;

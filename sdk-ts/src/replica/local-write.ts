@@ -10,8 +10,8 @@
  * Everything else about a value (lone surrogates, sizes, namespaces) the engine checks.
  */
 import type { EngineChange, OutcomeCounts } from './batch-report.js';
-import { errorForCode } from './errors.js';
-import type { Value } from './values.js';
+import { errorForCode } from '../api/errors.js';
+import type { Value } from '../api/values.js';
 
 const NEGATIVE_ZERO = { '-0': 1 };
 

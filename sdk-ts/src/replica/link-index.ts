@@ -8,8 +8,8 @@
  * the engine makes reaches the shell as a report (writes, ingests and ticks alike).
  */
 import type { EngineChange } from './batch-report.js';
-import type { EngineNode } from './engine/reports.js';
-import { isLink, type Link } from './values.js';
+import type { EngineNode } from '../engine/reports.js';
+import { isLink, type Link } from '../api/values.js';
 
 export class LinkIndex {
   readonly #targets = new Map<string, Map<string, string>>();

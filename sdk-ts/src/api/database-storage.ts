@@ -2,8 +2,8 @@
  * `db.storage`: how much room the database takes and may take, and the cache controls
  * (docs/ARCHITECTURE.md, "Cache discipline").
  */
-import type { LocalReplica } from './replica.js';
-import type { StoragePlatform } from './storage-platform.js';
+import type { LocalReplica } from '../replica/replica.js';
+import type { StoragePlatform } from '../platform/storage-platform.js';
 
 export interface StorageUsage {
   /** Bytes the whole origin uses, as the platform estimates (undefined where it cannot say, e.g. Node). */
