@@ -2,6 +2,9 @@
  * The database: opens a local replica (an engine plus the shell around it) and hands
  * out refs into its graph. Networking attaches through `receive` / `onChanges` and the
  * outbox; storage through the `store` option.
+ *
+ * Over ~400 lines because it carries the public API's documentation: every option of
+ * `open()` and `close()` is explained here, where editors and the API reference show it.
  */
 import { requireEngine } from '../platform/engine-binding.js';
 import type { EngineModule } from '../engine/core-types.js';

@@ -7,6 +7,8 @@
  * Each command's options live in one table (OPTIONS) that both the parser and the
  * tests read, so a flag cannot be added without the test noticing a help text that
  * does not mention it.
+ *
+ * Over ~400 lines because the help texts are here, beside the table they document.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { PutObject, PutValue } from '../api/flatten.js';

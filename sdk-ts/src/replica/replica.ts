@@ -5,13 +5,14 @@
  * one engine call per batch; after each, `#afterBatch` runs the same steps in the same
  * order: mirror links, stage the changed property records, queue local writes in the
  * outbox, announce them, notify subscribers. Public classes (RustDHT, Ref) are thin
- * views over this one object.
+ * views over this one object. Its parts live beside it: which souls are in memory and
+ * loading them before an operation (residency.ts), how it stores (persistence/
+ * replica-backing.ts), the shapes it exchanges (types.ts).
  *
- * With a store, the engine holds only the nodes used so far (see ResidentSouls): each
- * operation first names the souls it touches by running its `plan` against the graph;
- * souls that are not in memory yet are loaded and the plan runs again, and only a plan
- * that found everything in memory is applied. Plans have no effects, so running one
- * twice is harmless.
+ * Longer than the ~400 lines a file should keep to, on purpose: this is the one place
+ * that sequences an engine batch with its persistence, outbox, listeners and
+ * subscriptions, and splitting that sequence across files would hide its order, which
+ * the invariants in docs/ARCHITECTURE.md depend on.
  */
 import {
   countOutcomes,
@@ -19,75 +20,30 @@ import {
   type EngineChange,
   type EngineOutcome,
   type OutcomeCounts,
-  type OutcomeKind,
 } from './batch-report.js';
 import { DeferredScheduler } from './deferred-scheduler.js';
 import type { Engine, EngineModule, Signer } from '../engine/core-types.js';
 import type { EngineConfig, EngineNode } from '../engine/reports.js';
 import { closedError, engineCall, InvalidValueError } from '../api/errors.js';
-import { IdentityKeeper, type IdentityImporter } from './identity-keeper.js';
+import { IdentityKeeper } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
 import { notifyAll, reportListenerError } from '../util/listeners.js';
 import { localWriteReport, writeListText } from './local-write.js';
-import { OperationQueue } from './operation-queue.js';
+import { Residency } from './residency.js';
 import { Outbox } from './outbox.js';
 import { ChangeLog } from '../persistence/change-log.js';
 import { protectedSouls } from '../persistence/protected-souls.js';
 import { ReplicaBacking, type CacheReport, type Opening } from '../persistence/replica-backing.js';
 import { resolve, type GraphView, type RefPath } from './resolve.js';
-import type { StorageAdapter } from '../storage/adapter.js';
 import { SetKeyClock } from './set-keys.js';
 import { SubscriptionRegistry } from './subscription-registry.js';
 
 /** The engine's JSON for one node (see `Engine.read`) and its settings: declared by the engine. */
 export type { EngineConfig, EngineNode };
 
-/** What happened to one update of a received frame. */
-export interface UpdateOutcome {
-  readonly outcome: OutcomeKind;
-  /** For rejected updates: why, as a stable code (e.g. `signature/invalid`). */
-  readonly code?: string;
-  readonly message?: string;
-}
+import type { AppliedListener, ChangesListener, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
 
-export interface ReceiveResult extends OutcomeCounts {
-  /** One entry per update of the frame, in frame order. */
-  readonly outcomes: readonly UpdateOutcome[];
-}
-
-export type ChangesListener = (frame: Uint8Array) => void;
-
-export interface ReplicaSettings {
-  readonly engineModule: EngineModule;
-  /** EngineConfig (docs/ARCHITECTURE.md); absent fields take the engine's defaults. */
-  readonly engineConfig: EngineConfig;
-  readonly now: () => number;
-  readonly store: StorageAdapter | undefined;
-  readonly signal: AbortSignal | undefined;
-  readonly importIdentity: IdentityImporter;
-  /**
-   * With a store: cap the bytes of node records it keeps, evicting the least recently
-   * used souls beyond it (Infinity: keep the accounting, never evict). Undefined: no
-   * cap and no accounting.
-   */
-  readonly cacheMaxBytes?: number | undefined;
-  /** Keep a change log (servers: other servers replicate from it). Needs a store. */
-  readonly changeLog?: boolean;
-}
-
-/** A batch that changed the graph, as `onApplied` listeners see it. */
-export interface AppliedBatch {
-  /** The changes as one frame (signatures included): what peers need. */
-  readonly frame: Uint8Array;
-  readonly changes: readonly EngineChange[];
-  /** A write made through this database (else: from a peer, the store or a deferred wake-up). */
-  readonly local: boolean;
-  /** Its change-log seq, when the replica keeps a change log. */
-  readonly seq: number | undefined;
-}
-
-export type AppliedListener = (batch: AppliedBatch) => void;
-
+export type { AppliedBatch, AppliedListener, ChangesListener, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
 export type { CacheReport };
 
 /** A local write once applied: what its put resolves to, and when. */
@@ -114,15 +70,13 @@ export class LocalReplica implements GraphView {
   readonly #engine: Engine;
   readonly #scheduler: DeferredScheduler;
   readonly #backing: ReplicaBacking | undefined;
-  readonly #queue = new OperationQueue();
+  readonly #residency: Residency;
   readonly #changesListeners = new Set<ChangesListener>();
   readonly #appliedListeners = new Set<AppliedListener>();
   #changeLog: ChangeLog | undefined;
   readonly #closeListeners = new Set<() => void>();
   /** Public keys used through `db.user()`: their spaces are never evicted. */
   readonly #ownKeys = new Set<string>();
-  /** While a plan runs with a store: the souls it needed that are not in memory yet. */
-  #missing: Set<string> | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
   /** Set just before the engine is freed: from then on nothing may call it. */
@@ -157,11 +111,12 @@ export class LocalReplica implements GraphView {
         settings.cacheMaxBytes,
       );
     }
+    const backing = this.#backing;
+    this.#residency = new Residency(backing?.souls, (soul) => backing!.resident(soul), () => !this.#freed);
     const head = opening?.head;
     const persisted = store === undefined ? undefined : { store, commit: this.#backing!.commit };
     const counters = { size: head?.outboxSize ?? 0, nextId: head?.outboxNextId ?? 0 };
     this.outbox = new Outbox(persisted, counters, () => this.assertOpen(), (frame) => this.soulsOf(frame));
-    const backing = this.#backing;
     if (backing !== undefined) this.outbox.onChange((event) => event.type === 'removed' && backing.relaxEviction());
     this.identities = new IdentityKeeper(persisted, settings.importIdentity, () => this.assertOpen());
   }
@@ -213,73 +168,27 @@ export class LocalReplica implements GraphView {
 
   /** The soul `soul.key` links to, if it holds a link. */
   target(soul: string, key: string): string | undefined {
-    if (this.#backing !== undefined && !this.#inMemory(soul)) return undefined;
+    if (!this.#residency.has(soul)) return undefined;
     return this.links.target(soul, key);
   }
 
   /** The engine's view of a node with metadata (only `keys`, when given), or null when it holds no property. */
   readNode(soul: string, keys?: ReadonlySet<string>): EngineNode | null {
-    if (this.#backing !== undefined && !this.#inMemory(soul)) return null;
+    if (!this.#residency.has(soul)) return null;
     return JSON.parse(this.#engine.read(soul, keys === undefined ? null : [...keys])) as EngineNode | null;
   }
 
-  #inMemory(soul: string): boolean {
-    // Every read and write plans through here: that is the cache's "last used".
-    if (this.#backing!.resident(soul)) return true;
-    if (this.#missing === undefined) {
-      throw new Error(`internal: soul ${JSON.stringify(soul)} was read outside a plan before it was loaded`);
-    }
-    this.#missing.add(soul);
-    return false;
-  }
-
   /**
-   * Runs `plan` and hands its result to `apply` as soon as every soul the plan read is
-   * in memory: at once when they all are (the result is returned as is), else after
-   * loading the missing ones and planning again.
+   * Runs `plan` and hands its result to `apply` once every soul it read is in memory
+   * (residency.ts): at once, or after loading them and planning again.
    */
   whenResident<P, R>(plan: () => P, apply: (planned: P) => R): R | Promise<R> {
-    const backing = this.#backing;
-    if (backing === undefined) return apply(plan());
-    const missing = new Set<string>();
-    this.#missing = missing;
-    let planned: P;
-    try {
-      planned = plan();
-    } finally {
-      this.#missing = undefined;
-    }
-    if (missing.size === 0) return apply(planned);
-    return backing.souls.load(missing).then(() => {
-      if (this.#freed) throw closedError('the database closed while loading the data this operation needs.');
-      return this.whenResident(plan, apply);
-    });
+    return this.#residency.whenResident(plan, apply);
   }
 
-  /** Runs a plan/apply pair after every operation queued before it (see OperationQueue). */
+  /** Runs a plan/apply pair after every operation queued before it. */
   queued<P, R>(plan: () => P, apply: (planned: P) => R): R | Promise<R> {
-    if (this.#backing !== undefined && this.#queue.busy) this.#prefetch(plan);
-    return this.#queue.run(() => this.whenResident(plan, apply));
-  }
-
-  /**
-   * Starts loading what a queued operation will need, so that operations waiting in
-   * line load their nodes concurrently instead of one after the other. The plan runs
-   * against the graph as it is now; when its turn comes it runs again and loads
-   * whatever this early look could not foresee. Loading early is always safe.
-   */
-  #prefetch(plan: () => unknown): void {
-    const missing = new Set<string>();
-    this.#missing = missing;
-    try {
-      plan();
-    } catch {
-      // The operation itself will report it when it runs.
-    } finally {
-      this.#missing = undefined;
-    }
-    // A failed load is retried, and reported, when the operation runs.
-    if (missing.size !== 0) this.#backing!.souls.load(missing).catch(() => {});
+    return this.#residency.queued(plan, apply);
   }
 
   /** A read: the plan's result, once everything it reads is in memory. */
@@ -315,7 +224,7 @@ export class LocalReplica implements GraphView {
       let previous: unknown;
       for (let i = 0; i < flat.length; i += 3) {
         const soul = flat[i];
-        if (soul !== previous && typeof soul === 'string') this.#inMemory(soul);
+        if (soul !== previous && typeof soul === 'string') this.#residency.has(soul);
         previous = soul;
       }
     }
@@ -354,7 +263,7 @@ export class LocalReplica implements GraphView {
 
   #planIngest(frame: Uint8Array): void {
     if (this.#backing === undefined) return;
-    for (const soul of engineCall(() => this.#engine.soulsOf(frame))) this.#inMemory(soul);
+    for (const soul of engineCall(() => this.#engine.soulsOf(frame))) this.#residency.has(soul);
   }
 
   #ingest(frame: Uint8Array): { outcomes: readonly EngineOutcome[]; durable: Promise<void> } {
@@ -453,7 +362,7 @@ export class LocalReplica implements GraphView {
    */
   async trimCache(): Promise<number> {
     this.assertOpen();
-    await this.#queue.drained();
+    await this.#residency.drained();
     return (await this.#backing?.trim()) ?? 0;
   }
 
@@ -481,7 +390,7 @@ export class LocalReplica implements GraphView {
     try {
       this.assertOpen();
       return Promise.resolve(
-        this.read(() => (this.#backing !== undefined && !this.#inMemory(soul) ? undefined : this.#engine.nodeFrame(soul, keys === undefined ? null : [...keys]))),
+        this.read(() => (!this.#residency.has(soul) ? undefined : this.#engine.nodeFrame(soul, keys === undefined ? null : [...keys]))),
       ).then((frame) => (frame === undefined || frame.length <= this.#emptyFrameLength ? new Uint8Array(0) : frame));
     } catch (error) {
       return Promise.reject(error);
@@ -561,7 +470,7 @@ export class LocalReplica implements GraphView {
   /** Waits until every operation made so far is applied and, with a store, durable. */
   async flush(): Promise<void> {
     this.assertOpen();
-    await this.#queue.drained();
+    await this.#residency.drained();
     // Access ticks of reads wait for a commit: the backing's flush carries them too.
     await this.#backing?.flush();
   }
@@ -591,7 +500,7 @@ export class LocalReplica implements GraphView {
     }
     const backing = this.#backing;
     try {
-      await this.#queue.drained();
+      await this.#residency.drained();
       await backing?.close();
     } finally {
       this.#freed = true;

@@ -1,0 +1,56 @@
+/**
+ * The shapes the local replica exchanges with the layers around it: its settings, what a
+ * received frame did (per update), and the batches it announces to listeners (the
+ * network forwards them).
+ */
+import type { EngineChange, OutcomeCounts, OutcomeKind } from './batch-report.js';
+import type { EngineConfig, EngineModule } from '../engine/core-types.js';
+import type { StorageAdapter } from '../storage/adapter.js';
+import type { IdentityImporter } from './identity-keeper.js';
+
+/** What happened to one update of a received frame. */
+export interface UpdateOutcome {
+  readonly outcome: OutcomeKind;
+  /** For rejected updates: why, as a stable code (e.g. `signature/invalid`). */
+  readonly code?: string;
+  readonly message?: string;
+}
+
+export interface ReceiveResult extends OutcomeCounts {
+  /** One entry per update of the frame, in frame order. */
+  readonly outcomes: readonly UpdateOutcome[];
+}
+
+export type ChangesListener = (frame: Uint8Array) => void;
+
+export interface ReplicaSettings {
+  readonly engineModule: EngineModule;
+  /** EngineConfig (docs/ARCHITECTURE.md); absent fields take the engine's defaults. */
+  readonly engineConfig: EngineConfig;
+  readonly now: () => number;
+  readonly store: StorageAdapter | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly importIdentity: IdentityImporter;
+  /**
+   * With a store: cap the bytes of node records it keeps, evicting the least recently
+   * used souls beyond it (Infinity: keep the accounting, never evict). Undefined: no
+   * cap and no accounting.
+   */
+  readonly cacheMaxBytes?: number | undefined;
+  /** Keep a change log (servers: other servers replicate from it). Needs a store. */
+  readonly changeLog?: boolean;
+}
+
+/** A batch that changed the graph, as `onApplied` listeners see it. */
+export interface AppliedBatch {
+  /** The changes as one frame (signatures included): what peers need. */
+  readonly frame: Uint8Array;
+  readonly changes: readonly EngineChange[];
+  /** A write made through this database (else: from a peer, the store or a deferred wake-up). */
+  readonly local: boolean;
+  /** Its change-log seq, when the replica keeps a change log. */
+  readonly seq: number | undefined;
+}
+
+export type AppliedListener = (batch: AppliedBatch) => void;
+
