@@ -7,12 +7,12 @@
  *
  * Types only.
  */
-import type { OutcomeKind } from '../replica/batch-report.js';
-import type { EngineModule } from '../engine/core-types.js';
+import type { EngineModule, OutcomeKind } from '../engine/core-types.js';
+import type { UpdateOutcome } from '../replica/types.js';
 
 /** How the engine took a frame from a peer: one outcome per update, in frame order, and the totals. */
 export interface ReceivedBatch extends Readonly<Record<OutcomeKind, number>> {
-  readonly outcomes: readonly { readonly outcome: OutcomeKind; readonly code?: string }[];
+  readonly outcomes: readonly UpdateOutcome[];
 }
 
 /** A batch that changed the graph (any source): what subscribers and followers are sent. */

@@ -255,8 +255,8 @@ export class LocalReplica implements GraphView {
     await durable;
     const result: UpdateOutcome[] = new Array(outcomes.length);
     for (let i = 0; i < outcomes.length; i++) {
-      const { o, code, msg } = outcomes[i]!;
-      result[i] = code === undefined ? { outcome: o } : { outcome: o, code, message: msg ?? code };
+      const outcome = outcomes[i]!;
+      result[i] = outcome.o === 'rejected' ? { outcome: 'rejected', code: outcome.code, message: outcome.msg } : { outcome: outcome.o };
     }
     return { ...countOutcomes(outcomes), outcomes: result };
   }

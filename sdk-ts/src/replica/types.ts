@@ -8,13 +8,20 @@ import type { EngineConfig, EngineModule } from '../engine/core-types.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import type { IdentityImporter } from './identity-keeper.js';
 
-/** What happened to one update of a received frame. */
-export interface UpdateOutcome {
-  readonly outcome: OutcomeKind;
-  /** For rejected updates: why, as a stable code (e.g. `signature/invalid`). */
-  readonly code?: string;
-  readonly message?: string;
-}
+/**
+ * What happened to one update of a received frame: the one outcome type from the
+ * engine's report to the wire's ACK (which carries the code of a rejection, not its
+ * message). Only a rejection has a code.
+ */
+export type UpdateOutcome =
+  | { readonly outcome: Exclude<OutcomeKind, 'rejected'> }
+  | {
+      readonly outcome: 'rejected';
+      /** Why, as a stable code (e.g. `signature/invalid`). */
+      readonly code: string;
+      /** The engine's sentence (absent when the outcome came over the wire). */
+      readonly message?: string;
+    };
 
 export interface ReceiveResult extends OutcomeCounts {
   /** One entry per update of the frame, in frame order. */

@@ -53,7 +53,7 @@ export class Responder {
         return {
           type: 'ack',
           id: message.id,
-          outcomes: result.outcomes.map((o) => (o.outcome === 'rejected' ? { outcome: o.outcome, code: o.code ?? 'rejected' } : { outcome: o.outcome })),
+          outcomes: result.outcomes,
         };
       }
       case 'subscribe':

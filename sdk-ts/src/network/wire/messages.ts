@@ -64,6 +64,7 @@
  * decodeMessage throws nothing but WireError whatever the input.
  */
 import type { OutcomeKind } from '../../replica/batch-report.js';
+import type { UpdateOutcome } from '../../replica/types.js';
 import type { PeerRole } from '../types.js';
 import { allocateBody } from './framing.js';
 import { MAX_VARINT_BYTES, readVarint, varintLength, writeVarint } from './varint.js';
@@ -79,10 +80,8 @@ export const DEFAULT_MAX_SOULS = 10_000;
  */
 export const MAX_FRAME_MESSAGE_OVERHEAD = 2 + 2 * MAX_VARINT_BYTES;
 
-/** One update's outcome in an ACK; only a rejection carries a code. */
-export type AckOutcome =
-  | { readonly outcome: Exclude<OutcomeKind, 'rejected'> }
-  | { readonly outcome: 'rejected'; readonly code: string };
+/** One update's outcome in an ACK: the replica's UpdateOutcome (a rejection's message does not travel). */
+export type AckOutcome = UpdateOutcome;
 
 export type WireMessage =
   | { readonly type: 'hello'; readonly id: 0; readonly role: PeerRole; readonly maxMessageBytes: number }
