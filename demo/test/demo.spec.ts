@@ -16,6 +16,8 @@ import {
   propRow,
   report,
   screenshot,
+  closeTabs,
+  connectedNodeClient,
   startDemoServer,
   stopAllServers,
   watchProblems,
@@ -41,18 +43,13 @@ let nodeClient: RustDHT;
 test.beforeAll(async () => {
   test.setTimeout(90_000);
   server = await startDemoServer('demo');
-  nodeClient = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
-  await withDeadline('the Node client to connect', nodeClient.network!.whenConnected(), 15_000);
+  nodeClient = await connectedNodeClient(server);
 });
 
 test.afterAll(async () => {
   await nodeClient?.close();
   await stopAllServers();
 });
-
-async function closeTabs(...pages: Page[]): Promise<void> {
-  await Promise.all(pages.map((page) => page.context().close()));
-}
 
 test('two tabs chat through the local server: each sees the other\'s messages, with author and time', async ({ browser }, testInfo) => {
   test.setTimeout(90_000);

@@ -15,6 +15,8 @@ import {
   propRow,
   report,
   screenshotWidths,
+  closeTabs,
+  connectedNodeClient,
   startDemoServer,
   stopAllServers,
   watchProblems,
@@ -38,18 +40,13 @@ let nodeClient: RustDHT;
 test.beforeAll(async () => {
   test.setTimeout(90_000);
   server = await startDemoServer('demo-product');
-  nodeClient = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
-  await withDeadline('the Node client to connect', nodeClient.network!.whenConnected(), 15_000);
+  nodeClient = await connectedNodeClient(server);
 });
 
 test.afterAll(async () => {
   await nodeClient?.close();
   await stopAllServers();
 });
-
-async function closeTabs(...pages: Page[]): Promise<void> {
-  await Promise.all(pages.map((page) => page.context().close()));
-}
 
 /** The chat message whose text contains `text`. */
 const messageWith = (page: Page, text: string) =>

@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, type Browser, type BrowserContextOptions, type Locator, type Page, type TestInfo } from '@playwright/test';
-import { cliBuilt, CLI_PATH, startServer, type ServerProcess } from '../../../sdk-ts/test/network/helpers/server-process.js';
+import { RustDHT } from '../../../sdk-ts/dist/node.js';
+import { cliBuilt, CLI_PATH, startServer, withDeadline, type ServerProcess } from '../../../sdk-ts/test/network/helpers/server-process.js';
 
 export { stopAllServers, waitFor, withDeadline, type ServerProcess } from '../../../sdk-ts/test/network/helpers/server-process.js';
 
@@ -40,6 +41,18 @@ export interface DemoWindow {
 }
 
 /** Starts a server with all transports (TCP, WebSockets, WebRTC-Direct) serving the demo page. */
+/** A Node SDK peer (memory only) connected to `server`: the specs' second kind of peer. */
+export async function connectedNodeClient(server: ServerProcess) {
+  const client = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
+  await withDeadline('the Node client to connect', client.network.whenConnected(), 15_000);
+  return client;
+}
+
+/** Closes each page's browser context (its storage and identity go with it). */
+export async function closeTabs(...pages: Page[]): Promise<void> {
+  await Promise.all(pages.map((page) => page.context().close()));
+}
+
 export async function startDemoServer(name: string): Promise<ServerProcess> {
   if (!cliBuilt()) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` first (the server runs from sdk-ts/dist/).`);
   if (!existsSync(resolve(DEMO_DIST, 'index.html'))) throw new Error(`${DEMO_DIST}/index.html is missing: build the demo page first.`);
