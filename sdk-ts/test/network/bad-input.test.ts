@@ -20,11 +20,12 @@ import { encodeUpdates } from '../../src/engine/load-node.js';
 import { createClientNode } from '../../src/network/libp2p/client-node.js';
 import type { RustDHTNode } from '../../src/network/libp2p/shared.js';
 import { openChannel, type StreamChannel } from '../../src/network/libp2p/stream-channel.js';
-import { MessageReader, lengthPrefixed } from '../../src/network/wire/framing.js';
-import { SYNC_PROTOCOL, decodeMessage, encodeMessage, type WireMessage } from '../../src/network/wire/messages.js';
+import { lengthPrefixed } from '../../src/network/wire/framing.js';
+import { SYNC_PROTOCOL, encodeMessage, type WireMessage } from '../../src/network/wire/messages.js';
 import { encodeVarint } from '../../src/network/wire/varint.js';
 import { Identity, RustDHT } from '../../src/node.js';
 import type { PropertyMeta } from '../../src/api/values.js';
+import { RawPeer as ChannelPeer } from './helpers/raw-peer.js';
 import { startServer, stopAllServers, waitFor, withDeadline, type ServerProcess } from './helpers/server-process.js';
 
 const run = randomUUID().slice(0, 8);
@@ -34,31 +35,19 @@ type ErrorMessage = Extract<WireMessage, { type: 'error' }>;
 type AckMessage = Extract<WireMessage, { type: 'ack' }>;
 
 /** A peer that speaks raw bytes to the server over one sync stream. */
-class RawPeer {
-  readonly messages: WireMessage[] = [];
-  /** Bodies we could not decode (the server should never send those). */
-  readonly undecodable: Uint8Array[] = [];
+/**
+ * The hand-speaking peer of helpers/raw-peer.ts on a fresh libp2p node of its own (its
+ * own peer id, so no rate-limit state carries over between attacks).
+ */
+class RawPeer extends ChannelPeer {
   readonly #node: RustDHTNode;
-  readonly #channel: StreamChannel;
-  readonly #reader = new MessageReader(64 * 1024 * 1024);
-  #closed = false;
 
   private constructor(node: RustDHTNode, channel: StreamChannel) {
+    super(channel);
     this.#node = node;
-    this.#channel = channel;
-    channel.onBytes((chunk) => {
-      for (const body of this.#reader.push(chunk)) {
-        try {
-          this.messages.push(decodeMessage(body));
-        } catch {
-          this.undecodable.push(body);
-        }
-      }
-    });
-    channel.onClose(() => (this.#closed = true));
   }
 
-  /** A fresh libp2p node (its own peer id, so no rate-limit state carries over) with one sync stream to `address`. */
+  /** A new node with one sync stream to `address`. */
   static async connect(address: string): Promise<RawPeer> {
     const node = await createClientNode();
     try {
@@ -75,44 +64,13 @@ class RawPeer {
   /** Connects and completes the hello exchange. */
   static async ready(address: string): Promise<RawPeer> {
     const peer = await RawPeer.connect(address);
-    await peer.send({ type: 'hello', id: 0, role: 'client', maxMessageBytes: 4 * 1024 * 1024 });
-    await peer.next((m) => m.type === 'hello', 'the server\'s hello');
+    await peer.hello();
     return peer;
   }
 
-  get closed(): boolean {
-    return this.#closed || this.#channel.closed;
-  }
-
-  send(message: WireMessage): Promise<void> {
-    return this.#channel.send(lengthPrefixed(encodeMessage(message)));
-  }
-
-  /** Raw bytes; a stream the server already closed swallows them. */
-  sendBytes(bytes: Uint8Array): Promise<void> {
-    return this.#channel.send(bytes).catch(() => {});
-  }
-
-  next<T extends WireMessage>(match: (m: WireMessage) => m is T, what: string, timeoutMs?: number): Promise<T>;
-  next(match: (m: WireMessage) => boolean, what: string, timeoutMs?: number): Promise<WireMessage>;
-  next(match: (m: WireMessage) => boolean, what: string, timeoutMs = 10_000): Promise<WireMessage> {
-    return waitFor(what, () => this.messages.find(match), { timeoutMs, intervalMs: 10 });
-  }
-
-  /** The reply (ERROR, ACK, NODE, OK) to request `id`. */
-  reply(id: number, timeoutMs?: number): Promise<WireMessage> {
-    return this.next((m) => m.id === id && m.type !== 'hello', `the reply to request ${id}`, timeoutMs);
-  }
-
-  /** Waits until the server closed the stream; returns its connection-level ERROR, if it sent one. */
-  async ended(timeoutMs = 10_000): Promise<ErrorMessage | undefined> {
-    await waitFor('the server to close the stream', () => this.closed, { timeoutMs, intervalMs: 10 });
-    return this.messages.find((m): m is ErrorMessage => m.type === 'error' && m.id === 0);
-  }
-
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     peers.delete(this);
-    if (!this.#channel.closed) this.#channel.abort(new Error('test done'));
+    super.stop();
     await this.#node.stop();
   }
 }
