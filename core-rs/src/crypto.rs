@@ -257,6 +257,27 @@ mod tests {
         assert!(!result[3]);
     }
 
+    /// verify_many falls back to one-by-one checks when the batch equation fails, so its
+    /// answers alone cannot tell a broken batch equation from a working one (every batch
+    /// would then cost a single check per signature): check the equation itself, and the
+    /// key cache that spares re-parsing keys.
+    #[test]
+    fn the_batch_equation_itself_accepts_good_batches_and_rejects_bad_ones() {
+        let pairs: Vec<KeyPair> = (1..=3u8).map(|i| KeyPair::from_seed(&[i; 32])).collect();
+        let msgs: Vec<Vec<u8>> =
+            (0..6).map(|i| update_message("s", &i.to_string(), &Value::Number(i as f64), 2.0)).collect();
+        let mut sigs: Vec<Signed> = msgs.iter().enumerate().map(|(i, m)| signed(&pairs[i % 3], m)).collect();
+        let mut v = Verifier::default();
+        let items: Vec<(&[u8], &Signed)> = msgs.iter().map(|m| m.as_slice()).zip(sigs.iter()).collect();
+        assert!(v.batch_ok(&items));
+        assert!(v.batch_ok(&items[..2]));
+        assert_eq!(v.keys.len(), 3, "each signer's key parsed once and kept");
+        sigs[4].signature[40] ^= 1;
+        let items: Vec<(&[u8], &Signed)> = msgs.iter().map(|m| m.as_slice()).zip(sigs.iter()).collect();
+        assert!(!v.batch_ok(&items));
+        assert!(v.batch_ok(&items[..4]));
+    }
+
     /// A signature whose R carries a small-order (torsion) component: cofactorless
     /// checks accept or reject it depending on the batch around it. Ours must give one
     /// answer whatever else is in the batch.
