@@ -321,12 +321,10 @@ describe('deploy/rustdht.service', () => {
     expect(settings.get('KillSignal')).toBe('SIGTERM');
   });
 
-  it('passes systemd-analyze verify', async (context) => {
+  it('passes systemd-analyze verify', async () => {
+    // Debian's systemd package, part of this machine kind's image: the unit must be checked, not skipped.
     const analyze = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((path) => existsSync(path));
-    if (analyze === undefined) {
-      context.skip();
-      return;
-    }
+    if (analyze === undefined) throw new Error('systemd-analyze not found: install Debian\'s systemd package to check deploy/rustdht.service');
     // verify checks that ExecStart's program exists: point it at the built CLI.
     accessSync(CLI_PATH, constants.X_OK);
     const dir = await mkdtemp(join(tmpdir(), 'rustdht-docs-unit-'));
