@@ -98,7 +98,8 @@ export async function openDetails(page: Page): Promise<void> {
 /** Waits until the header says connected and the status panel lists `server` (over `transport`, if given). */
 export async function expectConnected(page: Page, server: ServerProcess, transport?: DemoTransport, timeoutMs = 30_000): Promise<void> {
   await expect(peerRow(page, server.peerId, transport), `the server's row${transport === undefined ? '' : ` over ${transport}`} in the status panel`).toHaveCount(1, { timeout: timeoutMs });
-  await expect(byTestId(page, 'connection-state')).toHaveAttribute('data-state', 'connected');
+  // Same bound as the row: a session that drops right after connecting is redialled with backoff.
+  await expect(byTestId(page, 'connection-state')).toHaveAttribute('data-state', 'connected', { timeout: timeoutMs });
   await expect(byTestId(page, 'connection-toggle')).toHaveText('Disconnect');
 }
 
