@@ -93,7 +93,11 @@ export class Network {
     const requestFailed = (session: SyncSession, error: unknown): void => this.#requestFailed(session, error);
     this.#signals = new NetworkSignals({ stop: this.#stop.signal, onOutboxChange: (listener) => replica.outbox.onChange(listener) });
     this.#peers = new PeerTable({ onDuty: (session) => this.#takeDuties(session), emit, changed, stopped: () => this.#stopped });
-    this.#pinger = new Pinger((peerId, signal) => this.#node.services.ping.ping(peerIdFromString(peerId), { signal }), this.#peers);
+    this.#pinger = new Pinger({
+      ping: (peerId, signal) => this.#node.services.ping.ping(peerIdFromString(peerId), { signal }),
+      peers: this.#peers,
+      hangUp: (peerId) => void this.#hangUpPeer(peerId),
+    });
     this.#dialler = new Dialler({ localPeerId: this.peerId, stop: this.#stop.signal, connect: (target, signal) => this.#dial(target, signal), emit });
     this.#subscriber = new Subscriber({ replica, counters, sessions: () => this.#peers.dutySessions(), requestFailed });
     this.#fetcher = new Fetcher({
@@ -367,6 +371,7 @@ export class Network {
     this.#senders.get(session)?.close();
     this.#senders.delete(session);
     this.#peers.remove(session);
+    if (this.#peers.sessions(session.peerId).length === 0) this.#pinger.forget(session.peerId);
     this.#updateState();
   }
 

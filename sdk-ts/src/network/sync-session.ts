@@ -82,6 +82,8 @@ export class SyncSession {
   #refusedInARow = 0;
   /** No message is taken any more (set at once when the peer breaks the protocol). */
   #closed = false;
+  /** When bytes last arrived from the peer (liveness: see peers/pinger.ts). */
+  #lastHeardAt = Date.now();
   /** The end was reported (handler.closed, pending requests rejected): exactly once. */
   #ended = false;
   #resolveClosed!: () => void;
@@ -122,6 +124,11 @@ export class SyncSession {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** When the peer last sent anything on this session (ms since the epoch; creation time before that). */
+  get lastHeardAt(): number {
+    return this.#lastHeardAt;
   }
 
   /** Bytes waiting for the peer to read them. */
@@ -234,6 +241,7 @@ export class SyncSession {
 
   #onBytes(chunk: Uint8Array): void {
     if (this.#closed) return;
+    this.#lastHeardAt = Date.now();
     let bodies: Uint8Array[];
     try {
       bodies = this.#reader.push(chunk);

@@ -47,16 +47,22 @@ export function permissiveConnectionGater(): ConnectionGater {
 /** The part of the libp2p configuration that every node kind shares. */
 export function baseConfig(): Pick<
   Libp2pOptions<NodeServices>,
-  'connectionEncrypters' | 'streamMuxers' | 'connectionGater' | 'connectionManager' | 'services'
+  'connectionEncrypters' | 'streamMuxers' | 'connectionGater' | 'connectionManager' | 'connectionMonitor' | 'services'
 > & { services: ServiceFactoryMap<NodeServices> } {
   return {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: permissiveConnectionGater(),
     connectionManager: { allow: [...LOOPBACK_ALLOW] },
+    // libp2p's monitor aborts a connection on the first ping that misses its adaptive
+    // timeout: under load (a starved event loop on either side) that dropped connections
+    // carrying live sync sessions, and its pings competed with ours for the ping
+    // protocol's stream limit. Liveness is network/peers/pinger.ts's job instead.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
-      ping: ping(),
+      // Room for our pinger and a remote's monitor at once (libp2p's defaults: 2 in, 1 out).
+      ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 2 }),
     },
   };
 }

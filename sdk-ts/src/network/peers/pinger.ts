@@ -1,30 +1,56 @@
 /**
- * Round-trip times for `PeerStatus.rttMs`: each peer is pinged when it connects and
- * every PING_INTERVAL_MS after, through libp2p's ping service. A missed ping is not an
- * error (the RTT stays as it was), nor is a peer libp2p cannot ping (an attached
- * channel).
+ * Round-trip times for `PeerStatus.rttMs`, and the liveness of connections: each peer is
+ * pinged when it connects and every PING_INTERVAL_MS after, through libp2p's ping
+ * service.
+ *
+ * A missed ping is not an error (the RTT stays as it was), nor is a peer libp2p cannot
+ * ping (an attached channel, or a peer without the ping protocol). A peer is hung up only
+ * when its pings have timed out for DEAD_AFTER_MS *and* none of its sessions received
+ * anything in that time: a busy peer, or a starved event loop on either side, delays
+ * pings but keeps sending sync messages, and a connection carrying a sync session must
+ * not be dropped for that. (This replaces libp2p's connection monitor, which aborts a
+ * connection on the first ping that misses its adaptive timeout.)
  */
 import type { PeerTable } from './peer-table.js';
 
+/** What the pinger needs of the peer table (PeerTable provides it). */
+export type PingedPeers = Pick<PeerTable, 'statuses' | 'setRtt'> & {
+  sessions(peerId: string): ReadonlyArray<{ readonly lastHeardAt: number }>;
+};
+
 const PING_INTERVAL_MS = 5_000;
 const PING_TIMEOUT_MS = 5_000;
+/** Pings timing out, and nothing heard, for this long: the connection is dead. */
+export const DEAD_AFTER_MS = 20_000;
 
 export type Ping = (peerId: string, signal: AbortSignal) => Promise<number>;
 
+export interface PingerOptions {
+  readonly ping: Ping;
+  readonly peers: PingedPeers;
+  /** Hangs up on a peer judged dead (its sessions end; the dialler redials what it keeps). */
+  readonly hangUp: (peerId: string) => void;
+  /** The clock (tests). */
+  readonly now?: () => number;
+  readonly timeoutMs?: number;
+}
+
 export class Pinger {
-  readonly #ping: Ping;
-  readonly #peers: PeerTable;
+  readonly #options: PingerOptions;
+  readonly #now: () => number;
+  /** Per peer: when the first of its unanswered pings was sent (absent while they answer). */
+  readonly #failingSince = new Map<string, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
 
-  constructor(ping: Ping, peers: PeerTable) {
-    this.#ping = ping;
-    this.#peers = peers;
+  constructor(options: PingerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
   }
 
   start(): void {
     this.#timer = setInterval(() => {
-      for (const status of this.#peers.statuses()) void this.ping(status.peerId);
+      for (const status of this.#options.peers.statuses()) void this.ping(status.peerId);
     }, PING_INTERVAL_MS);
     this.#timer.unref?.();
   }
@@ -36,10 +62,35 @@ export class Pinger {
 
   async ping(peerId: string): Promise<void> {
     if (this.#stopped) return;
+    const { peers, ping, hangUp } = this.#options;
+    const signal = AbortSignal.timeout(this.#options.timeoutMs ?? PING_TIMEOUT_MS);
+    const sentAt = this.#now();
     try {
-      this.#peers.setRtt(peerId, await this.#ping(peerId, AbortSignal.timeout(PING_TIMEOUT_MS)));
+      peers.setRtt(peerId, await ping(peerId, signal));
+      this.#failingSince.delete(peerId);
     } catch {
-      // The RTT stays as it was.
+      // Only a ping that went unanswered says anything about liveness; one refused at once
+      // (no such protocol, not a libp2p connection) came from a live peer.
+      if (!signal.aborted || this.#stopped) return;
+      const since = this.#failingSince.get(peerId);
+      if (since === undefined) {
+        this.#failingSince.set(peerId, sentAt);
+        return;
+      }
+      if (this.#now() - since < DEAD_AFTER_MS) return;
+      const heard = Math.max(-Infinity, ...peers.sessions(peerId).map((session) => session.lastHeardAt));
+      if (heard > since) {
+        // Silent to pings but talking on a session: alive, only busy.
+        this.#failingSince.set(peerId, sentAt);
+        return;
+      }
+      this.#failingSince.delete(peerId);
+      if (peers.sessions(peerId).length !== 0) hangUp(peerId);
     }
+  }
+
+  /** A peer left: its record goes with it. */
+  forget(peerId: string): void {
+    this.#failingSince.delete(peerId);
   }
 }
