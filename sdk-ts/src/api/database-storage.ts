@@ -52,6 +52,16 @@ export class DatabaseStorage {
   }
 
   /**
+   * Whether the store takes writes: undefined while its commits land; after a failed
+   * commit (a full disk, an I/O error), its code, message and since when, until a commit
+   * lands again. Writes made meanwhile were refused (their `put()` rejected, a peer's PUT
+   * was answered ERROR and stays in that peer's outbox); reads keep working.
+   */
+  failure(): { readonly code: string; readonly message: string; readonly since: number } | undefined {
+    return this.#replica.storageFailure();
+  }
+
+  /**
    * Evicts least recently used nodes now if the cache is over its cap (it also does so
    * by itself after writes). Resolves to how many nodes were evicted, once durable.
    */

@@ -78,6 +78,10 @@ export class ReplicaBacking {
   #cacheTotalsStale = false;
   /** The deferred queue changed since the store's copy was last staged. */
   #deferredChanged = false;
+  /** Per open batch (by its `durable` promise): the souls whose records it carries. */
+  readonly #stagedSouls = new Map<Promise<void>, Set<string>>();
+  /** The last commit failed (cleared by the next that lands): the store refuses writes. */
+  #failure: { readonly error: unknown; readonly since: number } | undefined;
 
   /**
    * Reads what opening needs: the head, the deferred updates and, for a capped
@@ -148,7 +152,44 @@ export class ReplicaBacking {
       this.commit.put(key, records[i]!);
       accounting?.written(change[0], change[1], key.length + records[i]!.length);
     }
+    this.#unloadIfLost(changes);
     this.#evictor?.maybeRun();
+  }
+
+  /** Why the last commit failed, and since when; undefined once a commit lands again. */
+  get failure(): { readonly error: unknown; readonly since: number } | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * The store is the truth: if the batch carrying these changes fails (a full disk, an
+   * I/O error), their souls leave the engine and are loaded again from the store on next
+   * use, so nothing that could not be made durable is read, served or merged against.
+   * (Nothing of the batch was sent either: durability.ts holds everything until commit.)
+   */
+  #unloadIfLost(changes: readonly EngineChange[]): void {
+    const durable = this.commit.durable();
+    let souls = this.#stagedSouls.get(durable);
+    if (souls === undefined) {
+      const staged = new Set<string>();
+      souls = staged;
+      this.#stagedSouls.set(durable, staged);
+      durable.then(
+        () => void this.#stagedSouls.delete(durable),
+        () => {
+          this.#stagedSouls.delete(durable);
+          if (!this.#host.usable()) return;
+          // Loads wait for what is staged now, so they find the store as it ends up.
+          const settled = this.commit.durable();
+          for (const soul of staged) {
+            if (!this.souls.has(soul)) continue;
+            this.#host.dropFromMemory(soul);
+            this.souls.evict(soul, settled);
+          }
+        },
+      );
+    }
+    for (const change of changes) souls.add(change[0]);
   }
 
   /** The deferred queue changed: the next commit stores it. */
@@ -201,6 +242,10 @@ export class ReplicaBacking {
   #seal(operations: StorageOperation[], durable: Promise<void>): void {
     const engine = this.#host.engine();
     if (engine === undefined) return;
+    durable.then(
+      () => void (this.#failure = undefined),
+      (error: unknown) => void (this.#failure ??= { error, since: Date.now() }),
+    );
     const { size, nextId } = this.#host.outboxCounters();
     operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead({ clock: engine.clock(), outboxSize: size, outboxNextId: nextId }) });
     this.#accounting?.seal(operations, durable);

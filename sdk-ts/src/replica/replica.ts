@@ -24,7 +24,7 @@ import {
 import { DeferredScheduler } from './deferred-scheduler.js';
 import type { Engine, EngineModule, Signer } from '../engine/core-types.js';
 import type { EngineConfig, EngineNode } from '../engine/reports.js';
-import { closedError, engineCall, InvalidValueError } from '../api/errors.js';
+import { closedError, engineCall, InvalidValueError, RustDHTError } from '../api/errors.js';
 import { IdentityKeeper } from './identity-keeper.js';
 import { LinkIndex } from './link-index.js';
 import { notifyAll, reportListenerError } from '../util/listeners.js';
@@ -53,6 +53,9 @@ interface AppliedWrite {
 }
 
 const NOTHING_TO_PERSIST: Promise<void> = Promise.resolve();
+/** Deferred updates that came due while the store refused writes are tried again after this, doubling up to DUE_RETRY_MAX_MS. */
+const DUE_RETRY_MS = 1_000;
+const DUE_RETRY_MAX_MS = 60_000;
 
 function isPromise(value: unknown): value is Promise<unknown> {
   return value instanceof Promise;
@@ -281,8 +284,22 @@ export class LocalReplica implements GraphView {
   #tick(): void {
     if (this.#closed) return;
     const report = parseReport(this.#engine.tick(this.now()));
-    this.#afterBatch(report.changes, false).catch(reportListenerError);
+    if (report.changes.length !== 0) {
+      // Kept until stored: if the commit fails, the souls leave memory (the store is the
+      // truth) and these updates, no longer deferred, would be gone; they are ingested again.
+      const frame = this.#backing === undefined ? undefined : this.#engine.lastChangesFrame();
+      this.#afterBatch(report.changes, false).catch(() => frame !== undefined && this.#ingestAgainLater(frame, DUE_RETRY_MS));
+    }
     this.#deferredQueueChanged();
+  }
+
+  /** Deferred updates that came due but could not be stored: ingested again after `delayMs`, until they are. */
+  #ingestAgainLater(frame: Uint8Array, delayMs: number): void {
+    const timer = setTimeout(() => {
+      if (this.#closed) return;
+      this.receive(frame).catch(() => this.#ingestAgainLater(frame, Math.min(delayMs * 2, DUE_RETRY_MAX_MS)));
+    }, delayMs);
+    (timer as { unref?: () => void }).unref?.();
   }
 
   /** The deferred queue changed: reschedule the wake-up, and have the next commit store it. */
@@ -350,6 +367,14 @@ export class LocalReplica implements GraphView {
   /** The space `~<publicKey>` is the user's own: cache eviction never touches it. */
   protectSpace(publicKey: string): void {
     this.#ownKeys.add(publicKey);
+  }
+
+  /** Why the store's last commit failed, and since when (ms epoch); undefined while commits land. */
+  storageFailure(): { readonly code: string; readonly message: string; readonly since: number } | undefined {
+    const failure = this.#backing?.failure;
+    if (failure === undefined) return undefined;
+    const { error } = failure;
+    return { code: error instanceof RustDHTError ? error.code : 'storage/io', message: error instanceof Error ? error.message : String(error), since: failure.since };
   }
 
   cacheReport(): CacheReport {

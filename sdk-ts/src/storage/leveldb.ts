@@ -196,6 +196,10 @@ function fromLevelError(error: unknown, doing: string): unknown {
   if (codes.includes('LEVEL_CORRUPTION')) {
     return new RustDHTError('storage/corrupt', `cannot ${doing}: LevelDB reports corruption. ClassicLevel.repair(directory) may recover what is intact.`, { cause: error });
   }
+  const text = String(error instanceof Error ? `${error.message} ${String((error.cause as Error | undefined)?.message ?? '')}` : error);
+  if (/No space left on device|ENOSPC|disk full/i.test(text)) {
+    return new RustDHTError('storage/full', `cannot ${doing}: the disk is full (${error instanceof Error ? error.message : String(error)}). Writes are refused until there is room again; reads go on.`, { cause: error });
+  }
   if (codes.includes('LEVEL_IO_ERROR')) {
     return new RustDHTError('storage/io', `cannot ${doing}: LevelDB reports an I/O error (${error instanceof Error ? error.message : String(error)}).`, { cause: error });
   }

@@ -7,17 +7,23 @@
  *   burst of writes costs the server one message, one batch signature check and one
  *   store commit.
  * - At most PUT_WINDOW entries are in flight; the window opens as ACKs come back.
- * - An ACK acknowledges every entry of its PUT (a rejected update is reported as a
- *   `reject` event and not retried: it would be refused forever). A joined PUT refused as
- *   a whole is retried entry by entry, so one bad entry cannot hold back the others; a
- *   transient refusal (rate limit, busy, timeout) is retried after RETRY_MS.
+ * - An entry leaves the outbox once the peer took it, or refused it for good
+ *   (write-refusals.ts: a bad signature, someone else's space, over a size limit),
+ *   reported as a `reject` event. A refusal for now (deferred queue full, clock too far
+ *   ahead, quota, full disk, rate limit, timeout) is reported too, but the entry stays
+ *   and is sent again after a backoff (1 s doubling to RETRY_MAX_MS): `put()` resolved
+ *   long ago, and dropping the entry would lose the write.
+ * - A joined PUT refused, or partly refused for now, is sent again entry by entry, so
+ *   one entry cannot hold back the others and each entry's fate is its own.
  */
 import { afterMicrotasks } from '../../util/macrotask.js';
 import type { CounterSet } from '../counters.js';
+import { Backoff } from '../peers/backoff.js';
 import { codeOf, messageOf } from '../refusal.js';
 import type { OutboxEntry, ReplicaForNetwork } from '../replica-port.js';
 import { RemoteError, type SyncSession } from '../sync-session.js';
 import type { NetworkEvent } from '../types.js';
+import { isFinalRefusal } from './write-refusals.js';
 
 export type ReplicaForOutbox = Pick<ReplicaForNetwork, 'outbox' | 'engineModule' | 'closed'>;
 
@@ -25,8 +31,8 @@ export type ReplicaForOutbox = Pick<ReplicaForNetwork, 'outbox' | 'engineModule'
 const PUT_WINDOW = 2048;
 /** Updates per joined PUT: well under the engine's default batch limit (10,000), so any peer takes it. */
 const MAX_JOINED_UPDATES = 1000;
-/** A write the peer could not take for now (rate limit, busy, timeout) is sent again after this. */
-const RETRY_MS = 1_000;
+/** A write the peer could not take for now is sent again after 1 s, doubling up to this. */
+const RETRY_MAX_MS = 30_000;
 
 export interface OutboxSenderOptions {
   readonly replica: ReplicaForOutbox;
@@ -50,6 +56,9 @@ export class OutboxSender {
   #again = false;
   #windowOpen: (() => void) | undefined;
   #closed = false;
+  /** Delays between sends of writes refused for now; reset once a PUT is taken whole. */
+  readonly #retry = new Backoff({ initialMs: 1_000, maxMs: RETRY_MAX_MS });
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(session: SyncSession, options: OutboxSenderOptions) {
     this.#session = session;
@@ -59,6 +68,7 @@ export class OutboxSender {
   /** The session ended: nothing more is sent, and a drain waiting for the window gives up. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#retryTimer);
     this.#openWindow();
   }
 
@@ -133,7 +143,7 @@ export class OutboxSender {
 
   /** Sends `batch` as one PUT (`frame`: their joined frame; undefined for a single entry). */
   #put(batch: readonly OutboxEntry[], frame: Uint8Array | undefined): void {
-    const { replica, counters, emit, stop } = this.#options;
+    const { replica, counters, emit } = this.#options;
     const session = this.#session;
     const ids = batch.map((entry) => entry.id);
     const what = ids.length === 1 ? `outbox entry ${ids[0]}` : `outbox entries ${ids[0]}–${ids[ids.length - 1]}`;
@@ -147,37 +157,61 @@ export class OutboxSender {
       settle();
       return;
     }
+    const single = batch.length === 1;
     session.request({ type: 'put', frame: frame ?? batch[0]!.frame }).then(
       (reply) => {
-        if (reply.type === 'ack') {
-          for (const outcome of reply.outcomes) {
-            if (outcome.outcome === 'rejected') {
-              counters.reject(outcome.code);
-              emit({ type: 'reject', peerId: session.peerId, code: outcome.code, message: `the peer refused an update of ${what}.` });
-            }
-          }
+        const rejected = reply.type === 'ack' ? reply.outcomes.filter((outcome) => outcome.outcome === 'rejected') : [];
+        const forNow = rejected.filter((outcome) => !isFinalRefusal(outcome.code));
+        if (forNow.length !== 0 && !single) {
+          // Which entries hold those updates is for each entry's own PUT to say.
+          for (const entry of batch) this.#put([entry], undefined);
+          return undefined;
         }
-        // Acked (a rejected update will never be taken: keeping it would only retry forever).
+        for (const outcome of rejected) {
+          counters.reject(outcome.code);
+          const fate = isFinalRefusal(outcome.code) ? 'dropped from the outbox' : 'kept in the outbox and sent again later';
+          emit({ type: 'reject', peerId: session.peerId, code: outcome.code, message: `the peer refused an update of ${what} (${fate}).` });
+        }
+        if (forNow.length !== 0) {
+          settle();
+          this.#sendAgainLater();
+          return undefined;
+        }
+        this.#retry.reset();
+        // Taken, or refused for good (keeping it would only retry forever).
         return acknowledge().finally(settle);
       },
       (error: unknown) => {
-        if (error instanceof RemoteError && !isTransient(error.code)) {
-          if (batch.length > 1) {
+        if (error instanceof RemoteError && isFinalRefusal(error.code)) {
+          if (!single) {
             // One entry may be what the peer refuses: send them one by one, so the others still go.
             for (const entry of batch) this.#put([entry], undefined);
             return undefined;
           }
-          emit({ type: 'reject', peerId: session.peerId, code: error.code, message: error.message });
+          emit({ type: 'reject', peerId: session.peerId, code: error.code, message: `${error.message} (${what} dropped from the outbox)` });
           return acknowledge().finally(settle);
         }
-        settle();
-        if (!session.closed && !stop.aborted) {
-          // Rate limited, busy or slow: try again shortly on the same session.
-          setTimeout(() => void this.drain(), RETRY_MS).unref?.();
+        if (error instanceof RemoteError) {
+          counters.reject(error.code);
+          emit({ type: 'reject', peerId: session.peerId, code: error.code, message: `${error.message} (${what} kept in the outbox and sent again later)` });
         }
+        // Refused for now, timed out, or the session ended: the entries stay.
+        settle();
+        this.#sendAgainLater();
         return undefined;
       },
     ).catch(() => {});
+  }
+
+  /** Drains again after the next backoff delay (one timer, however many PUTs asked). */
+  #sendAgainLater(): void {
+    const { stop } = this.#options;
+    if (this.#closed || this.#session.closed || stop.aborted || this.#retryTimer !== undefined) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.drain();
+    }, this.#retry.delay());
+    this.#retryTimer.unref?.();
   }
 
   #openWindow(): void {
@@ -185,8 +219,4 @@ export class OutboxSender {
     this.#windowOpen = undefined;
     open?.();
   }
-}
-
-function isTransient(code: string): boolean {
-  return code === 'wire/rate-limited' || code === 'wire/busy' || code === 'network/timeout' || code === 'internal';
 }
