@@ -27,6 +27,7 @@ export {
   StorageQuotaError,
   UndeliveredWritesError,
 } from './api/errors.js';
+export { EngineTrappedError, onEngineTrap } from './engine/trap-guard.js';
 export type { StorageAdapter, StorageEntry, StorageOperation, RangeOptions } from './storage/adapter.js';
 export { MemoryStore } from './storage/memory.js';
 export type { Network } from './network/peer-network.js';
