@@ -7,6 +7,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { boundedText, knownCode } from '../network/known-codes.js';
 import type { NetworkEvent } from '../network/types.js';
 import { LevelStore, RustDHT, type Network } from '../node.js';
 import { startHttpServer, type HealthJson, type HttpServer } from '../server/http.js';
@@ -35,13 +36,16 @@ function logNetworkEvent(log: Logger, network: Network, throttle: RepeatThrottle
     case 'dial:failed': {
       const suppressed = throttle.admit(`${event.address} ${event.code}`);
       if (suppressed === undefined) return;
-      log.warn('dial failed', { address: event.address, code: event.code, reason: event.message, suppressed: suppressed === 0 ? undefined : suppressed });
+      log.warn('dial failed', { address: event.address, code: event.code, reason: boundedText(event.message), suppressed: suppressed === 0 ? undefined : suppressed });
       return;
     }
     case 'reject': {
-      const suppressed = throttle.admit(`${event.peerId} ${event.code}`);
+      // The network reports codes from a fixed set and bounded text already; mapped again
+      // here so that no log field a peer can influence is unbounded, whatever the source.
+      const code = knownCode(event.code);
+      const suppressed = throttle.admit(`${event.peerId} ${code}`);
       if (suppressed === undefined) return;
-      log.warn('rejected', { peer: event.peerId, code: event.code, reason: event.message, suppressed: suppressed === 0 ? undefined : suppressed });
+      log.warn('rejected', { peer: event.peerId, code, reason: boundedText(event.message), suppressed: suppressed === 0 ? undefined : suppressed });
       return;
     }
   }

@@ -3,6 +3,7 @@
  * Sessions and the responder add to them; nothing here is reset while the network runs.
  */
 import type { OutcomeKind } from '../replica/batch-report.js';
+import { knownCode } from './known-codes.js';
 import type { ReceivedBatch } from './replica-port.js';
 import type { NetworkCounters } from './types.js';
 
@@ -36,8 +37,13 @@ export class CounterSet implements NetworkCounterSink {
     for (const outcome of result.outcomes) if (outcome.outcome === 'rejected') this.reject(outcome.code ?? 'rejected');
   }
 
+  /**
+   * Counts a refusal by its code: one of KNOWN_CODES, or `other` (a code may come from a
+   * peer, and a peer must not be able to add entries here, or labels to /metrics).
+   */
   reject(code: string, count = 1): void {
-    this.#rejects.set(code, (this.#rejects.get(code) ?? 0) + count);
+    const known = knownCode(code);
+    this.#rejects.set(known, (this.#rejects.get(known) ?? 0) + count);
   }
 
   snapshot(): NetworkCounters {

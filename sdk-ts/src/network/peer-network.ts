@@ -37,8 +37,9 @@ import { parseMultiaddr, peerIdOf } from './multiaddr.js';
 import { DEFAULT_READ_TIMEOUT_MS, validateNetworkOptions } from './options.js';
 import { Dialler } from './peers/dialler.js';
 import { PeerTable, type RemotePeer } from './peers/peer-table.js';
+import { MAX_SESSIONS_PER_PEER } from './peers/peer-table.js';
 import { Pinger } from './peers/pinger.js';
-import { codeOf, messageOf } from './refusal.js';
+import { boundedText, codeOf, knownCode, messageOf } from './refusal.js';
 import type { ReplicaForNetwork } from './replica-port.js';
 import { DurabilityBarrier } from './serving/durability.js';
 import { FeedServer } from './serving/feed-server.js';
@@ -50,6 +51,7 @@ import type { Channel } from './transport/channel.js';
 import type { NetworkCounters, NetworkEvent, NetworkOptions, NetworkStatus, PeerRole } from './types.js';
 import { SYNC_PROTOCOL } from './wire/messages.js';
 import { resolveWireLimits, type ResolvedWireLimits } from './wire/rate-limiter.js';
+import { requestLimits, type RequestLimits } from './wire/request-limits.js';
 
 export type { RemotePeer };
 
@@ -63,6 +65,7 @@ export class Network {
   readonly #replica: ReplicaForNetwork;
   readonly #role: PeerRole;
   readonly #limits: ResolvedWireLimits;
+  readonly #requestLimits: RequestLimits;
   readonly #readTimeoutMs: number;
   readonly #counters = new CounterSet();
   readonly #stop = new AbortController();
@@ -77,6 +80,8 @@ export class Network {
   readonly #handler: SessionHandler;
   /** Per server duty session: what sends it the outbox. */
   readonly #senders = new Map<SyncSession, OutboxSender>();
+  /** Sessions this peer opened itself, to an address it keeps dialled (or attached as such). */
+  readonly #dialled = new WeakSet<SyncSession>();
   readonly #pinger: Pinger;
   readonly #cleanups: Array<() => void> = [];
   #stopped = false;
@@ -86,9 +91,10 @@ export class Network {
     this.#replica = replica;
     this.#role = options.role ?? 'client';
     this.#limits = resolveWireLimits(options.limits);
+    this.#requestLimits = requestLimits(replica.limits);
     this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     const counters = this.#counters;
-    const emit = (event: NetworkEvent): void => this.#signals.emit(event);
+    const emit = (event: NetworkEvent): void => this.#emit(event);
     const changed = (): void => this.#updateState();
     const requestFailed = (session: SyncSession, error: unknown): void => this.#requestFailed(session, error);
     this.#signals = new NetworkSignals({ stop: this.#stop.signal, onOutboxChange: (listener) => replica.outbox.onChange(listener) });
@@ -112,7 +118,7 @@ export class Network {
     // One barrier for everything served, so EVENTs, FEED_ENTRYs and NODEs keep the order of their batches.
     const durability = new DurabilityBarrier(replica);
     this.#publisher = new Publisher(replica, counters, durability);
-    this.#feeds = new FeedServer(replica, counters, this.#role, durability);
+    this.#feeds = new FeedServer(replica, counters, this.#role, durability, this.#limits);
     const responder = new Responder(replica, counters, this.#publisher, this.#feeds, durability);
     this.#handler = {
       request: (session, message) => responder.request(session, message),
@@ -192,6 +198,10 @@ export class Network {
   dial(address: string): void {
     this.#assertRunning();
     this.#dialler.keep(address);
+    // Already connected (it dialled us): it is a peer we chose now, so it gets what a server gets.
+    const remote = peerIdOf(parseMultiaddr(address));
+    const duty = remote === undefined ? undefined : this.#peers.dutySession(remote);
+    if (duty !== undefined) this.#takeServerDuties(duty);
   }
 
   /**
@@ -236,7 +246,7 @@ export class Network {
    */
   async deliverOutbox(options: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
     if (this.#stopped || !this.#dialler.online || this.#replica.closed || options.timeoutMs <= 0) return;
-    if (this.#dialler.size === 0 && this.#peers.dutySessions('server').length === 0) return;
+    if (this.#dialler.size === 0 && this.#servers().length === 0) return;
     const expired = new AbortController();
     const timer = setTimeout(() => expired.abort(), options.timeoutMs);
     const signal = options.signal === undefined ? expired.signal : AbortSignal.any([expired.signal, options.signal]);
@@ -306,7 +316,7 @@ export class Network {
     this.#cleanups.push(
       replica.outbox.onChange((change) => {
         if (change.type === 'added') {
-          for (const session of this.#peers.dutySessions('server')) this.#senders.get(session)?.offer({ id: change.id, frame: change.frame });
+          for (const session of this.#servers()) this.#senders.get(session)?.offer({ id: change.id, frame: change.frame });
         }
         this.#updateState();
       }),
@@ -322,7 +332,7 @@ export class Network {
   async #dial(target: Multiaddr, signal: AbortSignal): Promise<SyncSession> {
     const connection = await this.#node.dial(target, { signal });
     const channel = await openChannel(this.#node, connection.remotePeer, SYNC_PROTOCOL, { signal });
-    return this.#adopt(channel, remotePeerOf(connection));
+    return this.#adopt(channel, { ...remotePeerOf(connection), dialled: true });
   }
 
   #adopt(channel: Channel, remote: RemotePeer): SyncSession {
@@ -332,37 +342,65 @@ export class Network {
       peerId: remote.peerId,
       localRole: this.#role,
       limits: this.#limits,
+      requestLimits: this.#requestLimits,
+      // One queue for all of the peer's sessions: more sessions get it no more of our memory.
+      sendQueue: this.#peers.sendQueueOf(remote.peerId),
       counters: this.#counters,
       handler: this.#handler,
     });
-    this.#peers.add(session, remote);
+    if (remote.dialled === true) this.#dialled.add(session);
+    if (!this.#peers.add(session, remote)) {
+      session.end('wire/too-many-sessions', `more than ${MAX_SESSIONS_PER_PEER} sessions with one peer.`);
+    }
     return session;
+  }
+
+  /**
+   * Whether `session`'s peer is a server *to us*: it says so in its HELLO, and it is a
+   * peer this one chose, i.e. named by an address kept dialled (network.peers,
+   * --bootstrap, dial(); whichever side's dial the session came on), or reached by our
+   * own dial of such an address. A peer that only *claims* the server role (any peer
+   * may dial in and say it) is treated as a client: it gets no outbox (its ACKs would
+   * empty ours) and its change log is not followed (its entries would skip every limit
+   * a PUT passes). Reads prefer these servers too.
+   */
+  #isServer(session: SyncSession): boolean {
+    return session.remoteRole === 'server' && (this.#dialled.has(session) || this.#dialler.keepsPeer(session.peerId));
+  }
+
+  /** The duty sessions of peers that are servers to us (#isServer). */
+  #servers(): SyncSession[] {
+    return this.#peers.dutySessions((session) => this.#isServer(session));
   }
 
   /** What this peer does for a peer once a session with it carries its duties. */
   #takeDuties(session: SyncSession): void {
     if (this.#replica.closed) return;
     this.#subscriber.subscribeAll(session);
-    if (session.remoteRole === 'server') {
-      const sender = new OutboxSender(session, {
+    this.#takeServerDuties(session);
+    void this.#pinger.ping(session.peerId);
+  }
+
+  /** Towards a server (#isServer): send it the outbox; between servers, follow its change log. Once per session. */
+  #takeServerDuties(session: SyncSession): void {
+    if (this.#replica.closed || session.closed || this.#senders.has(session) || !this.#isServer(session)) return;
+    const sender = new OutboxSender(session, {
+      replica: this.#replica,
+      counters: this.#counters,
+      stop: this.#stop.signal,
+      emit: (event) => this.#emit(event),
+      changed: () => this.#updateState(),
+    });
+    this.#senders.set(session, sender);
+    void sender.drain();
+    if (this.#role === 'server') {
+      void followFeed(session, {
         replica: this.#replica,
         counters: this.#counters,
-        stop: this.#stop.signal,
-        emit: (event) => this.#signals.emit(event),
-        changed: () => this.#updateState(),
+        refused: (peerId, code, message) => this.#refused(peerId, code, message),
+        requestFailed: (s, error) => this.#requestFailed(s, error),
       });
-      this.#senders.set(session, sender);
-      void sender.drain();
-      if (this.#role === 'server') {
-        void followFeed(session, {
-          replica: this.#replica,
-          counters: this.#counters,
-          refused: (peerId, code, message) => this.#refused(peerId, code, message),
-          requestFailed: (s, error) => this.#requestFailed(s, error),
-        });
-      }
     }
-    void this.#pinger.ping(session.peerId);
   }
 
   #sessionClosed(session: SyncSession): void {
@@ -375,9 +413,9 @@ export class Network {
     this.#updateState();
   }
 
-  /** Reads go to servers; without any, to whoever is connected (e.g. another browser). */
+  /** Reads go to servers (#isServer); without any, to whoever is connected (e.g. another browser). Every answer is merged through the engine either way. */
   #readSessions(): SyncSession[] {
-    const servers = this.#peers.dutySessions('server');
+    const servers = this.#servers();
     return servers.length !== 0 ? servers : this.#peers.dutySessions();
   }
 
@@ -408,7 +446,21 @@ export class Network {
 
   #refused(peerId: string, code: string, message: string): void {
     this.#counters.reject(code);
-    this.#signals.emit({ type: 'reject', peerId, code, message });
+    this.#emit({ type: 'reject', peerId, code, message });
+  }
+
+  /**
+   * Every event leaves through here. A refusal's code and text may be a peer's own (an
+   * ERROR it sent, a reply's code): the code is reported only from the fixed set
+   * (`other` otherwise) and the text cut short, so no peer decides what an application's
+   * logs or labels hold (known-codes.ts).
+   */
+  #emit(event: NetworkEvent): void {
+    if (event.type === 'reject') {
+      this.#signals.emit({ type: 'reject', peerId: event.peerId, code: knownCode(event.code), message: boundedText(event.message) });
+      return;
+    }
+    this.#signals.emit(event);
   }
 
   #updateState(): void {

@@ -22,3 +22,6 @@ export function codeOf(error: unknown, fallbackCode = 'internal'): string {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+// The fixed set of codes that may be reported (counters, /metrics, events, logs): known-codes.ts.
+export { KNOWN_CODES, OTHER_CODE, knownCode, boundedText } from './known-codes.js';

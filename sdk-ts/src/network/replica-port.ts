@@ -60,6 +60,11 @@ export type RemoteReads = (soul: string, signal: AbortSignal | undefined) => Pro
 
 export interface ReplicaForNetwork {
   readonly closed: boolean;
+  /**
+   * The engine's soul and key limits (`limits` of `RustDHT.open`), which the wire applies
+   * to what peers ask for (wire/request-limits.ts). Absent: the engine's defaults.
+   */
+  readonly limits?: { readonly maxSoulBytes?: number; readonly maxKeyBytes?: number };
   readonly outbox: OutboxForNetwork;
   readonly subscriptions: InterestForNetwork;
   /** Servers only (with a store). */

@@ -8,8 +8,15 @@
  * Bad input is contained at this boundary. Bytes that are not a well-formed message
  * (wrong version, unknown type, truncated, oversized) end the conversation with a
  * connection-level ERROR and a closed stream; a message over the peer's rate limit is
- * answered with ERROR `wire/rate-limited` and dropped; a handler that throws answers
- * that one request with its error. Nothing a peer sends can throw out of here.
+ * answered with ERROR `wire/rate-limited` and dropped; a request naming a soul or key
+ * longer than the engine takes is refused before any part sees it (wire/request-limits.ts);
+ * a handler that throws answers that one request with its error. Every message passes
+ * the rate limit, whatever its type: replies nobody asked for, connection-level ERRORs
+ * and FEED_ENTRYs included. Nothing a peer sends can throw out of here.
+ *
+ * What this peer sends and the peer has not read is bounded per remote peer, across all
+ * its sessions (`PeerSendQueue`): past it, the session ends with `wire/slow-consumer`
+ * rather than buffer without bound for a peer that asks and does not read.
  */
 import { ClosedError, RustDHTError } from '../api/errors.js';
 import type { NetworkCounterSink } from './counters.js';
@@ -19,6 +26,8 @@ import type { PeerRole } from './types.js';
 import { MessageReader, lengthPrefixed } from './wire/framing.js';
 import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, type WireMessage } from './wire/messages.js';
 import { PeerRateLimiter, type ResolvedWireLimits } from './wire/rate-limiter.js';
+import { PeerSendQueue } from './peers/send-queue.js';
+import { DEFAULT_REQUEST_LIMITS, requestLimitProblem, type RequestLimits } from './wire/request-limits.js';
 import { WireError } from './wire/wire-error.js';
 
 /** The messages a peer starts (as opposed to replies). */
@@ -44,6 +53,10 @@ export interface SessionOptions {
   readonly handler: SessionHandler;
   /** How long a request waits for its reply (default 30 s). */
   readonly requestTimeoutMs?: number;
+  /** Soul and key sizes and list lengths a request may have (default: the engine's defaults). */
+  readonly requestLimits?: RequestLimits;
+  /** Bytes queued for this remote peer across all its sessions (default: this session's own). */
+  readonly sendQueue?: PeerSendQueue;
 }
 
 /** A peer that keeps flooding past its rate limit is disconnected after this many refusals in a row. */
@@ -67,6 +80,8 @@ export class SyncSession {
   readonly #options: SessionOptions;
   readonly #reader: MessageReader;
   readonly #limiter: PeerRateLimiter;
+  readonly #requestLimits: RequestLimits;
+  readonly #sendQueue: PeerSendQueue;
   readonly #pending = new Map<number, Pending>();
   readonly #feeds = new Map<number, (entry: FeedEntry) => void>();
   readonly #hello: Promise<PeerRole>;
@@ -98,6 +113,8 @@ export class SyncSession {
     this.#reader = new MessageReader(options.limits.maxMessageBytes);
     this.#remoteMaxMessageBytes = options.limits.maxMessageBytes;
     this.#limiter = new PeerRateLimiter(options.limits);
+    this.#requestLimits = options.requestLimits ?? DEFAULT_REQUEST_LIMITS;
+    this.#sendQueue = options.sendQueue ?? new PeerSendQueue();
     this.#hello = new Promise<PeerRole>((resolve, reject) => {
       this.#resolveHello = resolve;
       this.#rejectHello = reject;
@@ -131,9 +148,14 @@ export class SyncSession {
     return this.#lastHeardAt;
   }
 
-  /** Bytes waiting for the peer to read them. */
+  /** Bytes waiting for the peer to read them, on this session. */
   get queuedBytes(): number {
     return this.#queuedBytes;
+  }
+
+  /** Bytes waiting for the peer to read them, on all its sessions. */
+  get peerQueuedBytes(): number {
+    return this.#sendQueue.bytes;
   }
 
   /** Ends the session for a reason of ours (a peer that cannot keep up): tells the peer why, then closes. */
@@ -217,7 +239,7 @@ export class SyncSession {
    * Rejects (sending nothing) when the message cannot be encoded or is larger than the
    * peer takes: sending it would only make the peer end the session.
    */
-  #send(message: WireMessage): Promise<void> {
+  #send(message: WireMessage, farewell = false): Promise<void> {
     if (this.#closed || this.#channel.closed) return Promise.resolve();
     let bytes: Uint8Array;
     try {
@@ -228,15 +250,23 @@ export class SyncSession {
     if (bytes.length > this.#remoteMaxMessageBytes + 5) {
       return Promise.reject(new WireError('wire/too-large', `a ${message.type} of ${bytes.length} bytes is more than ${this.peerId} takes (${this.#remoteMaxMessageBytes}).`));
     }
+    const queue = this.#sendQueue;
+    if (!farewell && queue.bytes + bytes.length > queue.maxBytes) {
+      // The peer does not read what it is sent (on this session or its others): end this
+      // session rather than buffer more (its farewell is the one message still sent).
+      const text = `more than ${queue.maxBytes} bytes waiting for this peer to read them.`;
+      this.end('wire/slow-consumer', text);
+      return Promise.reject(new WireError('wire/busy', `not sent: ${text}`));
+    }
     this.#options.counters.sent(bytes.length);
     this.#queuedBytes += bytes.length;
-    return this.#channel.send(bytes).then(
-      () => void (this.#queuedBytes -= bytes.length),
-      () => {
-        // The stream closed under us: #onClosed reports it.
-        this.#queuedBytes -= bytes.length;
-      },
-    );
+    queue.bytes += bytes.length;
+    const taken = (): void => {
+      this.#queuedBytes -= bytes.length;
+      queue.bytes -= bytes.length;
+    };
+    // Rejected: the stream closed under us, and #onClosed reports it.
+    return this.#channel.send(bytes).then(taken, taken);
   }
 
   #onBytes(chunk: Uint8Array): void {
@@ -284,8 +314,20 @@ export class SyncSession {
         return;
       case 'feed-entry': {
         const follow = this.#feeds.get(message.id);
-        if (follow !== undefined) follow(message);
-        else this.#admit(body.length, message);
+        if (follow === undefined) {
+          // No FEED of ours asked for it: never applied, and it counts against the rate
+          // limit like a request (a peer cannot push entries past the limits this way).
+          if (this.#admit(body.length, message)) this.#options.handler.refused(this, 'feed/unsolicited', 'a FEED_ENTRY for no feed this peer follows on the session.');
+          return;
+        }
+        // Entries of a feed we follow answer our own request, like EVENTs. One cannot be
+        // dropped (the cursor would pass it), so past the limit the session ends and the
+        // feed resumes from its cursor on the next one.
+        if (!this.#limiter.admitEvent(body.length)) {
+          this.#violation(new WireError('wire/rate-limited', 'feed entries beyond the rate limit; the feed resumes from its cursor on the next session.'));
+          return;
+        }
+        follow(message);
         return;
       }
       case 'hello':
@@ -295,16 +337,31 @@ export class SyncSession {
         if (!this.#admit(body.length, message)) return;
         this.#options.handler.event(this, message).catch((error: unknown) => this.#refuseQuietly(error));
         return;
-      default:
+      default: {
         if (!this.#admit(body.length, message)) return;
+        // Before any part sees it: nothing is loaded or remembered for a refused request.
+        const problem = requestLimitProblem(message, this.#requestLimits);
+        if (problem !== undefined) {
+          this.#options.handler.refused(this, problem.code, problem.message);
+          void this.#send({ type: 'error', id: message.id, code: problem.code, message: problem.message }).catch(() => {});
+          return;
+        }
         this.#answer(message);
+      }
     }
   }
 
   #onReply(reply: Reply, bytes: number): void {
     if (reply.id === 0 && reply.type === 'error') {
-      // Connection-level error: the peer is about to close.
+      // Connection-level error: the peer ends the session, so we do too (a peer that
+      // went on sending them would otherwise have a free channel into our counters and
+      // logs). Its code and text are its own: counters and events take them bounded
+      // (known-codes.ts).
+      if (!this.#admit(bytes, reply)) return;
       this.#options.handler.refused(this, reply.code, `the peer ended the session: ${reply.message}`);
+      // Nothing after it is taken (the rest of its chunk included), then the channel closes.
+      this.#closed = true;
+      void this.#channel.close().catch(() => this.#channel.abort(new Error('close failed'))).finally(() => this.#onClosed());
       return;
     }
     const pending = this.#pending.get(reply.id);
@@ -368,7 +425,7 @@ export class SyncSession {
   #violation(error: unknown): void {
     const { code, message: text } = refusalOf(error);
     this.#options.handler.refused(this, code, text);
-    const farewell = this.#send({ type: 'error', id: 0, code, message: text }).catch(() => {});
+    const farewell = this.#send({ type: 'error', id: 0, code, message: text }, true).catch(() => {});
     this.#closed = true;
     void farewell.finally(() => {
       this.#channel.abort(new Error(`${code}: ${text}`));

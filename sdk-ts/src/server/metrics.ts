@@ -17,6 +17,7 @@
  * the reset value.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { knownCode } from '../network/known-codes.js';
 import type { NetworkCounters, NetworkStatus, PeerStatus, Transport } from '../network/types.js';
 import { VERSION } from './version.js';
 
@@ -169,13 +170,15 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
 
   const rejects = new Counter({
     name: 'rustdht_rejects_total',
-    help: 'Messages and updates refused, by reason code (engine codes such as signature/invalid, wire codes such as wire/rate-limited).',
+    help: 'Messages and updates refused, by reason code (engine codes such as signature/invalid, wire codes such as wire/rate-limited; a code not in the fixed set is other).',
     labelNames: ['reason'] as const,
     registers,
     collect() {
       const counts = source.counters().rejects;
       rejects.reset();
-      for (const reason of Object.keys(counts)) rejects.inc({ reason }, total(counts[reason]));
+      // The label takes values from the fixed set only (the network's counters already
+      // map to it; a source that does not still cannot mint series).
+      for (const reason of Object.keys(counts)) rejects.inc({ reason: knownCode(reason) }, total(counts[reason]));
     },
   });
 

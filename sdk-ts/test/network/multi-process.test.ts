@@ -1,6 +1,7 @@
 /**
  * Multi-process networking (issue point 6): three real `rustdht serve` processes
- * bootstrapped to each other (s2 → s1, s3 → s1 + s2: a full mesh), SDK peers in this
+ * bootstrapped to each other (s2 → s1, s3 → s1 + s2, then s1 restarted → s2 + s3: a full
+ * mesh, each following the servers it was configured with), SDK peers in this
  * process connected to one server each, and the CLI client commands.
  *
  * Needs the build (`npm run build`): the servers and the CLI run from dist/.
@@ -92,6 +93,10 @@ beforeAll(async () => {
   s1 = await startServer({ name: 's1' });
   s2 = await startServer({ name: 's2', bootstrap: [s1.tcpAddress] });
   s3 = await startServer({ name: 's3', bootstrap: [s1.tcpAddress, s2.tcpAddress] });
+  // s1 learns of the others' addresses only now: restarted with them. A server follows
+  // the change logs of the servers its operator configured, not of whoever dials in
+  // and says 'server' (so without this, s1 would never hear of writes made on s3).
+  await s1.restart({ bootstrap: [s2.tcpAddress, s3.tcpAddress] });
   await Promise.all([
     waitForPeers(s1, [s2.peerId, s3.peerId]),
     waitForPeers(s2, [s1.peerId, s3.peerId]),

@@ -50,7 +50,9 @@ const memoryPair: SyncTransport = {
   },
   async join(client, server) {
     const [atClient, atServer] = createChannelPair();
-    client.attach(atClient, { peerId: server.peerId, transport: 'other', address: '/memory/server' });
+    // The client's side is its dial of the server (as network.peers would make it): a
+    // peer that dialled in and only says 'server' gets no outbox.
+    client.attach(atClient, { peerId: server.peerId, transport: 'other', address: '/memory/server', dialled: true });
     server.attach(atServer, { peerId: client.peerId, transport: 'other', address: '/memory/client' });
     await client.whenConnected({ signal: AbortSignal.timeout(10_000) });
   },

@@ -27,7 +27,16 @@ export interface FeedFollowerOptions {
   readonly requestFailed: (session: SyncSession, error: unknown) => void;
 }
 
-/** Follows `session`'s peer's change log until the session ends. */
+/**
+ * Entry bytes received and not yet through the engine, past which the session ends
+ * (`feed/overloaded`) and the feed resumes from its cursor on the next one: entries
+ * cannot be dropped (the cursor would pass them), and must not queue without bound
+ * when they arrive faster than this peer stores them. (Their rate is bounded by the
+ * session's rate limit: sync-session.ts.)
+ */
+export const MAX_PENDING_FEED_BYTES = 64 * 1024 * 1024;
+
+/** Follows `session`'s peer's change log until the session ends. Only for a peer that is a server to us (peer-network.ts #isServer). */
 export async function followFeed(session: SyncSession, options: FeedFollowerOptions): Promise<void> {
   const { replica, counters, refused, requestFailed } = options;
   const cursorKey = feedCursorKey(session.peerId);
@@ -40,10 +49,17 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
   }
   let applied = since;
   let chain = Promise.resolve();
+  let pendingBytes = 0;
   await session
     .follow(since, (entry) => {
+      if (pendingBytes + entry.frame.length > MAX_PENDING_FEED_BYTES) {
+        session.end('feed/overloaded', `more than ${MAX_PENDING_FEED_BYTES} bytes of feed entries waiting to be stored; resuming from seq ${applied} later.`);
+        return;
+      }
+      pendingBytes += entry.frame.length;
       // In order, one engine call per entry; the cursor moves once an entry is stored.
       chain = chain.then(async () => {
+        pendingBytes -= entry.frame.length;
         if (replica.closed || entry.seq <= applied) return;
         try {
           counters.peerBatch(await replica.receive(entry.frame));

@@ -30,6 +30,8 @@ export class Dialler {
   readonly #options: DiallerOptions;
   /** Every address kept dialled, with the controller that stops its current dial loop. */
   readonly #dialers = new Map<string, AbortController>();
+  /** The peer each kept address names (its /p2p/ component), if it names one. */
+  readonly #peerIds = new Map<string, string | undefined>();
   /** Why each address failed last (until it connects). */
   readonly #failures = new Map<string, DialFailure>();
   #online = true;
@@ -66,6 +68,7 @@ export class Dialler {
     if (this.#dialers.has(address)) return;
     const dialer = new AbortController();
     this.#dialers.set(address, dialer);
+    this.#peerIds.set(address, peerIdOf(target));
     if (this.#online) this.#start(address, target, dialer);
   }
 
@@ -73,7 +76,17 @@ export class Dialler {
   drop(address: string): void {
     this.#dialers.get(address)?.abort();
     this.#dialers.delete(address);
+    this.#peerIds.delete(address);
     this.#failures.delete(address);
+  }
+
+  /**
+   * Whether some kept address names `peerId`: a peer the operator configured
+   * (network.peers, --bootstrap, dial()), whichever side's dial its session came on.
+   */
+  keepsPeer(peerId: string): boolean {
+    for (const kept of this.#peerIds.values()) if (kept === peerId) return true;
+    return false;
   }
 
   /** Offline on purpose: stops every dial loop (the addresses stay known). */

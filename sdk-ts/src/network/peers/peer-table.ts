@@ -5,9 +5,22 @@
  * (subscriptions, outbox, feed); the others only answer. When the duty session ends, the
  * next ready one takes over. A peer is connected (`peer:connect`) from its first ready
  * session until its last session ends (`peer:disconnect`).
+ *
+ * A peer has at most MAX_SESSIONS_PER_PEER sessions, whatever the connections they came
+ * on (libp2p already allows 4 sync streams per connection; this bounds the connections
+ * too), and one PeerSendQueue that all of them charge: a peer cannot get more of our
+ * memory by opening more sessions.
+ *
+ * The role a peer says in its HELLO is what it *claims*: it is reported (PeerStatus.role),
+ * but what this peer grants a server (our outbox, following its change log) is decided by
+ * the network from its own configuration (peer-network.ts, `#isServer`).
  */
 import type { SyncSession } from '../sync-session.js';
 import type { NetworkEvent, PeerRole, PeerStatus, Transport } from '../types.js';
+import { PeerSendQueue } from './send-queue.js';
+
+/** Sessions one remote peer may have with us at once (both sides dialling, a redial racing the old session's end, and room to spare). */
+export const MAX_SESSIONS_PER_PEER = 4;
 
 /** Who is at the other end of a channel. */
 export interface RemotePeer {
@@ -15,10 +28,18 @@ export interface RemotePeer {
   readonly transport: Transport;
   /** The address it was reached at or came from. */
   readonly address: string;
+  /**
+   * This side opened the channel to a peer it chose (network.peers, dial()): for
+   * `attach`, a channel the caller set up as such a dial. Sessions Network dials itself
+   * are marked by it.
+   */
+  readonly dialled?: boolean;
 }
 
 interface PeerEntry {
   readonly sessions: Set<SyncSession>;
+  /** What all its sessions have queued for it. */
+  readonly sendQueue: PeerSendQueue;
   /** The session that carries this peer's duties. */
   duty: SyncSession | undefined;
   status: PeerStatus | undefined;
@@ -48,11 +69,20 @@ export class PeerTable {
     return this.#everConnected;
   }
 
-  /** Adds a new session with `remote`; it becomes the duty session once ready, if the peer has none. */
-  add(session: SyncSession, remote: RemotePeer): void {
+  /** The send queue all sessions with `peerId` share (for a session about to be added). */
+  sendQueueOf(peerId: string): PeerSendQueue {
+    return this.#entry(peerId).sendQueue;
+  }
+
+  /**
+   * Adds a new session with `remote`; it becomes the duty session once ready, if the peer
+   * has none. False (and not added) when the peer has MAX_SESSIONS_PER_PEER already: the
+   * caller ends it.
+   */
+  add(session: SyncSession, remote: RemotePeer): boolean {
     const { peerId } = remote;
-    let entry = this.#peers.get(peerId);
-    if (entry === undefined) this.#peers.set(peerId, (entry = { sessions: new Set(), duty: undefined, status: undefined }));
+    const entry = this.#entry(peerId);
+    if (entry.sessions.size >= MAX_SESSIONS_PER_PEER) return false;
     entry.sessions.add(session);
     const peer = entry;
     session.whenReady().then(
@@ -76,6 +106,13 @@ export class PeerTable {
       },
       () => {},
     );
+    return true;
+  }
+
+  #entry(peerId: string): PeerEntry {
+    let entry = this.#peers.get(peerId);
+    if (entry === undefined) this.#peers.set(peerId, (entry = { sessions: new Set(), sendQueue: new PeerSendQueue(), duty: undefined, status: undefined }));
+    return entry;
   }
 
   /** A session ended: the next ready session of its peer takes the duties, or the peer is gone. */
@@ -97,14 +134,20 @@ export class PeerTable {
     }
   }
 
-  /** Every ready peer's duty session (of peers with `role`, if given). */
-  dutySessions(role?: PeerRole): SyncSession[] {
+  /** Every ready peer's duty session (those `accept` takes, if given). */
+  dutySessions(accept?: (session: SyncSession) => boolean): SyncSession[] {
     const ready: SyncSession[] = [];
     for (const entry of this.#peers.values()) {
       const duty = entry.duty;
-      if (duty !== undefined && !duty.closed && (role === undefined || duty.remoteRole === role)) ready.push(duty);
+      if (duty !== undefined && !duty.closed && (accept === undefined || accept(duty))) ready.push(duty);
     }
     return ready;
+  }
+
+  /** `peerId`'s duty session, if it has a ready one. */
+  dutySession(peerId: string): SyncSession | undefined {
+    const duty = this.#peers.get(peerId)?.duty;
+    return duty !== undefined && !duty.closed ? duty : undefined;
   }
 
   /** Every session with `peerId` (all of them, without). */

@@ -10,6 +10,11 @@
  * nothing, is not logged, and the spreading stops by itself. Live entries leave once
  * the commit that holds them is durable (durability.ts), as the backlog (read from the
  * store) is. The follower side is duties/feed-follower.ts.
+ *
+ * The backlog is sent at half the rate a follower with this peer's limits admits
+ * (wire/rate-limiter.ts): the follower cannot skip an entry over its limit, so it ends
+ * the session and resumes later, and a backlog sent as fast as the stream takes it would
+ * do that over and over.
  */
 import { RustDHTError } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
@@ -17,6 +22,7 @@ import { codeOf } from '../refusal.js';
 import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { PeerRole } from '../types.js';
+import { TokenBucket, type ResolvedWireLimits } from '../wire/rate-limiter.js';
 import type { DurabilityBarrier } from './durability.js';
 
 export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onApplied' | 'flush'>;
@@ -31,7 +37,10 @@ export class FeedServer {
   /** Per session: the live listeners of its feeds. */
   readonly #listeners = new Map<SyncSession, Array<() => void>>();
 
-  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier) {
+  readonly #limits: ResolvedWireLimits;
+
+  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier, limits: ResolvedWireLimits) {
+    this.#limits = limits;
     this.#replica = replica;
     this.#counters = counters;
     this.#role = role;
@@ -94,9 +103,13 @@ export class FeedServer {
     try {
       // Batches applied before the listener existed must be in the store before it is read.
       await this.#replica.flush();
+      const pace = backlogPacer(this.#limits);
       for await (const entry of changeLog.after(since)) {
         if (session.closed) return;
-        if (entry.seq > lastSent) await send(entry.seq, entry.frame);
+        if (entry.seq <= lastSent) continue;
+        await pace(entry.frame.length);
+        if (session.closed) return;
+        await send(entry.seq, entry.frame);
       }
       for (const batch of waiting) if (batch.seq! > lastSent && !session.closed) await send(batch.seq!, batch.frame);
       waiting.length = 0;
@@ -106,4 +119,26 @@ export class FeedServer {
       if (!session.closed) this.#counters.reject(codeOf(error, 'feed/failed'));
     }
   }
+}
+
+/**
+ * Waits until an entry of `bytes` may leave: half of what a follower's limits admit of
+ * entries (it takes them at its event rate, 10 × messagesPerSecond) and of bytes.
+ */
+function backlogPacer(limits: ResolvedWireLimits): (bytes: number) => Promise<void> {
+  const entriesPerSecond = 5 * limits.messagesPerSecond;
+  const bytesPerSecond = limits.bytesPerSecond / 2;
+  const entries = new TokenBucket(entriesPerSecond, entriesPerSecond);
+  const bytes = new TokenBucket(bytesPerSecond, bytesPerSecond);
+  return async (size) => {
+    for (;;) {
+      if (entries.canTake(1) && bytes.canTake(size)) {
+        entries.take(1);
+        bytes.take(size);
+        return;
+      }
+      const waitMs = Math.max(((1 - entries.tokens) / entriesPerSecond) * 1000, ((Math.min(size, bytes.burst) - bytes.tokens) / bytesPerSecond) * 1000, 1);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  };
 }

@@ -18,6 +18,7 @@
  */
 import { LimitError } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
+import { MAX_QUEUED_BYTES_PER_PEER } from '../peers/send-queue.js';
 import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { WireMessage } from '../wire/messages.js';
@@ -28,8 +29,6 @@ export type ReplicaForPublisher = Pick<ReplicaForNetwork, 'onApplied' | 'nodeFra
 type Subscribe = Extract<IncomingRequest, { type: 'subscribe' }>;
 type Unsubscribe = Extract<IncomingRequest, { type: 'unsubscribe' }>;
 
-/** Live-update bytes a subscriber may leave unread before it is disconnected. */
-const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 /** The current state after a SUBSCRIBE is sent in chunks of about this many bytes. */
 const INITIAL_STATE_CHUNK_BYTES = 1024 * 1024;
 /** Souls one peer may subscribe to here at once. */
@@ -117,10 +116,12 @@ export class Publisher {
     const events: Array<readonly [SyncSession, Uint8Array]> = [];
     for (const [session, watched] of this.#subscribers) {
       if (session.closed) continue;
-      if (session.queuedBytes > MAX_QUEUED_BYTES) {
-        // It cannot keep up: rather than queue without bound, end the session. The peer
-        // redials, subscribes again and gets the current state in one message per soul.
-        session.end('wire/slow-consumer', `more than ${MAX_QUEUED_BYTES} bytes of live updates waiting for this peer to read them.`);
+      if (session.peerQueuedBytes > MAX_QUEUED_BYTES_PER_PEER) {
+        // It cannot keep up (on this session or its others: the bound is per peer, so
+        // more sessions buy no more of it): rather than queue without bound, end the
+        // session. The peer redials, subscribes again and gets the current state in one
+        // message per soul. (The session enforces the same bound on every send.)
+        session.end('wire/slow-consumer', `more than ${MAX_QUEUED_BYTES_PER_PEER} bytes of live updates waiting for this peer to read them.`);
         continue;
       }
       let keysBySoul: Map<string, string[]> | undefined;

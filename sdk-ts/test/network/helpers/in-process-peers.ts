@@ -5,8 +5,8 @@
  * production path (dialler, backoff, noise, yamux, StreamChannel, sync sessions, duties,
  * feeds); only sockets are left out, so 50 peers start in about a second.
  *
- * Servers keep a change log (a MemoryStore) and dial each other (a full mesh, as a
- * small cluster's shared bootstrap list does); each client dials one server, round robin.
+ * Servers keep a change log (a MemoryStore) and keep each other dialled (a full mesh, as
+ * a small cluster's shared bootstrap list does); each client dials one server, round robin.
  *
  * Why libp2p's memory transport and not the in-memory Channel pair
  * (transport/memory-channel.ts): joining peers with channel pairs (`network.attach`)
@@ -61,6 +61,10 @@ export async function startPeers(options: { servers: number; clients: number; re
       const peers = servers.map(addressOf);
       servers.push(await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers, readTimeoutMs: options.readTimeoutMs } }));
     }
+    // And keeps the ones started after it, as one bootstrap list shared by the cluster
+    // would: a server follows the change log only of servers it was configured with
+    // (a peer that merely says 'server' in its HELLO is not followed).
+    for (const [i, server] of servers.entries()) for (const later of servers.slice(i + 1)) server.network.dial(addressOf(later));
     const opening = Array.from({ length: options.clients }, (_, i) =>
       InProcessRustDHT.open({ store: 'memory', network: { role: 'client', peers: [addressOf(servers[i % servers.length]!)], readTimeoutMs: options.readTimeoutMs } }),
     );

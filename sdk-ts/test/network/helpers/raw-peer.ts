@@ -89,7 +89,9 @@ export class RawPeer {
 
   /** Waits until the other side closed the channel; returns its connection-level ERROR, if it sent one. */
   async ended(timeoutMs = 10_000): Promise<ErrorMessage | undefined> {
-    await waitFor('the peer to close the channel', () => this.closed, { timeoutMs, intervalMs: 5 });
+    // The channel's end as reported by onClose, which comes after what arrived before it
+    // was read (channel.closed turns true at the remote's abort, before its farewell is read).
+    await waitFor('the peer to close the channel', () => this.#closed, { timeoutMs, intervalMs: 5 });
     return this.messages.find((m): m is ErrorMessage => m.type === 'error' && m.id === 0);
   }
 
