@@ -32,6 +32,10 @@ args=(
   --http 7400
   --log-format pretty
   --demo demo/dist
+  # Bound to loopback only: every connection is from this machine (the demo in several
+  # windows opens several a second), so libp2p's per-host connection limits are lifted
+  # for loopback. Never use this behind a reverse proxy on the same host.
+  --exempt-loopback
 )
 printf '[rustdht] starting a local server: node sdk-ts/dist/cli/main.js %s\n' "${args[*]}"
 printf '[rustdht] (data in ./.rustdht/local; Ctrl+C stops it; `node sdk-ts/dist/cli/main.js --help` lists the commands)\n'

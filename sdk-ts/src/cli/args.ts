@@ -46,6 +46,8 @@ export interface ServeOptions {
   readonly quiet: boolean;
   /** A directory of static files (the built demo page) served at / by the HTTP server; undefined: none. */
   readonly demoDir: string | undefined;
+  /** Exempt loopback connections from libp2p's connection limits (--exempt-loopback). */
+  readonly exemptLoopback: boolean;
 }
 
 export interface ClientOptions {
@@ -100,6 +102,7 @@ export const OPTIONS = {
     'log-format': { type: 'string' },
     quiet: { type: 'boolean' },
     demo: { type: 'string' },
+    'exempt-loopback': { type: 'boolean' },
     ...HELP_OPTION,
   },
   get: CLIENT_OPTIONS,
@@ -161,7 +164,11 @@ Options:
                         ${DEFAULTS.listen[2]} (WebRTC Direct)
   --bootstrap ADDR      multiaddr of a server to join (its /p2p/PEER_ID part optional,
                         checked when given); repeat for several; redialled with backoff
-                        when the connection drops
+                        when the connection drops. These are the servers this one
+                        replicates from (follows their change logs) and sends its own
+                        writes to; a peer that dials in and says it is a server is
+                        served like a client. List every other server of the cluster
+                        (one shared list, this server's own address included, is fine).
                         (default: none: a first server starts a new network)
   --http PORT           port of the HTTP endpoints /health and /metrics
                         (default: ${DEFAULTS.httpPort}; 0: any free port, printed at start)
@@ -175,6 +182,11 @@ Options:
   --demo DIR            also serve the static files of DIR at / on the HTTP port, e.g. the
                         built demo page (demo/dist, what npm start serves): GET / answers
                         DIR/index.html (default: none, only /health and /metrics)
+  --exempt-loopback     exempt connections from 127.0.0.0/8 and ::1 from the connection
+                        limits (5 new connections per second per host, 10 pending, 300
+                        in all). Off by default: behind a reverse proxy on this host
+                        every client comes from loopback, and this would lift the limits
+                        for all of them. For tests and local tools.
   -h, --help            show this help
 
 Example:
@@ -382,6 +394,7 @@ function parseServe(args: readonly string[]): ServeOptions {
     logFormat: oneOf('log-format', values['log-format'] ?? DEFAULTS.logFormat, LOG_FORMATS, 'serve'),
     quiet,
     demoDir: values.demo === undefined || values.demo === '' ? undefined : values.demo,
+    exemptLoopback: values['exempt-loopback'] === true,
   };
 }
 

@@ -117,14 +117,14 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
         throw new CliError('cli/demo-missing', `--demo ${options.demoDir}: no index.html in ${demoDir} (build the demo first: npm run build -w demo)`, EXIT.failure);
       }
     }
-    log.info('starting', { version: VERSION, pid: process.pid, data: dataDir, listen: options.listen, bootstrap: options.bootstrap });
+    log.info('starting', { version: VERSION, pid: process.pid, data: dataDir, listen: options.listen, bootstrap: options.bootstrap, exemptLoopback: options.exemptLoopback || undefined });
     // 0o700: the peer directory holds the private key; the store may hold kept identities' seeds.
     await mkdir(peerDir, { recursive: true, mode: 0o700 });
     await mkdir(storeDir, { recursive: true, mode: 0o700 });
     store = await LevelStore.open(storeDir);
     db = await RustDHT.open({
       store,
-      network: { role: 'server', listen: options.listen, peers: options.bootstrap, dataDir: peerDir },
+      network: { role: 'server', listen: options.listen, peers: options.bootstrap, dataDir: peerDir, exemptLoopback: options.exemptLoopback },
     });
     const network = networkOf(db);
 

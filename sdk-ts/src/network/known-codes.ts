@@ -11,7 +11,8 @@
  *
  * The list is the engine's codes (core-rs/src/error.rs), the wire's, and the codes the
  * SDK's own parts raise. A part that adds a code a peer may be told or a counter may
- * record adds it here (test/network/hostile-peers.test.ts checks a few families).
+ * record adds it here (test/network/hostile-peers.test.ts checks that every code of the
+ * engine and of the wire is).
  *
  * Peer-provided messages are free text: `boundedText()` cuts them to
  * MAX_REPORTED_TEXT_CHARS before they reach an event or a log line.
@@ -48,6 +49,7 @@ export const KNOWN_CODES: readonly string[] = Object.freeze([
   'public/soul',
   'config/invalid',
   'engine/unbound',
+  'engine/trapped',
   // The wire (wire/wire-error.ts) and the session.
   'wire/version',
   'wire/unknown-type',
@@ -86,7 +88,16 @@ export const KNOWN_CODES: readonly string[] = Object.freeze([
   'storage/quota',
   'storage/corrupt',
   'storage/unavailable',
+  'storage/bytes',
+  'storage/foreign',
+  'storage/location',
+  'storage/locked',
+  'storage/operation',
+  'storage/range',
+  'storage/undo',
+  'storage/version',
   'store/corrupt',
+  'store/layout',
   'internal',
   'rejected',
 ]);

@@ -11,12 +11,13 @@ export const DEFAULT_READ_TIMEOUT_MS = 2000;
 
 export function validateNetworkOptions(options: NetworkOptions): void {
   if (options === null || typeof options !== 'object') throw new InvalidValueError('config/invalid', 'option network must be an object.');
-  const { role, peers, readTimeoutMs } = options;
+  const { role, peers, readTimeoutMs, exemptLoopback } = options;
   if (role !== undefined && role !== 'server' && role !== 'client') throw new InvalidValueError('config/invalid', `option network.role must be 'server' or 'client', got ${String(role)}.`);
   if (peers !== undefined && (!Array.isArray(peers) || peers.some((p) => typeof p !== 'string'))) {
     throw new InvalidValueError('config/invalid', 'option network.peers must be an array of multiaddr strings.');
   }
   for (const address of peers ?? []) parseMultiaddr(address, 'option network.peers:');
+  if (exemptLoopback !== undefined && typeof exemptLoopback !== 'boolean') throw new InvalidValueError('config/invalid', 'option network.exemptLoopback must be a boolean.');
   if (readTimeoutMs !== undefined && (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0))) {
     throw new InvalidValueError('config/invalid', 'option network.readTimeoutMs must be a number of ms > 0.');
   }

@@ -348,9 +348,19 @@ export class Network {
       counters: this.#counters,
       handler: this.#handler,
     });
-    if (remote.dialled === true) this.#dialled.add(session);
     if (!this.#peers.add(session, remote)) {
       session.end('wire/too-many-sessions', `more than ${MAX_SESSIONS_PER_PEER} sessions with one peer.`);
+      return session;
+    }
+    if (remote.dialled === true) {
+      this.#dialled.add(session);
+      // The peer's duty session may be one it dialled in on before ours was ready (both
+      // sides dial): once ours is, the peer is one we chose, and that session carries
+      // what a server gets. (After the peer table's own handler: registered later.)
+      session.whenReady().then(() => {
+        const duty = this.#peers.dutySession(remote.peerId);
+        if (duty !== undefined) this.#takeServerDuties(duty);
+      }, () => {});
     }
     return session;
   }
@@ -358,14 +368,16 @@ export class Network {
   /**
    * Whether `session`'s peer is a server *to us*: it says so in its HELLO, and it is a
    * peer this one chose, i.e. named by an address kept dialled (network.peers,
-   * --bootstrap, dial(); whichever side's dial the session came on), or reached by our
-   * own dial of such an address. A peer that only *claims* the server role (any peer
+   * --bootstrap, dial(); whichever side's dial the session came on), or one we have a
+   * session with that we dialled (an address without /p2p/). A peer that only *claims* the server role (any peer
    * may dial in and say it) is treated as a client: it gets no outbox (its ACKs would
    * empty ours) and its change log is not followed (its entries would skip every limit
    * a PUT passes). Reads prefer these servers too.
    */
   #isServer(session: SyncSession): boolean {
-    return session.remoteRole === 'server' && (this.#dialled.has(session) || this.#dialler.keepsPeer(session.peerId));
+    if (session.remoteRole !== 'server') return false;
+    if (this.#dialler.keepsPeer(session.peerId)) return true;
+    return this.#peers.sessions(session.peerId).some((s) => this.#dialled.has(s) && !s.closed);
   }
 
   /** The duty sessions of peers that are servers to us (#isServer). */

@@ -25,6 +25,13 @@ export interface NetworkOptions {
   readonly limits?: WireLimits;
   /** How long a read waits for peers before answering from what it has (default 2000 ms). */
   readonly readTimeoutMs?: number;
+  /**
+   * Exempt connections from loopback (127.0.0.0/8, ::1) from libp2p's connection limits
+   * (5 new connections per second per host, 10 pending, 300 in all). Default false:
+   * behind a reverse proxy on the same host every client arrives from loopback, and this
+   * would lift the limits for all of them. For tests and local tools (Node only).
+   */
+  readonly exemptLoopback?: boolean;
 }
 
 export interface WireLimits {

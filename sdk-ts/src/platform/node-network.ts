@@ -30,9 +30,9 @@ export const nodeNetworkPlatform: NetworkPlatform = {
         throw new InvalidValueError('config/invalid', 'a server needs network.dataDir: where its peer key and certificate persist.');
       }
       const { createServerNode } = await import('../network/libp2p/server-node.js');
-      return createServerNode({ dataDir: options.dataDir, listen: options.listen });
+      return createServerNode({ dataDir: options.dataDir, listen: options.listen, exemptLoopback: options.exemptLoopback });
     }
     const { createClientNode } = await import('../network/libp2p/client-node.js');
-    return createClientNode({ listen: options.listen });
+    return createClientNode({ listen: options.listen, exemptLoopback: options.exemptLoopback });
   },
 };

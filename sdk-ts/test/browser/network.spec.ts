@@ -31,7 +31,8 @@ function addressOf(target: ServerProcess, transport: 'ws' | 'webrtc-direct'): st
 
 test.beforeAll(async () => {
   if (!cliBuilt()) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` in sdk-ts first (the server runs from dist/).`);
-  server = await startServer({ name: 'browser-net', allTransports: true });
+  // Pages and Node peers all connect from loopback, several a second: loopback is exempt from the per-host connection rate.
+  server = await startServer({ name: 'browser-net', allTransports: true, args: ['--exempt-loopback'] });
   nodeClient = await RustDHT.open({ store: 'memory', network: { peers: [server.tcpAddress] } });
   await withDeadline('the Node client to connect', nodeClient.network!.whenConnected(), 15_000);
 });
@@ -228,7 +229,7 @@ async function dumpDebugLog(page: Page, testInfo: TestInfo, name: string): Promi
 test('two pages reserve a relay slot, connect over direct WebRTC and sync over it alone', async ({ browser }, testInfo) => {
   test.setTimeout(120_000);
   // A server of its own: this test stops it to prove the pages talk without it.
-  const relay = await startServer({ name: 'browser-relay', allTransports: true });
+  const relay = await startServer({ name: 'browser-relay', allTransports: true, args: ['--exempt-loopback'] });
   const relayWs = addressOf(relay, 'ws');
   const wsPort = /\/tcp\/(\d+)\/ws\//.exec(relayWs)![1]!;
   let relayStopped = false;

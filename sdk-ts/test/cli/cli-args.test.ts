@@ -76,6 +76,7 @@ describe('rustdht serve: options', () => {
       logFormat: 'json',
       quiet: false,
       demoDir: undefined,
+      exemptLoopback: false,
     });
   });
 
@@ -91,6 +92,7 @@ describe('rustdht serve: options', () => {
       '--log-level', 'debug',
       '--log-format', 'pretty',
       '--demo', 'demo/dist',
+      '--exempt-loopback',
     ]);
     expect(parsed).toEqual({
       dataDir: '/var/lib/rustdht',
@@ -102,6 +104,7 @@ describe('rustdht serve: options', () => {
       logFormat: 'pretty',
       quiet: false,
       demoDir: 'demo/dist',
+      exemptLoopback: true,
     });
   });
 

@@ -15,7 +15,7 @@
  * - it cannot make the server load or remember a soul or key larger than the engine
  *   takes: GET/SUBSCRIBE/UNSUBSCRIBE of a 3 MiB soul are refused with limit/soul.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,14 @@ afterAll(async () => {
 });
 
 describe('reason codes come from a fixed set', () => {
+  it('the set holds every code of the engine (core-rs/src/error.rs) and of the wire', async () => {
+    const engine = await readFile(new URL('../../../core-rs/src/error.rs', import.meta.url), 'utf8');
+    const wire = await readFile(new URL('../../src/network/wire/wire-error.ts', import.meta.url), 'utf8');
+    const codes = [...engine.matchAll(/"([a-z]+\/[a-z-]+)"/g), ...wire.matchAll(/'(wire\/[a-z-]+)'/g)].map((match) => match[1]!);
+    expect(codes.length).toBeGreaterThan(20);
+    expect(codes.filter((code) => !KNOWN_CODES.includes(code))).toEqual([]);
+  });
+
   it('2,000 distinct ERROR codes and a 1 MiB one: rejects keeps a bounded set of keys, /metrics stays small, events and text are bounded', async () => {
     const before = rejects('other');
     const eventsBefore = events.length;

@@ -18,13 +18,15 @@ export interface ClientNodeOptions {
   readonly listen?: readonly string[];
   /** The peer identity; default a new Ed25519 key held in memory (a new peer id per start). */
   readonly privateKey?: PrivateKey;
+  /** Exempt loopback connections from the connection limits (default false; see shared.ts LOOPBACK_ALLOW). */
+  readonly exemptLoopback?: boolean;
 }
 
 /** Creates and starts a client node. */
 export async function createClientNode(options: ClientNodeOptions = {}): Promise<RustDHTNode> {
   const listen = (options.listen ?? []).map((text) => parseMultiaddr(text, 'option network.listen:'));
   return createLibp2p({
-    ...baseConfig(),
+    ...baseConfig({ exemptLoopback: options.exemptLoopback }),
     ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
     addresses: { listen: listen.map(String) },
     transports: [tcp(), webSockets(), webRTCDirect({ rtcConfiguration: { iceServers: [] } })],

@@ -42,6 +42,8 @@ export interface ServerNodeOptions {
   readonly listen?: readonly string[];
   /** Servers to dial at start (multiaddrs, ideally ending in /p2p/<peerId>). */
   readonly bootstrap?: readonly string[];
+  /** Exempt loopback connections from the connection limits (default false; see shared.ts LOOPBACK_ALLOW). */
+  readonly exemptLoopback?: boolean;
 }
 
 export type ServerServices = NodeServices & {
@@ -65,7 +67,7 @@ export async function createServerNode(options: ServerNodeOptions): Promise<Serv
   const bootstrap = (options.bootstrap ?? []).map((text) => parseMultiaddr(text, 'bootstrap address'));
   const privateKey = await loadOrCreatePeerKey(options.dataDir);
   const datastore = await FilePrefixDatastore.open(join(options.dataDir, 'libp2p'), PERSISTED_PREFIXES);
-  const base = baseConfig();
+  const base = baseConfig({ exemptLoopback: options.exemptLoopback });
 
   const node = await createLibp2p<ServerServices>({
     ...base,

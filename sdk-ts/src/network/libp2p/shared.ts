@@ -29,11 +29,19 @@ export type NodeServices = {
 export type RustDHTNode = Libp2p<NodeServices>;
 
 /**
- * Hosts that bypass the connection manager's inbound limits (connections per second per
- * host, pending connections, maxConnections). Everything on loopback is this machine:
- * local tools, tests, a reverse proxy in front of the WebSocket port.
+ * Loopback, which `exemptLoopback` lets bypass the connection manager's inbound limits
+ * (5 new connections per second per host, 10 pending, 300 in all). Off by default:
+ * behind a reverse proxy on the same host every client arrives from loopback, and the
+ * exemption would lift the limits for all of them. For tests and local tools that open
+ * many connections from this machine, an operator's explicit choice
+ * (`rustdht serve --exempt-loopback`, NetworkOptions.exemptLoopback).
  */
 export const LOOPBACK_ALLOW: readonly string[] = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'];
+
+export interface BaseConfigOptions {
+  /** Exempt loopback connections from the connection limits (default false). */
+  readonly exemptLoopback?: boolean;
+}
 
 /**
  * Permits dialling any address. libp2p's browser default refuses private addresses and
@@ -45,7 +53,7 @@ export function permissiveConnectionGater(): ConnectionGater {
 }
 
 /** The part of the libp2p configuration that every node kind shares. */
-export function baseConfig(): Pick<
+export function baseConfig(options: BaseConfigOptions = {}): Pick<
   Libp2pOptions<NodeServices>,
   'connectionEncrypters' | 'streamMuxers' | 'connectionGater' | 'connectionManager' | 'connectionMonitor' | 'services'
 > & { services: ServiceFactoryMap<NodeServices> } {
@@ -53,7 +61,7 @@ export function baseConfig(): Pick<
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: permissiveConnectionGater(),
-    connectionManager: { allow: [...LOOPBACK_ALLOW] },
+    connectionManager: options.exemptLoopback === true ? { allow: [...LOOPBACK_ALLOW] } : {},
     // libp2p's monitor aborts a connection on the first ping that misses its adaptive
     // timeout: under load (a starved event loop on either side) that dropped connections
     // carrying live sync sessions, and its pings competed with ours for the ping
