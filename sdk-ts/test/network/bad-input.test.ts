@@ -473,6 +473,33 @@ describe('a rustdht serve process under bad input', () => {
     await expectServerUnharmed([attacked.flood]);
   });
 
+  it('ERRORs with codes of its own (200 distinct, one of 1 MiB): /metrics and the log carry them as `other`, the text cut short', async () => {
+    const before = (await rejects()).get('other') ?? 0;
+    const metricsBefore = (await server.metrics()).text.length;
+    const logsBefore = server.logs.length;
+    // A connection-level ERROR ends its session, so each comes on a stream of its own.
+    for (let i = 0; i < 200; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, async (_, j) => {
+        const peer = await RawPeer.ready(server.tcpAddress);
+        const code = i + j === 0 ? 'c'.repeat(1024 * 1024) : `invented/${run}-${i + j}`;
+        await peer.send({ type: 'error', id: 0, code, message: 'm'.repeat(100_000) });
+        await peer.ended().catch(() => {});
+        await peer.stop();
+      }));
+    }
+    await waitFor('the ERRORs to be counted', async () => ((await rejects()).get('other') ?? 0) - before >= 200, { timeoutMs: 15_000, intervalMs: 100 });
+    const lines = server.logs.slice(logsBefore);
+    expect(lines.some((line) => line.includes('invented/') || line.includes('c'.repeat(1000)))).toBe(false);
+    const rejected = server.records('rejected').slice(-50);
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const record of rejected) expect(String(record['reason']).length).toBeLessThanOrEqual(300);
+    expect(Math.max(...lines.map((line) => line.length))).toBeLessThan(2000);
+    const { text } = await server.metrics();
+    expect(text).not.toContain('invented/');
+    // One series more at most (other), whatever the codes were: not 200, not a 1 MiB label.
+    expect(text.length - metricsBefore).toBeLessThan(16 * 1024);
+  }, 60_000);
+
   it('rustdht_rejects_total lists every reason seen', async () => {
     const reasons = [...(await rejects()).keys()];
     for (const pattern of [/^wire\/malformed$/, /^wire\/too-large$/, /^wire\/version$/, /^wire\/unknown-type$/, /^wire\/rate-limited$/, /^decode\//, /^signature\//, /^namespace\//]) {
