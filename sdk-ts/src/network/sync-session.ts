@@ -17,6 +17,10 @@
  * What this peer sends and the peer has not read is bounded per remote peer, across all
  * its sessions (`PeerSendQueue`): past it, the session ends with `wire/slow-consumer`
  * rather than buffer without bound for a peer that asks and does not read.
+ *
+ * Longer than 400 lines on purpose: the path every byte from a peer takes (framing,
+ * hello, the rate limit per message type, request limits, replies) is one sequence that
+ * is reviewed as one; the limits themselves live in wire/ and peers/send-queue.ts.
  */
 import { ClosedError, RustDHTError } from '../api/errors.js';
 import type { NetworkCounterSink } from './counters.js';
