@@ -14,6 +14,8 @@ export const EXIT = {
   unreachable: 2,
   /** sysexits.h EX_USAGE: kept apart from 2 so scripts can tell a typo from a network outage. */
   usage: 64,
+  /** sysexits.h EX_SOFTWARE: the engine trapped; a supervisor should restart the process. */
+  engineTrapped: 70,
   /** 128 + SIGINT, the shell convention for "interrupted". */
   interrupted: 130,
 } as const;

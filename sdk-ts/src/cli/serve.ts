@@ -5,6 +5,8 @@
  * the database (which stops the network, so no peer's frame arrives while the store
  * flushes, then closes the store). A second signal skips the rest and exits 1.
  */
+import { onEngineTrap } from '../engine/trap-guard.js';
+import { HealthChecks } from '../server/health-checks.js';
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { boundedText, knownCode } from '../network/known-codes.js';
@@ -95,6 +97,15 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
   let stopSignal: TerminationSignal | undefined;
   let requestStop: () => void = () => {};
   const stopRequested = new Promise<void>((done) => (requestStop = done));
+  // An engine trap is fatal: the process exits non-zero (a supervisor restarts it from
+  // the store) rather than limp on answering every request with an error.
+  let trapped = false;
+  const stopOnTrap = onEngineTrap((error) => {
+    if (trapped) return;
+    trapped = true;
+    log.error('engine trapped: exiting so a supervisor restarts this server', { error });
+    requestStop();
+  });
   const restoreSignals = io.onSignal((signal) => {
     if (stopSignal !== undefined) {
       log.error('second signal: exiting without finishing shutdown', { signal });
@@ -108,6 +119,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
   let store: LevelStore | undefined;
   let db: RustDHT | undefined;
   let http: HttpServer | undefined;
+  let stopChecks: () => void = () => {};
   const demoDir = options.demoDir === undefined ? undefined : resolve(options.demoDir);
   try {
     // Checked before anything opens: a wrong --demo is a start-up error, not a 404 later.
@@ -133,10 +145,14 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
 
     const storeBytes = directorySizer(storeDir);
     const uptimeSeconds = (): number => (Date.now() - startedAt) / 1000;
+    const checks = new HealthChecks({ storageFailure: () => db?.storage.failure(), engineTrap: () => (trapped ? new Error('the engine trapped') : undefined) });
+    stopChecks = () => checks.stop();
     const health = async (): Promise<HealthJson> => {
       const status = network.status();
+      const reasons = checks.reasons();
       return {
-        status: 'ok',
+        status: reasons.length === 0 ? 'ok' : 'degraded',
+        ...(reasons.length === 0 ? {} : { reasons }),
         peerId: network.peerId,
         addresses: status.addresses,
         peers: {
@@ -166,7 +182,8 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
     }
 
     await stopRequested;
-    return await shutdown(log, http, db);
+    const code = await shutdown(log, http, db);
+    return trapped ? EXIT.engineTrapped : code;
   } catch (error) {
     // Start-up failed (or was interrupted): close what opened, then report the cause.
     await http?.close().catch(() => {});
@@ -178,6 +195,8 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
     }
     throw error;
   } finally {
+    stopChecks();
+    stopOnTrap();
     restoreSignals();
   }
 }

@@ -65,6 +65,8 @@ export class LocalReplica implements GraphView {
   readonly engineModule: EngineModule;
   readonly now: () => number;
   readonly links = new LinkIndex();
+  /** The soul and key size limits this database was opened with (the wire checks requests against them). */
+  readonly limits: { readonly maxSoulBytes?: number; readonly maxKeyBytes?: number };
   readonly subscriptions = new SubscriptionRegistry();
   readonly outbox: Outbox;
   readonly identities: IdentityKeeper;
@@ -88,6 +90,7 @@ export class LocalReplica implements GraphView {
   readonly #emptyFrameLength: number;
 
   private constructor(settings: ReplicaSettings, engine: Engine, opening: Opening | undefined) {
+    this.limits = { maxSoulBytes: settings.engineConfig.maxSoulBytes, maxKeyBytes: settings.engineConfig.maxKeyBytes };
     this.engineModule = settings.engineModule;
     this.now = settings.now;
     this.setKeys = new SetKeyClock(settings.now);

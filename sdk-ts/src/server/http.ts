@@ -24,7 +24,9 @@ export interface HealthPeer {
 
 /** The body of GET /health. */
 export interface HealthJson {
-  readonly status: 'ok';
+  /** ok, or degraded (answered with HTTP 503) with the reasons: writes refused, the engine trapped, the event loop lagging. */
+  readonly status: 'ok' | 'degraded';
+  readonly reasons?: ReadonlyArray<{ readonly code: string; readonly message: string }>;
   readonly peerId: string;
   /** Addresses other peers can dial, with /p2p/<peerId>. */
   readonly addresses: readonly string[];
@@ -202,7 +204,9 @@ async function handle(options: HttpServerOptions, request: IncomingMessage, resp
   }
   if (path === '/health') {
     try {
-      sendJson(response, 200, await options.health(), cors);
+      const body = await options.health();
+      // 503 tells a load balancer to route around this server while it is degraded.
+      sendJson(response, body.status === 'ok' ? 200 : 503, body, cors);
     } catch (error) {
       // 503 tells a load balancer to route around this server.
       sendJson(response, 503, { status: 'error', error: messageOf(error) }, cors);
