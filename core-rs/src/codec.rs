@@ -152,6 +152,34 @@ pub fn join(frames: &[&[u8]], max_updates: u32) -> Result<(Vec<u8>, usize), Engi
     Ok((out, taken))
 }
 
+/// Bytes of a frame's header at most: magic, version and a count varint at its longest.
+pub const MAX_HEADER_LEN: usize = 2 + 1 + 5;
+
+/// The exact bytes `encode` writes for one update (without the frame header): `same_soul`
+/// when it follows an update of the same soul, whose soul it then omits.
+pub fn update_len(soul: &str, key: &str, value: &Value, signed: bool, same_soul: bool) -> usize {
+    let str_len = |s: &str| varint_len(s.len() as u32) + s.len();
+    let value_len = match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Number(_) => 1 + 8,
+        Value::Text(s) | Value::Link(s) => 1 + str_len(s),
+    };
+    1 + if same_soul { 0 } else { str_len(soul) }
+        + str_len(key)
+        + value_len
+        + 8
+        + if signed { PUBLIC_KEY_LEN + SIGNATURE_LEN } else { 0 }
+}
+
+fn varint_len(mut n: u32) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
 /// A frame's update count and where its first update starts.
 fn header(bytes: &[u8]) -> Result<(u32, usize), EngineError> {
     let mut r = Reader { bytes, at: 0 };
@@ -262,6 +290,21 @@ mod tests {
             u("b", "s", Value::Text("héllo 😀".into()), None),
             u("c", "l", Value::Link("b".into()), None),
         ]
+    }
+
+    #[test]
+    fn update_len_is_what_encode_writes() {
+        let updates = sample();
+        let mut total = 0;
+        for (i, u) in updates.iter().enumerate() {
+            let same = i > 0 && updates[i - 1].soul == u.soul;
+            total += update_len(&u.soul, &u.key, &u.value, u.signed.is_some(), same);
+            // Alone in a frame: header (4 bytes for a count below 128) plus the update.
+            assert_eq!(encode(std::slice::from_ref(u)).len(), 4 + update_len(&u.soul, &u.key, &u.value, u.signed.is_some(), false));
+        }
+        assert_eq!(encode(&updates).len(), 4 + total);
+        let long = Update { soul: "s".repeat(200), key: "k".repeat(20_000), value: Value::Text("v".repeat(70_000)), state: 1.0, signed: None };
+        assert_eq!(encode(std::slice::from_ref(&long)).len(), 4 + update_len(&long.soul, &long.key, &long.value, false, false));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod graph;
 pub mod ham;
 pub mod js_json;
 pub mod namespace;
+pub mod node_parts;
 pub mod report;
 pub mod update;
 pub mod value;

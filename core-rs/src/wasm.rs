@@ -355,6 +355,24 @@ impl Engine {
         crate::codec::encode(&self.inner.node_updates(soul, keys.as_deref()))
     }
 
+    /// One part of a node, for replies that must fit a peer's limits (node_parts.rs):
+    /// the properties after key `after` (from the first when undefined), at most
+    /// `maxUpdates` looked at, the frame within `partBytes` (soft) and `maxBytes` (hard,
+    /// skipped keys included); `next` is the cursor of the following part (undefined:
+    /// this was the last), `skipped` the keys of properties too large for `maxBytes`.
+    #[wasm_bindgen(js_name = nodeFramePart, unchecked_return_type = "[frame: Uint8Array, next: string | undefined, skipped: string[]]")]
+    pub fn node_frame_part(&self, soul: &str, after: Option<String>, part_bytes: u32, max_bytes: u32, max_updates: u32) -> Array {
+        let limits = crate::node_parts::PartLimits {
+            part_bytes: part_bytes as usize,
+            max_bytes: max_bytes as usize,
+            max_updates: max_updates as usize,
+        };
+        let part = crate::node_parts::node_part(soul, self.inner.node(soul), after.as_deref(), limits);
+        let skipped: Array = part.skipped.iter().map(|key| JsValue::from_str(key)).collect();
+        let next = part.next.map_or(JsValue::UNDEFINED, |key| JsValue::from_str(&key));
+        Array::of3(&js_sys::Uint8Array::from(part.frame.as_slice()).into(), &next, &skipped.into())
+    }
+
     /// Drops a node from memory; true when it was there.
     pub fn evict(&mut self, soul: &str) -> bool {
         self.inner.evict(soul)
