@@ -14,6 +14,10 @@ pub struct Config {
     pub max_batch_updates: usize,
     /// Bound on updates waiting for their time, so a peer cannot fill our memory.
     pub max_deferred: usize,
+    /// Bound on the bytes of those updates (each counted as its single-update frame, the
+    /// record a store keeps of it): many large values parked just inside the skew must
+    /// not fill memory either.
+    pub max_deferred_bytes: usize,
     /// Random keys for the engine's hash tables (see `graph::HashSeed`). The default is
     /// fixed, for tests; the SDK always passes fresh random bytes.
     pub hash_seed: crate::graph::HashSeed,
@@ -28,6 +32,7 @@ impl Default for Config {
             max_value_bytes: 1024 * 1024,
             max_batch_updates: 10_000,
             max_deferred: 100_000,
+            max_deferred_bytes: 64 * 1024 * 1024,
             hash_seed: [0x5241_4e44_4f4d_0001, 0x5241_4e44_4f4d_0002, 0x5241_4e44_4f4d_0003, 0x5241_4e44_4f4d_0004],
         }
     }
@@ -36,6 +41,8 @@ impl Default for Config {
 /// Hard ceilings no config may raise: they keep a frame's length fields meaningful.
 const CEILING_BYTES: usize = 64 * 1024 * 1024;
 const CEILING_BATCH: usize = 1_000_000;
+/// The deferred queue's bytes live in the 4 GiB of WebAssembly memory.
+const CEILING_DEFERRED_BYTES: usize = u32::MAX as usize;
 
 impl Config {
     pub fn validated(self) -> Result<Config, EngineError> {
@@ -49,6 +56,7 @@ impl Config {
             ("maxValueBytes", self.max_value_bytes, CEILING_BYTES),
             ("maxBatchUpdates", self.max_batch_updates, CEILING_BATCH),
             ("maxDeferred", self.max_deferred, CEILING_BATCH),
+            ("maxDeferredBytes", self.max_deferred_bytes, CEILING_DEFERRED_BYTES),
         ] {
             if v == 0 || v > ceiling {
                 return bad(format!("{name} must be between 1 and {ceiling}, got {v}"));

@@ -53,11 +53,48 @@ pub struct LocalWrite {
     pub value: Value,
 }
 
-/// Orders deferred updates by state (then arrival), using the total order on floats.
+/// Orders deferred updates by state (then content), using the total order on floats.
+/// `digest` is the first 16 bytes of the SHA-256 of the update's single-update frame: the
+/// same update arriving twice is deferred once, and a store keeps it under the same key
+/// across restarts (`DeferredKey::record_id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct DeferredKey {
     state_bits: u64,
-    arrival: u64,
+    digest: [u8; 16],
+}
+
+/// Bytes of a deferred update's record id: its state (f64 big-endian, so ids of
+/// positive states sort by due time) and its digest.
+pub const DEFERRED_ID_LEN: usize = 24;
+
+impl DeferredKey {
+    fn of(update: &Update, frame: &[u8]) -> DeferredKey {
+        use sha2::{Digest, Sha256};
+        let hash = Sha256::digest(frame);
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&hash[..16]);
+        DeferredKey { state_bits: ordered_bits(update.state), digest }
+    }
+
+    fn record_id(&self) -> [u8; DEFERRED_ID_LEN] {
+        let mut id = [0u8; DEFERRED_ID_LEN];
+        id[..8].copy_from_slice(&unordered_state(self.state_bits).to_be_bytes());
+        id[8..].copy_from_slice(&self.digest);
+        id
+    }
+}
+
+/// One update waiting for its time, and the bytes it is counted for.
+struct Parked {
+    update: Update,
+    bytes: usize,
+}
+
+/// A change of the deferred queue made by the last call, for a store that keeps one
+/// record per deferred update: its id, and its frame when it joined (None: it left).
+pub struct DeferredRecord {
+    pub id: [u8; DEFERRED_ID_LEN],
+    pub frame: Option<Vec<u8>>,
 }
 
 fn ordered_bits(x: f64) -> u64 {
@@ -65,13 +102,23 @@ fn ordered_bits(x: f64) -> u64 {
     if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
 }
 
+fn unordered_state(bits: u64) -> f64 {
+    f64::from_bits(if bits >> 63 == 1 { bits & !(1 << 63) } else { !bits })
+}
+
 pub struct Engine {
     config: Config,
     graph: Graph,
     clock: HybridClock,
     verifier: Verifier,
-    deferred: BTreeMap<DeferredKey, Update>,
-    arrivals: u64,
+    deferred: BTreeMap<DeferredKey, Parked>,
+    /// Sum of the deferred updates' `bytes`, bounded by `max_deferred_bytes`.
+    deferred_bytes: usize,
+    /// While restoring this peer's own saved deferred updates: they were accepted (and
+    /// acknowledged) before, so the bounds do not refuse them.
+    restoring: bool,
+    /// Keys that joined (true) or left (false) the deferred queue in the last call.
+    last_deferred: Vec<(DeferredKey, bool)>,
     last_changes: Vec<Update>,
 }
 
@@ -84,7 +131,9 @@ impl Engine {
             clock: HybridClock::default(),
             verifier: Verifier::default(),
             deferred: BTreeMap::new(),
-            arrivals: 0,
+            deferred_bytes: 0,
+            restoring: false,
+            last_deferred: Vec::new(),
             last_changes: Vec::new(),
         })
     }
@@ -98,6 +147,7 @@ impl Engine {
     /// Already-decoded incoming updates: verify → validate → merge.
     pub fn ingest_updates(&mut self, updates: Vec<Update>, now: f64) -> Vec<Outcome> {
         self.last_changes.clear();
+        self.last_deferred.clear();
         let signatures_ok = self.verify_signatures(&updates);
         let mut outcomes = Vec::with_capacity(updates.len());
         for (update, signature_ok) in updates.into_iter().zip(signatures_ok) {
@@ -154,6 +204,7 @@ impl Engine {
             namespaces.push(admitted.map_err(WriteError::at(i))?);
         }
         self.last_changes.clear();
+        self.last_deferred.clear();
         let mut outcomes = Vec::with_capacity(writes.len());
         for (w, namespace) in writes.into_iter().zip(namespaces) {
             let state = self.clock.issue(now);
@@ -171,12 +222,16 @@ impl Engine {
     /// (they are in `last_changes`).
     pub fn tick(&mut self, now: f64) -> usize {
         self.last_changes.clear();
+        self.last_deferred.clear();
         let horizon = self.horizon(now);
         while let Some(entry) = self.deferred.first_entry() {
-            if ham::is_future(entry.get().state, horizon) {
+            if ham::is_future(entry.get().update.state, horizon) {
                 break;
             }
-            let update = entry.remove();
+            let key = *entry.key();
+            let Parked { update, bytes } = entry.remove();
+            self.deferred_bytes -= bytes;
+            self.last_deferred.push((key, false));
             // Admitted when it arrived; the namespace is looked up again only to know
             // whether the soul is immutable.
             let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
@@ -208,15 +263,7 @@ impl Engine {
         let decision = ham::decide(now, self.config.max_clock_skew_ms, incoming, current);
         match decision {
             Decision::TooFarAhead => Outcome::Rejected(Rejection::TooFarAhead),
-            Decision::Defer => {
-                if self.deferred.len() >= self.config.max_deferred {
-                    return Outcome::Rejected(Rejection::DeferredQueueFull);
-                }
-                self.arrivals += 1;
-                let key = DeferredKey { state_bits: ordered_bits(update.state), arrival: self.arrivals };
-                self.deferred.insert(key, update);
-                Outcome::Deferred
-            }
+            Decision::Defer => self.defer(update),
             Decision::Historical => Outcome::Historical,
             Decision::KeepCurrent => Outcome::Ignored,
             Decision::Incoming => {
@@ -233,6 +280,27 @@ impl Engine {
         }
     }
 
+    /// Parks an update until its state is due, within the queue's bounds (count and
+    /// bytes): one that does not fit is refused, never taken and dropped. An update
+    /// already parked is parked once; it is reported again in `last_deferred`, so the
+    /// shell stores it again with the batch that acknowledges it.
+    fn defer(&mut self, update: Update) -> Outcome {
+        let frame = codec::encode(std::slice::from_ref(&update));
+        let key = DeferredKey::of(&update, &frame);
+        if !self.deferred.contains_key(&key) {
+            let bytes = frame.len();
+            let full = self.deferred.len() >= self.config.max_deferred
+                || self.deferred_bytes + bytes > self.config.max_deferred_bytes;
+            if full && !self.restoring {
+                return Outcome::Rejected(Rejection::DeferredQueueFull);
+            }
+            self.deferred_bytes += bytes;
+            self.deferred.insert(key, Parked { update, bytes });
+        }
+        self.last_deferred.push((key, true));
+        Outcome::Deferred
+    }
+
     /// Loads frames from this peer's own store (one record per property, many in one
     /// call). They were verified and admitted when they first arrived, so signatures and
     /// namespaces are not checked again (that would make reopening a store cost a
@@ -246,6 +314,7 @@ impl Engine {
             updates.extend(codec::decode(frame, &self.config)?);
         }
         self.last_changes.clear();
+        self.last_deferred.clear();
         for update in updates {
             let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
             self.merge(update, namespace, f64::INFINITY);
@@ -261,11 +330,78 @@ impl Engine {
         let limits = Config { max_batch_updates: self.config.max_batch_updates.max(self.config.max_deferred), ..self.config.clone() };
         let updates = codec::decode(frame, &limits)?;
         self.last_changes.clear();
+        self.last_deferred.clear();
+        self.restoring = true;
         for update in updates {
             let namespace = Namespace::of(&update.soul).unwrap_or(Namespace::Public);
             self.merge(update, namespace, now);
         }
+        self.restoring = false;
         Ok(self.last_changes.len())
+    }
+
+    /// Puts back deferred updates a store kept one record each (`last_deferred_records`):
+    /// all of them join the queue, whatever their state and the bounds (they were
+    /// accepted before); those already due are applied by the next `tick`, after the
+    /// shell has loaded the souls `souls_due` names. Trusted like `restore_frames`; a
+    /// malformed record fails the call before anything is parked. Returns how many joined.
+    pub fn restore_deferred_records(&mut self, records: &[&[u8]]) -> Result<usize, EngineError> {
+        let mut parked = Vec::with_capacity(records.len());
+        for record in records {
+            for update in codec::decode(record, &self.config)? {
+                let frame = codec::encode(std::slice::from_ref(&update));
+                parked.push((DeferredKey::of(&update, &frame), Parked { update, bytes: frame.len() }));
+            }
+        }
+        self.last_changes.clear();
+        self.last_deferred.clear();
+        let mut joined = 0;
+        for (key, p) in parked {
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.deferred.entry(key) {
+                self.deferred_bytes += p.bytes;
+                slot.insert(p);
+                joined += 1;
+            }
+        }
+        Ok(joined)
+    }
+
+    /// The distinct souls of the deferred updates a `tick(now)` would apply: a
+    /// store-backed shell loads them first, so every merge is decided against the
+    /// complete stored node.
+    pub fn souls_due(&self, now: f64) -> Vec<String> {
+        let horizon = self.horizon(now);
+        let mut souls: Vec<String> = Vec::new();
+        for p in self.deferred.values() {
+            if ham::is_future(p.update.state, horizon) {
+                break;
+            }
+            if souls.last() != Some(&p.update.soul) && !souls.contains(&p.update.soul) {
+                souls.push(p.update.soul.clone());
+            }
+        }
+        souls
+    }
+
+    /// How the last call changed the deferred queue, one record per update (id, and the
+    /// single-update frame of one that joined; none for one that left), in order.
+    pub fn last_deferred_records(&self) -> Vec<DeferredRecord> {
+        self.last_deferred
+            .iter()
+            .map(|(key, joined)| DeferredRecord {
+                id: key.record_id(),
+                frame: if *joined { self.deferred.get(key).map(|p| codec::encode(std::slice::from_ref(&p.update))) } else { None },
+            })
+            .collect()
+    }
+
+    /// Every deferred update as a record (id, frame): to store the whole queue once,
+    /// when converting a store that kept it as one frame.
+    pub fn deferred_records(&self) -> Vec<DeferredRecord> {
+        self.deferred
+            .iter()
+            .map(|(key, p)| DeferredRecord { id: key.record_id(), frame: Some(codec::encode(std::slice::from_ref(&p.update))) })
+            .collect()
     }
 
     /// Moves the clock forward to a persisted value, so states never go backwards
@@ -318,16 +454,21 @@ impl Engine {
     }
 
     pub fn next_deferred_at(&self) -> Option<f64> {
-        self.deferred.first_key_value().map(|(_, u)| u.state)
+        self.deferred.first_key_value().map(|(_, p)| p.update.state)
     }
 
     /// Every update waiting for its time, in due order (to persist across restarts).
     pub fn deferred_updates(&self) -> impl Iterator<Item = &Update> {
-        self.deferred.values()
+        self.deferred.values().map(|p| &p.update)
     }
 
     pub fn deferred_count(&self) -> usize {
         self.deferred.len()
+    }
+
+    /// The bytes the deferred updates are counted for (bounded by `max_deferred_bytes`).
+    pub fn deferred_bytes(&self) -> usize {
+        self.deferred_bytes
     }
 
     pub fn node(&self, soul: &str) -> Option<&Node> {

@@ -107,7 +107,7 @@ impl Rejection {
             Rejection::BadOwnerKey => "a soul starting with ~ must name a 32-byte Ed25519 public key in base64url",
             Rejection::HashMismatch => "in #-space the key must be the SHA-256 (base64url) of the value's JSON text",
             Rejection::TooFarAhead => "the state is further in the future than the allowed clock skew",
-            Rejection::DeferredQueueFull => "too many updates are already waiting for their time",
+            Rejection::DeferredQueueFull => "the deferred queue is full (maxDeferred updates or maxDeferredBytes bytes already wait for their time); send it again later",
         }
     }
 }

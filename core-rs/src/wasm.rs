@@ -83,6 +83,8 @@ export interface EngineConfig {
   readonly maxValueBytes?: number | undefined;
   readonly maxBatchUpdates?: number | undefined;
   readonly maxDeferred?: number | undefined;
+  /** Bytes of deferred updates (each counted as its single-update frame). */
+  readonly maxDeferredBytes?: number | undefined;
 }
 "##;
 
@@ -215,6 +217,7 @@ fn parse_config(js: &JsValue) -> Result<Config, EngineError> {
         ("maxValueBytes", &mut config.max_value_bytes),
         ("maxBatchUpdates", &mut config.max_batch_updates),
         ("maxDeferred", &mut config.max_deferred),
+        ("maxDeferredBytes", &mut config.max_deferred_bytes),
     ] {
         if let Some(x) = field(name)? {
             *slot = count(name, x)?;
@@ -304,6 +307,45 @@ impl Engine {
             .iter()
             .map(|u| JsValue::from(js_sys::Uint8Array::from(crate::codec::encode(std::slice::from_ref(u)).as_slice())))
             .collect()
+    }
+
+    /// How the last call changed the deferred queue, for a store that keeps one record per
+    /// deferred update: `[id, frame, id, frame, …]`, where `id` (24 bytes: the state as
+    /// f64 big-endian, then a digest of the update) names the record and `frame` is the
+    /// update's single-update frame when it joined the queue, empty when it left.
+    #[wasm_bindgen(js_name = lastDeferredRecords, unchecked_return_type = "Uint8Array[]")]
+    pub fn last_deferred_records(&self) -> Array {
+        deferred_records_array(self.inner.last_deferred_records())
+    }
+
+    /// Every deferred update as `[id, frame, …]` (as `lastDeferredRecords`): to store the
+    /// queue one record per update when converting a store that kept it as one frame.
+    #[wasm_bindgen(js_name = deferredRecords, unchecked_return_type = "Uint8Array[]")]
+    pub fn deferred_records(&self) -> Array {
+        deferred_records_array(self.inner.deferred_records())
+    }
+
+    /// Puts back deferred updates from their stored records (the frames of
+    /// `lastDeferredRecords`), whatever their state and the bounds; nothing is applied
+    /// (the next `tick` applies the due ones, after `soulsDue` souls are loaded).
+    /// Returns how many joined the queue.
+    #[wasm_bindgen(js_name = restoreDeferredRecords)]
+    pub fn restore_deferred_records(&mut self, records: Vec<js_sys::Uint8Array>) -> Result<usize, JsValue> {
+        let owned: Vec<Vec<u8>> = records.iter().map(js_sys::Uint8Array::to_vec).collect();
+        let frames: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        self.inner.restore_deferred_records(&frames).map_err(to_js)
+    }
+
+    /// The souls of the deferred updates `tick(now)` would apply (load them first).
+    #[wasm_bindgen(js_name = soulsDue)]
+    pub fn souls_due(&self, now: f64) -> Vec<String> {
+        self.inner.souls_due(now)
+    }
+
+    /// Bytes the deferred updates are counted for (bounded by `maxDeferredBytes`).
+    #[wasm_bindgen(js_name = deferredBytes)]
+    pub fn deferred_bytes(&self) -> usize {
+        self.inner.deferred_bytes()
     }
 
     /// Every deferred update as one frame; `ingest` it after a restart to defer them again.
@@ -398,6 +440,16 @@ impl Engine {
     pub fn property_count(&self) -> usize {
         self.inner.graph().property_count()
     }
+}
+
+/// `[id, frame-or-empty, …]` of deferred-queue records (see `lastDeferredRecords`).
+fn deferred_records_array(records: Vec<crate::engine::DeferredRecord>) -> Array {
+    let out = Array::new();
+    for record in records {
+        out.push(&js_sys::Uint8Array::from(&record.id[..]).into());
+        out.push(&js_sys::Uint8Array::from(record.frame.as_deref().unwrap_or(&[])).into());
+    }
+    out
 }
 
 /// An Ed25519 key pair kept inside the engine; the seed comes from the shell.
