@@ -49,7 +49,7 @@ import { NetworkSignals, stopped } from './state.js';
 import { SyncSession, type SessionHandler } from './sync-session.js';
 import type { Channel } from './transport/channel.js';
 import type { NetworkCounters, NetworkEvent, NetworkOptions, NetworkStatus, PeerRole } from './types.js';
-import { SYNC_PROTOCOL } from './wire/messages.js';
+import { SYNC_PROTOCOLS } from './wire/messages.js';
 import { resolveWireLimits, type ResolvedWireLimits } from './wire/rate-limiter.js';
 import { requestLimits, type RequestLimits } from './wire/request-limits.js';
 
@@ -308,7 +308,7 @@ export class Network {
   // ---- start-up and sessions -------------------------------------------------------------
 
   async #start(peers: readonly string[]): Promise<void> {
-    await handleChannels(this.#node, SYNC_PROTOCOL, (channel, connection) => void this.#adopt(channel, remotePeerOf(connection)), {
+    await handleChannels(this.#node, SYNC_PROTOCOLS, (channel, connection) => void this.#adopt(channel, remotePeerOf(connection)), {
       maxInboundStreams: 4,
       maxOutboundStreams: 4,
     });
@@ -322,7 +322,7 @@ export class Network {
       }),
       replica.onClose(() => void this.stop()),
     );
-    this.#cleanups.push(replica.useRemoteReads((soul, signal) => this.fetch(soul, { signal })));
+    this.#cleanups.push(replica.useRemoteReads((soul, keys, signal) => this.fetch(soul, { keys, signal })));
     this.#pinger.start();
     for (const address of peers) this.#dialler.keep(address);
     this.#updateState();
@@ -331,7 +331,7 @@ export class Network {
   /** One dial of the dialler: a libp2p connection, then a sync stream on it. */
   async #dial(target: Multiaddr, signal: AbortSignal): Promise<SyncSession> {
     const connection = await this.#node.dial(target, { signal });
-    const channel = await openChannel(this.#node, connection.remotePeer, SYNC_PROTOCOL, { signal });
+    const channel = await openChannel(this.#node, connection.remotePeer, SYNC_PROTOCOLS, { signal });
     return this.#adopt(channel, { ...remotePeerOf(connection), dialled: true });
   }
 
@@ -347,6 +347,7 @@ export class Network {
       sendQueue: this.#peers.sendQueueOf(remote.peerId),
       counters: this.#counters,
       handler: this.#handler,
+      protocol: channel.protocol,
     });
     if (!this.#peers.add(session, remote)) {
       session.end('wire/too-many-sessions', `more than ${MAX_SESSIONS_PER_PEER} sessions with one peer.`);

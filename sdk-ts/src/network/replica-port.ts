@@ -55,8 +55,25 @@ export interface ChangeLogForNetwork {
   after(since: number): AsyncIterable<{ readonly seq: number; readonly frame: Uint8Array }>;
 }
 
-/** How a read asks the network before answering (set while a network runs). */
-export type RemoteReads = (soul: string, signal: AbortSignal | undefined) => Promise<void>;
+/**
+ * How a read asks the network before answering (set while a network runs): `keys` are
+ * the properties it needs (a property read), undefined for the whole node.
+ */
+export type RemoteReads = (soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined) => Promise<void>;
+
+/** The limits of one part of a node (Engine.nodeFramePart; serving/node-parts.ts). */
+export interface NodePartLimits {
+  readonly partBytes: number;
+  readonly maxBytes: number;
+  readonly maxUpdates: number;
+}
+
+/** One part of a node: its frame (empty when it holds nothing), the cursor of the next part (undefined after the last), keys too large to send. */
+export interface NodeFramePart {
+  readonly frame: Uint8Array;
+  readonly next: string | undefined;
+  readonly skipped: readonly string[];
+}
 
 export interface ReplicaForNetwork {
   readonly closed: boolean;
@@ -78,6 +95,8 @@ export interface ReplicaForNetwork {
   soulsOf(frame: Uint8Array): string[];
   /** What this replica holds of `soul` (all keys, or `keys`) as a frame; empty when nothing. */
   nodeFrame(soul: string, keys?: readonly string[]): Promise<Uint8Array>;
+  /** The part of `soul` after key `after` (undefined: from the first key) within `limits`; loads the soul first. */
+  nodeFramePart(soul: string, after: string | undefined, limits: NodePartLimits): Promise<NodeFramePart>;
   /** nodeFrame for a soul an applied batch just changed (in memory), without queueing. */
   residentNodeFrame(soul: string, keys: readonly string[] | undefined): Uint8Array | undefined;
   /** Every batch that changes the graph, called synchronously as it is applied (before it is durable). */

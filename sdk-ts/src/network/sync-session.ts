@@ -28,16 +28,16 @@ import { refusalOf } from './refusal.js';
 import type { Channel } from './transport/channel.js';
 import type { PeerRole } from './types.js';
 import { MessageReader, lengthPrefixed } from './wire/framing.js';
-import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, type WireMessage } from './wire/messages.js';
+import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, SYNC_PROTOCOL_1_0, type WireMessage } from './wire/messages.js';
 import { PeerRateLimiter, type ResolvedWireLimits } from './wire/rate-limiter.js';
 import { PeerSendQueue } from './peers/send-queue.js';
 import { DEFAULT_REQUEST_LIMITS, requestLimitProblem, type RequestLimits } from './wire/request-limits.js';
 import { WireError } from './wire/wire-error.js';
 
 /** The messages a peer starts (as opposed to replies). */
-export type IncomingRequest = Extract<WireMessage, { type: 'get' | 'put' | 'subscribe' | 'unsubscribe' | 'feed' }>;
+export type IncomingRequest = Extract<WireMessage, { type: 'get' | 'get-part' | 'put' | 'subscribe' | 'unsubscribe' | 'feed' }>;
 export type IncomingEvent = Extract<WireMessage, { type: 'event' }>;
-type Reply = Extract<WireMessage, { type: 'node' | 'ack' | 'ok' | 'error' }>;
+type Reply = Extract<WireMessage, { type: 'node' | 'node-part' | 'ack' | 'ok' | 'error' }>;
 type FeedEntry = Extract<WireMessage, { type: 'feed-entry' }>;
 
 export interface SessionHandler {
@@ -61,6 +61,11 @@ export interface SessionOptions {
   readonly requestLimits?: RequestLimits;
   /** Bytes queued for this remote peer across all its sessions (default: this session's own). */
   readonly sendQueue?: PeerSendQueue;
+  /**
+   * The protocol the stream was negotiated for (wire/messages.ts SYNC_PROTOCOLS); absent
+   * (an in-process channel): the newest. On /rustdht/sync/1.0.0 no GET_PART is sent.
+   */
+  readonly protocol?: string;
 }
 
 /** A peer that keeps flooding past its rate limit is disconnected after this many refusals in a row. */
@@ -165,6 +170,16 @@ export class SyncSession {
   /** Ends the session for a reason of ours (a peer that cannot keep up): tells the peer why, then closes. */
   end(code: string, message: string): void {
     if (!this.#closed) this.#violation(new RustDHTError(code, message));
+  }
+
+  /** Whether the peer speaks 1.1 (GET_PART/NODE_PART: whole nodes in parts). */
+  get partialReads(): boolean {
+    return this.#options.protocol !== SYNC_PROTOCOL_1_0;
+  }
+
+  /** The largest message the peer takes (its hello; ours until it arrives). */
+  get remoteMaxMessageBytes(): number {
+    return this.#remoteMaxMessageBytes;
   }
 
   /** Whether a frame of `bytes` fits in one message the peer accepts. */
@@ -311,6 +326,7 @@ export class SyncSession {
     }
     switch (message.type) {
       case 'node':
+      case 'node-part':
       case 'ack':
       case 'ok':
       case 'error':
@@ -392,7 +408,7 @@ export class SyncSession {
     const text = overLimit ? 'too many messages or bytes per second; slow down.' : `more than ${MAX_IN_FLIGHT} requests in flight.`;
     this.#options.handler.refused(this, code, text);
     // Requests get an answer; an unwanted reply is just dropped (answering it would echo).
-    const isRequest = message.type === 'get' || message.type === 'put' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed';
+    const isRequest = message.type === 'get' || message.type === 'get-part' || message.type === 'put' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed';
     if (isRequest) void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
     if (++this.#refusedInARow >= MAX_REFUSALS_IN_A_ROW) {
       this.#violation(new WireError(code, `disconnected after ${MAX_REFUSALS_IN_A_ROW} refused messages in a row.`));

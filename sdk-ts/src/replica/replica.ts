@@ -426,6 +426,31 @@ export class LocalReplica implements GraphView {
   }
 
   /**
+   * One part of `soul` for a reply that must fit a peer's limits (Engine.nodeFramePart):
+   * the properties after key `after` (undefined: from the first); loads the soul first.
+   * `frame` is empty when the part holds nothing, `next` undefined after the last part.
+   */
+  nodeFramePart(
+    soul: string,
+    after: string | undefined,
+    limits: { readonly partBytes: number; readonly maxBytes: number; readonly maxUpdates: number },
+  ): Promise<{ frame: Uint8Array; next: string | undefined; skipped: string[] }> {
+    try {
+      this.assertOpen();
+      const { partBytes, maxBytes, maxUpdates } = limits;
+      return Promise.resolve(
+        this.read(() => (!this.#residency.has(soul) ? undefined : this.#engine.nodeFramePart(soul, after, partBytes, maxBytes, maxUpdates))),
+      ).then((part) => {
+        if (part === undefined) return { frame: new Uint8Array(0), next: undefined, skipped: [] };
+        const [frame, next, skipped] = part;
+        return { frame: frame.length <= this.#emptyFrameLength ? new Uint8Array(0) : frame, next, skipped };
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
    * Like nodeFrame for a soul known to be in memory (one an applied batch just changed):
    * no queueing, so a listener of that batch can answer at once.
    */
@@ -442,13 +467,13 @@ export class LocalReplica implements GraphView {
   }
 
   /** How a read asks peers first, while a network runs (see useRemoteReads). */
-  #remoteReads: ((soul: string, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  #remoteReads: ((soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined) => Promise<void>) | undefined;
 
   /**
    * The network registers how reads ask its peers first (one network per replica);
    * returns the function that unregisters it.
    */
-  useRemoteReads(reads: (soul: string, signal: AbortSignal | undefined) => Promise<void>): () => void {
+  useRemoteReads(reads: (soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined) => Promise<void>): () => void {
     this.#remoteReads = reads;
     return () => {
       if (this.#remoteReads === reads) this.#remoteReads = undefined;
@@ -460,6 +485,9 @@ export class LocalReplica implements GraphView {
    * following links as the answers reveal them (one round per hop); offline, nothing
    * happens. Souls watched live are asked for too: a watch that has just started may
    * not have received the servers' state yet, and a read must not answer from before it.
+   * Only what the answer depends on is asked for: the key a step or a property read
+   * reads, the whole node only for a node read, so a node's other properties (however
+   * many or large) never travel for a property read.
    */
   async readThrough(path: RefPath, signal: AbortSignal | undefined): Promise<void> {
     const remote = this.#remoteReads;
@@ -467,11 +495,23 @@ export class LocalReplica implements GraphView {
     const asked = new Set<string>();
     for (let hop = 0; hop <= path.keys.length; hop++) {
       const resolution = await this.read(() => resolve(this, path));
-      const souls = new Set(resolution.watches.map((watch) => watch.soul));
-      const next = [...souls].filter((soul) => !asked.has(soul));
+      // Per soul: the keys read there, or undefined when the whole node is.
+      const needs = new Map<string, Set<string> | undefined>();
+      for (const { soul, key } of resolution.watches) {
+        const keys = needs.has(soul) ? needs.get(soul) : new Set<string>();
+        if (key === undefined || keys === undefined) needs.set(soul, undefined);
+        else needs.set(soul, keys.add(key));
+      }
+      const next: Array<[string, string[] | undefined]> = [];
+      for (const [soul, keys] of needs) {
+        const list = keys === undefined ? undefined : [...keys].sort();
+        const id = JSON.stringify([soul, list ?? null]);
+        if (asked.has(id)) continue;
+        asked.add(id);
+        next.push([soul, list]);
+      }
       if (next.length === 0) return;
-      for (const soul of next) asked.add(soul);
-      await Promise.all(next.map((soul) => remote(soul, signal)));
+      await Promise.all(next.map(([soul, keys]) => remote(soul, keys, signal)));
     }
   }
 

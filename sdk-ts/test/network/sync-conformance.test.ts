@@ -10,6 +10,7 @@ import { openChannel } from '../../src/network/libp2p/stream-channel.js';
 import type { Network } from '../../src/network/peer-network.js';
 import { createChannelPair } from '../../src/network/transport/memory-channel.js';
 import { SYNC_PROTOCOL } from '../../src/network/wire/messages.js';
+import type { Channel } from '../../src/network/transport/channel.js';
 import { syncConformance, type SyncTransport } from './sync-conformance.js';
 
 function tcpAddress(network: Network): string {
@@ -23,11 +24,11 @@ const rawNodes: RustDHTNode[] = [];
 const libp2pOverTcp: SyncTransport = {
   name: 'libp2p streams (loopback TCP)',
   listen: ['/ip4/127.0.0.1/tcp/0'],
-  async connect(peer) {
-    // A node of its own per channel, as a separate peer would be.
+  async connect(peer, protocol = SYNC_PROTOCOL) {
+    // A node of its own per channel, as a separate peer would be; it offers only `protocol`.
     const node = await createClientNode();
     rawNodes.push(node);
-    return openChannel(node, tcpAddress(peer), SYNC_PROTOCOL, { signal: AbortSignal.timeout(10_000) });
+    return openChannel(node, tcpAddress(peer), protocol, { signal: AbortSignal.timeout(10_000) });
   },
   async join(client, server) {
     client.dial(tcpAddress(server));
@@ -43,9 +44,11 @@ let attached = 0;
 const memoryPair: SyncTransport = {
   name: 'the in-memory channel pair',
   listen: [],
-  async connect(peer) {
+  async connect(peer, protocol) {
     const [ours, theirs] = createChannelPair();
-    peer.attach(theirs, { peerId: `raw-peer-${++attached}`, transport: 'other', address: '/memory/raw' });
+    // A channel as if negotiated for `protocol` (absent: the newest, as for any in-process pair).
+    const negotiated: Channel = protocol === undefined ? theirs : Object.defineProperty(theirs, 'protocol', { value: protocol });
+    peer.attach(negotiated, { peerId: `raw-peer-${++attached}`, transport: 'other', address: '/memory/raw' });
     return ours;
   },
   async join(client, server) {

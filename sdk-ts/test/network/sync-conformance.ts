@@ -7,7 +7,8 @@
  * The peers under test are RustDHT databases opened through the public API (a server
  * with a change log, and a client); the tests talk to them as a RawPeer that writes
  * messages or raw bytes by hand over a channel of the transport, and assert exactly what
- * comes back: HELLO, GET/NODE, PUT/ACK per outcome, SUBSCRIBE/EVENT filtering,
+ * comes back: HELLO, GET/NODE, GET_PART/NODE_PART (whole nodes in parts; 1.0 peers get
+ * none), PUT/ACK per outcome, SUBSCRIBE/EVENT filtering,
  * UNSUBSCRIBE, FEED catch-up and live entries, the order of ACK/EVENT/FEED_ENTRY/NODE and
  * the store commit (and of an UNSUBSCRIBE's OK after the EVENTs before it), limits (message size, rate, subscriptions), bad input (garbage, a first
  * message that is not HELLO, unknown version or type, a second HELLO, a garbage frame,
@@ -24,18 +25,21 @@ import { encodeUpdates } from '../../src/engine/load-node.js';
 import type { Network } from '../../src/network/peer-network.js';
 import type { Channel } from '../../src/network/transport/channel.js';
 import { lengthPrefixed } from '../../src/network/wire/framing.js';
-import { encodeMessage, type WireMessage } from '../../src/network/wire/messages.js';
+import { encodeMessage, SYNC_PROTOCOL_1_0, type WireMessage } from '../../src/network/wire/messages.js';
 import { encodeVarint } from '../../src/network/wire/varint.js';
 import { Identity, MemoryStore, RustDHT, type StorageOperation } from '../../src/node.js';
-import { RawPeer, isEvent, type AckMessage, type ErrorMessage, type FeedEntryMessage, type NodeMessage } from './helpers/raw-peer.js';
+import { RawPeer, isEvent, type AckMessage, type ErrorMessage, type FeedEntryMessage, type NodeMessage, type NodePartMessage } from './helpers/raw-peer.js';
 import { waitFor } from './helpers/server-process.js';
 
 export interface SyncTransport {
   readonly name: string;
   /** Where a peer under test listens, if the transport needs it to (e.g. loopback TCP). */
   readonly listen: readonly string[];
-  /** Opens a channel to `peer` over this transport (what the peer accepts as a dialled-in session). */
-  connect(peer: Network): Promise<Channel>;
+  /**
+   * Opens a channel to `peer` over this transport (what the peer accepts as a dialled-in
+   * session); `protocol`: the sync protocol version it speaks (default: the newest).
+   */
+  connect(peer: Network, protocol?: string): Promise<Channel>;
   /** Joins two databases' networks over this transport; resolves once both sessions are ready. */
   join(client: Network, server: Network): Promise<void>;
   /** Releases what connect() and join() created. */
@@ -103,8 +107,8 @@ export function syncConformance(transport: SyncTransport): void {
     let server: RustDHT & { network: Network };
     let client: RustDHT & { network: Network };
 
-    async function connect(to: Network = server.network): Promise<RawPeer> {
-      const peer = new RawPeer(await transport.connect(to));
+    async function connect(to: Network = server.network, protocol?: string): Promise<RawPeer> {
+      const peer = new RawPeer(await transport.connect(to, protocol));
       peers.push(peer);
       return peer;
     }
@@ -184,6 +188,110 @@ export function syncConformance(transport: SyncTransport): void {
         expect(await contentOf(whole.frame, soul('doc'))).toEqual({ a: 1, b: 'two' });
         const some = (await peer.request({ type: 'get', soul: soul('doc'), keys: ['b', 'missing'] })) as NodeMessage;
         expect(await contentOf(some.frame, soul('doc'))).toEqual({ b: 'two' });
+      });
+    });
+
+    describe('GET_PART / NODE_PART: a whole node in parts (1.1)', () => {
+      const PEER_LIMIT = 64 * 1024;
+      let parts: string;
+      const smallKeys = Array.from({ length: 3000 }, (_, i) => `k${String(i).padStart(5, '0')}`);
+
+      beforeAll(async () => {
+        parts = soul('parts');
+        for (let i = 0; i < smallKeys.length; i += 1000) {
+          await server.get(parts).put(Object.fromEntries(smallKeys.slice(i, i + 1000).map((key) => [key, `value of ${key}`])));
+        }
+        // 40 kB each: one a part for a peer taking 64 KiB; 100 kB: more than it takes at all.
+        await server.get(parts).put({ big1: 'b'.repeat(40_000), big2: 'c'.repeat(40_000), huge: 'h'.repeat(100_000) });
+      });
+
+      /** Every part from "" on: the messages, and what they hold. */
+      async function readParts(peer: RawPeer): Promise<{ replies: NodePartMessage[]; node: Record<string, unknown> }> {
+        const replies: NodePartMessage[] = [];
+        const node: Record<string, unknown> = {};
+        let after = '';
+        do {
+          const reply = await peer.request({ type: 'get-part', soul: parts, after });
+          expect(reply.type).toBe('node-part');
+          const part = reply as NodePartMessage;
+          replies.push(part);
+          if (part.frame.length !== 0) Object.assign(node, await contentOf(part.frame, parts));
+          after = part.next;
+          expect(replies.length).toBeLessThan(100);
+        } while (after !== '');
+        return { replies, node };
+      }
+
+      it("each part within the reader's message limit and 1,000 updates; all of the node but what no message can carry, which is named", async () => {
+        const peer = await ready({ maxMessageBytes: PEER_LIMIT });
+        let result!: Awaited<ReturnType<typeof readParts>>;
+        await rejectsGrow(server.network, 'wire/too-large', async () => {
+          result = await readParts(peer);
+        });
+        const { replies, node } = result;
+        for (const part of replies) {
+          expect(encodeMessage(part).length).toBeLessThanOrEqual(PEER_LIMIT);
+          expect(Object.keys(part.frame.length === 0 ? {} : ((await contentOf(part.frame, parts)) as object)).length).toBeLessThanOrEqual(1000);
+        }
+        expect(replies.length).toBeGreaterThanOrEqual(5);
+        expect(replies.flatMap((part) => part.skipped)).toEqual(['huge']);
+        expect(Object.keys(node).sort()).toEqual(['big1', 'big2', ...smallKeys].sort());
+        expect(node['big2']).toBe('c'.repeat(40_000));
+        // A part's cursor can start anywhere: after the last key, nothing and no next part.
+        expect(await peer.request({ type: 'get-part', soul: parts, after: 'zzz' })).toMatchObject({ type: 'node-part', next: '', skipped: [] });
+        const unknown = (await peer.request({ type: 'get-part', soul: soul('unknown'), after: '' })) as NodePartMessage;
+        expect([unknown.type, unknown.next, unknown.frame.length]).toEqual(['node-part', '', 0]);
+      });
+
+      it('the same node in one NODE is still refused as too large; a GET of its keys is answered', async () => {
+        const peer = await ready({ maxMessageBytes: PEER_LIMIT });
+        expect(await peer.request({ type: 'get', soul: parts, keys: [] })).toMatchObject({ type: 'error', code: 'wire/too-large' });
+        const some = (await peer.request({ type: 'get', soul: parts, keys: ['big1', 'k00001'] })) as NodeMessage;
+        expect(await contentOf(some.frame, parts)).toEqual({ big1: 'b'.repeat(40_000), k00001: 'value of k00001' });
+      });
+
+      it("SUBSCRIBE: the current state in EVENTs within the reader's limits", async () => {
+        const peer = await ready({ maxMessageBytes: PEER_LIMIT });
+        const id = peer.id();
+        await peer.send({ type: 'subscribe', id, souls: [parts] });
+        const node: Record<string, unknown> = {};
+        await waitFor('the whole node in EVENTs', async () => {
+          // Taken off the list before any await, so none arriving meanwhile is lost.
+          const events = peer.all(isEvent);
+          peer.messages.splice(0, peer.messages.length, ...peer.messages.filter((m) => !events.includes(m as never)));
+          for (const event of events) {
+            expect(encodeMessage(event).length).toBeLessThanOrEqual(PEER_LIMIT);
+            const content = (await contentOf(event.frame, parts)) as object;
+            expect(Object.keys(content).length).toBeLessThanOrEqual(1000);
+            Object.assign(node, content);
+          }
+          return Object.keys(node).length === smallKeys.length + 2;
+        }, { timeoutMs: 10_000 });
+        expect(node['huge']).toBeUndefined();
+      });
+
+      it('a GET_PART naming a soul or key longer than the engine takes is refused before anything is read', async () => {
+        const peer = await ready();
+        expect(await peer.request({ type: 'get-part', soul: 's'.repeat(2000), after: '' })).toMatchObject({ type: 'error', code: 'limit/soul' });
+        expect(await peer.request({ type: 'get-part', soul: parts, after: 'k'.repeat(2000) })).toMatchObject({ type: 'error', code: 'limit/key' });
+      });
+
+      it('a database reads a whole node with GET_PART from a 1.1 peer, with one GET from a 1.0 peer', async () => {
+        const reader = await RustDHT.open({ store: 'memory', network: { role: 'client', listen: transport.listen, exemptLoopback: true } });
+        opened.push(reader);
+        for (const [protocol, expected] of [[SYNC_PROTOCOL_1_0, 'get'], [undefined, 'get-part']] as const) {
+          // The raw peer plays a server the reader's fetch asks (every peer, with no chosen server).
+          const peer = await connect(reader.network, protocol);
+          await peer.hello({ role: 'server' });
+          await waitFor('the session to be ready', () => reader.network.status().peers.length > 0);
+          const fetching = reader.network.fetch(soul('legacy'), { timeoutMs: 5000 });
+          const request = await peer.next((m) => m.type === 'get' || m.type === 'get-part', 'the read request');
+          expect(request.type).toBe(expected);
+          await peer.send(request.type === 'get' ? { type: 'node', id: request.id, frame: new Uint8Array(0) } : { type: 'node-part', id: request.id, next: '', skipped: [], frame: new Uint8Array(0) });
+          await fetching;
+          peer.stop();
+          await waitFor('the session to end', () => reader.network.status().peers.length === 0);
+        }
       });
     });
 

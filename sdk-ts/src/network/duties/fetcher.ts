@@ -4,6 +4,13 @@
  * connected peer), and merge each answer through the engine (read repair), within a
  * time limit. Right after open, a read waits (within that limit) for the first
  * connection; offline, it returns at once and the read answers locally.
+ *
+ * A read of some keys (a property read) asks for those keys only (GET soul keys), so a
+ * node's other properties, however many or large, never travel for it. A read of the
+ * whole node asks a 1.1 peer for it part by part (GET_PART from "", then from each
+ * `next`), each part within this peer's message limit and batch limit and merged as it
+ * comes; a 1.0 peer gets one GET. A property the peer could not send (larger than one
+ * message) is reported as a `reject` event (`wire/too-large`), the rest still arrives.
  */
 import { RustDHTError, abortErrorFrom } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
@@ -68,7 +75,12 @@ export class Fetcher {
       await Promise.all(
         sessions.map(async (session) => {
           try {
-            const reply = await session.request({ type: 'get', soul, keys: [...(options.keys ?? [])] }, { signal, timeoutMs });
+            const keys = options.keys ?? [];
+            if (keys.length === 0 && session.partialReads) {
+              await this.#fetchParts(session, soul, signal, timeoutMs);
+              return;
+            }
+            const reply = await session.request({ type: 'get', soul, keys: [...keys] }, { signal, timeoutMs });
             if (reply.type === 'node' && reply.frame.length !== 0) counters.peerBatch(await replica.receive(reply.frame));
           } catch (error) {
             if (!signal.aborted) emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: messageOf(error) });
@@ -81,5 +93,25 @@ export class Fetcher {
       changed();
     }
     if (options.signal?.aborted) throw abortErrorFrom(options.signal);
+  }
+
+  /** The whole node from one peer, part by part, each merged before the next is asked for; ends with the last part or the signal. */
+  async #fetchParts(session: SyncSession, soul: string, signal: AbortSignal, timeoutMs: number): Promise<void> {
+    const { replica, counters, emit } = this.#options;
+    let after = '';
+    do {
+      const reply = await session.request({ type: 'get-part', soul, after }, { signal, timeoutMs });
+      if (reply.type !== 'node-part') return;
+      for (const key of reply.skipped) {
+        emit({
+          type: 'reject',
+          peerId: session.peerId,
+          code: 'wire/too-large',
+          message: `${session.peerId} holds property ${JSON.stringify(key)} of ${JSON.stringify(soul)} but it is larger than one message; the rest of the node was read.`,
+        });
+      }
+      if (reply.frame.length !== 0) counters.peerBatch(await replica.receive(reply.frame));
+      after = reply.next;
+    } while (after !== '' && !signal.aborted);
   }
 }

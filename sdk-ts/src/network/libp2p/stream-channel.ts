@@ -180,14 +180,15 @@ export interface OpenChannelOptions {
 export async function openChannel(
   node: Libp2p,
   peer: PeerId | Multiaddr | string,
-  protocol: string,
+  protocol: string | readonly string[],
   options: OpenChannelOptions = {},
 ): Promise<StreamChannel> {
   const { signal } = options;
   throwIfAborted(signal);
   const target = typeof peer !== 'string' ? peer : peer.startsWith('/') ? parseMultiaddr(peer) : peerIdFromString(peer);
   try {
-    const stream = await node.dialProtocol(target, protocol, { signal, runOnLimitedConnection: true });
+    // Several protocols: the first the peer speaks (StreamChannel.protocol says which).
+    const stream = await node.dialProtocol(target, typeof protocol === 'string' ? protocol : [...protocol], { signal, runOnLimitedConnection: true });
     return new StreamChannel(stream);
   } catch (error) {
     if (signal?.aborted === true) throw abortErrorFrom(signal);
@@ -211,12 +212,13 @@ export type ChannelHandler = (channel: StreamChannel, connection: Connection) =>
  */
 export async function handleChannels(
   node: Libp2p,
-  protocol: string,
+  protocol: string | readonly string[],
   handler: ChannelHandler,
   options: HandleChannelsOptions = {},
 ): Promise<() => Promise<void>> {
+  const protocols = typeof protocol === 'string' ? protocol : [...protocol];
   await node.handle(
-    protocol,
+    protocols,
     (stream, connection) => {
       const channel = new StreamChannel(stream);
       try {
@@ -231,5 +233,5 @@ export async function handleChannels(
       ...(options.maxOutboundStreams === undefined ? {} : { maxOutboundStreams: options.maxOutboundStreams }),
     },
   );
-  return () => node.unhandle(protocol);
+  return () => node.unhandle(protocols);
 }

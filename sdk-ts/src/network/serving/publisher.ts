@@ -1,8 +1,10 @@
 /**
  * The peers that subscribed here, and the live updates this peer pushes them:
  *
- *   SUBSCRIBE souls   → OK, then one EVENT with each soul's current state, then an EVENT
- *                       whenever a batch changes one of them (only those souls)
+ *   SUBSCRIBE souls   → OK, then EVENTs with each soul's current state (a large node in
+ *                       parts, each within the peer's message limit and any batch
+ *                       limit: node-parts.ts), then an EVENT whenever a batch changes
+ *                       one of them (only those souls)
  *   UNSUBSCRIBE souls → OK
  *
  * Each subscriber gets the changes of the souls *it* watches and nothing else: a batch
@@ -23,8 +25,9 @@ import type { AppliedBatch, ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { WireMessage } from '../wire/messages.js';
 import type { DurabilityBarrier } from './durability.js';
+import { partLimits } from './node-parts.js';
 
-export type ReplicaForPublisher = Pick<ReplicaForNetwork, 'onApplied' | 'nodeFrame' | 'residentNodeFrame'>;
+export type ReplicaForPublisher = Pick<ReplicaForNetwork, 'onApplied' | 'nodeFramePart' | 'residentNodeFrame' | 'limits'>;
 
 type Subscribe = Extract<IncomingRequest, { type: 'subscribe' }>;
 type Unsubscribe = Extract<IncomingRequest, { type: 'unsubscribe' }>;
@@ -79,17 +82,24 @@ export class Publisher {
       await this.#durability.durable();
       for (const frame of ready) {
         if (session.closed) return;
-        // A node too large for one message reaches the peer through its reads of keys instead.
         await session.notify({ type: 'event', id: 0, frame }).catch(() => this.#counters.reject('event/too-large'));
       }
     };
+    const limits = partLimits(session.remoteMaxMessageBytes, this.#replica.limits?.maxKeyBytes);
     for (const soul of message.souls) {
-      if (session.closed) break;
-      const frame = await this.#replica.nodeFrame(soul);
-      if (frame.length === 0) continue;
-      frames.push(frame);
-      bytes += frame.length;
-      if (bytes >= INITIAL_STATE_CHUNK_BYTES) await sendRead();
+      // A node in parts (one engine call each), so no node is too large to watch.
+      let after: string | undefined;
+      do {
+        if (session.closed) return undefined;
+        const part = await this.#replica.nodeFramePart(soul, after, limits);
+        // A property too large for one message: refused (counted), the rest still sent.
+        for (let i = 0; i < part.skipped.length; i++) this.#counters.reject('wire/too-large');
+        after = part.next;
+        if (part.frame.length === 0) continue;
+        frames.push(part.frame);
+        bytes += part.frame.length;
+        if (bytes >= INITIAL_STATE_CHUNK_BYTES) await sendRead();
+      } while (after !== undefined);
     }
     if (frames.length !== 0) await sendRead();
     return undefined;

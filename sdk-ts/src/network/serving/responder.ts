@@ -5,6 +5,8 @@
  * pushed to subscribers or fed to other servers, so nothing invalid is ever forwarded.
  *
  *   GET soul [keys]      → NODE frame (what this peer holds; empty when nothing)
+ *   GET_PART soul after  → NODE_PART: the next part of the whole node, within the
+ *                          peer's message limit and any batch limit (node-parts.ts)
  *   PUT frame            → ACK, one outcome per update (applied/ignored/historical/deferred/rejected+code)
  *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
  *   FEED since           → feed-server.ts (servers only)
@@ -20,9 +22,10 @@ import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { WireMessage } from '../wire/messages.js';
 import type { DurabilityBarrier } from './durability.js';
 import type { FeedServer } from './feed-server.js';
+import { partLimits } from './node-parts.js';
 import type { Publisher } from './publisher.js';
 
-export type ReplicaForResponder = Pick<ReplicaForNetwork, 'nodeFrame' | 'receive'>;
+export type ReplicaForResponder = Pick<ReplicaForNetwork, 'nodeFrame' | 'nodeFramePart' | 'receive' | 'limits'>;
 
 export class Responder {
   readonly #replica: ReplicaForResponder;
@@ -46,6 +49,14 @@ export class Responder {
         const frame = await this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys);
         if (frame.length !== 0) await this.#durability.durable();
         return { type: 'node', id: message.id, frame };
+      }
+      case 'get-part': {
+        const limits = partLimits(session.remoteMaxMessageBytes, this.#replica.limits?.maxKeyBytes);
+        const part = await this.#replica.nodeFramePart(message.soul, message.after === '' ? undefined : message.after, limits);
+        if (part.frame.length !== 0) await this.#durability.durable();
+        // Each property too large for one message is a refusal of its own; the rest still travels.
+        for (let i = 0; i < part.skipped.length; i++) this.#counters.reject('wire/too-large');
+        return { type: 'node-part', id: message.id, next: part.next ?? '', skipped: part.skipped, frame: part.frame };
       }
       case 'put': {
         const result = await this.#replica.receive(message.frame);

@@ -32,6 +32,8 @@ export type CloseListener = (error?: Error) => void;
 export interface Channel {
   /** True once nothing more can be sent: closing, closed or aborted, at either end. */
   readonly closed: boolean;
+  /** The protocol negotiated for it (libp2p streams); absent: the newest this peer speaks. */
+  readonly protocol?: string;
   /** Sends `bytes` (do not modify them until the promise settles); see the contract above. */
   send(bytes: Uint8Array): Promise<void>;
   /** Calls `listener` with every chunk received, in order. A listener that throws aborts the channel. */

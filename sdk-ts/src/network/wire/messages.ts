@@ -1,6 +1,6 @@
 /**
- * The messages of RustDHT's sync protocol, `/rustdht/sync/1.0.0`: types, encoder and
- * decoder. Pure (no I/O); framing.ts splits a stream into message bodies, sync-session.ts
+ * The messages of RustDHT's sync protocol, `/rustdht/sync/1.1.0` (and the
+ * `/rustdht/sync/1.0.0` it extends): types, encoder and decoder. Pure (no I/O); framing.ts splits a stream into message bodies, sync-session.ts
  * runs a conversation. (One file of more than 400 lines on purpose: the format's
  * specification below, its encoder and its decoder are read and changed together.)
  *
@@ -52,6 +52,15 @@
  * | 0x0A | OK          | reply    | (nothing)                                                             |                              |
  * | 0x0B | FEED        | request  | since varint                                                          | OK, then FEED_ENTRY… or ERROR |
  * | 0x0C | FEED_ENTRY  | reply    | seq varint, frame                                                     |                              |
+ * | 0x0D | GET_PART    | request  | soul string, after string ("" = from the first key)                   | NODE_PART or ERROR           |
+ * | 0x0E | NODE_PART   | reply    | next string ("" = last part), skipped keys string × count, frame      |                              |
+ *
+ * GET_PART and NODE_PART are 1.1 (a peer on a 1.0 stream never sends them): a whole
+ * node in parts, each within the reader's message limit and batch limit, so no node is
+ * too large to read. The reader asks from "" and again from each `next` until it is "";
+ * the holder keeps nothing between requests (keys are never empty, so "" is free).
+ * `skipped` names properties too large for one message on their own (passed over, not
+ * blocking the rest). Parts are cut by the engine (`Engine.nodeFramePart`).
  *
  * ACK outcomes: 0 applied, 1 ignored, 2 historical, 3 deferred, 4 rejected (the engine's
  * OutcomeKind). An ERROR with id 0 is a connection-level error: its sender closes the
@@ -70,7 +79,12 @@ import { allocateBody } from './framing.js';
 import { MAX_VARINT_BYTES, readVarint, varintLength, writeVarint } from './varint.js';
 import { WireError } from './wire-error.js';
 
-export const SYNC_PROTOCOL = '/rustdht/sync/1.0.0';
+/** The protocol this peer prefers: 1.0 plus whole nodes in parts (GET_PART, NODE_PART). */
+export const SYNC_PROTOCOL = '/rustdht/sync/1.1.0';
+/** The first version, still spoken with peers that know nothing newer (negotiated by libp2p). */
+export const SYNC_PROTOCOL_1_0 = '/rustdht/sync/1.0.0';
+/** What this peer offers and accepts, preferred first. */
+export const SYNC_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL, SYNC_PROTOCOL_1_0];
 export const WIRE_VERSION = 1;
 /** Default cap on the souls of a SUBSCRIBE/UNSUBSCRIBE and the keys of a GET. */
 export const DEFAULT_MAX_SOULS = 10_000;
@@ -95,7 +109,9 @@ export type WireMessage =
   | { readonly type: 'error'; readonly id: number; readonly code: string; readonly message: string }
   | { readonly type: 'ok'; readonly id: number }
   | { readonly type: 'feed'; readonly id: number; readonly since: number }
-  | { readonly type: 'feed-entry'; readonly id: number; readonly seq: number; readonly frame: Uint8Array };
+  | { readonly type: 'feed-entry'; readonly id: number; readonly seq: number; readonly frame: Uint8Array }
+  | { readonly type: 'get-part'; readonly id: number; readonly soul: string; readonly after: string }
+  | { readonly type: 'node-part'; readonly id: number; readonly next: string; readonly skipped: readonly string[]; readonly frame: Uint8Array };
 
 export type WireMessageType = WireMessage['type'];
 
@@ -113,6 +129,8 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<WireMessageType, number>> = {
   ok: 0x0a,
   feed: 0x0b,
   'feed-entry': 0x0c,
+  'get-part': 0x0d,
+  'node-part': 0x0e,
 };
 
 const TYPES_BY_CODE: readonly (WireMessageType | undefined)[] = (() => {
@@ -139,6 +157,8 @@ const ID_RULE: Readonly<Record<WireMessageType, 'zero' | 'nonzero' | 'any'>> = {
   ok: 'nonzero',
   feed: 'nonzero',
   'feed-entry': 'nonzero',
+  'get-part': 'nonzero',
+  'node-part': 'nonzero',
 };
 
 function idProblem(type: WireMessageType, id: number): string | undefined {
@@ -215,6 +235,15 @@ export function encodeMessage(message: WireMessage): Uint8Array {
       break;
     case 'feed-entry':
       parts.varint(message.seq, 'seq');
+      parts.bytes(message.frame);
+      break;
+    case 'get-part':
+      parts.string(message.soul, 'soul');
+      parts.string(message.after, 'key');
+      break;
+    case 'node-part':
+      parts.string(message.next, 'key');
+      parts.strings(message.skipped, 'key');
       parts.bytes(message.frame);
       break;
   }
@@ -359,6 +388,16 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
     case 'feed-entry': {
       const seq = cursor.varint('seq');
       return { type, id, seq, frame: cursor.rest() };
+    }
+    case 'get-part': {
+      const soul = cursor.string('soul');
+      message = { type, id, soul, after: cursor.string('key') };
+      break;
+    }
+    case 'node-part': {
+      const next = cursor.string('key');
+      const skipped = cursor.strings('key', maxSouls);
+      return { type, id, next, skipped, frame: cursor.rest() };
     }
   }
   cursor.end(type);

@@ -55,6 +55,8 @@ export function requestLimitProblem(message: WireMessage, limits: RequestLimits)
         return new LimitError('limit/keys', `a GET of ${message.keys.length} keys; at most ${limits.maxKeysPerGet} per GET.`);
       }
       return soulProblem(message.soul, limits) ?? keysProblem(message.keys, limits);
+    case 'get-part':
+      return soulProblem(message.soul, limits) ?? keysProblem([message.after], limits);
     case 'subscribe':
     case 'unsubscribe':
       if (message.souls.length > limits.maxSoulsPerSubscribe) {

@@ -11,11 +11,12 @@ import { waitFor } from './server-process.js';
 export type ErrorMessage = Extract<WireMessage, { type: 'error' }>;
 export type AckMessage = Extract<WireMessage, { type: 'ack' }>;
 export type NodeMessage = Extract<WireMessage, { type: 'node' }>;
+export type NodePartMessage = Extract<WireMessage, { type: 'node-part' }>;
 export type EventMessage = Extract<WireMessage, { type: 'event' }>;
 export type FeedEntryMessage = Extract<WireMessage, { type: 'feed-entry' }>;
 export type HelloMessage = Extract<WireMessage, { type: 'hello' }>;
 
-const REPLIES = new Set<WireMessage['type']>(['error', 'ack', 'node', 'ok']);
+const REPLIES = new Set<WireMessage['type']>(['error', 'ack', 'node', 'node-part', 'ok']);
 
 export class RawPeer {
   readonly messages: WireMessage[] = [];
@@ -77,7 +78,7 @@ export class RawPeer {
     return waitFor(what, () => this.messages.find(match), { timeoutMs, intervalMs: 5 });
   }
 
-  /** The (first) reply to our request `id`: ERROR, ACK, NODE or OK (not the peer's own requests, whose ids it picks). */
+  /** The (first) reply to our request `id`: ERROR, ACK, NODE, NODE_PART or OK (not the peer's own requests, whose ids it picks). */
   reply(id: number, timeoutMs?: number): Promise<WireMessage> {
     return this.next((m) => m.id === id && REPLIES.has(m.type), `the reply to request ${id}`, timeoutMs);
   }
