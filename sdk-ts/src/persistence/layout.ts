@@ -6,13 +6,17 @@
  * different records share a key or make one soul's prefix match another soul's records.
  *
  *   "H"                                   head: layout version, clock, outbox counters
- *   "D"                                   the engine's deferred updates, one frame
+ *   "D"                                   layout 1 only: the engine's deferred updates, one frame (converted at open)
+ *   "d" id:24                             one deferred update: its single-update frame; id = state (f64be) + digest
  *   "I" publicKey                         an identity the user chose to keep: its seed
  *   "O" id:u64be                          an outbox entry: one local write's changes frame
  *   "P" soulLength:u32be soul key         one property: its single-update frame
  *   "A" soul                              cache accounting of one soul: last access, bytes
  *   "C"                                   cache accounting totals: access tick, bytes, souls
- *   "L" seq:u64be                         servers: one applied batch's changes frame (the change log feeds replicate from)
+ *   "L" seq:u64be                         servers: the properties one applied batch changed, as "P" keys (the change
+ *                                         log feeds replicate from; compacted to the latest seq per property)
+ *   "l" propertyKey                       servers: the change log's index: the latest seq logging that property (u64be)
+ *   "M"                                   servers: the change-log seq the index covers (u64be)
  *   "F" peerId                            servers: the last change-log seq received from that peer's feed (u64be);
  *                                         the network's own record (network/duties/feed-follower.ts)
  *
@@ -29,9 +33,18 @@ const PROPERTY = 0x50; // P
 const ACCESS = 0x41; // A
 const CACHE = 0x43; // C
 const CHANGE_LOG = 0x4c; // L
+const DEFERRED_RECORD = 0x64; // d
+const CHANGE_LOG_INDEX = 0x6c; // l
+const CHANGE_LOG_MARK = 0x4d; // M
 
-/** Bumped when a record's meaning changes; a store written by another layout is refused. */
-export const LAYOUT_VERSION = 1;
+/**
+ * Bumped when a record's meaning changes; a store written by another layout is refused,
+ * except layout 1, which opening converts (its "D" frame becomes "d" records, its "L"
+ * frames become "L" property lists: persistence/change-log.ts `convertLayout1`).
+ */
+export const LAYOUT_VERSION = 2;
+/** The layout opening still converts. */
+export const CONVERTIBLE_LAYOUT = 1;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -44,6 +57,37 @@ export const PROPERTY_PREFIX = Uint8Array.of(PROPERTY);
 export const ACCESS_PREFIX = Uint8Array.of(ACCESS);
 export const CACHE_KEY = Uint8Array.of(CACHE);
 export const CHANGE_LOG_PREFIX = Uint8Array.of(CHANGE_LOG);
+export const DEFERRED_RECORD_PREFIX = Uint8Array.of(DEFERRED_RECORD);
+export const CHANGE_LOG_INDEX_PREFIX = Uint8Array.of(CHANGE_LOG_INDEX);
+export const CHANGE_LOG_MARK_KEY = Uint8Array.of(CHANGE_LOG_MARK);
+
+/** "d" id: the record of one deferred update (`id` from the engine's `lastDeferredRecords`). */
+export function deferredRecordKey(id: Uint8Array): Uint8Array {
+  const key = new Uint8Array(1 + id.length);
+  key[0] = DEFERRED_RECORD;
+  key.set(id, 1);
+  return key;
+}
+
+/** "l" + a property record's key without its "P": where the change log indexes that property. */
+export function changeLogIndexKey(propertyRecordKey: Uint8Array): Uint8Array {
+  const key = new Uint8Array(propertyRecordKey.length);
+  key.set(propertyRecordKey);
+  key[0] = CHANGE_LOG_INDEX;
+  return key;
+}
+
+/** A u64be record value (a seq). */
+export function encodeSeq(seq: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  writeU64(bytes, 0, seq);
+  return bytes;
+}
+
+export function decodeSeq(bytes: Uint8Array): number {
+  if (bytes.length !== 8) throw corrupt(`a seq record of ${bytes.length} bytes, expected 8`);
+  return readU64(bytes, 0);
+}
 
 /** The prefix every property record of `soul` starts with (and no other record does). */
 export function soulPrefix(soul: string): Uint8Array {
@@ -186,6 +230,8 @@ export function changeLogSeqOf(changeLogRecordKey: Uint8Array): number {
 
 /** The small record rewritten by every commit: what reopening needs before any read. */
 export interface Head {
+  /** The layout the store was written with (LAYOUT_VERSION, or CONVERTIBLE_LAYOUT before its conversion). */
+  readonly layout?: number;
   /** The engine's hybrid clock (`engine.clock()`), restored with `restoreClock`. */
   readonly clock: number;
   /** How many outbox entries the store holds. */
@@ -207,7 +253,7 @@ export function encodeHead(head: Head): Uint8Array {
 }
 
 export function decodeHead(bytes: Uint8Array): Head {
-  if (bytes.length < 1 || bytes[0] !== LAYOUT_VERSION) {
+  if (bytes.length < 1 || (bytes[0] !== LAYOUT_VERSION && bytes[0] !== CONVERTIBLE_LAYOUT)) {
     throw new RustDHTError(
       'store/layout',
       `the store was written with storage layout ${bytes[0] ?? '(none)'}, this version of RustDHT reads layout ${LAYOUT_VERSION}; open it with the version that wrote it.`,
@@ -215,7 +261,7 @@ export function decodeHead(bytes: Uint8Array): Head {
   }
   if (bytes.length !== HEAD_BYTES) throw corrupt(`head record of ${bytes.length} bytes, expected ${HEAD_BYTES}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const head = { clock: view.getFloat64(1), outboxSize: view.getFloat64(9), outboxNextId: view.getFloat64(17) };
+  const head = { layout: bytes[0], clock: view.getFloat64(1), outboxSize: view.getFloat64(9), outboxNextId: view.getFloat64(17) };
   const counter = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (!Number.isFinite(head.clock) || !counter(head.outboxSize) || !counter(head.outboxNextId)) {
     throw corrupt('head record holds an impossible clock or outbox counter');

@@ -1,12 +1,13 @@
 /**
  * A replica's store and everything kept around it: the group commit, the souls resident
  * in the engine, the cache accounting and eviction of a capped store, and the records
- * each commit carries besides the graph (the head, the deferred updates, the cache
- * totals). The replica (replica.ts) decides what changes; this module decides how it is
- * stored and what is kept in memory. Absent for a memory-only database.
+ * each commit carries besides the graph (the head, the cache totals; the deferred
+ * updates' records go with the batch that changed the queue). The replica (replica.ts)
+ * decides what changes; this module decides how it is stored and what is kept in
+ * memory. Absent for a memory-only database.
  *
  * Layout of the records: layout.ts. What opening reads: `readOpening` (three small
- * records, whatever the size of the store).
+ * records and the deferred updates' records, whatever the size of the store).
  */
 import type { EngineChange } from '../replica/batch-report.js';
 import type { Engine } from '../engine/core-types.js';
@@ -19,8 +20,10 @@ import { GroupCommit } from './group-commit.js';
 import {
   CACHE_KEY,
   DEFERRED_KEY,
+  DEFERRED_RECORD_PREFIX,
   HEAD_KEY,
   decodeCacheTotals,
+  deferredRecordKey,
   decodeHead,
   encodeHead,
   propertyKey,
@@ -33,8 +36,10 @@ import { ResidentSouls } from './resident-souls.js';
 /** What opening a store reads. */
 export interface Opening {
   readonly head: Head | undefined;
-  /** The deferred updates' frame, when some were waiting. */
+  /** Layout 1 only: the deferred updates' frame ("D"), when some were waiting (converted to "d" records). */
   readonly deferred: Uint8Array | undefined;
+  /** The deferred updates' records ("d"), one per update. */
+  readonly deferredRecords: readonly Uint8Array[];
   /** Cache totals, when the database is capped (rebuilt by a scan if missing). */
   readonly cacheTotals: CacheTotals | undefined;
 }
@@ -76,20 +81,29 @@ export class ReplicaBacking {
   readonly #evictor: Evictor | undefined;
   /** Without cache accounting, the first commit deletes "C" (see cache-rebuild.ts). */
   #cacheTotalsStale = false;
-  /** The deferred queue changed since the store's copy was last staged. */
-  #deferredChanged = false;
   /** Per open batch (by its `durable` promise): the souls whose records it carries. */
   readonly #stagedSouls = new Map<Promise<void>, Set<string>>();
   /** The last commit failed (cleared by the next that lands): the store refuses writes. */
   #failure: { readonly error: unknown; readonly since: number } | undefined;
 
   /**
-   * Reads what opening needs: the head, the deferred updates and, for a capped
-   * database (`capped`), the cache totals. Closes the store when that fails.
+   * Reads what opening needs: the head, the deferred updates (one scan of their "d"
+   * records; a layout-1 store's "D" frame) and, for a capped database (`capped`), the
+   * cache totals. Closes the store when that fails.
    */
   static async readOpening(store: StorageAdapter, capped: boolean): Promise<Opening> {
     try {
-      const [headBytes, deferred, totalsBytes] = await Promise.all([store.get(HEAD_KEY), store.get(DEFERRED_KEY), capped ? store.get(CACHE_KEY) : undefined]);
+      const readDeferred = async (): Promise<Uint8Array[]> => {
+        const records: Uint8Array[] = [];
+        for await (const { value } of store.entries({ prefix: DEFERRED_RECORD_PREFIX })) records.push(value);
+        return records;
+      };
+      const [headBytes, deferred, deferredRecords, totalsBytes] = await Promise.all([
+        store.get(HEAD_KEY),
+        store.get(DEFERRED_KEY),
+        readDeferred(),
+        capped ? store.get(CACHE_KEY) : undefined,
+      ]);
       const head = headBytes === undefined ? undefined : decodeHead(headBytes);
       let cacheTotals: CacheTotals | undefined;
       if (capped) {
@@ -100,7 +114,7 @@ export class ReplicaBacking {
             ? { tick: 0, bytes: 0, souls: 0 }
             : await rebuildCacheAccounting(store);
       }
-      return { head, deferred, cacheTotals };
+      return { head, deferred, deferredRecords, cacheTotals };
     } catch (error) {
       await store.close().catch(() => {});
       throw error;
@@ -192,10 +206,26 @@ export class ReplicaBacking {
     for (const change of changes) souls.add(change[0]);
   }
 
-  /** The deferred queue changed: the next commit stores it. */
-  deferredChanged(): void {
-    this.#deferredChanged = true;
-    this.commit.touch();
+  /**
+   * Stages the deferred queue's changes, `[id, frame, …]` as the engine's
+   * `lastDeferredRecords()` gives them: a "d" record put for an update that joined
+   * (with the batch that acknowledges it), deleted for one that left (with the changes it
+   * made). A deletion that fails leaves a record of an update already applied: restored
+   * at the next open, it comes due and changes nothing (HAM), then is deleted.
+   */
+  stageDeferred(records: readonly Uint8Array[]): void {
+    for (let i = 0; i + 1 < records.length; i += 2) {
+      const key = deferredRecordKey(records[i]!);
+      const frame = records[i + 1]!;
+      if (frame.length === 0) this.commit.del(key);
+      else this.commit.put(key, frame);
+    }
+  }
+
+  /** Converts a layout-1 store's deferred frame: every deferred update as a "d" record, and "D" deleted, in the next commit. */
+  convertDeferredFrame(allRecords: readonly Uint8Array[]): void {
+    this.stageDeferred(allRecords);
+    this.commit.del(DEFERRED_KEY);
   }
 
   /** A run if the cache is over its cap (after opening: the cap may be smaller than last time). */
@@ -253,11 +283,6 @@ export class ReplicaBacking {
       this.#cacheTotalsStale = false;
       operations.push({ type: 'del', key: CACHE_KEY });
       durable.catch(() => void (this.#cacheTotalsStale = true));
-    }
-    if (this.#deferredChanged) {
-      this.#deferredChanged = false;
-      operations.push(engine.deferredCount() === 0 ? { type: 'del', key: DEFERRED_KEY } : { type: 'put', key: DEFERRED_KEY, value: engine.deferredFrame() });
-      durable.catch(() => void (this.#deferredChanged = true));
     }
   }
 }

@@ -31,7 +31,8 @@ import { notifyAll, reportListenerError } from '../util/listeners.js';
 import { localWriteReport, writeListText } from './local-write.js';
 import { Residency } from './residency.js';
 import { Outbox } from './outbox.js';
-import { ChangeLog } from '../persistence/change-log.js';
+import { ChangeLog, convertLayout1ChangeLog } from '../persistence/change-log.js';
+import { CONVERTIBLE_LAYOUT } from '../persistence/layout.js';
 import { protectedSouls } from '../persistence/protected-souls.js';
 import { ReplicaBacking, type CacheReport, type Opening } from '../persistence/replica-backing.js';
 import { resolve, type GraphView, type RefPath } from './resolve.js';
@@ -128,8 +129,9 @@ export class LocalReplica implements GraphView {
   }
 
   /**
-   * Opens the replica. With a store this reads two records (the head and the deferred
-   * updates) and nothing else: nodes load when first used.
+   * Opens the replica. With a store this reads the head and the deferred updates' records
+   * and nothing else: nodes load when first used. A layout-1 store is converted first
+   * (its change log and deferred frame; layout.ts).
    */
   static async open(settings: ReplicaSettings): Promise<LocalReplica> {
     // Fresh random keys for the engine's hash tables, so no peer can aim colliding
@@ -149,14 +151,19 @@ export class LocalReplica implements GraphView {
     const replica = new LocalReplica(settings, engine, opening);
     const head = opening?.head;
     const deferred = opening?.deferred;
+    const converting = head?.layout === CONVERTIBLE_LAYOUT;
     try {
+      if (converting) await convertLayout1ChangeLog(replica.#backing!.store);
       if (settings.changeLog === true) {
         if (replica.#backing === undefined) throw new InvalidValueError('config/invalid', 'a change log needs a store.');
-        replica.#changeLog = await ChangeLog.open(replica.#backing.store, replica.#backing.commit);
+        replica.#changeLog = await ChangeLog.open(replica.#backing.store, replica.#backing.commit, settings.engineModule.joinFrames);
       }
       // Restored states may be ahead of the wall clock: new writes must still come after them.
       if (head !== undefined) engine.restoreClock(head.clock);
+      if (opening !== undefined && opening.deferredRecords.length !== 0) replica.#restoreDeferredRecords(opening.deferredRecords);
       if (deferred !== undefined) await replica.#reinstateDeferred(deferred);
+      // The head of this commit says the current layout: the conversion is complete.
+      if (converting) await replica.#backing!.commit.flush();
       // The cap may be smaller than at the last session.
       replica.#backing?.maybeEvict();
     } catch (error) {
@@ -284,9 +291,32 @@ export class LocalReplica implements GraphView {
     return { outcomes: report.outcomes, durable };
   }
 
+  /**
+   * Deferred updates came due: applied once the souls they touch are loaded (planned
+   * with `soulsDue` at the same `now` the tick then uses), in the operation queue.
+   */
   #tick(): void {
     if (this.#closed) return;
-    const report = parseReport(this.#engine.tick(this.now()));
+    let ticked: void | Promise<void>;
+    try {
+      ticked = this.queued(
+        () => {
+          const now = this.now();
+          if (this.#backing !== undefined) for (const soul of this.#engine.soulsDue(now)) this.#residency.has(soul);
+          return now;
+        },
+        (now) => this.#applyTick(now),
+      );
+    } catch (error) {
+      ticked = Promise.reject(error);
+    }
+    // A load that failed (the store refuses reads): try again later.
+    if (isPromise(ticked)) ticked.catch(() => !this.#closed && this.#scheduler.schedule(this.now() + DUE_RETRY_MS));
+  }
+
+  #applyTick(now: number): void {
+    if (this.#closed) return;
+    const report = parseReport(this.#engine.tick(now));
     if (report.changes.length !== 0) {
       // Kept until stored: if the commit fails, the souls leave memory (the store is the
       // truth) and these updates, no longer deferred, would be gone; they are ingested again.
@@ -305,10 +335,10 @@ export class LocalReplica implements GraphView {
     (timer as { unref?: () => void }).unref?.();
   }
 
-  /** The deferred queue changed: reschedule the wake-up, and have the next commit store it. */
+  /** The deferred queue changed: reschedule the wake-up, and stage its records' changes with this batch. */
   #deferredQueueChanged(): void {
     this.#scheduler.schedule(this.#engine.nextDeferredAt());
-    this.#backing?.deferredChanged();
+    this.#backing?.stageDeferred(this.#engine.lastDeferredRecords() as Uint8Array[]);
   }
 
   #afterBatch(changes: readonly EngineChange[], local: boolean): Promise<void> {
@@ -326,7 +356,7 @@ export class LocalReplica implements GraphView {
       // A one-update changes frame and that update's record are the same bytes: save
       // the engine call on the most common write, a single property.
       const frame = records?.length === 1 ? records[0]! : this.#engine.lastChangesFrame();
-      const seq = changeLog?.append(frame);
+      const seq = changeLog?.append(changes);
       if (local) this.#announceLocal(frame);
       notifyAll(this.#appliedListeners, { frame, changes, local, seq });
     }
@@ -352,17 +382,28 @@ export class LocalReplica implements GraphView {
   }
 
   /**
-   * Defers again the updates that were waiting for their time when the store was last
-   * written. The engine takes the saved queue back in one call (trusted: they were
-   * verified when they arrived) and applies those now due, after the souls they touch
-   * are loaded, so the applied ones are persisted and announced like any ingest.
+   * Parks again the updates whose "d" records the store holds, in one engine call
+   * (trusted: they were verified when they arrived; no bound refuses them). Nothing is
+   * loaded or applied here: those already due are applied by the first tick, which loads
+   * their souls first, so opening costs one scan of the records, not a load per soul.
+   */
+  #restoreDeferredRecords(records: readonly Uint8Array[]): void {
+    engineCall(() => this.#engine.restoreDeferredRecords(records as Uint8Array[]));
+    this.#scheduler.schedule(this.#engine.nextDeferredAt());
+  }
+
+  /**
+   * Layout 1: the deferred queue was stored as one frame ("D"). The engine takes it back
+   * in one call and applies those now due, after the souls they touch are loaded, so the
+   * applied ones are persisted and announced like any ingest; the queue is then staged as
+   * one "d" record per update, and "D" deleted, in the commit that writes the new head.
    */
   async #reinstateDeferred(stored: Uint8Array): Promise<void> {
     await this.#backing!.souls.load(engineCall(() => this.#engine.soulsOf(stored)));
     const { changes } = parseReport(engineCall(() => this.#engine.restoreDeferred(stored, this.now())));
     void this.#afterBatch(changes, false);
-    if (changes.length !== 0) this.#deferredQueueChanged();
-    else this.#scheduler.schedule(this.#engine.nextDeferredAt());
+    this.#backing!.convertDeferredFrame(this.#engine.deferredRecords() as Uint8Array[]);
+    this.#scheduler.schedule(this.#engine.nextDeferredAt());
   }
 
   // ---- cache discipline (persistence/replica-backing.ts, eviction.ts) ----------------------
@@ -569,6 +610,7 @@ export class LocalReplica implements GraphView {
     const backing = this.#backing;
     try {
       await this.#residency.drained();
+      await this.#changeLog?.close();
       await backing?.close();
     } finally {
       this.#freed = true;

@@ -372,7 +372,9 @@ export function syncConformance(transport: SyncTransport): void {
         const writer = await ready();
         const feedSoul = soul('feed');
         const now = Date.now();
-        for (let i = 1; i <= 3; i++) await put(writer, [[feedSoul, 'rev', i, now + i]]);
+        // One property per entry: a backlog entry carries its properties' current values
+        // (the change log keeps no overwritten value: persistence/change-log.ts).
+        for (let i = 1; i <= 3; i++) await put(writer, [[feedSoul, `r${i}`, i, now + i]]);
         const follower = await ready({ role: 'server' });
         const all = follower.id();
         await follower.send({ type: 'feed', id: all, since: 0 });
@@ -387,7 +389,7 @@ export function syncConformance(transport: SyncTransport): void {
         const seqs = follower.all(isEntry(all)).map((entry) => entry.seq);
         expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
         expect(new Set(seqs).size).toBe(seqs.length);
-        expect(await Promise.all(backlog.map((entry) => contentOf(entry.frame, feedSoul)))).toEqual([{ rev: 1 }, { rev: 2 }, { rev: 3 }]);
+        expect(await Promise.all(backlog.map((entry) => contentOf(entry.frame, feedSoul)))).toEqual([{ r1: 1 }, { r2: 2 }, { r3: 3 }]);
 
         const since = backlog[0]!.seq;
         const later = follower.id();
@@ -397,10 +399,10 @@ export function syncConformance(transport: SyncTransport): void {
         expect(resumed.map((entry) => entry.seq)).toEqual([backlog[1]!.seq, backlog[2]!.seq]);
         expect(follower.all(isEntry(later)).every((entry) => entry.seq > since)).toBe(true);
 
-        await put(writer, [[feedSoul, 'rev', 4, now + 4]]);
+        await put(writer, [[feedSoul, 'r4', 4, now + 4]]);
         const live = await ours(later, 3);
         expect(live[2]!.seq).toBeGreaterThan(backlog[2]!.seq);
-        expect(await contentOf(live[2]!.frame, feedSoul)).toEqual({ rev: 4 });
+        expect(await contentOf(live[2]!.frame, feedSoul)).toEqual({ r4: 4 });
         expect((await ours(all, 4))[3]!.seq).toBe(live[2]!.seq);
       });
 

@@ -53,9 +53,12 @@ describe('storage layout', () => {
 
   it('round-trips the head and refuses another layout version', () => {
     const head = { clock: 1_700_000_000_000.25, outboxSize: 3, outboxNextId: 2 ** 40 };
-    expect(decodeHead(encodeHead(head))).toEqual(head);
+    expect(decodeHead(encodeHead(head))).toEqual({ ...head, layout: 2 });
+    const layout1 = encodeHead(head);
+    layout1[0] = 1;
+    expect(decodeHead(layout1)).toEqual({ ...head, layout: 1 });
     const future = encodeHead(head);
-    future[0] = 2;
+    future[0] = 3;
     expect(() => decodeHead(future)).toThrow(expect.objectContaining({ code: 'store/layout' }) as Error);
     expect(() => decodeHead(encodeHead(head).subarray(0, 10))).toThrow(expect.objectContaining({ code: 'store/corrupt' }) as Error);
   });
