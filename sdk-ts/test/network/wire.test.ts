@@ -94,12 +94,16 @@ const SAMPLES: readonly WireMessage[] = [
   { type: 'feed', id: 8, since: MAX_ID },
   { type: 'feed-entry', id: 9, seq: MAX_ID, frame: bytesOf(10, 5) },
   { type: 'feed-entry', id: 9, seq: 0, frame: new Uint8Array(0) },
+  { type: 'get-part', id: 10, soul: 'users/alice', after: '' },
+  { type: 'get-part', id: MAX_ID, soul: UNICODE, after: LONG },
+  { type: 'node-part', id: 11, next: '', skipped: [], frame: new Uint8Array(0) },
+  { type: 'node-part', id: 11, next: UNICODE, skipped: ['big', LONG], frame: bytesOf(2000, 6) },
 ];
 
 /** Small samples, for the exhaustive (quadratic) tests. */
 const SMALL = SAMPLES.filter((m) => encodeMessage(m).length < 400);
 
-const FRAME_TYPES = new Set(['node', 'put', 'event', 'feed-entry']);
+const FRAME_TYPES = new Set(['node', 'put', 'event', 'feed-entry', 'node-part']);
 function frameOf(message: WireMessage): Uint8Array | undefined {
   return 'frame' in message ? message.frame : undefined;
 }
@@ -207,7 +211,7 @@ describe('messages', () => {
   it('names a wrong version, an unknown type, and id-rule violations', () => {
     expect(wireErrorOf(() => decodeMessage(new Uint8Array([2, 0x0a, 1]))).code).toBe('wire/version');
     expect(wireErrorOf(() => decodeMessage(new Uint8Array([0]))).code).toBe('wire/version');
-    for (const type of [0x00, 0x0d, 0x7f, 0xff]) {
+    for (const type of [0x00, 0x0f, 0x7f, 0xff]) {
       expect(wireErrorOf(() => decodeMessage(new Uint8Array([1, type, 1]))).code).toBe('wire/unknown-type');
     }
     expect(wireErrorOf(() => decodeMessage(new Uint8Array([]))).code).toBe('wire/malformed');
