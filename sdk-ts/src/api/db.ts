@@ -35,6 +35,12 @@ export interface Limits {
   readonly maxBatchUpdates?: number;
   /** Updates from the future held until their time (100 000). */
   readonly maxDeferred?: number;
+  /**
+   * Bytes of those updates, each counted as its stored record (64 MiB). Beyond either
+   * bound an update from the future is refused with `limit/deferred` (its writer keeps
+   * it and sends it again later), never taken and dropped.
+   */
+  readonly maxDeferredBytes?: number;
 }
 
 export interface OpenOptions {
@@ -126,8 +132,8 @@ function engineConfig(options: OpenOptions): EngineConfig {
       throw new InvalidValueError('config/invalid', `option ${name} must be a finite number, got ${String(value)}.`);
     }
   }
-  const { maxSoulBytes, maxKeyBytes, maxValueBytes, maxBatchUpdates, maxDeferred } = limits;
-  return { maxClockSkewMs, maxSoulBytes, maxKeyBytes, maxValueBytes, maxBatchUpdates, maxDeferred };
+  const { maxSoulBytes, maxKeyBytes, maxValueBytes, maxBatchUpdates, maxDeferred, maxDeferredBytes } = limits;
+  return { maxClockSkewMs, maxSoulBytes, maxKeyBytes, maxValueBytes, maxBatchUpdates, maxDeferred, maxDeferredBytes };
 }
 
 /** Builds the platform's libp2p node and starts the database's network on it. */

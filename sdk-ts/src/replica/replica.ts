@@ -406,6 +406,12 @@ export class LocalReplica implements GraphView {
     this.#scheduler.schedule(this.#engine.nextDeferredAt());
   }
 
+  /** Updates waiting for their time: how many, and the bytes they are counted for (bounded by maxDeferred / maxDeferredBytes). */
+  deferredQueue(): { readonly count: number; readonly bytes: number } {
+    if (this.#freed) return { count: 0, bytes: 0 };
+    return { count: this.#engine.deferredCount(), bytes: this.#engine.deferredBytes() };
+  }
+
   // ---- cache discipline (persistence/replica-backing.ts, eviction.ts) ----------------------
 
   /** The space `~<publicKey>` is the user's own: cache eviction never touches it. */
