@@ -165,3 +165,44 @@ describe('the change log on LevelDB', () => {
     for (const soul of souls) expect(await fresh.read(() => fresh.readNode(soul)), soul).toEqual(await leader.read(() => leader.readNode(soul)));
   }, 120_000);
 });
+
+describe('a layout-1 store', () => {
+  it('is converted at open: its "D" frame becomes "d" records, its "L" frames become property lists, once', async () => {
+    const { DEFERRED_KEY, DEFERRED_RECORD_PREFIX, HEAD_KEY, changeLogKey, decodeHead } = await import('../../src/persistence/layout.js');
+    const dir = await directory();
+    const level = await LevelStore.open(dir);
+    const first = await server(level);
+    await put(first, 'page', 'title', 'current');
+    await first.close();
+    // Rewrite it as layout 1 wrote it: head version 1, the queue as one "D" frame, the log as frames.
+    const store = await LevelStore.open(dir);
+    const head = (await store.get(HEAD_KEY))!;
+    head[0] = 1;
+    const due = Date.now() + 60_000;
+    const deferred = engineModule.encodeUpdates(['later', 'a', 1, 'later', 'b', 2], Float64Array.of(due, due + 1));
+    const oldValue = engineModule.encodeUpdates(['page', 'title', 'an old overwritten title'], Float64Array.of(1));
+    await store.batch([
+      { type: 'put', key: HEAD_KEY, value: head },
+      { type: 'put', key: DEFERRED_KEY, value: deferred },
+      { type: 'put', key: changeLogKey(1), value: oldValue },
+      { type: 'put', key: changeLogKey(2), value: oldValue },
+    ]);
+    const replica = await server(store);
+    expect(replica.deferredQueue().count).toBe(2);
+    expect(decodeHead((await store.get(HEAD_KEY))!).layout).toBe(2);
+    expect(await store.get(DEFERRED_KEY)).toBeUndefined();
+    let records = 0;
+    for await (const _ of store.entries({ prefix: DEFERRED_RECORD_PREFIX })) records++;
+    expect(records).toBe(2);
+    const log = await logRecords(store);
+    const old = new TextEncoder().encode('an old overwritten title');
+    expect(log.every(({ value }) => !contains(value, old) && value[0] === 1)).toBe(true);
+    // The property is mentioned after the old seqs: a follower at any cursor reads it again.
+    expect(log.at(-1)!.seq).toBeGreaterThan(2);
+    const fed: Uint8Array[] = [];
+    for await (const entry of replica.changeLog!.after(2)) fed.push(entry.frame);
+    const follower = await server(await LevelStore.open(await directory()));
+    for (const frame of fed) await follower.receive(frame);
+    expect((await follower.read(() => follower.readNode('page')))?.props['title']?.v).toBe('current');
+  }, 60_000);
+});
