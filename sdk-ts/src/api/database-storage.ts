@@ -20,6 +20,9 @@ export interface StorageUsage {
   readonly maxBytes: number | undefined;
   /** Nodes loaded in memory now (undefined without a store: everything is in memory). */
   readonly residentNodes: number | undefined;
+  /** Their estimated memory, and the budget it is kept under (both undefined without `memoryBudget`). */
+  readonly residentBytes: number | undefined;
+  readonly memoryBudget: number | undefined;
 }
 
 export class DatabaseStorage {

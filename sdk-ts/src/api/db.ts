@@ -87,6 +87,13 @@ export interface OpenOptions {
     readonly maxBytes?: number;
   } | false;
   /**
+   * With a store: keep the nodes loaded in memory under about this many bytes (estimated
+   * engine memory). Beyond it the least recently used nodes that nothing protects leave
+   * memory; their records stay in the store and load again on their next use. Default:
+   * no bound (`rustdht serve` passes `--memory-budget`, 256 MiB by default). Needs a store.
+   */
+  readonly memoryBudget?: number;
+  /**
    * Browsers: ask at open for persistent storage (`navigator.storage.persist()`), so the
    * browser does not clear the store under pressure; the answer is `db.storage.persisted`.
    * Default true when the database has a persistent store (not a MemoryStore). A refusal
@@ -123,6 +130,18 @@ function cacheCap(options: OpenOptions, hasStore: boolean, platform: StoragePlat
     return undefined;
   }
   return maxBytes ?? platform?.defaultCacheBytes;
+}
+
+function memoryBudgetOf(options: OpenOptions, hasStore: boolean): number | undefined {
+  const { memoryBudget } = options;
+  if (memoryBudget === undefined) return undefined;
+  if (typeof memoryBudget !== 'number' || !Number.isFinite(memoryBudget) || memoryBudget <= 0) {
+    throw new InvalidValueError('config/invalid', `option memoryBudget must be a finite number of bytes > 0, got ${String(memoryBudget)}.`);
+  }
+  if (!hasStore) {
+    throw new InvalidValueError('config/invalid', 'option memoryBudget needs a store: a database in memory only has nowhere to reload nodes from.');
+  }
+  return memoryBudget;
 }
 
 function engineConfig(options: OpenOptions): EngineConfig {
@@ -231,6 +250,7 @@ export class RustDHT {
     // Validated before the default store opens, so a bad option leaves nothing open.
     const hasStore = directory !== undefined || (options.store === undefined ? platform !== undefined : options.store !== 'memory');
     const cacheMaxBytes = cacheCap(options, hasStore, platform);
+    const memoryBudget = memoryBudgetOf(options, hasStore);
     if (!hasStore && options.store === undefined && options.network?.role !== 'server') warnMemoryOnly(this.memoryWarning);
     const store =
       directory !== undefined
@@ -251,6 +271,7 @@ export class RustDHT {
       signal,
       importIdentity: (exported) => identityClass.import(exported),
       cacheMaxBytes,
+      memoryBudget,
       // Servers keep a change log, which other servers replicate from.
       changeLog: options.network?.role === 'server' && store !== undefined,
     });

@@ -25,6 +25,8 @@ export const DEFAULTS = {
   /** TCP for servers and Node peers, WebSockets for browsers, WebRTC Direct for browsers without TLS. */
   listen: ['/ip4/0.0.0.0/tcp/7401', '/ip4/0.0.0.0/tcp/7402/ws', '/ip4/0.0.0.0/udp/7403/webrtc-direct'],
   httpPort: 7400,
+  /** Estimated engine memory of the nodes a server keeps loaded; the rest stay in its store. */
+  memoryBudgetBytes: 256 * 1024 * 1024,
   /** Loopback: /metrics and /health reveal topology; exposing them is an explicit choice. */
   httpHost: '127.0.0.1',
   logLevel: 'info' as LogLevel,
@@ -48,6 +50,8 @@ export interface ServeOptions {
   readonly demoDir: string | undefined;
   /** Exempt loopback connections from libp2p's connection limits (--exempt-loopback). */
   readonly exemptLoopback: boolean;
+  /** Bytes of engine memory the loaded nodes are kept under (--memory-budget). */
+  readonly memoryBudgetBytes: number;
 }
 
 export interface ClientOptions {
@@ -103,6 +107,7 @@ export const OPTIONS = {
     quiet: { type: 'boolean' },
     demo: { type: 'string' },
     'exempt-loopback': { type: 'boolean' },
+    'memory-budget': { type: 'string' },
     ...HELP_OPTION,
   },
   get: CLIENT_OPTIONS,
@@ -187,6 +192,10 @@ Options:
                         in all). Off by default: behind a reverse proxy on this host
                         every client comes from loopback, and this would lift the limits
                         for all of them. For tests and local tools.
+  --memory-budget SIZE  keep the nodes loaded in memory under about SIZE of engine memory
+                        (e.g. 512MiB, 2GiB, or bytes; default: 256MiB); beyond it the
+                        least recently used leave memory and load again from the store
+                        when next used. The process needs about 150 MiB more than this.
   -h, --help            show this help
 
 Example:
@@ -256,6 +265,18 @@ Example:
 
 function isCommand(word: string | undefined): word is CommandName {
   return (COMMANDS as readonly string[]).includes(word ?? '');
+}
+
+/** A size: bytes, or a number with KiB, MiB or GiB (also KB/MB/GB, read as powers of 1024). */
+function byteSize(flag: string, text: string, command: CommandName): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(|B|KiB|KB|K|MiB|MB|M|GiB|GB|G)$/i.exec(text.trim());
+  const unit = match?.[2]?.toUpperCase().replace('IB', 'B') ?? '';
+  const scale: Record<string, number> = { '': 1, B: 1, K: 1024, KB: 1024, M: 1024 ** 2, MB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3 };
+  const value = match === null ? Number.NaN : Math.floor(Number(match[1]) * scale[unit]!);
+  if (!Number.isSafeInteger(value) || value < 1024 * 1024) {
+    throw new UsageError(`--${flag} takes a size of at least 1MiB, e.g. 512MiB or 2GiB, not '${text}'`, command);
+  }
+  return value;
 }
 
 function integer(flag: string, text: string, min: number, max: number, command: CommandName): number {
@@ -395,6 +416,7 @@ function parseServe(args: readonly string[]): ServeOptions {
     quiet,
     demoDir: values.demo === undefined || values.demo === '' ? undefined : values.demo,
     exemptLoopback: values['exempt-loopback'] === true,
+    memoryBudgetBytes: values['memory-budget'] === undefined ? DEFAULTS.memoryBudgetBytes : byteSize('memory-budget', values['memory-budget'], 'serve'),
   };
 }
 

@@ -129,13 +129,14 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
         throw new CliError('cli/demo-missing', `--demo ${options.demoDir}: no index.html in ${demoDir} (build the demo first: npm run build -w demo)`, EXIT.failure);
       }
     }
-    log.info('starting', { version: VERSION, pid: process.pid, data: dataDir, listen: options.listen, bootstrap: options.bootstrap, exemptLoopback: options.exemptLoopback || undefined });
+    log.info('starting', { version: VERSION, pid: process.pid, data: dataDir, listen: options.listen, bootstrap: options.bootstrap, exemptLoopback: options.exemptLoopback || undefined, memoryBudgetBytes: options.memoryBudgetBytes });
     // 0o700: the peer directory holds the private key; the store may hold kept identities' seeds.
     await mkdir(peerDir, { recursive: true, mode: 0o700 });
     await mkdir(storeDir, { recursive: true, mode: 0o700 });
     store = await LevelStore.open(storeDir);
     db = await RustDHT.open({
       store,
+      memoryBudget: options.memoryBudgetBytes,
       network: { role: 'server', listen: options.listen, peers: options.bootstrap, dataDir: peerDir, exemptLoopback: options.exemptLoopback },
     });
     const network = networkOf(db);
@@ -163,6 +164,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
         uptimeSeconds: Math.round(uptimeSeconds()),
         store: { bytes: await storeBytes() },
         outboxSize: status.outboxSize,
+        memory: await memoryReport(db!),
         version: VERSION,
       };
     };
@@ -199,6 +201,21 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
     stopOnTrap();
     restoreSignals();
   }
+}
+
+/** The process's memory as the kernel and V8 count it, and the engine's loaded nodes against the budget. */
+async function memoryReport(db: RustDHT): Promise<HealthJson['memory']> {
+  const usage = process.memoryUsage();
+  const cache = await db.storage.usage();
+  return {
+    rssBytes: usage.rss,
+    heapUsedBytes: usage.heapUsed,
+    heapTotalBytes: usage.heapTotal,
+    externalBytes: usage.external,
+    residentNodes: cache.residentNodes,
+    residentBytes: cache.residentBytes,
+    budgetBytes: cache.memoryBudget,
+  };
 }
 
 async function shutdown(log: Logger, http: HttpServer | undefined, db: RustDHT): Promise<number> {

@@ -17,6 +17,8 @@ import { CacheAccounting } from './cache-accounting.js';
 import { rebuildCacheAccounting } from './cache-rebuild.js';
 import { Evictor } from './eviction.js';
 import { GroupCommit } from './group-commit.js';
+import { MemoryBudget } from './memory-budget.js';
+import { reportListenerError } from '../util/listeners.js';
 import {
   CACHE_KEY,
   DEFERRED_KEY,
@@ -70,6 +72,9 @@ export interface CacheReport {
   readonly maxBytes: number | undefined;
   /** Souls loaded in the engine now (undefined without a store: everything is in memory). */
   readonly residentNodes: number | undefined;
+  /** The estimated engine memory of those souls, and the budget it is kept under (both undefined without a memory budget). */
+  readonly residentBytes: number | undefined;
+  readonly memoryBudget: number | undefined;
 }
 
 export class ReplicaBacking {
@@ -83,6 +88,11 @@ export class ReplicaBacking {
   #cacheTotalsStale = false;
   /** Per open batch (by its `durable` promise): the souls whose records it carries. */
   readonly #stagedSouls = new Map<Promise<void>, Set<string>>();
+  /** Keeps the engine's resident souls under a byte budget (memory-budget.ts); absent without one. */
+  readonly #budget: MemoryBudget | undefined;
+  #unloading: Promise<void> | undefined;
+  /** Weight above which a change starts an unload run (the budget, or more after a run that could not reach it). */
+  #unloadThreshold = Infinity;
   /** The last commit failed (cleared by the next that lands): the store refuses writes. */
   #failure: { readonly error: unknown; readonly since: number } | undefined;
 
@@ -121,8 +131,11 @@ export class ReplicaBacking {
     }
   }
 
-  /** `cacheMaxBytes`: the cap (undefined: no cap and no accounting; needs `opening.cacheTotals`). */
-  constructor(store: StorageAdapter, host: BackingHost, opening: Opening, cacheMaxBytes: number | undefined) {
+  /**
+   * `cacheMaxBytes`: the cap (undefined: no cap and no accounting; needs `opening.cacheTotals`).
+   * `memoryBudget`: bytes the engine's resident souls are kept under (undefined: no bound).
+   */
+  constructor(store: StorageAdapter, host: BackingHost, opening: Opening, cacheMaxBytes: number | undefined, memoryBudget?: number) {
     this.store = store;
     this.#host = host;
     const commit = new GroupCommit(store, (operations, durable) => this.#seal(operations, durable));
@@ -130,10 +143,21 @@ export class ReplicaBacking {
     const { cacheTotals } = opening;
     const accounting = cacheMaxBytes === undefined || cacheTotals === undefined ? undefined : new CacheAccounting(cacheMaxBytes, cacheTotals, () => commit.touch());
     this.#accounting = accounting;
+    const budget = memoryBudget === undefined ? undefined : new MemoryBudget(memoryBudget);
+    this.#budget = budget;
+    this.#unloadThreshold = memoryBudget ?? Infinity;
     this.souls = new ResidentSouls(
       store,
       (records) => host.restoreRecords(records),
-      accounting === undefined ? undefined : (soul, prefixLength, entries) => accounting.loaded(soul, prefixLength, entries),
+      accounting === undefined && budget === undefined
+        ? undefined
+        : (soul, prefixLength, entries) => {
+            accounting?.loaded(soul, prefixLength, entries);
+            if (budget !== undefined) {
+              budget.loaded(soul, entries);
+              this.#maybeUnload();
+            }
+          },
     );
     if (accounting !== undefined) {
       this.#evictor = new Evictor({
@@ -154,6 +178,7 @@ export class ReplicaBacking {
   resident(soul: string): boolean {
     if (!this.souls.has(soul)) return false;
     this.#accounting?.touch(soul);
+    this.#budget?.touch(soul);
     return true;
   }
 
@@ -165,14 +190,54 @@ export class ReplicaBacking {
       const key = propertyKey(this.souls.prefix(change[0]), change[1]);
       this.commit.put(key, records[i]!);
       accounting?.written(change[0], change[1], key.length + records[i]!.length);
+      this.#budget?.written(change[0], key.length + records[i]!.length);
     }
     this.#unloadIfLost(changes);
     this.#evictor?.maybeRun();
+    this.#maybeUnload();
   }
 
   /** Why the last commit failed, and since when; undefined once a commit lands again. */
   get failure(): { readonly error: unknown; readonly since: number } | undefined {
     return this.#failure;
+  }
+
+  /** Starts an unload run when the resident souls weigh more than the memory budget (one at a time). */
+  #maybeUnload(): void {
+    const budget = this.#budget;
+    if (budget === undefined || budget.bytes <= this.#unloadThreshold || this.#unloading !== undefined) return;
+    const run = this.#unloadRun(budget).catch((error: unknown) => {
+      if (this.#host.usable()) reportListenerError(error);
+    });
+    this.#unloading = run.finally(() => {
+      this.#unloading = undefined;
+      // Loads or writes during the run may have pushed the weight over again.
+      if (this.#host.usable()) this.#maybeUnload();
+    });
+  }
+
+  /**
+   * Unloads least recently used souls until the weight is under LOW_WATER of the
+   * budget. The last step is synchronous: it skips souls used since the run began,
+   * souls being loaded and protected souls; a later load of an unloaded soul waits for
+   * the writes staged before it left (their records must be in the store it scans).
+   */
+  async #unloadRun(budget: MemoryBudget): Promise<void> {
+    const since = budget.uses;
+    const isProtected = await this.#host.protection();
+    if (!this.#host.usable()) return;
+    const victims = budget.victims((soul, usedAt) => usedAt <= since && !this.souls.isLoading(soul) && !isProtected(soul));
+    const staged = this.commit.durable();
+    for (const soul of victims) {
+      if (this.souls.has(soul)) {
+        this.#host.dropFromMemory(soul);
+        this.souls.evict(soul, staged);
+      }
+      budget.unloaded(soul);
+    }
+    // Could not get under the budget (everything left is protected or in use): the next
+    // run waits for 10 % more weight rather than spin.
+    this.#unloadThreshold = budget.over ? budget.bytes + budget.maxBytes * 0.1 : budget.maxBytes;
   }
 
   /**
@@ -199,6 +264,7 @@ export class ReplicaBacking {
             if (!this.souls.has(soul)) continue;
             this.#host.dropFromMemory(soul);
             this.souls.evict(soul, settled);
+            this.#budget?.unloaded(soul);
           }
         },
       );
@@ -236,6 +302,7 @@ export class ReplicaBacking {
   /** Outbox entries were acknowledged: a run that backed off may now succeed. */
   relaxEviction(): void {
     this.#evictor?.relax();
+    if (this.#budget !== undefined) this.#unloadThreshold = this.#budget.maxBytes;
   }
 
   /** Evicts now if over the cap; resolves to the number of souls evicted, once durable. */
@@ -245,7 +312,14 @@ export class ReplicaBacking {
 
   cacheReport(): CacheReport {
     const usage = this.#accounting?.usage;
-    return { cachedNodes: usage?.souls, cacheBytes: usage?.bytes, maxBytes: this.#accounting?.maxBytes, residentNodes: this.souls.size };
+    return {
+      cachedNodes: usage?.souls,
+      cacheBytes: usage?.bytes,
+      maxBytes: this.#accounting?.maxBytes,
+      residentNodes: this.souls.size,
+      residentBytes: this.#budget?.bytes,
+      memoryBudget: this.#budget?.maxBytes,
+    };
   }
 
   /** Waits until everything staged (access ticks of reads included) is durable. */
@@ -261,6 +335,7 @@ export class ReplicaBacking {
   async close(): Promise<void> {
     this.#accounting?.close();
     await this.#evictor?.idle();
+    await this.#unloading;
     await this.souls.settle();
     if (this.#accounting?.dirty) this.commit.touch();
     // Failed batches were reported to the puts they belonged to.

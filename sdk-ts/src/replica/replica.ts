@@ -116,6 +116,7 @@ export class LocalReplica implements GraphView {
         },
         opening!,
         settings.cacheMaxBytes,
+        settings.memoryBudget,
       );
     }
     const backing = this.#backing;
@@ -428,7 +429,7 @@ export class LocalReplica implements GraphView {
   }
 
   cacheReport(): CacheReport {
-    return this.#backing?.cacheReport() ?? { cachedNodes: undefined, cacheBytes: undefined, maxBytes: undefined, residentNodes: undefined };
+    return this.#backing?.cacheReport() ?? { cachedNodes: undefined, cacheBytes: undefined, maxBytes: undefined, residentNodes: undefined, residentBytes: undefined, memoryBudget: undefined };
   }
 
   /**

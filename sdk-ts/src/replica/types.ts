@@ -44,6 +44,8 @@ export interface ReplicaSettings {
    * cap and no accounting.
    */
   readonly cacheMaxBytes?: number | undefined;
+  /** Bytes the engine's resident souls are kept under (persistence/memory-budget.ts); undefined: no bound. Needs a store. */
+  readonly memoryBudget?: number | undefined;
   /** Keep a change log (servers: other servers replicate from it). Needs a store. */
   readonly changeLog?: boolean;
 }

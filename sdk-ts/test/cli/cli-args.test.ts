@@ -77,6 +77,7 @@ describe('rustdht serve: options', () => {
       quiet: false,
       demoDir: undefined,
       exemptLoopback: false,
+      memoryBudgetBytes: 256 * 1024 * 1024,
     });
   });
 
@@ -93,6 +94,7 @@ describe('rustdht serve: options', () => {
       '--log-format', 'pretty',
       '--demo', 'demo/dist',
       '--exempt-loopback',
+      '--memory-budget=1.5GiB',
     ]);
     expect(parsed).toEqual({
       dataDir: '/var/lib/rustdht',
@@ -105,7 +107,15 @@ describe('rustdht serve: options', () => {
       quiet: false,
       demoDir: 'demo/dist',
       exemptLoopback: true,
+      memoryBudgetBytes: 1.5 * 1024 ** 3,
     });
+  });
+
+  it('--memory-budget takes bytes or KiB/MiB/GiB sizes of at least 1 MiB', () => {
+    expect(options('serve', ['--memory-budget', '512MiB'])).toMatchObject({ memoryBudgetBytes: 512 * 1024 ** 2 });
+    expect(options('serve', ['--memory-budget', '2gb'])).toMatchObject({ memoryBudgetBytes: 2 * 1024 ** 3 });
+    expect(options('serve', ['--memory-budget', '1048576'])).toMatchObject({ memoryBudgetBytes: 1024 ** 2 });
+    for (const bad of ['lots', '12', '1TiB', '0.5MiB', '']) expect(() => options('serve', ['--memory-budget', bad]), bad).toThrow(/--memory-budget takes a size/);
   });
 
   it('--quiet raises the log level to warn but keeps error', () => {
