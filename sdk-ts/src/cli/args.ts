@@ -27,6 +27,11 @@ export const DEFAULTS = {
   httpPort: 7400,
   /** Estimated engine memory of the nodes a server keeps loaded; the rest stay in its store. */
   memoryBudgetBytes: 256 * 1024 * 1024,
+  /** Writes are refused (storage/full) while the data directory's disk has less free. */
+  minFreeDiskBytes: 512 * 1024 * 1024,
+  /** Bytes per second one peer, and all peers together, may have the server store. */
+  peerWriteRate: 4 * 1024 * 1024,
+  totalWriteRate: 32 * 1024 * 1024,
   /** Loopback: /metrics and /health reveal topology; exposing them is an explicit choice. */
   httpHost: '127.0.0.1',
   logLevel: 'info' as LogLevel,
@@ -52,6 +57,13 @@ export interface ServeOptions {
   readonly exemptLoopback: boolean;
   /** Bytes of engine memory the loaded nodes are kept under (--memory-budget). */
   readonly memoryBudgetBytes: number;
+  /** Free disk below which writes are refused (--min-free-disk). */
+  readonly minFreeDiskBytes: number;
+  /** Store size at which public writes are refused (--max-store; undefined: no cap). */
+  readonly maxStoreBytes: number | undefined;
+  /** Bytes per second one peer / all peers may have the server store (--peer-write-rate, --total-write-rate). */
+  readonly peerWriteRate: number;
+  readonly totalWriteRate: number;
 }
 
 export interface ClientOptions {
@@ -108,6 +120,10 @@ export const OPTIONS = {
     demo: { type: 'string' },
     'exempt-loopback': { type: 'boolean' },
     'memory-budget': { type: 'string' },
+    'min-free-disk': { type: 'string' },
+    'max-store': { type: 'string' },
+    'peer-write-rate': { type: 'string' },
+    'total-write-rate': { type: 'string' },
     ...HELP_OPTION,
   },
   get: CLIENT_OPTIONS,
@@ -196,6 +212,17 @@ Options:
                         (e.g. 512MiB, 2GiB, or bytes; default: 256MiB); beyond it the
                         least recently used leave memory and load again from the store
                         when next used. The process needs about 150 MiB more than this.
+  --min-free-disk SIZE  refuse writes (storage/full) while the data directory's disk has
+                        less than SIZE free, before LevelDB runs out of room; reads go on
+                        and writes resume by themselves (default: 512MiB)
+  --max-store SIZE      once the store holds SIZE, refuse writes to public souls
+                        (quota/public); writes signed into an owner's ~ space still pass
+                        (default: no cap)
+  --peer-write-rate SIZE  bytes per second one peer may have this server store, with
+                        bursts of 30 s of it (quota/peer; default: 4MiB); the servers in
+                        --bootstrap are exempt
+  --total-write-rate SIZE the same for all peers together (quota/rate; default: 32MiB), so
+                        a swarm of peer ids cannot multiply the per-peer rate
   -h, --help            show this help
 
 Example:
@@ -268,13 +295,13 @@ function isCommand(word: string | undefined): word is CommandName {
 }
 
 /** A size: bytes, or a number with KiB, MiB or GiB (also KB/MB/GB, read as powers of 1024). */
-function byteSize(flag: string, text: string, command: CommandName): number {
+function byteSize(flag: string, text: string, command: CommandName, min = 1024 * 1024): number {
   const match = /^(\d+(?:\.\d+)?)\s*(|B|KiB|KB|K|MiB|MB|M|GiB|GB|G)$/i.exec(text.trim());
   const unit = match?.[2]?.toUpperCase().replace('IB', 'B') ?? '';
   const scale: Record<string, number> = { '': 1, B: 1, K: 1024, KB: 1024, M: 1024 ** 2, MB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3 };
   const value = match === null ? Number.NaN : Math.floor(Number(match[1]) * scale[unit]!);
-  if (!Number.isSafeInteger(value) || value < 1024 * 1024) {
-    throw new UsageError(`--${flag} takes a size of at least 1MiB, e.g. 512MiB or 2GiB, not '${text}'`, command);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`--${flag} takes a size${min > 0 ? ` of at least ${min >= 1024 * 1024 ? `${min / 1024 / 1024}MiB` : `${min / 1024}KiB`}` : ''}, e.g. 512MiB or 2GiB, not '${text}'`, command);
   }
   return value;
 }
@@ -417,6 +444,10 @@ function parseServe(args: readonly string[]): ServeOptions {
     demoDir: values.demo === undefined || values.demo === '' ? undefined : values.demo,
     exemptLoopback: values['exempt-loopback'] === true,
     memoryBudgetBytes: values['memory-budget'] === undefined ? DEFAULTS.memoryBudgetBytes : byteSize('memory-budget', values['memory-budget'], 'serve'),
+    minFreeDiskBytes: values['min-free-disk'] === undefined ? DEFAULTS.minFreeDiskBytes : byteSize('min-free-disk', values['min-free-disk'], 'serve', 0),
+    maxStoreBytes: values['max-store'] === undefined ? undefined : byteSize('max-store', values['max-store'], 'serve'),
+    peerWriteRate: values['peer-write-rate'] === undefined ? DEFAULTS.peerWriteRate : byteSize('peer-write-rate', values['peer-write-rate'], 'serve', 1024),
+    totalWriteRate: values['total-write-rate'] === undefined ? DEFAULTS.totalWriteRate : byteSize('total-write-rate', values['total-write-rate'], 'serve', 1024),
   };
 }
 

@@ -7,6 +7,7 @@
  */
 import { onEngineTrap } from '../engine/trap-guard.js';
 import { HealthChecks } from '../server/health-checks.js';
+import { DiskGuard } from '../server/disk-guard.js';
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { boundedText, knownCode } from '../network/known-codes.js';
@@ -120,6 +121,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
   let db: RustDHT | undefined;
   let http: HttpServer | undefined;
   let stopChecks: () => void = () => {};
+  let stopGuard: () => void = () => {};
   const demoDir = options.demoDir === undefined ? undefined : resolve(options.demoDir);
   try {
     // Checked before anything opens: a wrong --demo is a start-up error, not a 404 later.
@@ -134,19 +136,34 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
     await mkdir(peerDir, { recursive: true, mode: 0o700 });
     await mkdir(storeDir, { recursive: true, mode: 0o700 });
     store = await LevelStore.open(storeDir);
+    const storeBytes = directorySizer(storeDir);
+    const guard = new DiskGuard({ dataDir, minFreeBytes: options.minFreeDiskBytes, maxStoreBytes: options.maxStoreBytes, storeBytes });
+    stopGuard = () => guard.stop();
+    await guard.sample();
     db = await RustDHT.open({
       store,
       memoryBudget: options.memoryBudgetBytes,
-      network: { role: 'server', listen: options.listen, peers: options.bootstrap, dataDir: peerDir, exemptLoopback: options.exemptLoopback },
+      network: {
+        role: 'server',
+        listen: options.listen,
+        peers: options.bootstrap,
+        dataDir: peerDir,
+        exemptLoopback: options.exemptLoopback,
+        quota: { peerBytesPerSecond: options.peerWriteRate, totalBytesPerSecond: options.totalWriteRate },
+        writeGate: guard.gate,
+      },
     });
     const network = networkOf(db);
 
     const throttle = new RepeatThrottle();
     network.on((event) => logNetworkEvent(log, network, throttle, event));
 
-    const storeBytes = directorySizer(storeDir);
     const uptimeSeconds = (): number => (Date.now() - startedAt) / 1000;
-    const checks = new HealthChecks({ storageFailure: () => db?.storage.failure(), engineTrap: () => (trapped ? new Error('the engine trapped') : undefined) });
+    const checks = new HealthChecks({
+      storageFailure: () => db?.storage.failure(),
+      engineTrap: () => (trapped ? new Error('the engine trapped') : undefined),
+      more: () => guard.reasons(),
+    });
     stopChecks = () => checks.stop();
     const health = async (): Promise<HealthJson> => {
       const status = network.status();
@@ -198,6 +215,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
     throw error;
   } finally {
     stopChecks();
+    stopGuard();
     stopOnTrap();
     restoreSignals();
   }

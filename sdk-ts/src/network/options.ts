@@ -18,6 +18,7 @@ export function validateNetworkOptions(options: NetworkOptions): void {
   }
   for (const address of peers ?? []) parseMultiaddr(address, 'option network.peers:');
   if (exemptLoopback !== undefined && typeof exemptLoopback !== 'boolean') throw new InvalidValueError('config/invalid', 'option network.exemptLoopback must be a boolean.');
+  if (options.writeGate !== undefined && typeof options.writeGate !== 'function') throw new InvalidValueError('config/invalid', 'option network.writeGate must be a function.');
   if (readTimeoutMs !== undefined && (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0))) {
     throw new InvalidValueError('config/invalid', 'option network.readTimeoutMs must be a number of ms > 0.');
   }

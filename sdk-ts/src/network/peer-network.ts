@@ -51,6 +51,7 @@ import type { Channel } from './transport/channel.js';
 import type { NetworkCounters, NetworkEvent, NetworkOptions, NetworkStatus, PeerRole } from './types.js';
 import { SYNC_PROTOCOLS } from './wire/messages.js';
 import { resolveWireLimits, type ResolvedWireLimits } from './wire/rate-limiter.js';
+import { WriteAdmission } from './serving/write-admission.js';
 import { requestLimits, type RequestLimits } from './wire/request-limits.js';
 
 export type { RemotePeer };
@@ -119,7 +120,14 @@ export class Network {
     const durability = new DurabilityBarrier(replica);
     this.#publisher = new Publisher(replica, counters, durability);
     this.#feeds = new FeedServer(replica, counters, this.#role, durability, this.#limits);
-    const responder = new Responder(replica, counters, this.#publisher, this.#feeds, durability);
+    const admission = new WriteAdmission(options.quota, options.writeGate);
+    const responder = new Responder(replica, counters, this.#publisher, this.#feeds, durability, (session, frame) =>
+      admission.admit(
+        { peerId: session.peerId, bytes: frame.length, ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) },
+        // The servers this one chose replicate what the operator asked for.
+        this.#isServer(session),
+      ),
+    );
     this.#handler = {
       request: (session, message) => responder.request(session, message),
       event: (_session, message) => this.#subscriber.event(message),

@@ -93,6 +93,8 @@ export interface ReplicaForNetwork {
   receive(frame: Uint8Array): Promise<ReceivedBatch>;
   /** The distinct souls a frame touches; throws DecodeError for malformed bytes. */
   soulsOf(frame: Uint8Array): string[];
+  /** The owner (public key) of the `~` space `soul` is in, by the engine's namespace rule; undefined for public souls. */
+  spaceOwner(soul: string): string | undefined;
   /** What this replica holds of `soul` (all keys, or `keys`) as a frame; empty when nothing. */
   nodeFrame(soul: string, keys?: readonly string[]): Promise<Uint8Array>;
   /** The part of `soul` after key `after` (undefined: from the first key) within `limits`; loads the soul first. */

@@ -32,6 +32,19 @@ export interface NetworkOptions {
    * would lift the limits for all of them. For tests and local tools (Node only).
    */
   readonly exemptLoopback?: boolean;
+  /**
+   * Servers: what peers may make this server store (network/serving/write-admission.ts):
+   * bytes per second per peer (default 4 MiB/s) and for all peers together (default
+   * 32 MiB/s), each with bursts of 30 s of it. A write over them is refused with
+   * `quota/peer` or `quota/rate`; the writer keeps it and sends it again later.
+   */
+  readonly quota?: WriteQuota;
+  /**
+   * Servers: a check run before each peer's PUT is applied; return `{ code, message }`
+   * to refuse it (the writer keeps it and retries), undefined to admit it. `rustdht serve`
+   * refuses with `storage/full` while the disk is nearly full.
+   */
+  readonly writeGate?: WriteGate;
 }
 
 export interface WireLimits {
@@ -90,3 +103,21 @@ export type NetworkEvent =
    * network/refused, network/wrong-peer, network/unreachable or network/dial-failed.
    */
   | { readonly type: 'dial:failed'; readonly address: string; readonly peerId: string | undefined; readonly code: DialFailureCode; readonly message: string };
+
+/** What peers may make a server store per second (`network.quota`; network/serving/write-admission.ts). */
+export interface WriteQuota {
+  /** Bytes per second one peer may have this server store, sustained (default 4 MiB/s; bursts of 30 s of it). */
+  readonly peerBytesPerSecond?: number;
+  /** Bytes per second all peers together may have it store (default 32 MiB/s; bursts of 30 s of it). */
+  readonly totalBytesPerSecond?: number;
+}
+
+/** A peer's write about to be admitted: who sends it, how many bytes, and whether it writes only into owners' `~` spaces. */
+export interface WriteRequest {
+  readonly peerId: string;
+  readonly bytes: number;
+  readonly ownedOnly: () => boolean;
+}
+
+/** A server's own check before a peer's write is applied (`network.writeGate`): a refusal, or undefined to admit. */
+export type WriteGate = (write: WriteRequest) => { readonly code: string; readonly message: string } | undefined;

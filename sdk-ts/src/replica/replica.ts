@@ -509,6 +509,11 @@ export class LocalReplica implements GraphView {
   }
 
   /** The distinct souls a frame touches. Throws DecodeError for malformed bytes. */
+  /** The owner (public key) of the `~` space `soul` is in, by the engine's namespace rule; undefined for public souls. */
+  spaceOwner(soul: string): string | undefined {
+    return this.#engine.spaceOwner(soul) ?? undefined;
+  }
+
   soulsOf(frame: Uint8Array): string[] {
     this.assertOpen();
     return engineCall(() => this.#engine.soulsOf(frame));

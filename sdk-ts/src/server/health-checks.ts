@@ -29,6 +29,8 @@ export interface HealthSources {
   readonly storageFailure: () => { readonly code: string; readonly message: string; readonly since: number } | undefined;
   /** The engine's trap, once there was one. */
   readonly engineTrap: () => Error | undefined;
+  /** Further reasons (the disk guard's: disk nearly full, public space at its cap). */
+  readonly more?: () => HealthReason[];
 }
 
 export class HealthChecks {
@@ -63,6 +65,7 @@ export class HealthChecks {
     if (failure !== undefined) {
       reasons.push({ code: failure.code, message: `writes are refused since ${new Date(failure.since).toISOString()}: ${failure.message}` });
     }
+    reasons.push(...(this.#sources.more?.() ?? []));
     const lag = this.lagMs;
     if (lag > LAG_LIMIT_MS) reasons.push({ code: 'event-loop/lag', message: `the event loop was blocked up to ${Math.round(lag)} ms (p99; limit ${LAG_LIMIT_MS} ms): answers are that late.` });
     return reasons;

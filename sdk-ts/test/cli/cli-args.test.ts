@@ -78,6 +78,10 @@ describe('rustdht serve: options', () => {
       demoDir: undefined,
       exemptLoopback: false,
       memoryBudgetBytes: 256 * 1024 * 1024,
+      minFreeDiskBytes: 512 * 1024 * 1024,
+      maxStoreBytes: undefined,
+      peerWriteRate: 4 * 1024 * 1024,
+      totalWriteRate: 32 * 1024 * 1024,
     });
   });
 
@@ -95,6 +99,10 @@ describe('rustdht serve: options', () => {
       '--demo', 'demo/dist',
       '--exempt-loopback',
       '--memory-budget=1.5GiB',
+      '--min-free-disk', '0',
+      '--max-store', '10GiB',
+      '--peer-write-rate', '256KiB',
+      '--total-write-rate=4MiB',
     ]);
     expect(parsed).toEqual({
       dataDir: '/var/lib/rustdht',
@@ -108,6 +116,10 @@ describe('rustdht serve: options', () => {
       demoDir: 'demo/dist',
       exemptLoopback: true,
       memoryBudgetBytes: 1.5 * 1024 ** 3,
+      minFreeDiskBytes: 0,
+      maxStoreBytes: 10 * 1024 ** 3,
+      peerWriteRate: 256 * 1024,
+      totalWriteRate: 4 * 1024 ** 2,
     });
   });
 

@@ -7,7 +7,8 @@
  *   GET soul [keys]      → NODE frame (what this peer holds; empty when nothing)
  *   GET_PART soul after  → NODE_PART: the next part of the whole node, within the
  *                          peer's message limit and any batch limit (node-parts.ts)
- *   PUT frame            → ACK, one outcome per update (applied/ignored/historical/deferred/rejected+code)
+ *   PUT frame            → ACK, one outcome per update (applied/ignored/historical/deferred/rejected+code),
+ *                          or ERROR quota/… / storage/full when admission refuses it (write-admission.ts)
  *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
  *   FEED since           → feed-server.ts (servers only)
  *
@@ -34,7 +35,18 @@ export class Responder {
   readonly #feeds: FeedServer;
   readonly #durability: DurabilityBarrier;
 
-  constructor(replica: ReplicaForResponder, counters: CounterSet, publisher: Publisher, feeds: FeedServer, durability: DurabilityBarrier) {
+  /** Throws the refusal when a peer's PUT may not be stored now (write-admission.ts). */
+  readonly #admit: (session: SyncSession, frame: Uint8Array) => void;
+
+  constructor(
+    replica: ReplicaForResponder,
+    counters: CounterSet,
+    publisher: Publisher,
+    feeds: FeedServer,
+    durability: DurabilityBarrier,
+    admit: (session: SyncSession, frame: Uint8Array) => void = () => {},
+  ) {
+    this.#admit = admit;
     this.#replica = replica;
     this.#counters = counters;
     this.#publisher = publisher;
@@ -59,6 +71,8 @@ export class Responder {
         return { type: 'node-part', id: message.id, next: part.next ?? '', skipped: part.skipped, frame: part.frame };
       }
       case 'put': {
+        // Quotas and the server's gate, before the engine sees the frame: a refusal applies nothing.
+        this.#admit(session, message.frame);
         const result = await this.#replica.receive(message.frame);
         this.#counters.peerBatch(result);
         return {

@@ -313,7 +313,8 @@ class ServerHandle implements ServerProcess {
       }, { timeoutMs: this.#readyTimeoutMs, intervalMs: 25 });
       const health = await waitFor(`${this.name}'s /health`, async () => {
         const { status, body } = await this.health();
-        return status === 200 ? body : undefined;
+        // 503 with a degraded body is an answer too (e.g. a disk check that cannot be met).
+        return status === 200 || (status === 503 && body.status === 'degraded') ? body : undefined;
       }, { timeoutMs: 5000 });
       this.#ready = readyRecord!;
       const fromReady = Array.isArray(readyRecord!['addresses']) ? (readyRecord!['addresses'] as unknown[]).filter((a): a is string => typeof a === 'string') : [];

@@ -1,0 +1,81 @@
+/**
+ * What peers may make this server store, checked before a PUT reaches the engine (and so
+ * before anything is applied, stored or acknowledged). A refusal answers the PUT with
+ * ERROR and its code; the writer keeps the write in its outbox and sends it again later
+ * (duties/write-refusals.ts), so admission slows writers down and never loses a write.
+ *
+ * - `quota/peer`: one peer's stored bytes per second (token bucket: the rate, and a burst
+ *   of BURST_SECONDS of it). Far below the wire's 16 MiB/s: the wire limit is about
+ *   messages a peer may send, this is about what it may make the server keep.
+ * - `quota/rate`: all peers together, the same way, so a swarm of peer ids (a sybil
+ *   attack costs nothing: ids are free) cannot multiply the per-peer quota.
+ * - the server's gate (`writeGate`: `rustdht serve` refuses with `storage/full` while
+ *   the disk is nearly full, and `quota/public` once the public space reaches its cap).
+ * Peers this server chose as servers (its configured peers) are exempt: what they send
+ * is replication the operator asked for.
+ *
+ * Per-peer buckets are kept for at most MAX_TRACKED_PEERS peers (least recently seen
+ * leave first; a peer that comes back starts with a full bucket, which the shared
+ * bucket still bounds).
+ */
+import { InvalidValueError, RustDHTError } from '../../api/errors.js';
+import type { WriteGate, WriteQuota, WriteRequest } from '../types.js';
+import { TokenBucket, type Clock } from '../wire/rate-limiter.js';
+
+export const DEFAULT_WRITE_QUOTA = Object.freeze({ peerBytesPerSecond: 4 * 1024 * 1024, totalBytesPerSecond: 32 * 1024 * 1024 });
+const BURST_SECONDS = 30;
+const MAX_TRACKED_PEERS = 10_000;
+
+export function resolveWriteQuota(quota: WriteQuota = {}): Required<WriteQuota> {
+  if (quota === null || typeof quota !== 'object') throw new InvalidValueError('config/invalid', 'option network.quota must be an object.');
+  const resolved = { ...DEFAULT_WRITE_QUOTA, ...Object.fromEntries(Object.entries(quota).filter(([, value]) => value !== undefined)) } as Required<WriteQuota>;
+  for (const [name, value] of Object.entries(resolved)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new InvalidValueError('config/invalid', `option network.quota.${name} must be a positive number of bytes per second, got ${String(value)}.`);
+    }
+  }
+  return resolved;
+}
+
+export class WriteAdmission {
+  readonly #quota: Required<WriteQuota>;
+  readonly #gate: WriteGate | undefined;
+  readonly #now: Clock | undefined;
+  /** Least recently seen first. */
+  readonly #peers = new Map<string, TokenBucket>();
+  readonly #total: TokenBucket;
+
+  constructor(quota: WriteQuota | undefined, gate: WriteGate | undefined, now?: Clock) {
+    this.#quota = resolveWriteQuota(quota);
+    this.#gate = gate;
+    this.#now = now;
+    this.#total = new TokenBucket(this.#quota.totalBytesPerSecond, this.#quota.totalBytesPerSecond * BURST_SECONDS, now);
+  }
+
+  /** Throws the refusal (a RustDHTError with its code) if the write may not be stored now; takes its bytes from the quotas otherwise. */
+  admit(write: WriteRequest, exempt: boolean): void {
+    const refusal = this.#gate?.(write);
+    if (refusal !== undefined) throw new RustDHTError(refusal.code, refusal.message);
+    if (exempt) return;
+    const peer = this.#bucketOf(write.peerId);
+    if (!peer.canTake(write.bytes)) {
+      throw new RustDHTError('quota/peer', `this peer may have the server store ${Math.round(this.#quota.peerBytesPerSecond / 1024)} KiB/s (bursts of ${BURST_SECONDS} s); try again shortly.`);
+    }
+    if (!this.#total.take(write.bytes)) {
+      throw new RustDHTError('quota/rate', 'the server takes no more writes from peers for now (all peers together are over its write rate); try again shortly.');
+    }
+    peer.take(write.bytes);
+  }
+
+  #bucketOf(peerId: string): TokenBucket {
+    let bucket = this.#peers.get(peerId);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.#quota.peerBytesPerSecond, this.#quota.peerBytesPerSecond * BURST_SECONDS, this.#now);
+      if (this.#peers.size >= MAX_TRACKED_PEERS) this.#peers.delete(this.#peers.keys().next().value!);
+    } else {
+      this.#peers.delete(peerId);
+    }
+    this.#peers.set(peerId, bucket);
+    return bucket;
+  }
+}
