@@ -9,7 +9,7 @@ export default {
   testRunner: 'vitest',
   // At the repository root, so the sandbox keeps the tsconfig chain (sdk-ts extends ../).
   vitest: { configFile: 'sdk-ts/vitest.config.ts', related: true },
-  ignorePatterns: ['target', '.tools', 'demo', 'test-results', 'playwright-report', 'bench-results', 'docs/api', '.rustdht', 'core-rs', 'deploy'],
+  ignorePatterns: ['target', '.tools', 'demo', 'test-results', 'playwright-report', 'bench-results', 'docs/api', '.rustdht', 'deploy'],
   coverageAnalysis: 'perTest',
   // Two cores: one mutant at a time keeps timings (and timeouts) meaningful.
   concurrency: 1,
