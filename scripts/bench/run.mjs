@@ -2,13 +2,14 @@
 // RustDHT benchmark: every row measured in one run, RustDHT against GunDB (or
 // node:crypto, or plain JavaScript), same data shapes on both sides.
 //
-//   node scripts/bench/run.mjs [--quick] [--only 1a,3] [--out file.json] [--strict]
+//   node scripts/bench/run.mjs [--quick] [--only 1a,3] [--out file.json] [--strict] [--soak-seconds N]
 //
 //   --quick   smoke run with small counts and short samples (seconds, for tests);
 //             numbers are indicative only and go to bench-results/quick.json
 //   --only    run only rows whose id starts with one of the given prefixes
 //   --out     write the JSON results here instead of bench-results/latest.json
 //   --strict  exit 1 when a target is missed (errors always exit 1)
+//   --soak-seconds N  how long row 11 (the soak) loads the server (default 600; --quick 30)
 //
 // Each measurement runs in its own Node process (probe.mjs, with --expose-gc), so no
 // contender inherits another's heap, JIT state or background timers. Prints the table
@@ -52,6 +53,7 @@ const P = args.quick
       durable: { timing: { warmupMs: 100, sampleMs: 150, samples: 2 }, window: 50 },
       reopen: { shelves: 10, perShelf: 100, processes: 2, readBack: 50 },
       network: { latency: { warmups: 3, count: 20 }, replication: { window: 100, nodes: 10, timing: { warmupMs: 300, sampleMs: 300, samples: 2 } } },
+      soak: { seconds: args.soakSeconds ?? 30, bucketSeconds: 10, budgetMiB: 128, overheadMiB: 640 },
     }
   : {
       timing: { warmupMs: 500, sampleMs: 400, samples: 5 },
@@ -71,6 +73,10 @@ const P = args.quick
       // Row 10: 1,000 sequential puts after 100 unmeasured ones (p99 = the 10th slowest);
       // writes with 1,000 unacknowledged, spread over 1,000 nodes, five slices of 1 s.
       network: { latency: { warmups: 100, count: 1000 }, replication: { window: 1000, nodes: 1000, timing: { warmupMs: 2000, sampleMs: 1000, samples: 5 } } },
+      // Row 11: 10 minutes of mixed honest and hostile load on one server (128 MiB budget);
+      // latency percentiles per minute. Overhead: the RSS a server holds besides its loaded
+      // nodes, as sdk-ts/test/network/memory-budget-server.test.ts states and measured it.
+      soak: { seconds: args.soakSeconds ?? 600, bucketSeconds: 60, budgetMiB: 128, overheadMiB: 640 },
     };
 
 const millions = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
@@ -118,6 +124,15 @@ const GUN_LATENCY = task('network', 'gunLatency', P.network.latency);
 const NET_REPLICATED = task('network', 'rustReplicated', P.network.replication);
 const GUN_RELAYED_SEA = task('network', 'gunRelayed', { ...P.network.replication, signed: true });
 const GUN_RELAYED_PLAIN = task('network', 'gunRelayed', { ...P.network.replication, signed: false });
+
+// Row 11: the soak (tasks/soak.mjs), one probe for every row of the section; the probe's
+// own timeout covers the load, reading everything back twice and a restart.
+const SOAK = { ...task('soak', 'rustSoak', P.soak), timeoutMs: (P.soak.seconds + 420) * 1000 };
+const RSS_LIMIT = (P.soak.budgetMiB + P.soak.overheadMiB) * 1024 * 1024;
+const soakWindow = P.soak.bucketSeconds === 60 ? 'minute' : `${P.soak.bucketSeconds} s`;
+/** A count that must be exactly `n` (0 writes lost, exit code 0). */
+const exactly = (n) => ({ text: `= ${n}`, attained: (r) => (r.rust === n ? 1 : 0) });
+const exitCode = { name: 'exit code', text: (v) => `exit ${v}`, higherIsBetter: false };
 
 const SECTIONS = [
   {
@@ -214,6 +229,22 @@ const SECTIONS = [
       { id: '10b-plain', label: '  the same against GunDB unsigned (no SEA)', unit: writes, rust: NET_REPLICATED, peer: ['GunDB', GUN_RELAYED_PLAIN] },
     ],
   },
+  {
+    n: 11,
+    title: `Soak: rustdht serve (--memory-budget ${P.soak.budgetMiB}MiB, --exempt-loopback) for ${P.soak.seconds} s under honest and hostile load, each client in its own process`,
+    rows: [
+      { id: '11a', label: `honest put → ack p99, worst ${soakWindow} (3 clients, 10 puts/s each)`, unit: units.ms, rust: SOAK, metric: 'ackP99Worst', targets: [atMost(100, units.ms)] },
+      { id: '11a-p50', label: '  put → ack p50 over the run', unit: units.ms, rust: SOAK, metric: 'p50' },
+      { id: '11a-p99', label: '  put → ack p99 over the run', unit: units.ms, rust: SOAK, metric: 'p99' },
+      { id: '11b', label: 'honest read once() p50 (fresh reader)', unit: units.ms, rust: SOAK, metric: 'readP50' },
+      { id: '11b-p99', label: '  read p99', unit: units.ms, rust: SOAK, metric: 'readP99' },
+      { id: '11c', label: `server peak RSS (VmHWM; budget ${P.soak.budgetMiB} + overhead ${P.soak.overheadMiB} MiB)`, unit: units.bytes, rust: SOAK, metric: 'peakRss', targets: [atMost(RSS_LIMIT, units.bytes)] },
+      { id: '11d', label: '  store size on disk after the run', unit: units.bytes, rust: SOAK, metric: 'storeBytes' },
+      { id: '11e', label: '  refusals, all codes (by code below the table)', unit: units.count('refusals'), rust: SOAK, metric: 'refusalsTotal' },
+      { id: '11f', label: 'honest acknowledged writes lost (read back, + after restart)', unit: units.count('writes'), rust: SOAK, metric: 'lost', targets: [exactly(0)] },
+      { id: '11g', label: 'exit code on SIGTERM', unit: exitCode, rust: SOAK, metric: 'exitCode', targets: [exactly(0)] },
+    ],
+  },
 ];
 
 const PROGRESS = {
@@ -227,6 +258,7 @@ const PROGRESS = {
   8: 'measuring reopening a large store…',
   9: 'measuring durable writes to IndexedDB in Chromium…',
   10: 'measuring two peers through a server over loopback…',
+  11: `soak: one server under mixed honest and hostile load for ${P.soak.seconds} s (then reading everything back, SIGTERM, restart)…`,
 };
 
 /** What a setup probe does, for the progress lines. */
@@ -334,6 +366,8 @@ async function measureAll(measure, started, machineAtStart) {
 
   process.stdout.write(`\n${render(results)}\n`);
   process.stdout.write('ratio = RustDHT ÷ the compared value; ±x% = the samples spread that far around the reported value.\n\n');
+  const soak = results.find((r) => r.id.startsWith('11') && r.rustDetail?.putAck);
+  if (soak) process.stdout.write(soakText(soak.rustDetail));
   const missed = results.filter((r) => r.pass === false && !r.error);
   const errored = results.filter((r) => r.error);
   process.stdout.write(
@@ -367,6 +401,29 @@ function render(results) {
     ]);
   }
   return table(['row', 'RustDHT', 'compared with', 'ratio', 'target', 'result'], lines, ['l', 'r', 'r', 'r', 'l', 'l']);
+}
+
+/** Row 11's figures per time window, refusals by code and what the load generators did. */
+function soakText(d) {
+  const mib = (b) => (b === undefined ? '—' : `${Math.round(b / (1024 * 1024))}`);
+  const ms = (x) => (x === undefined ? '—' : units.ms.text(x));
+  const lines = d.putAck.perBucket.map((b, k) => {
+    const r = d.read.perBucket[k] ?? {};
+    const m = d.memory.perBucket[k] ?? {};
+    return [`${b.from}–${b.from + d.bucketSeconds} s`, `${b.n}`, ms(b.p50), ms(b.p99), ms(b.max), `${r.n ?? 0}`, ms(r.p50), ms(r.p99), mib(m.rssMax), mib(m.residentMax), mib(m.storeBytes), m.serverCpuPct === undefined ? '—' : `${m.serverCpuPct}%`];
+  });
+  const table11 = table(['window', 'acks', 'ack p50', 'ack p99', 'ack max', 'reads', 'read p50', 'read p99', 'RSS MiB', 'resident MiB', 'store MiB', 'server CPU'], lines, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
+  const refusals = Object.entries(d.refusals).sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ${n.toLocaleString('en-US')}`).join(', ') || 'none';
+  const h = d.honest;
+  return [
+    `11. soak, ${d.durationSeconds} s of load, load average ${d.loadAverage.min}–${d.loadAverage.max} (mean ${d.loadAverage.mean}):`,
+    table11,
+    `refusals by code (/metrics rustdht_rejects_total): ${refusals}`,
+    `honest: ${h.issued} puts, ${h.acked} acknowledged, ${h.unackedAtEnd} unacknowledged at the end, ${h.readMismatches} reads without the acknowledged value, refusals seen ${JSON.stringify(h.rejects)}`,
+    `read back: ${d.readBack.beforeRestart.lost} lost of ${d.readBack.beforeRestart.checked} before the restart, ${d.readBack.afterRestart.lost} after; SIGTERM → exit ${d.shutdown.sigterm.code} in ${d.shutdown.sigterm.stopMs} ms; /health degraded samples ${JSON.stringify(d.health.degradedSamples)}, slowest /health ${d.health.maxHealthMs} ms`,
+    '',
+    '',
+  ].join('\n');
 }
 
 /** Reopen probes whose node came back missing or incomplete. */
@@ -429,7 +486,7 @@ function probeOnce(spec, what) {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), args.quick ? 120_000 : 300_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), spec.timeoutMs ?? (args.quick ? 120_000 : 300_000));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
@@ -541,15 +598,22 @@ function progress(message) {
 }
 
 function parseArgs(argv) {
-  const out = { quick: false, strict: false, only: undefined, out: undefined };
+  const out = { quick: false, strict: false, only: undefined, out: undefined, soakSeconds: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') out.quick = true;
     else if (a === '--strict') out.strict = true;
     else if (a === '--only') out.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--out') out.out = resolve(argv[++i] ?? 'bench-results/latest.json');
+    else if (a === '--soak-seconds') {
+      out.soakSeconds = Number(argv[++i]);
+      if (!Number.isFinite(out.soakSeconds) || out.soakSeconds <= 0) {
+        process.stderr.write('[bench] --soak-seconds takes a number of seconds > 0\n');
+        process.exit(2);
+      }
+    }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 13).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     } else {
       process.stderr.write(`[bench] unknown argument ${a} (try --help)\n`);
