@@ -95,7 +95,7 @@ async function failedCommitUnderARead(reason: unknown, message: string, ackMessa
   if (reply.type === 'node') {
     // Read after the failure: whatever it holds, never the value the store lost.
     const db = await RustDHT.open({ store: 'memory' });
-    cleanups.push(() => db.close());
+    cleanups.push(async () => void (await db.close()));
     await db.receive((reply as NodeMessage).frame);
     expect(await db.get(soul).get('v').once({ local: true })).toBeUndefined();
   } else {
