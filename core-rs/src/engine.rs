@@ -144,6 +144,21 @@ impl Engine {
         Ok(self.ingest_updates(updates, now))
     }
 
+    /// Decodes an incoming frame once, for a shell that must know its souls before it
+    /// merges it (to load them from its store, or to refuse a frame touching souls it
+    /// did not ask for): `ingest_prepared` then merges the same decoded updates, so a
+    /// frame is decoded once per hop. Same limits and errors as `ingest`.
+    pub fn prepare(&self, frame: &[u8]) -> Result<Prepared, EngineError> {
+        let updates = codec::decode(frame, &self.config)?;
+        let souls = distinct_souls(&updates);
+        Ok(Prepared { updates, souls })
+    }
+
+    /// Merges a prepared frame (verify → validate → merge), as `ingest` would the frame.
+    pub fn ingest_prepared(&mut self, prepared: Prepared, now: f64) -> Vec<Outcome> {
+        self.ingest_updates(prepared.updates, now)
+    }
+
     /// Already-decoded incoming updates: verify → validate → merge.
     pub fn ingest_updates(&mut self, updates: Vec<Update>, now: f64) -> Vec<Outcome> {
         self.last_changes.clear();
@@ -417,13 +432,7 @@ impl Engine {
     pub fn souls_of(&self, frame: &[u8]) -> Result<Vec<String>, EngineError> {
         // Also used on the saved deferred queue, which may exceed one batch.
         let limits = Config { max_batch_updates: self.config.max_batch_updates.max(self.config.max_deferred), ..self.config.clone() };
-        let mut souls: Vec<String> = Vec::new();
-        for update in codec::decode(frame, &limits)? {
-            if souls.last() != Some(&update.soul) && !souls.contains(&update.soul) {
-                souls.push(update.soul);
-            }
-        }
-        Ok(souls)
+        Ok(distinct_souls(&codec::decode(frame, &limits)?))
     }
 
     /// A node's properties (all, or the given keys) as updates, signatures included:
@@ -482,4 +491,31 @@ impl Engine {
     pub fn clock(&self) -> f64 {
         self.clock.last()
     }
+}
+
+/// A frame decoded by `Engine::prepare`: its updates, and the distinct souls they touch
+/// in first-seen order.
+pub struct Prepared {
+    updates: Vec<Update>,
+    souls: Vec<String>,
+}
+
+impl Prepared {
+    pub fn souls(&self) -> &[String] {
+        &self.souls
+    }
+}
+
+/// The distinct souls of `updates`, in first-seen order. A set, not a scan of the list
+/// so far: a frame of 10,000 updates to distinct souls would otherwise cost 50 million
+/// string comparisons, for any peer to ask of a server.
+fn distinct_souls(updates: &[Update]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(updates.len().min(1024));
+    let mut souls = Vec::new();
+    for update in updates {
+        if souls.last() != Some(&update.soul) && seen.insert(update.soul.as_str()) {
+            souls.push(update.soul.clone());
+        }
+    }
+    souls
 }

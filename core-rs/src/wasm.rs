@@ -275,6 +275,22 @@ impl Engine {
         Ok(report::batch_report(&outcomes, self.inner.last_changes()))
     }
 
+    /// Decodes an incoming frame once (DecodeError-style codes as `ingest`): its souls
+    /// now, its merge later with `ingestPrepared`, so a frame is decoded once per hop.
+    pub fn prepare(&self, frame: &[u8]) -> Result<PreparedFrame, JsValue> {
+        Ok(PreparedFrame { inner: Some(self.inner.prepare(frame).map_err(to_js)?) })
+    }
+
+    /// Merges a prepared frame, as `ingest` would the frame; the prepared frame is used up.
+    #[wasm_bindgen(js_name = ingestPrepared, unchecked_return_type = "JsonText<BatchReport>")]
+    pub fn ingest_prepared(&mut self, prepared: &mut PreparedFrame, now: f64) -> Result<String, JsValue> {
+        let Some(inner) = prepared.inner.take() else {
+            return Err(code_error("engine/used", "ingestPrepared: this prepared frame was already ingested"));
+        };
+        let outcomes = self.inner.ingest_prepared(inner, now);
+        Ok(report::batch_report(&outcomes, self.inner.last_changes()))
+    }
+
     /// Applies deferred updates whose time has come.
     #[wasm_bindgen(unchecked_return_type = "JsonText<BatchReport>")]
     pub fn tick(&mut self, now: f64) -> String {
@@ -453,6 +469,20 @@ fn deferred_records_array(records: Vec<crate::engine::DeferredRecord>) -> Array 
 }
 
 /// An Ed25519 key pair kept inside the engine; the seed comes from the shell.
+/// A frame decoded by `Engine.prepare`, waiting for `Engine.ingestPrepared`.
+#[wasm_bindgen]
+pub struct PreparedFrame {
+    inner: Option<crate::engine::Prepared>,
+}
+
+#[wasm_bindgen]
+impl PreparedFrame {
+    /// The distinct souls the frame touches, in first-seen order (empty once ingested).
+    pub fn souls(&self) -> Vec<String> {
+        self.inner.as_ref().map(|p| p.souls().to_vec()).unwrap_or_default()
+    }
+}
+
 #[wasm_bindgen]
 pub struct Signer {
     pair: KeyPair,

@@ -26,6 +26,8 @@ export type {
 
 export type Engine = Glue.Engine;
 export type Signer = Glue.Signer;
+/** A frame decoded by `Engine.prepare`, for `Engine.ingestPrepared`. */
+export type PreparedFrame = Glue.PreparedFrame;
 
 /** Everything the SDK needs from one loaded engine instance. */
 export interface EngineModule {

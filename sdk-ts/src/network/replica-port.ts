@@ -91,6 +91,8 @@ export interface ReplicaForNetwork {
   useRemoteReads(reads: RemoteReads): () => void;
   /** A peer's frame through the engine (decode, verify, validate, merge); resolves once durable. */
   receive(frame: Uint8Array): Promise<ReceivedBatch>;
+  /** A peer's frame decoded once: its souls now, its merge (`receive()`) or `discard()` later. Throws DecodeError for malformed bytes. */
+  prepare(frame: Uint8Array): { readonly souls: readonly string[]; receive(): Promise<ReceivedBatch>; discard(): void };
   /** The distinct souls a frame touches; throws DecodeError for malformed bytes. */
   soulsOf(frame: Uint8Array): string[];
   /** The owner (public key) of the `~` space `soul` is in, by the engine's namespace rule; undefined for public souls. */

@@ -22,7 +22,7 @@ import {
   type OutcomeCounts,
 } from './batch-report.js';
 import { DeferredScheduler } from './deferred-scheduler.js';
-import type { Engine, EngineModule, Signer } from '../engine/core-types.js';
+import type { Engine, EngineModule, PreparedFrame, Signer } from '../engine/core-types.js';
 import type { EngineConfig, EngineNode } from '../engine/reports.js';
 import { closedError, engineCall, InvalidValueError, RustDHTError } from '../api/errors.js';
 import { IdentityKeeper } from './identity-keeper.js';
@@ -42,7 +42,7 @@ import { SubscriptionRegistry } from './subscription-registry.js';
 /** The engine's JSON for one node (see `Engine.read`) and its settings: declared by the engine. */
 export type { EngineConfig, EngineNode };
 
-import type { AppliedListener, ChangesListener, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
+import type { AppliedListener, ChangesListener, PreparedIncoming, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
 
 export type { AppliedBatch, AppliedListener, ChangesListener, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
 export type { CacheReport };
@@ -260,12 +260,51 @@ export class LocalReplica implements GraphView {
   }
 
   /** Bytes from a peer or from storage. Throws DecodeError for a malformed frame. */
-  async receive(frame: Uint8Array): Promise<ReceiveResult> {
+  receive(frame: Uint8Array): Promise<ReceiveResult> {
+    try {
+      return this.prepare(frame).receive();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A peer's frame decoded once (the engine keeps the decoded updates): its souls now —
+   * to refuse a frame touching souls nobody asked for, before anything is merged — and
+   * its merge later, without decoding it again. Throws DecodeError for a malformed frame.
+   * Call `receive()` or `discard()` exactly once.
+   */
+  prepare(frame: Uint8Array): PreparedIncoming {
     this.assertOpen();
-    const { outcomes, durable } = await this.queued(
-      () => this.#planIngest(frame),
-      () => this.#ingest(frame),
-    );
+    const prepared = engineCall(() => this.#engine.prepare(frame));
+    const souls = prepared.souls();
+    let settled = false;
+    return {
+      souls,
+      receive: () => {
+        if (settled) return Promise.reject(new InvalidValueError('engine/used', 'this prepared frame was already received or discarded.'));
+        settled = true;
+        return this.#receivePrepared(prepared, souls);
+      },
+      discard: () => {
+        if (settled) return;
+        settled = true;
+        prepared.free();
+      },
+    };
+  }
+
+  async #receivePrepared(prepared: PreparedFrame, souls: readonly string[]): Promise<ReceiveResult> {
+    let queued: { outcomes: readonly EngineOutcome[]; durable: Promise<void> };
+    try {
+      queued = await this.queued(
+        () => this.#planSouls(souls),
+        () => this.#ingestPrepared(prepared),
+      );
+    } finally {
+      prepared.free();
+    }
+    const { outcomes, durable } = queued;
     await durable;
     const result: UpdateOutcome[] = new Array(outcomes.length);
     for (let i = 0; i < outcomes.length; i++) {
@@ -275,13 +314,13 @@ export class LocalReplica implements GraphView {
     return { ...countOutcomes(outcomes), outcomes: result };
   }
 
-  #planIngest(frame: Uint8Array): void {
+  #planSouls(souls: readonly string[]): void {
     if (this.#backing === undefined) return;
-    for (const soul of engineCall(() => this.#engine.soulsOf(frame))) this.#residency.has(soul);
+    for (const soul of souls) this.#residency.has(soul);
   }
 
-  #ingest(frame: Uint8Array): { outcomes: readonly EngineOutcome[]; durable: Promise<void> } {
-    const report = parseReport(engineCall(() => this.#engine.ingest(frame, this.now())));
+  #ingestPrepared(prepared: PreparedFrame): { outcomes: readonly EngineOutcome[]; durable: Promise<void> } {
+    const report = parseReport(engineCall(() => this.#engine.ingestPrepared(prepared, this.now())));
     const durable = this.#afterBatch(report.changes, false);
     for (const { o } of report.outcomes) {
       if (o === 'deferred') {

@@ -23,6 +23,16 @@ export type UpdateOutcome =
       readonly message?: string;
     };
 
+/** A peer's frame decoded once (`LocalReplica.prepare`): its souls, then its merge or its discarding. */
+export interface PreparedIncoming {
+  /** The distinct souls it touches, in first-seen order. */
+  readonly souls: readonly string[];
+  /** Merges it (as `receive(frame)` would, without decoding it again). */
+  receive(): Promise<ReceiveResult>;
+  /** Drops it unmerged (the engine frees the decoded updates). */
+  discard(): void;
+}
+
 export interface ReceiveResult extends OutcomeCounts {
   /** One entry per update of the frame, in frame order. */
   readonly outcomes: readonly UpdateOutcome[];

@@ -17,7 +17,7 @@ type DelayHistogram = ReturnType<typeof monitorEventLoopDelay>;
 /** The event loop's p99 delay over a window above this marks the server degraded. */
 export const LAG_LIMIT_MS = 500;
 /** How long one window of the event loop's delay histogram lasts. */
-const WINDOW_MS = 10_000;
+const WINDOW_MS = 5_000;
 
 export interface HealthReason {
   readonly code: string;

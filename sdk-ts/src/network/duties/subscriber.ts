@@ -16,7 +16,7 @@ import type { CounterSet } from '../counters.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingEvent, SyncSession } from '../sync-session.js';
 
-export type ReplicaForSubscriber = Pick<ReplicaForNetwork, 'subscriptions' | 'soulsOf' | 'receive'>;
+export type ReplicaForSubscriber = Pick<ReplicaForNetwork, 'subscriptions' | 'prepare'>;
 
 /** Souls per SUBSCRIBE when a session takes its duties. */
 const SUBSCRIBE_CHUNK = 1000;
@@ -57,12 +57,15 @@ export class Subscriber {
   async event(message: IncomingEvent): Promise<void> {
     const { replica, counters } = this.#options;
     const watched = replica.subscriptions;
-    for (const soul of replica.soulsOf(message.frame)) {
+    // Decoded once: the souls are checked, then the same decoded updates are merged.
+    const incoming = replica.prepare(message.frame);
+    for (const soul of incoming.souls) {
       if (!watched.isWatched(soul) && !this.#unsubscribing.has(soul)) {
+        incoming.discard();
         throw new RustDHTError('event/unsolicited', `an update of ${JSON.stringify(soul)}, which this peer did not subscribe to.`);
       }
     }
-    counters.peerBatch(await replica.receive(message.frame));
+    counters.peerBatch(await incoming.receive());
   }
 
   #interest(soul: string, watched: boolean): void {
