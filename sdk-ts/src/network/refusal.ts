@@ -20,7 +20,9 @@ export function codeOf(error: unknown, fallbackCode = 'internal'): string {
 }
 
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) return error.message;
+  // A store (or anything else) failing without a reason: say so rather than "undefined".
+  return error === undefined || error === null ? 'failed without giving a reason' : String(error);
 }
 
 // The fixed set of codes that may be reported (counters, /metrics, events, logs): known-codes.ts.

@@ -70,7 +70,9 @@ function total(value: number | undefined): number {
 function rttPeers(peers: readonly PeerStatus[]): PeerStatus[] {
   return peers
     .filter((peer) => peer.rttMs !== undefined)
-    .sort((a, b) => Number(b.role === 'server') - Number(a.role === 'server') || a.connectedAt - b.connectedAt)
+    // Oldest connections first: a role is what a peer says in its hello, so ordering by it
+    // would let a swarm claiming 'server' push the real backbone out of the series.
+    .sort((a, b) => a.connectedAt - b.connectedAt)
     .slice(0, MAX_RTT_SERIES);
 }
 
@@ -107,7 +109,7 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
 
   const rtt = new Gauge({
     name: 'rustdht_peer_rtt_seconds',
-    help: `Last ping round trip per connected peer (servers first, at most ${MAX_RTT_SERIES} peers).`,
+    help: `Last ping round trip per connected peer (longest connected first, at most ${MAX_RTT_SERIES} peers).`,
     labelNames: ['peer', 'transport'] as const,
     registers,
     collect() {
