@@ -6,7 +6,7 @@
  * flushes, then closes the store). A second signal skips the rest and exits 1.
  */
 import { onEngineTrap } from '../engine/trap-guard.js';
-import { HealthChecks } from '../server/health-checks.js';
+import { HealthChecks, memoryReasons } from '../server/health-checks.js';
 import { DiskGuard } from '../server/disk-guard.js';
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -167,7 +167,8 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
     stopChecks = () => checks.stop();
     const health = async (): Promise<HealthJson> => {
       const status = network.status();
-      const reasons = checks.reasons();
+      const memory = await memoryReport(db!);
+      const reasons = [...checks.reasons(), ...memoryReasons(memory)];
       return {
         status: reasons.length === 0 ? 'ok' : 'degraded',
         ...(reasons.length === 0 ? {} : { reasons }),
@@ -181,7 +182,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
         uptimeSeconds: Math.round(uptimeSeconds()),
         store: { bytes: await storeBytes() },
         outboxSize: status.outboxSize,
-        memory: await memoryReport(db!),
+        memory,
         version: VERSION,
       };
     };
@@ -222,7 +223,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
 }
 
 /** The process's memory as the kernel and V8 count it, and the engine's loaded nodes against the budget. */
-async function memoryReport(db: RustDHT): Promise<HealthJson['memory']> {
+async function memoryReport(db: RustDHT): Promise<NonNullable<HealthJson['memory']>> {
   const usage = process.memoryUsage();
   const cache = await db.storage.usage();
   return {

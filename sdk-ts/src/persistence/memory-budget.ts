@@ -12,9 +12,10 @@
  * Weights estimate engine memory from record bytes (ENGINE_BYTES_PER_RECORD_BYTE, plus
  * SOUL_OVERHEAD per soul, so souls the store does not know — reads of unknown souls —
  * weigh something and leave too). A write adds its record's weight without knowing the
- * size of the record it replaces, so an often-overwritten soul is over-weighed; once its
- * weight passes REWEIGH_FACTOR times its weight at load, it is unloaded at the next run
- * whatever its age, and reloading weighs it exactly again.
+ * size of the record it replaces, so an often-overwritten soul is over-weighed; once the
+ * weight written since its load passes REWEIGH_FACTOR times its weight at load (and
+ * REWEIGH_MIN_BYTES), it is unloaded at the next run whatever its age, and reloading
+ * weighs it exactly again.
  *
  * Recency is the order of a Map (a use moves the soul to the end): O(1) per use, no clock.
  */
@@ -26,11 +27,18 @@ export const ENGINE_BYTES_PER_RECORD_BYTE = 3;
 export const SOUL_OVERHEAD = 256;
 /** A run unloads down to this share of the budget. */
 export const LOW_WATER = 0.9;
-/** A soul whose weight grew past this multiple of its weight at load is re-weighed (unloaded). */
+/**
+ * A soul whose written weight since its load passed this multiple of its weight at load,
+ * and at least REWEIGH_MIN_BYTES, is re-weighed (unloaded): a new soul's first writes are
+ * most of its weight and are not over-weighing.
+ */
 const REWEIGH_FACTOR = 4;
+const REWEIGH_MIN_BYTES = 256 * 1024;
 
 interface Weight {
   bytes: number;
+  /** Weight added by writes since the load (each without the record it replaced). */
+  written: number;
   /** The weight when it was loaded (re-weigh threshold). */
   readonly loadedBytes: number;
   /** The use counter's value at its last use. */
@@ -67,7 +75,7 @@ export class MemoryBudget {
     let bytes = SOUL_OVERHEAD + soul.length * 2;
     for (const { key, value } of entries) bytes += (key.length + value.length) * ENGINE_BYTES_PER_RECORD_BYTE;
     this.#forget(soul);
-    this.#souls.set(soul, { bytes, loadedBytes: bytes, used: ++this.#uses });
+    this.#souls.set(soul, { bytes, written: 0, loadedBytes: bytes, used: ++this.#uses });
     this.#total += bytes;
   }
 
@@ -80,13 +88,15 @@ export class MemoryBudget {
     this.#souls.set(soul, weight);
   }
 
-  /** A record of `soul` of `recordBytes` (key included) was written. */
+  /** A record of `soul` of `recordBytes` (key included) was written: a use, and more weight. */
   written(soul: string, recordBytes: number): void {
     const weight = this.#souls.get(soul);
     if (weight === undefined) return;
     const added = recordBytes * ENGINE_BYTES_PER_RECORD_BYTE;
     weight.bytes += added;
+    weight.written += added;
     this.#total += added;
+    this.touch(soul);
   }
 
   /** `soul` left the engine. */
@@ -103,7 +113,7 @@ export class MemoryBudget {
     let remaining = this.#total;
     const chosen: string[] = [];
     for (const [soul, weight] of this.#souls) {
-      if (weight.bytes > weight.loadedBytes * REWEIGH_FACTOR && may(soul, weight.used)) {
+      if (weight.written > Math.max(weight.loadedBytes * REWEIGH_FACTOR, REWEIGH_MIN_BYTES) && may(soul, weight.used)) {
         chosen.push(soul);
         remaining -= weight.bytes;
       }

@@ -19,6 +19,7 @@ import { Evictor } from './eviction.js';
 import { GroupCommit } from './group-commit.js';
 import { MemoryBudget } from './memory-budget.js';
 import { reportListenerError } from '../util/listeners.js';
+import { afterMicrotasks } from '../util/macrotask.js';
 import {
   CACHE_KEY,
   DEFERRED_KEY,
@@ -206,7 +207,9 @@ export class ReplicaBacking {
   #maybeUnload(): void {
     const budget = this.#budget;
     if (budget === undefined || budget.bytes <= this.#unloadThreshold || this.#unloading !== undefined) return;
-    const run = this.#unloadRun(budget).catch((error: unknown) => {
+    // After the operation that called this has finished (its outbox entry added, its
+    // listeners told), so the run's snapshot of what is protected includes it.
+    const run = new Promise<void>((started) => afterMicrotasks(started)).then(() => this.#unloadRun(budget)).catch((error: unknown) => {
       if (this.#host.usable()) reportListenerError(error);
     });
     this.#unloading = run.finally(() => {

@@ -7,6 +7,7 @@
  *   refused until a commit lands again (`db.storage.failure()`).
  * - `engine/trapped`: the engine trapped; the process exits on it (serve.ts), and says
  *   so here until it has.
+ * - `memory/over-budget` (memoryReasons): the loaded nodes stay over the memory budget.
  * - `event-loop/lag`: the event loop was blocked for more than LAG_LIMIT_MS (the p99 of
  *   its delay over the last window), so every peer waits that long for any answer.
  */
@@ -75,4 +76,17 @@ export class HealthChecks {
     clearInterval(this.#timer);
     this.#histogram.disable();
   }
+}
+
+/**
+ * The loaded nodes weigh over OVER_BUDGET × the memory budget: unload runs cannot get
+ * under it (what is left is protected or in use), so memory grows past what the operator
+ * set. (Between runs the weight may pass the budget by a batch; that is not a reason.)
+ */
+export const OVER_BUDGET = 1.25;
+
+export function memoryReasons(memory: { readonly residentBytes: number | undefined; readonly budgetBytes: number | undefined }): HealthReason[] {
+  const { residentBytes, budgetBytes } = memory;
+  if (residentBytes === undefined || budgetBytes === undefined || residentBytes <= budgetBytes * OVER_BUDGET) return [];
+  return [{ code: 'memory/over-budget', message: `the loaded nodes weigh ~${Math.round(residentBytes / 2 ** 20)} MiB, over the ${Math.round(budgetBytes / 2 ** 20)} MiB budget, and cannot be unloaded (protected or in use).` }];
 }

@@ -6,7 +6,11 @@
  * the sources' values (a store failure as db.storage.failure() reports it).
  */
 import { afterEach, expect, it } from 'vitest';
-import { HealthChecks, LAG_LIMIT_MS } from '../../src/server/health-checks.js';
+import { HealthChecks, LAG_LIMIT_MS, memoryReasons, OVER_BUDGET } from '../../src/server/health-checks.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LevelStore, RustDHT } from '../../src/node.js';
 import { startHttpServer, type HealthJson, type HttpServer } from '../../src/server/http.js';
 import { createMetricsRegistry } from '../../src/server/metrics.js';
 import { VERSION } from '../../src/server/version.js';
@@ -65,4 +69,23 @@ it('reports degraded with reasons, as HTTP 503, while writes are refused or the 
   const lagging = await get();
   expect(lagging.status).toBe(503);
   expect(lagging.body.reasons?.map((reason) => reason.code)).toEqual(['event-loop/lag']);
+});
+
+it('a database whose loaded nodes cannot leave memory (all protected) stays over its budget, without spinning, and health says memory/over-budget', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rustdht-over-budget-'));
+  const budget = 1024 * 1024;
+  // No network: its own writes stay in its outbox, and outbox souls are never unloaded.
+  const db = await RustDHT.open({ store: await LevelStore.open(dir), memoryBudget: budget });
+  try {
+    for (let i = 0; i < 200; i++) await db.get(`own-${i}`).put({ body: 'b'.repeat(5_000) });
+    const usage = await db.storage.usage();
+    expect(usage.residentNodes).toBe(200);
+    expect(usage.residentBytes!).toBeGreaterThan(budget * OVER_BUDGET);
+    expect(memoryReasons({ residentBytes: usage.residentBytes, budgetBytes: usage.memoryBudget }).map((reason) => reason.code)).toEqual(['memory/over-budget']);
+    expect(memoryReasons({ residentBytes: budget, budgetBytes: budget })).toEqual([]);
+    expect(memoryReasons({ residentBytes: undefined, budgetBytes: undefined })).toEqual([]);
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
