@@ -29,7 +29,7 @@ import type { Channel } from './transport/channel.js';
 import type { PeerRole } from './types.js';
 import { MessageReader, lengthPrefixed } from './wire/framing.js';
 import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, SYNC_PROTOCOL_1_0, type WireMessage } from './wire/messages.js';
-import { PeerRateLimiter, type ResolvedWireLimits } from './wire/rate-limiter.js';
+import { PeerRateLimiter, TokenBucket, type ResolvedWireLimits } from './wire/rate-limiter.js';
 import { PeerSendQueue } from './peers/send-queue.js';
 import { DEFAULT_REQUEST_LIMITS, requestLimitProblem, type RequestLimits } from './wire/request-limits.js';
 import { WireError } from './wire/wire-error.js';
@@ -68,8 +68,15 @@ export interface SessionOptions {
   readonly protocol?: string;
 }
 
-/** A peer that keeps flooding past its rate limit is disconnected after this many refusals in a row. */
-const MAX_REFUSALS_IN_A_ROW = 1000;
+/**
+ * A peer that keeps sending past its rate limit is disconnected: refusals spend a budget
+ * of REFUSAL_BURST that refills at REFUSALS_PER_SECOND, so a flood just above the limit
+ * (whose admitted messages would reset a count of refusals "in a row") is cut off within
+ * seconds, while an honest burst costs a few refusals and nothing more.
+ */
+const REFUSAL_BURST = 2000;
+const REFUSALS_PER_SECOND = 100;
+
 /** Requests a peer may have outstanding with us; more is a flood. */
 const MAX_IN_FLIGHT = 4096;
 
@@ -103,7 +110,8 @@ export class SyncSession {
   /** Bytes handed to the stream that it has not taken yet (the peer reads slower than we send). */
   #queuedBytes = 0;
   #inFlight = 0;
-  #refusedInARow = 0;
+  /** Refusals this session may still earn before it is cut off (REFUSAL_BURST, refilled at REFUSALS_PER_SECOND). */
+  readonly #refusals = new TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST);
   /** No message is taken any more (set at once when the peer breaks the protocol). */
   #closed = false;
   /** When bytes last arrived from the peer (liveness: see peers/pinger.ts). */
@@ -400,18 +408,15 @@ export class SyncSession {
   #admit(bytes: number, message: WireMessage): boolean {
     const overLimit = !(message.type === 'event' ? this.#limiter.admitEvent(bytes) : this.#limiter.admit(bytes));
     const busy = this.#inFlight >= MAX_IN_FLIGHT;
-    if (!overLimit && !busy) {
-      this.#refusedInARow = 0;
-      return true;
-    }
+    if (!overLimit && !busy) return true;
     const code = overLimit ? 'wire/rate-limited' : 'wire/busy';
     const text = overLimit ? 'too many messages or bytes per second; slow down.' : `more than ${MAX_IN_FLIGHT} requests in flight.`;
     this.#options.handler.refused(this, code, text);
     // Requests get an answer; an unwanted reply is just dropped (answering it would echo).
     const isRequest = message.type === 'get' || message.type === 'get-part' || message.type === 'put' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed';
     if (isRequest) void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
-    if (++this.#refusedInARow >= MAX_REFUSALS_IN_A_ROW) {
-      this.#violation(new WireError(code, `disconnected after ${MAX_REFUSALS_IN_A_ROW} refused messages in a row.`));
+    if (!this.#refusals.take(1)) {
+      this.#violation(new WireError(code, `disconnected: more than ${REFUSAL_BURST} refused messages at over ${REFUSALS_PER_SECOND} a second.`));
     }
     return false;
   }

@@ -185,6 +185,28 @@ describe("a peer's role is the server's decision, not its HELLO's", () => {
     expect(await server.get(soul).get('k0').once({ local: true })).toBeUndefined();
   });
 
+  it('a flood paced just above the limit (admitted messages in between) is still cut off within seconds', async () => {
+    // 10 rounds a second of 3 × the per-round rate: each round, what the limiter refilled
+    // is admitted and the rest refused — never 1,000 refusals "in a row", which is how
+    // such a flood kept a session (and the server's decoding and replies) going forever.
+    const peer = await rawPeer();
+    const perRound = Math.round((3 * MESSAGES_PER_SECOND) / 10);
+    let sent = 0;
+    const started = performance.now();
+    while (!peer.closed && performance.now() - started < 30_000) {
+      await peer.sendBytes(Buffer.concat(Array.from({ length: perRound }, () => lengthPrefixed(encodeMessage({ type: 'get', id: ++sent, soul: 'paced', keys: [] }))))).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    expect(peer.closed).toBe(true);
+    expect((await peer.ended())?.code).toBe('wire/rate-limited');
+    // 2 × the rate refused over the budget's 2,000 and its 100/s refill: well under 30 s.
+    expect(seconds).toBeLessThan(20);
+    // An honest peer is still served.
+    const honest = await rawPeer();
+    expect(await honest.request({ type: 'get', soul: 'paced', keys: [] })).toMatchObject({ type: 'node' });
+  }, 40_000);
+
   it('a server it chose to follow cannot push entries past the rate limit either: the session ends, nothing queues without bound', async () => {
     const peer = await rawPeer({ role: 'server', dialled: true });
     const feed = await peer.next((m) => m.type === 'feed', 'the FEED of a server the server chose');
