@@ -31,7 +31,7 @@ export interface OutboxEntry {
   readonly frame: Uint8Array;
 }
 
-export type OutboxChange = { readonly type: 'added'; readonly id: number; readonly frame: Uint8Array } | { readonly type: 'removed' };
+export type OutboxChange = { readonly type: 'added'; readonly id: number; readonly frame: Uint8Array } | { readonly type: 'removed' } | { readonly type: 'restored' };
 
 /** The outbox: local writes no server acknowledged yet. */
 export interface OutboxForNetwork {

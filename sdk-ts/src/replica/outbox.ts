@@ -25,7 +25,9 @@ export type OutboxEvent =
   /** `frame`: the write's changes frame, so a connected network can send it at once. */
   | { readonly type: 'added'; readonly id: number; readonly size: number; readonly frame: Uint8Array }
   /** Acknowledged, or dropped because the write it belongs to could not be persisted. */
-  | { readonly type: 'removed'; readonly id: number; readonly size: number };
+  | { readonly type: 'removed'; readonly id: number; readonly size: number }
+  /** An acknowledgement's deletion did not reach the store: the entry is pending again. */
+  | { readonly type: 'restored'; readonly id: number; readonly size: number };
 
 export type OutboxListener = (event: OutboxEvent) => void;
 
@@ -206,9 +208,11 @@ export class Outbox {
         return true;
       },
       (error: unknown) => {
-        // The deletion did not land: the entry is still stored, so still pending.
+        // The deletion did not land: the entry is still stored, so still pending — and
+        // listeners that heard 'removed' hear so (the network's state, whenSynced).
         this.#removing.delete(id);
         this.#size++;
+        this.#emit({ type: 'restored', id, size: this.#size });
         throw error;
       },
     );

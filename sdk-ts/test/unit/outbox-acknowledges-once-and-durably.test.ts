@@ -117,9 +117,13 @@ describe('acknowledge()', () => {
     const store = new FailingStore();
     const db = await open(store);
     await db.get('a').put({ v: 1 });
+    const heard: Array<[string, number]> = [];
+    db.outbox.onChange((event) => heard.push([event.type, event.size]));
     store.failNextBatch = true;
     await expect(db.outbox.acknowledge(0)).rejects.toThrow('the disk is full');
     expect(db.outbox.size).toBe(1);
+    // Listeners heard the removal, then that it did not land (no stale size left with them).
+    expect(heard).toEqual([['removed', 0], ['restored', 1]]);
     expect(await pendingIds(db)).toEqual([0]);
     expect(await db.outbox.acknowledge(0)).toBe(true);
     expect(db.outbox.size).toBe(0);
