@@ -70,11 +70,33 @@ class IgnoresClose extends Delegating {
   override async close(): Promise<void> {}
 }
 
-/** Writes land after a random delay: concurrent batches race. */
+/**
+ * Concurrent batches land out of order: a batch is held until the next one has landed
+ * (or for 5 ms when none follows), so of two overlapping calls the later lands first.
+ * Deterministic: random delays let the defect go unseen when the timers happened to
+ * fire in call order (it did, once, under load).
+ */
 class Racing extends Delegating {
-  override async batch(operations: readonly StorageOperation[]): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
-    return this.inner.batch(operations);
+  #held: (() => Promise<void>) | undefined;
+  override batch(operations: readonly StorageOperation[]): Promise<void> {
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      return this.inner.batch(operations).then(() => held());
+    }
+    return new Promise<void>((resolve, reject) => {
+      const apply = (): Promise<void> => this.inner.batch(operations).then(resolve, reject);
+      const release = (): Promise<void> => {
+        clearTimeout(timer);
+        return apply();
+      };
+      const timer = setTimeout(() => {
+        if (this.#held !== release) return;
+        this.#held = undefined;
+        void apply();
+      }, 5);
+      this.#held = release;
+    });
   }
 }
 
