@@ -12,7 +12,8 @@ import { DEFERRED_RECORD_PREFIX } from '../../src/persistence/layout.js';
 import { LocalReplica } from '../../src/replica/replica.js';
 import type { EngineConfig } from '../../src/engine/reports.js';
 import { LevelStore } from '../../src/storage/leveldb.js';
-import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from '../../src/storage/adapter.js';
+import { DelegatingStore } from '../storage/delegating-store.js';
+import type { StorageAdapter, StorageOperation } from '../../src/storage/adapter.js';
 
 const MIB = 1024 * 1024;
 const dirs: string[] = [];
@@ -29,23 +30,13 @@ async function directory(): Promise<string> {
 }
 
 /** Counts what is written through it: bytes of keys and values put, batches. */
-class CountingStore implements StorageAdapter {
+class CountingStore extends DelegatingStore {
   bytesWritten = 0;
   batches = 0;
-  constructor(readonly inner: StorageAdapter) {}
-  get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.inner.get(key);
-  }
-  entries(range?: RangeOptions): AsyncIterable<StorageEntry> {
-    return this.inner.entries(range);
-  }
-  batch(operations: readonly StorageOperation[]): Promise<void> {
+  override batch(operations: readonly StorageOperation[]): Promise<void> {
     this.batches++;
     for (const op of operations) this.bytesWritten += op.key.length + (op.type === 'put' ? op.value.length : 0);
     return this.inner.batch(operations);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

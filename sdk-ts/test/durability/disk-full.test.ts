@@ -13,28 +13,19 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { RustDHTError } from '../../src/api/errors.js';
 import { LevelStore, MemoryStore, RustDHT } from '../../src/node.js';
-import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from '../../src/storage/adapter.js';
+import type { StorageOperation } from '../../src/storage/adapter.js';
 import type { NetworkEvent } from '../../src/network/types.js';
 import { waitFor } from '../network/helpers/server-process.js';
+import { DelegatingStore } from '../storage/delegating-store.js';
 
 /** LevelStore, with a switch that makes every batch fail as a full disk does. */
-class FillableDisk implements StorageAdapter {
+class FillableDisk extends DelegatingStore {
   full = false;
   refused = 0;
-  constructor(readonly inner: StorageAdapter) {}
-  get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.inner.get(key);
-  }
-  entries(range?: RangeOptions): AsyncIterable<StorageEntry> {
-    return this.inner.entries(range);
-  }
-  batch(operations: readonly StorageOperation[]): Promise<void> {
+  override batch(operations: readonly StorageOperation[]): Promise<void> {
     if (!this.full) return this.inner.batch(operations);
     this.refused++;
     return Promise.reject(new RustDHTError('storage/full', 'cannot write a batch: the disk is full (ENOSPC).'));
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

@@ -6,33 +6,19 @@ import { describe, expect, it } from 'vitest';
 import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from '../../src/storage/adapter.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import { runStorageChecks, storageChecks, type StorageSubject } from './conformance.js';
+// Each defect is a DelegatingStore (forwarding to a MemoryStore) that overrides one behaviour.
+import { DelegatingStore } from './delegating-store.js';
 
-/** Forwards everything to a MemoryStore; each defect overrides one behaviour. */
-class Delegating implements StorageAdapter {
-  constructor(readonly inner: StorageAdapter = new MemoryStore()) {}
-  get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.inner.get(key);
-  }
-  entries(range?: RangeOptions): AsyncIterable<StorageEntry> {
-    return this.inner.entries(range);
-  }
-  batch(operations: readonly StorageOperation[]): Promise<void> {
-    return this.inner.batch(operations);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 /** Applies operations one at a time: whatever precedes a bad operation stays. */
-class NonAtomic extends Delegating {
+class NonAtomic extends DelegatingStore {
   override async batch(operations: readonly StorageOperation[]): Promise<void> {
     for (let i = 0; i < operations.length; i++) await this.inner.batch([operations[i]!]);
   }
 }
 
 /** Orders keys shortest first (then byte-wise), as a length-prefixed key encoding would. */
-class ShortlexOrder extends Delegating {
+class ShortlexOrder extends DelegatingStore {
   override async *entries(range: RangeOptions = {}): AsyncIterable<StorageEntry> {
     const { limit, reverse, ...bounds } = range;
     const all: StorageEntry[] = [];
@@ -44,7 +30,7 @@ class ShortlexOrder extends Delegating {
 }
 
 /** A cursor that re-reads the live store at every step: no snapshot. */
-class LiveIteration extends Delegating {
+class LiveIteration extends DelegatingStore {
   override async *entries(range: RangeOptions = {}): AsyncIterable<StorageEntry> {
     const keys: Uint8Array[] = [];
     for await (const { key } of this.inner.entries(range)) keys.push(key);
@@ -56,7 +42,7 @@ class LiveIteration extends Delegating {
 }
 
 /** Gets the range right but applies limit before reversing. */
-class ReverseLimitFirst extends Delegating {
+class ReverseLimitFirst extends DelegatingStore {
   override async *entries(range: RangeOptions = {}): AsyncIterable<StorageEntry> {
     const { reverse, ...forward } = range;
     const selected: StorageEntry[] = [];
@@ -66,7 +52,7 @@ class ReverseLimitFirst extends Delegating {
 }
 
 /** close() forgets to close. */
-class IgnoresClose extends Delegating {
+class IgnoresClose extends DelegatingStore {
   override async close(): Promise<void> {}
 }
 
@@ -76,7 +62,7 @@ class IgnoresClose extends Delegating {
  * Deterministic: random delays let the defect go unseen when the timers happened to
  * fire in call order (it did, once, under load).
  */
-class Racing extends Delegating {
+class Racing extends DelegatingStore {
   #held: (() => Promise<void>) | undefined;
   override batch(operations: readonly StorageOperation[]): Promise<void> {
     const held = this.#held;
@@ -101,14 +87,14 @@ class Racing extends Delegating {
 }
 
 /** Silently keeps only the first MiB of a value. */
-class Truncating extends Delegating {
+class Truncating extends DelegatingStore {
   override batch(operations: readonly StorageOperation[]): Promise<void> {
     return this.inner.batch(operations.map((op) => (op.type === 'put' ? { ...op, value: op.value.subarray(0, 1024 * 1024) } : op)));
   }
 }
 
 /** get hands out one cached array per key, so mutating it changes what later reads return. */
-class SharedViews extends Delegating {
+class SharedViews extends DelegatingStore {
   readonly #cache = new Map<string, Uint8Array>();
   override async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     const id = key.join();
@@ -126,7 +112,7 @@ class SharedViews extends Delegating {
 }
 
 /** A quota that throws a plain Error after writing part of the batch. */
-class UntypedQuota extends Delegating {
+class UntypedQuota extends DelegatingStore {
   #used = 0;
   override async batch(operations: readonly StorageOperation[]): Promise<void> {
     for (const op of operations) {
@@ -185,7 +171,7 @@ const cases: Array<{ defect: string; subject: StorageSubject; mustFail: string[]
     defect: 'every store is the same store',
     subject: (() => {
       const shared = new MemoryStore();
-      return { name: 'Shared', makeStore: fresh(() => new Delegating(shared)) };
+      return { name: 'Shared', makeStore: fresh(() => new DelegatingStore(shared)) };
     })(),
     mustFail: ['separate stores do not share data'],
   },
