@@ -17,6 +17,7 @@ use crate::crypto::{Signed, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::error::{EngineError, Limit};
 use crate::update::Update;
 use crate::value::Value;
+use core::ops::Range;
 
 const MAGIC: [u8; 2] = *b"RD";
 pub const VERSION: u8 = 1;
@@ -26,9 +27,7 @@ const KNOWN_FLAGS: u8 = FLAG_SIGNED | FLAG_SAME_SOUL;
 
 pub fn encode(updates: &[Update]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + updates.len() * 48);
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    put_varint(&mut out, updates.len() as u32);
+    put_header(&mut out, updates.len() as u32);
     let mut previous_soul: Option<&str> = None;
     for u in updates {
         let same_soul = previous_soul == Some(u.soul.as_str());
@@ -72,6 +71,27 @@ pub fn encode(updates: &[Update]) -> Vec<u8> {
 }
 
 pub fn decode(bytes: &[u8], config: &Config) -> Result<Vec<Update>, EngineError> {
+    decode_with(bytes, config, |_| {})
+}
+
+/// `decode`, and where each update's bytes lie in the frame (`spans[i]` for the i-th
+/// update): a router copies updates to other frames unchanged, signatures included,
+/// without encoding them again. Same checks and errors as `decode`.
+pub fn decode_spans(bytes: &[u8], config: &Config) -> Result<(Vec<Update>, Vec<Range<usize>>), EngineError> {
+    let mut spans = Vec::new();
+    let updates = decode_with(bytes, config, |span| spans.push(span))?;
+    Ok((updates, spans))
+}
+
+/// The header of a frame of `count` updates, to which update bytes (see `decode_spans`)
+/// are then appended in order.
+pub fn put_header(out: &mut Vec<u8>, count: u32) {
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    put_varint(out, count);
+}
+
+fn decode_with(bytes: &[u8], config: &Config, mut span: impl FnMut(Range<usize>)) -> Result<Vec<Update>, EngineError> {
     let (count, at) = header(bytes)?;
     let count = count as usize;
     let mut r = Reader { bytes, at };
@@ -82,6 +102,7 @@ pub fn decode(bytes: &[u8], config: &Config) -> Result<Vec<Update>, EngineError>
     }
     let mut updates: Vec<Update> = Vec::with_capacity(count);
     for _ in 0..count {
+        let start = r.at;
         let flags = r.byte()?;
         if flags & !KNOWN_FLAGS != 0 {
             return Err(EngineError::BadTag(flags));
@@ -116,6 +137,7 @@ pub fn decode(bytes: &[u8], config: &Config) -> Result<Vec<Update>, EngineError>
             None
         };
         config.check_sizes(&soul, &key, &value)?;
+        span(start..r.at);
         updates.push(Update { soul, key, value, state, signed });
     }
     if r.remaining() != 0 {

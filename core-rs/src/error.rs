@@ -52,6 +52,33 @@ pub enum EngineError {
     InvalidConfig(String),
     /// A local write that the namespace rules or the signer refuse.
     Rejected(Rejection),
+    /// A member list or replica count a `Placement` cannot be built from (placement.rs).
+    Placement(PlacementError),
+    /// A signed member record that is refused, or fields that cannot make one (membership.rs).
+    Member(MemberError),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlacementError {
+    /// The same peer twice (its index in the list, second occurrence): it would count
+    /// as two of a soul's replicas while holding one copy.
+    DuplicateMember(usize),
+    /// Not a usable placement (e.g. zero replicas).
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberError {
+    /// Not a member record of a format this engine speaks (what is wrong with it).
+    Malformed(String),
+    /// The signature does not verify against the record's own public key.
+    BadSignature,
+    /// Issued longer ago than the allowed age.
+    Stale,
+    /// Issued further in the future than the allowed clock skew.
+    Future,
+    /// Over a size limit (the record, the address count or an address).
+    TooLarge(String),
 }
 
 /// A refused local write: the error, and which update of the call caused it (`None`
@@ -129,6 +156,13 @@ impl EngineError {
             EngineError::EmptySoul => "soul/invalid",
             EngineError::InvalidConfig(_) => "config/invalid",
             EngineError::Rejected(r) => r.code(),
+            EngineError::Placement(PlacementError::DuplicateMember(_)) => "placement/duplicate-member",
+            EngineError::Placement(PlacementError::Invalid(_)) => "placement/invalid",
+            EngineError::Member(MemberError::Malformed(_)) => "member/malformed",
+            EngineError::Member(MemberError::BadSignature) => "member/bad-signature",
+            EngineError::Member(MemberError::Stale) => "member/stale",
+            EngineError::Member(MemberError::Future) => "member/future",
+            EngineError::Member(MemberError::TooLarge(_)) => "member/too-large",
         }
     }
 }
@@ -168,6 +202,19 @@ impl fmt::Display for EngineError {
             EngineError::EmptySoul => write!(f, "souls must be non-empty strings"),
             EngineError::InvalidConfig(why) => write!(f, "invalid engine config: {why}"),
             EngineError::Rejected(r) => write!(f, "{}", r.message()),
+            EngineError::Placement(PlacementError::DuplicateMember(i)) => {
+                write!(f, "member {i} is listed twice: each server owns a replica once")
+            }
+            EngineError::Placement(PlacementError::Invalid(why)) => write!(f, "invalid placement: {why}"),
+            EngineError::Member(MemberError::Malformed(why)) => write!(f, "malformed member record: {why}"),
+            EngineError::Member(MemberError::BadSignature) => {
+                write!(f, "the member record's signature does not verify against its public key")
+            }
+            EngineError::Member(MemberError::Stale) => write!(f, "the member record was issued longer ago than allowed"),
+            EngineError::Member(MemberError::Future) => {
+                write!(f, "the member record was issued further in the future than the allowed clock skew")
+            }
+            EngineError::Member(MemberError::TooLarge(why)) => write!(f, "member record too large: {why}"),
         }
     }
 }

@@ -86,6 +86,28 @@ export interface EngineConfig {
   /** Bytes of deferred updates (each counted as its single-update frame). */
   readonly maxDeferredBytes?: number | undefined;
 }
+
+/** What a server says of itself in its member record: serving, or handing its souls over before it goes. */
+export type MemberRole = 'server' | 'leaving';
+
+/** The fields a server signs into its member record (`signMemberRecord`). */
+export interface MemberRecordFields {
+  readonly role: MemberRole;
+  /** Milliseconds since the epoch: a whole number. */
+  readonly issuedAt: number;
+  /** Bytes of storage the server offers: a whole number. */
+  readonly capacity: number;
+  /** The server's multiaddrs as text: at most 16, each 1 to 256 bytes of UTF-8. */
+  readonly addrs: readonly string[];
+}
+
+/**
+ * A member record that opened (`openMemberRecord`): genuine, well-formed and fresh. The
+ * peer id is derived from the key that signed it ("12D3KooW…"), never read from it.
+ */
+export interface MemberRecord extends MemberRecordFields {
+  readonly peerId: string;
+}
 "##;
 
 fn to_js(error: EngineError) -> JsValue {
@@ -533,6 +555,154 @@ pub fn join_frames(frames: Vec<js_sys::Uint8Array>, max_updates: u32) -> Result<
     let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
     let (frame, taken) = crate::codec::join(&slices, max_updates).map_err(to_js)?;
     Ok(js_sys::Array::of2(&js_sys::Uint8Array::from(frame.as_slice()).into(), &JsValue::from(taken as u32)))
+}
+
+/// Which servers own which souls (placement.rs): built from the member list (peer ids
+/// as multihash bytes) and the replica count, then asked per batch.
+#[wasm_bindgen]
+pub struct Placement {
+    inner: crate::placement::Placement,
+    /// The last `routeFrame`'s distinct souls and their owners (`routedSouls`, `routedOwners`).
+    routed_souls: Vec<String>,
+    routed_owners: Vec<u32>,
+}
+
+#[wasm_bindgen]
+impl Placement {
+    /// `members`: each server's libp2p peer id as multihash bytes (`peerId.toMultihash().bytes`),
+    /// no two alike; `replicas`: owners per soul, a whole number ≥ 1; `config`: the limits
+    /// of the engine that will ingest routed frames (an `EngineConfig`, as `new Engine`
+    /// takes), so `routeFrame` refuses what its `ingest` would.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        members: Vec<js_sys::Uint8Array>,
+        replicas: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "EngineConfig | null")] config: JsValue,
+    ) -> Result<Placement, JsValue> {
+        if !(replicas.fract() == 0.0 && replicas >= 1.0) {
+            return Err(to_js(EngineError::Placement(crate::error::PlacementError::Invalid(format!(
+                "replicas must be a whole number ≥ 1, got {replicas}"
+            )))));
+        }
+        let members = members.iter().map(js_sys::Uint8Array::to_vec).collect();
+        let limits = parse_config(&config).map_err(to_js)?;
+        // Anything above the member count owns every member: clamp before converting.
+        let replicas = replicas.min(u32::MAX as f64) as usize;
+        let inner = crate::placement::Placement::with_limits(members, replicas, limits).map_err(to_js)?;
+        Ok(Placement { inner, routed_souls: Vec::new(), routed_owners: Vec::new() })
+    }
+
+    /// How many members there are.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    /// Owners per soul: the replicas asked for, or every member when there are fewer.
+    #[wasm_bindgen(getter)]
+    pub fn replicas(&self) -> usize {
+        self.inner.replicas()
+    }
+
+    /// The owners of each soul as member indices, closest first, flat: those of
+    /// `souls[i]` at `[i * replicas, (i + 1) * replicas)`. One call per batch of souls.
+    pub fn owners(&self, souls: Vec<JsString>) -> Result<Vec<u32>, JsValue> {
+        let souls = souls.iter().map(|s| text(s.as_ref(), "soul")).collect::<Result<Vec<_>, _>>().map_err(to_js)?;
+        Ok(self.inner.owners_of(&souls))
+    }
+
+    /// Per member index, a frame of exactly the updates whose soul it owns (bytes
+    /// unchanged, signatures included), undefined when it owns none; decoded once, with
+    /// `ingest`'s errors for a malformed frame. The frame's distinct souls and their
+    /// owners are then `routedSouls()` and `routedOwners()`.
+    #[wasm_bindgen(js_name = routeFrame, unchecked_return_type = "(Uint8Array | undefined)[]")]
+    pub fn route_frame(&mut self, frame: &[u8]) -> Result<Array, JsValue> {
+        let routed = self.inner.route_frame(frame).map_err(to_js)?;
+        self.routed_souls = routed.souls;
+        self.routed_owners = routed.owners;
+        Ok(routed
+            .frames
+            .iter()
+            .map(|f| f.as_deref().map_or(JsValue::UNDEFINED, |f| js_sys::Uint8Array::from(f).into()))
+            .collect())
+    }
+
+    /// The distinct souls of the last routed frame, in first-seen order.
+    #[wasm_bindgen(js_name = routedSouls)]
+    pub fn routed_souls(&self) -> Vec<String> {
+        self.routed_souls.clone()
+    }
+
+    /// The owners of the last routed frame's souls, flat as `owners` gives them: what a
+    /// coordinator counts acknowledgements against without decoding the frame again.
+    #[wasm_bindgen(js_name = routedOwners)]
+    pub fn routed_owners(&self) -> Vec<u32> {
+        self.routed_owners.clone()
+    }
+}
+
+/// A soul's position in the key space: SHA-256 of its UTF-8 bytes (32 bytes).
+#[wasm_bindgen(js_name = soulPosition)]
+pub fn soul_position(soul: JsString) -> Result<Vec<u8>, JsValue> {
+    let soul = text(soul.as_ref(), "soul").map_err(to_js)?;
+    Ok(crate::placement::soul_position(&soul).to_vec())
+}
+
+/// A server's position: SHA-256 of its peer id's multihash bytes, as kad-dht derives it.
+#[wasm_bindgen(js_name = peerPosition)]
+pub fn peer_position(multihash: &[u8]) -> Vec<u8> {
+    crate::placement::peer_position(multihash).to_vec()
+}
+
+/// A member record of `record`, signed by the Ed25519 key of `seed` (32 bytes: the first
+/// half of libp2p's raw Ed25519 private key).
+#[wasm_bindgen(js_name = signMemberRecord)]
+pub fn sign_member_record(
+    seed: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "MemberRecordFields")] record: JsValue,
+) -> Result<Vec<u8>, JsValue> {
+    let seed: &[u8; 32] = seed
+        .try_into()
+        .map_err(|_| code_error("key/seed", "an Ed25519 seed is exactly 32 bytes (the first half of libp2p's raw private key)"))?;
+    let fields = member_fields(&record).map_err(to_js)?;
+    crate::membership::sign_member_record(seed, &fields).map_err(to_js)
+}
+
+/// Checks a member record (see membership.rs) and returns what it says, as JSON text.
+#[wasm_bindgen(js_name = openMemberRecord, unchecked_return_type = "JsonText<MemberRecord>")]
+pub fn open_member_record(bytes: &[u8], now: f64, max_age_ms: f64, max_skew_ms: f64) -> Result<String, JsValue> {
+    let record = crate::membership::open_member_record(bytes, now, max_age_ms, max_skew_ms).map_err(to_js)?;
+    Ok(record.to_json())
+}
+
+fn member_fields(js: &JsValue) -> Result<crate::membership::MemberFields, EngineError> {
+    use crate::error::MemberError;
+    let bad = |why: String| EngineError::Member(MemberError::Malformed(why));
+    if !js.is_object() {
+        return Err(bad(format!("the record must be an object, got {}", describe(js))));
+    }
+    let get = |name: &str| Reflect::get(js, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+    let role = get("role")
+        .as_string()
+        .and_then(|r| crate::membership::Role::from_name(&r))
+        .ok_or_else(|| bad("role must be 'server' or 'leaving'".into()))?;
+    let integer = |name: &str| -> Result<u64, EngineError> {
+        match get(name).as_f64() {
+            Some(x) if x.fract() == 0.0 && x >= 0.0 && x <= crate::membership::MAX_SAFE_INTEGER as f64 => Ok(x as u64),
+            _ => Err(bad(format!("{name} must be a whole number from 0 to 2^53 - 1"))),
+        }
+    };
+    let issued_at = integer("issuedAt")?;
+    let capacity = integer("capacity")?;
+    let addrs = get("addrs");
+    if !Array::is_array(&addrs) {
+        return Err(bad("addrs must be an array of strings".into()));
+    }
+    let addrs = Array::from(&addrs)
+        .iter()
+        .map(|a| well_formed_string(&a, "address")?.ok_or_else(|| bad("addrs must be an array of strings".into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::membership::MemberFields { role, issued_at, capacity, addrs })
 }
 
 /// `JSON.stringify(value)` as the engine computes it.

@@ -29,6 +29,11 @@ export type Signer = Glue.Signer;
 /** A frame decoded by `Engine.prepare`, for `Engine.ingestPrepared`. */
 export type PreparedFrame = Glue.PreparedFrame;
 
+/** Which servers own which souls (DHT placement, core-rs/src/placement.rs). */
+export type Placement = Glue.Placement;
+/** Signed member records (core-rs/src/membership.rs): what is signed, what an opened one says. */
+export type { MemberRecord, MemberRecordFields, MemberRole } from '../../pkg/bundler/rustdht_core.js';
+
 /** Everything the SDK needs from one loaded engine instance. */
 export interface EngineModule {
   readonly Engine: typeof Glue.Engine;
@@ -37,6 +42,12 @@ export interface EngineModule {
   readonly contentKey: typeof Glue.contentKey;
   readonly encodeUpdates: typeof Glue.encodeUpdates;
   readonly joinFrames: typeof Glue.joinFrames;
+  // The engine's half of the DHT: placement and signed member records.
+  readonly Placement: typeof Glue.Placement;
+  readonly soulPosition: typeof Glue.soulPosition;
+  readonly peerPosition: typeof Glue.peerPosition;
+  readonly signMemberRecord: typeof Glue.signMemberRecord;
+  readonly openMemberRecord: typeof Glue.openMemberRecord;
 }
 
 // Value declarations for the `./engine` subpath's types; the loaders provide them.
@@ -46,3 +57,8 @@ export declare const jsonText: EngineModule['jsonText'];
 export declare const contentKey: EngineModule['contentKey'];
 export declare const encodeUpdates: EngineModule['encodeUpdates'];
 export declare const joinFrames: EngineModule['joinFrames'];
+export declare const Placement: EngineModule['Placement'];
+export declare const soulPosition: EngineModule['soulPosition'];
+export declare const peerPosition: EngineModule['peerPosition'];
+export declare const signMemberRecord: EngineModule['signMemberRecord'];
+export declare const openMemberRecord: EngineModule['openMemberRecord'];
