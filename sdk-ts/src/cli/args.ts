@@ -32,6 +32,7 @@ export const DEFAULTS = {
   /** Bytes per second one peer, and all peers together, may have the server store. */
   peerWriteRate: 4 * 1024 * 1024,
   totalWriteRate: 32 * 1024 * 1024,
+  replicas: 3,
   /** Loopback: /metrics and /health reveal topology; exposing them is an explicit choice. */
   httpHost: '127.0.0.1',
   logLevel: 'info' as LogLevel,
@@ -64,6 +65,12 @@ export interface ServeOptions {
   /** Bytes per second one peer / all peers may have the server store (--peer-write-rate, --total-write-rate). */
   readonly peerWriteRate: number;
   readonly totalWriteRate: number;
+  /** R: how many servers own each soul (--replicas). */
+  readonly replicas: number;
+  /** Only these peer ids may be members (--trusted-member; empty: any server with a valid record). */
+  readonly trustedMembers: readonly string[];
+  /** Addresses announced to the other members instead of the listening ones (--announce). */
+  readonly announce: readonly string[];
 }
 
 export interface ClientOptions {
@@ -124,6 +131,9 @@ export const OPTIONS = {
     'max-store': { type: 'string' },
     'peer-write-rate': { type: 'string' },
     'total-write-rate': { type: 'string' },
+    replicas: { type: 'string' },
+    'trusted-member': { type: 'string', multiple: true },
+    announce: { type: 'string', multiple: true },
     ...HELP_OPTION,
   },
   get: CLIENT_OPTIONS,
@@ -223,6 +233,15 @@ Options:
                         --bootstrap are exempt
   --total-write-rate SIZE the same for all peers together (quota/rate; default: 32MiB), so
                         a swarm of peer ids cannot multiply the per-peer rate
+  --replicas N          R: how many servers own (store) each soul, the R whose peer ids
+                        hash closest to the soul's hash (default: ${DEFAULTS.replicas}). Every server
+                        of a network must use the same R; with R or fewer servers, each
+                        holds everything. Servers find each other through any one
+                        --bootstrap server (signed member records, gossiped)
+  --trusted-member ID   only servers with these peer ids may be members (own data);
+                        repeat for each (default: any server with a valid signed record)
+  --announce ADDR       multiaddr the other servers dial this one at, instead of the
+                        listening addresses (behind NAT or a proxy); repeat for several
   -h, --help            show this help
 
 Example:
@@ -448,6 +467,9 @@ function parseServe(args: readonly string[]): ServeOptions {
     maxStoreBytes: values['max-store'] === undefined ? undefined : byteSize('max-store', values['max-store'], 'serve'),
     peerWriteRate: values['peer-write-rate'] === undefined ? DEFAULTS.peerWriteRate : byteSize('peer-write-rate', values['peer-write-rate'], 'serve', 1024),
     totalWriteRate: values['total-write-rate'] === undefined ? DEFAULTS.totalWriteRate : byteSize('total-write-rate', values['total-write-rate'], 'serve', 1024),
+    replicas: values.replicas === undefined ? DEFAULTS.replicas : integer('replicas', values.replicas, 1, 64, 'serve'),
+    trustedMembers: values['trusted-member'] ?? [],
+    announce: multiaddrs('--announce', values.announce ?? [], 'serve'),
   };
 }
 

@@ -151,6 +151,11 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
         exemptLoopback: options.exemptLoopback,
         quota: { peerBytesPerSecond: options.peerWriteRate, totalBytesPerSecond: options.totalWriteRate },
         writeGate: guard.gate,
+        dht: {
+          replicas: options.replicas,
+          trustedMembers: options.trustedMembers.length === 0 ? undefined : options.trustedMembers,
+          announce: options.announce.length === 0 ? undefined : options.announce,
+        },
       },
     });
     const network = networkOf(db);

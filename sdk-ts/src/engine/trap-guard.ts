@@ -90,6 +90,7 @@ function guardPrototype(prototype: object): void {
 export function guardTraps(module: EngineModule): EngineModule {
   guardPrototype(module.Engine.prototype);
   guardPrototype(module.Signer.prototype);
+  guardPrototype(module.Placement.prototype);
   return {
     Engine: module.Engine,
     Signer: module.Signer,
@@ -97,5 +98,10 @@ export function guardTraps(module: EngineModule): EngineModule {
     contentKey: guard(module.contentKey),
     encodeUpdates: guard(module.encodeUpdates),
     joinFrames: guard(module.joinFrames),
+    Placement: module.Placement,
+    soulPosition: guard(module.soulPosition),
+    peerPosition: guard(module.peerPosition),
+    signMemberRecord: guard(module.signMemberRecord),
+    openMemberRecord: guard(module.openMemberRecord),
   };
 }

@@ -19,7 +19,27 @@ export function validateNetworkOptions(options: NetworkOptions): void {
   for (const address of peers ?? []) parseMultiaddr(address, 'option network.peers:');
   if (exemptLoopback !== undefined && typeof exemptLoopback !== 'boolean') throw new InvalidValueError('config/invalid', 'option network.exemptLoopback must be a boolean.');
   if (options.writeGate !== undefined && typeof options.writeGate !== 'function') throw new InvalidValueError('config/invalid', 'option network.writeGate must be a function.');
+  validateDhtOptions(options.dht);
   if (readTimeoutMs !== undefined && (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0))) {
     throw new InvalidValueError('config/invalid', 'option network.readTimeoutMs must be a number of ms > 0.');
   }
+}
+
+function validateDhtOptions(dht: NetworkOptions['dht']): void {
+  if (dht === undefined) return;
+  if (dht === null || typeof dht !== 'object') throw new InvalidValueError('config/invalid', 'option network.dht must be an object.');
+  const { replicas, trustedMembers, capacity, announce } = dht;
+  if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 64)) {
+    throw new InvalidValueError('config/invalid', `option network.dht.replicas must be an integer from 1 to 64, got ${String(replicas)}.`);
+  }
+  if (trustedMembers !== undefined && (!Array.isArray(trustedMembers) || trustedMembers.some((id) => typeof id !== 'string' || id === ''))) {
+    throw new InvalidValueError('config/invalid', 'option network.dht.trustedMembers must be an array of peer ids.');
+  }
+  if (capacity !== undefined && (typeof capacity !== 'number' || !Number.isSafeInteger(capacity) || capacity < 0)) {
+    throw new InvalidValueError('config/invalid', 'option network.dht.capacity must be a whole number of bytes >= 0.');
+  }
+  if (announce !== undefined && (!Array.isArray(announce) || announce.some((a) => typeof a !== 'string'))) {
+    throw new InvalidValueError('config/invalid', 'option network.dht.announce must be an array of multiaddr strings.');
+  }
+  for (const address of announce ?? []) parseMultiaddr(address, 'option network.dht.announce:');
 }

@@ -13,6 +13,7 @@
  *   serving/responder.ts    answer GET and PUT; publisher.ts SUBSCRIBE and the EVENTs;
  *                           feed-server.ts FEED; durability.ts: none before it is durable
  *   state.ts                events, state, whenConnected / whenSynced
+ *   dht/                    servers: membership, placement, what each member is fed
  *
  * Sessions run over any Channel (transport/channel.ts): libp2p streams, which this
  * class dials and accepts, or channels handed to `attach` (an in-process pair).
@@ -30,7 +31,8 @@ import { Fetcher } from './duties/fetcher.js';
 import { followFeed } from './duties/feed-follower.js';
 import { OutboxSender } from './duties/outbox-sender.js';
 import { Subscriber } from './duties/subscriber.js';
-import type { RustDHTNode } from './libp2p/shared.js';
+import { Dht } from './dht/dht.js';
+import { peerKeyOf, type RustDHTNode } from './libp2p/shared.js';
 import { handleChannels, openChannel } from './libp2p/stream-channel.js';
 import { transportOf } from './libp2p/transport-of.js';
 import { parseMultiaddr, peerIdOf } from './multiaddr.js';
@@ -46,15 +48,21 @@ import { FeedServer } from './serving/feed-server.js';
 import { Publisher } from './serving/publisher.js';
 import { Responder } from './serving/responder.js';
 import { NetworkSignals, stopped } from './state.js';
-import { SyncSession, type SessionHandler } from './sync-session.js';
+import { SyncSession, type IncomingRequest, type SessionHandler } from './sync-session.js';
 import type { Channel } from './transport/channel.js';
 import type { NetworkCounters, NetworkEvent, NetworkOptions, NetworkStatus, PeerRole } from './types.js';
-import { SYNC_PROTOCOLS } from './wire/messages.js';
+import { SYNC_PROTOCOLS, type WireMessage } from './wire/messages.js';
 import { resolveWireLimits, type ResolvedWireLimits } from './wire/rate-limiter.js';
 import { WriteAdmission } from './serving/write-admission.js';
 import { requestLimits, type RequestLimits } from './wire/request-limits.js';
 
 export type { RemotePeer };
+
+/**
+ * How long a DHT server waits for a soul's owners before answering a read of a soul it
+ * does not own with what it has (a soul nobody has: "not found", bounded).
+ */
+const OWNER_READ_TIMEOUT_MS = 1_000;
 
 /**
  * A database's network (`db.network`): its connections, status and events, and the
@@ -84,6 +92,8 @@ export class Network {
   /** Sessions this peer opened itself, to an address it keeps dialled (or attached as such). */
   readonly #dialled = new WeakSet<SyncSession>();
   readonly #pinger: Pinger;
+  /** Servers with a peer key: membership and placement (network/dht/). */
+  readonly #dht: Dht | undefined;
   readonly #cleanups: Array<() => void> = [];
   #stopped = false;
 
@@ -116,21 +126,43 @@ export class Network {
       whenConnected: (signal) => this.whenConnected({ signal }),
       changed,
     });
+    this.#dht = this.#role === 'server' ? this.#createDht(options) : undefined;
     // One barrier for everything served, so EVENTs, FEED_ENTRYs and NODEs keep the order of their batches.
     const durability = new DurabilityBarrier(replica);
     this.#publisher = new Publisher(replica, counters, durability);
-    this.#feeds = new FeedServer(replica, counters, this.#role, durability, this.#limits);
+    this.#feeds = new FeedServer(replica, counters, this.#role, durability, this.#limits, this.#dht?.route);
     const admission = new WriteAdmission(options.quota, options.writeGate);
-    const responder = new Responder(replica, counters, this.#publisher, this.#feeds, durability, (session, frame) =>
-      admission.admit(
-        { peerId: session.peerId, bytes: frame.length, ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) },
-        // The servers this one chose replicate what the operator asked for.
-        this.#isServer(session),
-      ),
+    // A DHT server reads what it does not own from the owners before answering.
+    const ownerReads = new Fetcher({
+      replica,
+      counters,
+      emit,
+      readSessions: (soul) => this.#ownerSessions(soul),
+      firstConnectionPending: () => false,
+      whenConnected: async () => {},
+      changed: () => {},
+    });
+    const responder = new Responder(
+      replica,
+      counters,
+      this.#publisher,
+      this.#feeds,
+      durability,
+      (session, frame) =>
+        admission.admit(
+          { peerId: session.peerId, bytes: frame.length, ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) },
+          // The servers this one chose replicate what the operator asked for.
+          this.#isServer(session),
+        ),
+      (soul, keys) => (this.#dht?.readsFromOwners(soul) === true ? ownerReads.fetch(soul, { keys, timeoutMs: OWNER_READ_TIMEOUT_MS }) : undefined),
     );
     this.#handler = {
-      request: (session, message) => responder.request(session, message),
-      event: (_session, message) => this.#subscriber.event(message),
+      request: (session, message) => (message.type === 'members-sync' ? this.#membersSync(message) : responder.request(session, message)),
+      event: async (session, message) => {
+        if (message.type === 'event') return this.#subscriber.event(message);
+        if (message.type === 'feed-ack') return this.#feeds.acked(session, message.feed, message.seq);
+        this.#dht?.membership.take(session.peerId, message.records);
+      },
       refused: (session, code, message) => this.#refused(session.peerId, code, message),
       closed: (session) => this.#sessionClosed(session),
     };
@@ -163,7 +195,13 @@ export class Network {
       peers: this.#peers.statuses(),
       outboxSize: this.#replica.closed ? 0 : this.#replica.outbox.size,
       state: this.#signals.state,
+      ...(this.#dht === undefined ? {} : { dht: this.#dht.status() }),
     };
+  }
+
+  /** Servers: the DHT's membership and placement (undefined on clients). @internal */
+  get dht(): Dht | undefined {
+    return this.#dht;
   }
 
   /** Running totals since start: messages and bytes each way, updates by outcome, refusals by code. */
@@ -303,6 +341,8 @@ export class Network {
     this.#stopped = true;
     this.#stop.abort(stopped());
     this.#pinger.stop();
+    // Says goodbye (a `leaving` record) while the sessions are still open.
+    await this.#dht?.stop().catch(() => {});
     for (const cleanup of this.#cleanups) cleanup();
     this.#subscriber.stop();
     this.#publisher.stop();
@@ -333,7 +373,42 @@ export class Network {
     this.#cleanups.push(replica.useRemoteReads((soul, keys, signal) => this.fetch(soul, { keys, signal })));
     this.#pinger.start();
     for (const address of peers) this.#dialler.keep(address);
+    this.#dht?.start();
     this.#updateState();
+  }
+
+  /** The DHT of a server whose node has a registered Ed25519 key (libp2p/shared.ts); none otherwise. */
+  #createDht(options: NetworkOptions): Dht | undefined {
+    const privateKey = peerKeyOf(this.#node);
+    if (privateKey === undefined) return undefined;
+    const peers = this.#peers;
+    return new Dht(
+      {
+        engine: this.#replica.engineModule,
+        selfId: this.peerId,
+        privateKey,
+        addresses: () => this.#node.getMultiaddrs().map(String),
+        sessions: () => peers.dutySessions((session) => session.remoteRole === 'server' && session.speaksDht),
+        connected: (peerId) => peers.sessions(peerId).some((session) => !session.closed),
+        keep: (address) => this.#dialler.keep(address),
+        drop: (address) => this.#dialler.drop(address),
+        kept: (peerId) => this.#dialler.keepsPeer(peerId),
+        refused: (peerId, code, message) => this.#refused(peerId, code, message),
+        replica: this.#replica,
+        sessionOf: (peerId) => {
+          const session = peers.dutySession(peerId);
+          return session !== undefined && !session.closed && session.remoteRole === 'server' ? session : undefined;
+        },
+        watched: (soul) => peers.sessions().some((session) => session.subscriptions.has(soul)),
+      },
+      options.dht,
+    );
+  }
+
+  /** MEMBERS_SYNC: what this server knows of the members; a peer without a DHT knows nobody. */
+  async #membersSync(message: Extract<IncomingRequest, { type: 'members-sync' }>): Promise<WireMessage> {
+    if (this.#dht === undefined) return { type: 'members', id: message.id, records: [] };
+    return this.#dht.membership.answer(message);
   }
 
   /** One dial of the dialler: a libp2p connection, then a sync stream on it. */
@@ -399,6 +474,7 @@ export class Network {
     if (this.#replica.closed) return;
     this.#subscriber.subscribeAll(session);
     this.#takeServerDuties(session);
+    this.#dht?.membership.sessionReady(session);
     void this.#pinger.ping(session.peerId);
   }
 
@@ -430,8 +506,24 @@ export class Network {
     this.#senders.get(session)?.close();
     this.#senders.delete(session);
     this.#peers.remove(session);
-    if (this.#peers.sessions(session.peerId).length === 0) this.#pinger.forget(session.peerId);
+    if (this.#peers.sessions(session.peerId).length === 0) {
+      this.#pinger.forget(session.peerId);
+      this.#dht?.membership.peerGone(session.peerId);
+    }
     this.#updateState();
+  }
+
+  /** The sessions with `soul`'s owners other than this server (a DHT server's reads of souls it does not own). */
+  #ownerSessions(soul: string): SyncSession[] {
+    const dht = this.#dht;
+    if (dht === undefined) return [];
+    const sessions: SyncSession[] = [];
+    for (const owner of dht.placement.ownersOf([soul])[0]!) {
+      if (owner === this.peerId) continue;
+      const session = this.#peers.dutySession(owner);
+      if (session !== undefined && !session.closed) sessions.push(session);
+    }
+    return sessions;
   }
 
   /** Reads go to servers (#isServer); without any, to whoever is connected (e.g. another browser). Every answer is merged through the engine either way. */

@@ -86,7 +86,7 @@ export interface ReplicaForNetwork {
   readonly subscriptions: InterestForNetwork;
   /** Servers only (with a store). */
   readonly changeLog: ChangeLogForNetwork | undefined;
-  readonly engineModule: Pick<EngineModule, 'joinFrames'>;
+  readonly engineModule: Pick<EngineModule, 'joinFrames' | 'Placement' | 'signMemberRecord' | 'openMemberRecord'>;
   /** Registers how reads ask this network's peers first; returns the unregister function. */
   useRemoteReads(reads: RemoteReads): () => void;
   /** A peer's frame through the engine (decode, verify, validate, merge); resolves once durable. */
@@ -107,6 +107,10 @@ export interface ReplicaForNetwork {
   onApplied(listener: (batch: AppliedBatch) => void): () => void;
   /** Resolves once every operation made so far is applied and durable. */
   flush(): Promise<void>;
+  /** The souls the store holds records of, in key order (servers: what the DHT checks its owners hold). */
+  storedSouls(after?: string): AsyncIterable<string>;
+  /** Drops `souls` from the store and memory unless watched, protected or kept; resolves to those released, once durable. */
+  release(souls: readonly string[], keep?: (soul: string) => boolean): Promise<string[]>;
   /** The network's own records (feed cursors), committed with the next batch. */
   stageRecord(key: Uint8Array, value: Uint8Array): void;
   readRecord(key: Uint8Array): Promise<Uint8Array | undefined>;

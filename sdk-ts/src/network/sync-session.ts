@@ -28,16 +28,17 @@ import { refusalOf } from './refusal.js';
 import type { Channel } from './transport/channel.js';
 import type { PeerRole } from './types.js';
 import { MessageReader, lengthPrefixed } from './wire/framing.js';
-import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, SYNC_PROTOCOL_1_0, type WireMessage } from './wire/messages.js';
+import { decodeMessage, encodeMessage, MAX_FRAME_MESSAGE_OVERHEAD, SYNC_PROTOCOL_1_0, SYNC_PROTOCOL_1_1, type WireMessage } from './wire/messages.js';
 import { PeerRateLimiter, TokenBucket, type ResolvedWireLimits } from './wire/rate-limiter.js';
 import { PeerSendQueue } from './peers/send-queue.js';
 import { DEFAULT_REQUEST_LIMITS, requestLimitProblem, type RequestLimits } from './wire/request-limits.js';
 import { WireError } from './wire/wire-error.js';
 
 /** The messages a peer starts (as opposed to replies). */
-export type IncomingRequest = Extract<WireMessage, { type: 'get' | 'get-part' | 'put' | 'subscribe' | 'unsubscribe' | 'feed' }>;
-export type IncomingEvent = Extract<WireMessage, { type: 'event' }>;
-type Reply = Extract<WireMessage, { type: 'node' | 'node-part' | 'ack' | 'ok' | 'error' }>;
+export type IncomingRequest = Extract<WireMessage, { type: 'get' | 'get-part' | 'put' | 'subscribe' | 'unsubscribe' | 'feed' | 'members-sync' }>;
+/** Messages with id 0 that answer nothing and expect nothing: EVENTs, a MEMBERS push, a FEED_ACK. */
+export type IncomingEvent = Extract<WireMessage, { type: 'event' | 'feed-ack' }> | (Extract<WireMessage, { type: 'members' }> & { readonly id: 0 });
+type Reply = Extract<WireMessage, { type: 'node' | 'node-part' | 'ack' | 'ok' | 'error' | 'members' }>;
 type FeedEntry = Extract<WireMessage, { type: 'feed-entry' }>;
 
 export interface SessionHandler {
@@ -185,6 +186,11 @@ export class SyncSession {
     return this.#options.protocol !== SYNC_PROTOCOL_1_0;
   }
 
+  /** Whether the peer speaks 1.2 (MEMBERS_SYNC, MEMBERS, FEED_ACK: the DHT). */
+  get speaksDht(): boolean {
+    return this.#options.protocol !== SYNC_PROTOCOL_1_0 && this.#options.protocol !== SYNC_PROTOCOL_1_1;
+  }
+
   /** The largest message the peer takes (its hello; ours until it arrives). */
   get remoteMaxMessageBytes(): number {
     return this.#remoteMaxMessageBytes;
@@ -204,8 +210,9 @@ export class SyncSession {
    * Asks for the peer's change log from `since`; `onEntry` hears each entry (backlog,
    * then live) until the session ends. Resolves once the peer accepted the request.
    */
-  async follow(since: number, onEntry: (entry: FeedEntry) => void): Promise<void> {
+  async follow(since: number, onEntry: (entry: FeedEntry) => void, onStarted?: (feed: number) => void): Promise<void> {
     const id = this.#nextId++;
+    onStarted?.(id);
     // Registered before the request leaves: entries may follow the OK at once.
     this.#feeds.set(id, onEntry);
     try {
@@ -340,6 +347,18 @@ export class SyncSession {
       case 'error':
         this.#onReply(message, body.length);
         return;
+      case 'members':
+        if (message.id !== 0) {
+          this.#onReply(message, body.length);
+          return;
+        }
+        if (!this.#admit(body.length, message)) return;
+        this.#options.handler.event(this, message as IncomingEvent).catch((error: unknown) => this.#refuseQuietly(error));
+        return;
+      case 'feed-ack':
+        if (!this.#admit(body.length, message)) return;
+        this.#options.handler.event(this, message).catch((error: unknown) => this.#refuseQuietly(error));
+        return;
       case 'feed-entry': {
         const follow = this.#feeds.get(message.id);
         if (follow === undefined) {
@@ -413,7 +432,8 @@ export class SyncSession {
     const text = overLimit ? 'too many messages or bytes per second; slow down.' : `more than ${MAX_IN_FLIGHT} requests in flight.`;
     this.#options.handler.refused(this, code, text);
     // Requests get an answer; an unwanted reply is just dropped (answering it would echo).
-    const isRequest = message.type === 'get' || message.type === 'get-part' || message.type === 'put' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed';
+    const isRequest =
+      message.type === 'get' || message.type === 'get-part' || message.type === 'put' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed' || message.type === 'members-sync';
     if (isRequest) void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
     if (!this.#refusals.take(1)) {
       this.#violation(new WireError(code, `disconnected: more than ${REFUSAL_BURST} refused messages at over ${REFUSALS_PER_SECOND} a second.`));

@@ -45,6 +45,40 @@ export interface NetworkOptions {
    * refuses with `storage/full` while the disk is nearly full.
    */
   readonly writeGate?: WriteGate;
+  /** Servers: the DHT (network/dht/): how many servers own each soul, and who may be a member. */
+  readonly dht?: DhtOptions;
+}
+
+/** `network.dht` (servers). */
+export interface DhtOptions {
+  /**
+   * R: how many servers own (store) each soul, the R closest to its hash (default 3).
+   * Every server of one network must use the same R. With R or fewer servers, each
+   * holds everything.
+   */
+  readonly replicas?: number;
+  /**
+   * When given, only these peer ids (and this server) may be members: their records are
+   * taken, they own data, they are dialled and followed. Default: any server that
+   * announces itself with a valid signed record (open membership).
+   */
+  readonly trustedMembers?: readonly string[];
+  /** Bytes this server offers to store, announced to the others (default 0: unspecified). */
+  readonly capacity?: number;
+  /** Addresses to announce instead of the ones it listens on (behind NAT or a proxy). */
+  readonly announce?: readonly string[];
+}
+
+/** What `network.status().dht` reports on a server. */
+export interface DhtStatus {
+  /** Live members (servers) this one counts, itself included. */
+  readonly members: number;
+  /** R as configured. */
+  readonly replicas: number;
+  /** About how much of the ring this server owns (0..1). */
+  readonly share: number;
+  /** Changes whenever the member set does. */
+  readonly version: number;
 }
 
 export interface WireLimits {
@@ -78,6 +112,8 @@ export interface NetworkStatus {
   readonly outboxSize: number;
   /** offline: no peer (a server: not listening); syncing: outbox entries or requests in flight; idle: connected (a server: listening) and caught up. */
   readonly state: 'offline' | 'syncing' | 'idle';
+  /** Servers: membership and this server's share of the ring. */
+  readonly dht?: DhtStatus;
 }
 
 /** Running totals since start (what /metrics exports). */

@@ -10,7 +10,7 @@
  * records and the deferred updates' records, whatever the size of the store).
  */
 import type { EngineChange } from '../replica/batch-report.js';
-import type { Engine } from '../engine/core-types.js';
+import type { Engine, EngineNode } from '../engine/core-types.js';
 import type { OutboxCounters } from '../replica/outbox.js';
 import type { StorageAdapter, StorageOperation } from '../storage/adapter.js';
 import { CacheAccounting } from './cache-accounting.js';
@@ -30,6 +30,9 @@ import {
   decodeHead,
   encodeHead,
   propertyKey,
+  PROPERTY_PREFIX,
+  soulOfPropertyKey,
+  soulPrefix,
   type CacheTotals,
   type Head,
 } from './layout.js';
@@ -297,6 +300,65 @@ export class ReplicaBacking {
     this.commit.del(DEFERRED_KEY);
   }
 
+  /**
+   * The souls the store holds property records of, in key order, from the first after
+   * `after` (one seek per soul: the records of a soul are skipped, not read).
+   */
+  async *storedSouls(after?: string): AsyncIterableIterator<string> {
+    let from = after === undefined ? PROPERTY_PREFIX : prefixEnd(soulPrefix(after));
+    const end = prefixEnd(PROPERTY_PREFIX);
+    for (;;) {
+      let next: string | undefined;
+      let nextPrefix: Uint8Array | undefined;
+      for await (const { key } of this.store.entries({ gte: from, lt: end, limit: 1 })) {
+        const { soul, prefixLength } = soulOfPropertyKey(key);
+        next = soul;
+        nextPrefix = key.subarray(0, prefixLength);
+      }
+      if (next === undefined) return;
+      yield next;
+      from = prefixEnd(nextPrefix!);
+    }
+  }
+
+  /**
+   * Deletes every record of `souls` and drops them from memory (a server letting go of
+   * data it does not own once its owners hold it: network/dht/). The last step is
+   * synchronous: a soul being loaded, protected (`host.protection()`, e.g. an outbox
+   * entry) or kept by `keep` (watched) stays. Resolves to the souls released, once their
+   * deletion is durable. Not for a capped store (its cache accounting counts records).
+   */
+  async release(souls: readonly string[], keep: (soul: string) => boolean): Promise<string[]> {
+    if (this.#accounting !== undefined || souls.length === 0) return [];
+    // Everything staged so far is in the store before it is scanned.
+    await this.commit.flush();
+    const isProtected = await this.#host.protection();
+    const storedKeys = await Promise.all(souls.map((soul) => scanKeys(this.store, soulPrefix(soul))));
+    if (!this.#host.usable()) return [];
+    const engine = this.#host.engine();
+    const released: string[] = [];
+    for (let i = 0; i < souls.length; i++) {
+      const soul = souls[i]!;
+      if (this.souls.isLoading(soul) || isProtected(soul) || keep(soul)) continue;
+      for (const key of storedKeys[i]!) this.commit.del(key);
+      if (this.souls.has(soul) && engine !== undefined) {
+        // Records written since the scan (staged, not landed) are known to the engine.
+        const prefix = this.souls.prefix(soul);
+        const node = JSON.parse(engine.read(soul, undefined)) as EngineNode | null;
+        for (const key of Object.keys(node?.props ?? {})) this.commit.del(propertyKey(prefix, key));
+        this.#host.dropFromMemory(soul);
+      }
+      released.push(soul);
+    }
+    const deleted = this.commit.durable();
+    for (const soul of released) {
+      if (this.souls.has(soul)) this.souls.evict(soul, deleted);
+      this.#budget?.unloaded(soul);
+    }
+    await deleted;
+    return released;
+  }
+
   /** A run if the cache is over its cap (after opening: the cap may be smaller than last time). */
   maybeEvict(): void {
     this.#evictor?.maybeRun();
@@ -363,4 +425,22 @@ export class ReplicaBacking {
       durable.catch(() => void (this.#cacheTotalsStale = true));
     }
   }
+}
+
+/** The first key after every key that starts with `prefix`. */
+function prefixEnd(prefix: Uint8Array): Uint8Array {
+  const end = prefix.slice();
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+}
+
+async function scanKeys(store: StorageAdapter, prefix: Uint8Array): Promise<Uint8Array[]> {
+  const keys: Uint8Array[] = [];
+  for await (const { key } of store.entries({ prefix })) keys.push(key);
+  return keys;
 }

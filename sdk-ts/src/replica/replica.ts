@@ -607,6 +607,25 @@ export class LocalReplica implements GraphView {
     }
   }
 
+  /** The souls the store holds records of (servers: what the DHT checks its owners hold); nothing without a store. */
+  async *storedSouls(after?: string): AsyncIterableIterator<string> {
+    if (this.#backing === undefined) return;
+    yield* this.#backing.storedSouls(after);
+  }
+
+  /**
+   * Lets go of `souls`: their records leave the store and their nodes the engine (a
+   * server dropping data it does not own once its owners hold it). Souls watched here,
+   * protected (outbox, identities) or kept by `keep` stay. Resolves to the souls
+   * released, once that is durable; nothing without a store.
+   */
+  async release(souls: readonly string[], keep: (soul: string) => boolean = () => false): Promise<string[]> {
+    this.assertOpen();
+    if (this.#backing === undefined) return [];
+    await this.#residency.drained();
+    return this.#backing.release(souls, (soul) => this.subscriptions.isWatched(soul) || keep(soul));
+  }
+
   /** Stages a record of the networking layer's own in the next commit (no-op without a store). */
   stageRecord(key: Uint8Array, value: Uint8Array): void {
     this.#backing?.commit.put(key, value);

@@ -82,6 +82,9 @@ describe('rustdht serve: options', () => {
       maxStoreBytes: undefined,
       peerWriteRate: 4 * 1024 * 1024,
       totalWriteRate: 32 * 1024 * 1024,
+      replicas: 3,
+      trustedMembers: [],
+      announce: [],
     });
   });
 
@@ -103,6 +106,10 @@ describe('rustdht serve: options', () => {
       '--max-store', '10GiB',
       '--peer-write-rate', '256KiB',
       '--total-write-rate=4MiB',
+      '--replicas', '5',
+      '--trusted-member', '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN',
+      '--trusted-member=12D3KooWDPJFDEAtLBgrABdvV9HCyBjqVzK6ehsSvxTJsN9GADda',
+      '--announce', '/dns4/a.example.com/tcp/7401',
     ]);
     expect(parsed).toEqual({
       dataDir: '/var/lib/rustdht',
@@ -120,6 +127,9 @@ describe('rustdht serve: options', () => {
       maxStoreBytes: 10 * 1024 ** 3,
       peerWriteRate: 256 * 1024,
       totalWriteRate: 4 * 1024 ** 2,
+      replicas: 5,
+      trustedMembers: ['12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', '12D3KooWDPJFDEAtLBgrABdvV9HCyBjqVzK6ehsSvxTJsN9GADda'],
+      announce: ['/dns4/a.example.com/tcp/7401'],
     });
   });
 

@@ -6,7 +6,11 @@
  * - A and B list each other (addresses without /p2p/, so only the dial says who they
  *   are): writes on either reach the other;
  * - C lists A, A does not list C: C follows A (A's writes reach C), A does not follow C
- *   (what C's clients write stays on C) although C says 'server' in its HELLO;
+ *   (what C's clients write stays on C) although C says 'server' in its HELLO and
+ *   announces itself with a valid signed member record: A and B run a closed
+ *   membership (network.dht.trustedMembers: none but themselves), so C's record is
+ *   refused there (`member/untrusted`). (With an open membership, the default, a server
+ *   with a valid record is a member: test/network/dht-placement.test.ts.)
  * - once A's operator dials C, A follows C too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,8 +34,8 @@ function addressOf(db: Peer, withPeerId: boolean): string {
   return withPeerId ? address : address.replace(/\/p2p\/[^/]+$/, '');
 }
 
-async function server(peers: readonly string[] = []): Promise<Peer> {
-  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers } });
+async function server(peers: readonly string[] = [], trustedMembers?: readonly string[]): Promise<Peer> {
+  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers, dht: { trustedMembers } } });
   opened.push(db);
   return db;
 }
@@ -42,8 +46,8 @@ function arrives(reader: Peer, soul: string, value: string): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  a = await server();
-  b = await server([addressOf(a, false)]);
+  a = await server([], []);
+  b = await server([addressOf(a, false)], []);
   // B's session (it dialled A) is A's duty session for B before A's own dial of B is up:
   // A's dial, once ready, must still make B a server to A.
   await a.network.whenConnected();

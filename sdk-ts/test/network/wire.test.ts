@@ -98,6 +98,13 @@ const SAMPLES: readonly WireMessage[] = [
   { type: 'get-part', id: MAX_ID, soul: UNICODE, after: LONG },
   { type: 'node-part', id: 11, next: '', skipped: [], frame: new Uint8Array(0) },
   { type: 'node-part', id: 11, next: UNICODE, skipped: ['big', LONG], frame: bytesOf(2000, 6) },
+  { type: 'members-sync', id: 12, known: [] },
+  { type: 'members-sync', id: MAX_ID, known: [{ peerId: '12D3KooWDPJFDEAtLBgrABdvV9HCyBjqVzK6ehsSvxTJsN9GADda', issuedAt: 1_765_000_000_000 }, { peerId: UNICODE, issuedAt: 0 }] },
+  { type: 'members', id: 0, records: [bytesOf(180, 7)] },
+  { type: 'members', id: 13, records: [] },
+  { type: 'members', id: MAX_ID, records: [new Uint8Array(0), bytesOf(8192, 8)] },
+  { type: 'feed-ack', id: 0, feed: 1, seq: 0 },
+  { type: 'feed-ack', id: 0, feed: MAX_ID, seq: MAX_ID },
 ];
 
 /** Small samples, for the exhaustive (quadratic) tests. */
@@ -211,7 +218,7 @@ describe('messages', () => {
   it('names a wrong version, an unknown type, and id-rule violations', () => {
     expect(wireErrorOf(() => decodeMessage(new Uint8Array([2, 0x0a, 1]))).code).toBe('wire/version');
     expect(wireErrorOf(() => decodeMessage(new Uint8Array([0]))).code).toBe('wire/version');
-    for (const type of [0x00, 0x0f, 0x7f, 0xff]) {
+    for (const type of [0x00, 0x1f, 0x7f, 0xff]) {
       expect(wireErrorOf(() => decodeMessage(new Uint8Array([1, type, 1]))).code).toBe('wire/unknown-type');
     }
     expect(wireErrorOf(() => decodeMessage(new Uint8Array([]))).code).toBe('wire/malformed');

@@ -50,6 +50,22 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
   let applied = since;
   let chain = Promise.resolve();
   let pendingBytes = 0;
+  let feedId = 0;
+  // FEED_ACK (1.2): how far the feed is stored here, at most once per macrotask, so the
+  // server learns quickly that this peer holds a write (durability levels) without one
+  // message per entry.
+  let ackScheduled = false;
+  let ackedSeq = since;
+  const acknowledge = (): void => {
+    if (!session.speaksDht || ackScheduled || feedId === 0) return;
+    ackScheduled = true;
+    setTimeout(() => {
+      ackScheduled = false;
+      if (session.closed || applied <= ackedSeq) return;
+      ackedSeq = applied;
+      void session.notify({ type: 'feed-ack', id: 0, feed: feedId, seq: applied }).catch(() => {});
+    }, 0);
+  };
   await session
     .follow(since, (entry) => {
       if (pendingBytes + entry.frame.length > MAX_PENDING_FEED_BYTES) {
@@ -62,15 +78,17 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
         pendingBytes -= entry.frame.length;
         if (replica.closed || entry.seq <= applied) return;
         try {
+          // `receive` resolves once the entry is durable here: only then is it acknowledged.
           counters.peerBatch(await replica.receive(entry.frame));
           applied = entry.seq;
           replica.stageRecord(cursorKey, encodeFeedCursor(applied));
+          acknowledge();
         } catch (error) {
           if (replica.closed) return;
           refused(session.peerId, codeOf(error), `a feed entry was refused: ${messageOf(error)}`);
         }
       });
-    })
+    }, (id) => (feedId = id))
     .catch((error: unknown) => requestFailed(session, error));
 }
 

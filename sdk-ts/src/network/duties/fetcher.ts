@@ -25,8 +25,8 @@ export interface FetcherOptions {
   readonly replica: ReplicaForFetcher;
   readonly counters: CounterSet;
   readonly emit: (event: NetworkEvent) => void;
-  /** Who to ask: the servers' duty sessions, else every peer's. */
-  readonly readSessions: () => SyncSession[];
+  /** Who to ask about `soul`: the servers' duty sessions, else every peer's (a DHT server: the soul's owners). */
+  readonly readSessions: (soul: string) => SyncSession[];
   /** True while the first connection is being made: a read waits for it. */
   readonly firstConnectionPending: () => boolean;
   readonly whenConnected: (signal: AbortSignal) => Promise<void>;
@@ -56,7 +56,7 @@ export class Fetcher {
   /** Resolves when every peer asked answered (or failed) or after `timeoutMs`; rejects only when `signal` aborts. */
   async fetch(soul: string, options: FetchOptions): Promise<void> {
     const { replica, counters, emit, readSessions, firstConnectionPending, whenConnected, changed } = this.#options;
-    let sessions = readSessions();
+    let sessions = readSessions(soul);
     if (sessions.length === 0 && !firstConnectionPending()) return;
     const { timeoutMs } = options;
     // A plain timer, held until the fetch ends: Node 20 may collect an
@@ -70,7 +70,7 @@ export class Fetcher {
       if (sessions.length === 0) {
         // Just opened and still dialling: a read made now is meant for the network.
         await whenConnected(signal).catch(() => {});
-        sessions = readSessions();
+        sessions = readSessions(soul);
       }
       await Promise.all(
         sessions.map(async (session) => {

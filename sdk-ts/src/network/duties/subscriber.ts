@@ -54,7 +54,7 @@ export class Subscriber {
   }
 
   /** A pushed update: taken only for souls this peer asked for. */
-  async event(message: IncomingEvent): Promise<void> {
+  async event(message: Extract<IncomingEvent, { type: 'event' }>): Promise<void> {
     const { replica, counters } = this.#options;
     const watched = replica.subscriptions;
     // Decoded once: the souls are checked, then the same decoded updates are merged.

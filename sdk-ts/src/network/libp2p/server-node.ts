@@ -17,7 +17,7 @@ import { createLibp2p } from 'libp2p';
 import { InvalidValueError } from '../../api/errors.js';
 import { FilePrefixDatastore } from './file-datastore.js';
 import { parseMultiaddr, peerIdOf } from '../multiaddr.js';
-import { baseConfig } from './shared.js';
+import { baseConfig, registerPeerKey } from './shared.js';
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import type { PrivateKey } from '@libp2p/interface';
 import type { Keychain } from '@libp2p/keychain';
@@ -102,6 +102,7 @@ export async function createServerNode(options: ServerNodeOptions): Promise<Serv
     },
   });
 
+  registerPeerKey(node, privateKey);
   dialBootstrapPeers(node, bootstrap);
   return node;
 }

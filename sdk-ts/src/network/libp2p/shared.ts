@@ -3,8 +3,8 @@
  * browser): encryption, multiplexing, the connection policy and the two services the
  * network uses: identify (protocols and addresses of a peer) and ping (round-trip times
  * in PeerStatus.rttMs). Everything RustDHT itself exchanges travels on its own sync
- * protocol (network/sync-session.ts). kad-dht and gossipsub are not run: nothing uses
- * them until placement (the DHT issue) gives them a job. Each node kind adds its
+ * protocol (network/sync-session.ts), the DHT's membership gossip included
+ * (network/dht/). Each node kind adds its
  * transports, identity and extra services (servers: the circuit relay).
  *
  * This module is imported by the browser node, so it must stay free of Node-only imports.
@@ -15,7 +15,7 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
 import { ping } from '@libp2p/ping';
 import type { Identify } from '@libp2p/identify';
-import type { ConnectionGater, Libp2p } from '@libp2p/interface';
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import type { Ping } from '@libp2p/ping';
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p';
 
@@ -27,6 +27,21 @@ export type NodeServices = {
 };
 
 export type RustDHTNode = Libp2p<NodeServices>;
+
+/**
+ * The private key each node was created with, for what must be signed with the peer's
+ * own identity (a server's member record, network/dht/). libp2p keeps the key to itself,
+ * so the factories that create a node with a key they made register it here.
+ */
+const peerKeys = new WeakMap<object, PrivateKey>();
+
+export function registerPeerKey(node: object, key: PrivateKey): void {
+  peerKeys.set(node, key);
+}
+
+export function peerKeyOf(node: object): PrivateKey | undefined {
+  return peerKeys.get(node);
+}
 
 /**
  * Loopback, which `exemptLoopback` lets bypass the connection manager's inbound limits

@@ -11,6 +11,11 @@
  * the commit that holds them is durable (durability.ts), as the backlog (read from the
  * store) is. The follower side is duties/feed-follower.ts.
  *
+ * In a DHT (network/dht/) a follower is sent only the part of each entry it owns
+ * (`route`: the engine cuts the entry by placement), and acknowledges how far it has
+ * stored the feed (FEED_ACK): `whenAcked` is how a coordinator learns an owner holds a
+ * write.
+ *
  * The backlog is sent at half the rate a follower with this peer's limits admits
  * (wire/rate-limiter.ts): the follower cannot skip an entry over its limit, so it ends
  * the session and resumes later, and a backlog sent as fast as the stream takes it would
@@ -29,6 +34,14 @@ export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onAppl
 
 type Feed = Extract<IncomingRequest, { type: 'feed' }>;
 
+/** The part of an entry's frame that `follower` is sent: the frame, a part of it, or undefined for nothing. */
+export type FeedRoute = (frame: Uint8Array, follower: string) => Uint8Array | undefined;
+
+interface AckWaiter {
+  readonly seq: number;
+  readonly resolve: () => void;
+}
+
 export class FeedServer {
   readonly #replica: ReplicaForFeedServer;
   readonly #counters: CounterSet;
@@ -38,9 +51,16 @@ export class FeedServer {
   readonly #listeners = new Map<SyncSession, Array<() => void>>();
 
   readonly #limits: ResolvedWireLimits;
+  readonly #route: FeedRoute | undefined;
+  /** Per session: the id of the feed it follows (what its FEED_ACKs must name). */
+  readonly #feedIds = new Map<SyncSession, number>();
+  /** Per follower peer: the highest seq it said it stored, and who waits for more. */
+  readonly #acked = new Map<string, number>();
+  readonly #waiters = new Map<string, AckWaiter[]>();
 
-  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier, limits: ResolvedWireLimits) {
+  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier, limits: ResolvedWireLimits, route?: FeedRoute) {
     this.#limits = limits;
+    this.#route = route;
     this.#replica = replica;
     this.#counters = counters;
     this.#role = role;
@@ -56,6 +76,63 @@ export class FeedServer {
   forget(session: SyncSession): void {
     for (const stop of this.#listeners.get(session) ?? []) stop();
     this.#listeners.delete(session);
+    this.#feedIds.delete(session);
+  }
+
+  /** A follower's FEED_ACK: it has stored this feed up to `seq`. Acks for a feed it does not follow on the session are refused. */
+  acked(session: SyncSession, feed: number, seq: number): void {
+    if (this.#feedIds.get(session) !== feed) {
+      this.#counters.reject('feed/unknown-ack');
+      return;
+    }
+    const before = this.#acked.get(session.peerId) ?? 0;
+    if (seq <= before) return;
+    this.#acked.set(session.peerId, seq);
+    const waiters = this.#waiters.get(session.peerId);
+    if (waiters === undefined) return;
+    const still = waiters.filter((waiter) => {
+      if (waiter.seq > seq) return true;
+      waiter.resolve();
+      return false;
+    });
+    if (still.length === 0) this.#waiters.delete(session.peerId);
+    else this.#waiters.set(session.peerId, still);
+  }
+
+  /** The highest seq `peerId` acknowledged (0: none). */
+  ackedSeq(peerId: string): number {
+    return this.#acked.get(peerId) ?? 0;
+  }
+
+  /** Resolves once `peerId` acknowledged `seq` (or later); rejects when `signal` fires. */
+  whenAcked(peerId: string, seq: number, signal?: AbortSignal): Promise<void> {
+    if (this.ackedSeq(peerId) >= seq) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: AckWaiter = {
+        seq,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        const list = this.#waiters.get(peerId);
+        if (list !== undefined) {
+          const at = list.indexOf(waiter);
+          if (at >= 0) list.splice(at, 1);
+          if (list.length === 0) this.#waiters.delete(peerId);
+        }
+        reject(signal!.reason);
+      };
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const list = this.#waiters.get(peerId) ?? [];
+      list.push(waiter);
+      this.#waiters.set(peerId, list);
+    });
   }
 
   /** Answers a FEED: OK, then the entries (in the background, until the session ends). */
@@ -64,6 +141,7 @@ export class FeedServer {
       throw new RustDHTError('feed/unavailable', 'this peer keeps no change log (only servers with a store do).');
     }
     await session.notify({ type: 'ok', id: message.id });
+    this.#feedIds.set(session, message.id);
     void this.#serve(session, message.id, message.since);
     return undefined;
   }
@@ -74,8 +152,12 @@ export class FeedServer {
     let lastSent = since;
     let live = false;
     const waiting: AppliedBatch[] = [];
-    const send = (seq: number, frame: Uint8Array): Promise<void> => {
+    const route = this.#route;
+    const send = (seq: number, whole: Uint8Array): Promise<void> => {
       lastSent = seq;
+      // The follower's own part of the entry (a DHT follower owns only some of its souls).
+      const frame = route === undefined ? whole : route(whole, session.peerId);
+      if (frame === undefined || frame.length === 0) return Promise.resolve();
       if (!session.fits(frame.length)) {
         // Cannot travel in one message; the peer gets it through reads and subscriptions.
         this.#counters.reject('feed/entry-too-large');

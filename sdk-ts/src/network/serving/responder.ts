@@ -26,6 +26,9 @@ import type { FeedServer } from './feed-server.js';
 import { partLimits } from './node-parts.js';
 import type { Publisher } from './publisher.js';
 
+/** Runs before a GET or a node's first GET_PART is answered from what is here (undefined: nothing to wait for). */
+export type BeforeRead = (soul: string, keys: readonly string[] | undefined) => Promise<void> | undefined;
+
 export type ReplicaForResponder = Pick<ReplicaForNetwork, 'nodeFrame' | 'nodeFramePart' | 'receive' | 'limits'>;
 
 export class Responder {
@@ -37,6 +40,8 @@ export class Responder {
 
   /** Throws the refusal when a peer's PUT may not be stored now (write-admission.ts). */
   readonly #admit: (session: SyncSession, frame: Uint8Array) => void;
+  /** Before a read is answered here: a DHT server that does not own the soul asks its owners first (network/dht/). */
+  readonly #beforeRead: BeforeRead;
 
   constructor(
     replica: ReplicaForResponder,
@@ -45,8 +50,10 @@ export class Responder {
     feeds: FeedServer,
     durability: DurabilityBarrier,
     admit: (session: SyncSession, frame: Uint8Array) => void = () => {},
+    beforeRead: BeforeRead = () => undefined,
   ) {
     this.#admit = admit;
+    this.#beforeRead = beforeRead;
     this.#replica = replica;
     this.#counters = counters;
     this.#publisher = publisher;
@@ -58,11 +65,14 @@ export class Responder {
   async request(session: SyncSession, message: IncomingRequest): Promise<WireMessage | undefined> {
     switch (message.type) {
       case 'get': {
+        await this.#beforeRead(message.soul, message.keys.length === 0 ? undefined : message.keys);
         const frame = await this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys);
         if (frame.length !== 0) await this.#durability.durable();
         return { type: 'node', id: message.id, frame };
       }
       case 'get-part': {
+        // The whole node is asked of the owners once, at the first part.
+        if (message.after === '') await this.#beforeRead(message.soul, undefined);
         const limits = partLimits(session.remoteMaxMessageBytes, this.#replica.limits?.maxKeyBytes);
         const part = await this.#replica.nodeFramePart(message.soul, message.after === '' ? undefined : message.after, limits);
         if (part.frame.length !== 0) await this.#durability.durable();

@@ -1,6 +1,6 @@
 /**
- * The messages of RustDHT's sync protocol, `/rustdht/sync/1.1.0` (and the
- * `/rustdht/sync/1.0.0` it extends): types, encoder and decoder. Pure (no I/O); framing.ts splits a stream into message bodies, sync-session.ts
+ * The messages of RustDHT's sync protocol, `/rustdht/sync/1.2.0` (and the 1.1.0 and
+ * 1.0.0 it extends): types, encoder and decoder. Pure (no I/O); framing.ts splits a stream into message bodies, sync-session.ts
  * runs a conversation. (One file of more than 400 lines on purpose: the format's
  * specification below, its encoder and its decoder are read and changed together.)
  *
@@ -54,6 +54,9 @@
  * | 0x0C | FEED_ENTRY  | reply    | seq varint, frame                                                     |                              |
  * | 0x0D | GET_PART    | request  | soul string, after string ("" = from the first key)                   | NODE_PART or ERROR           |
  * | 0x0E | NODE_PART   | reply    | next string ("" = last part), skipped keys string × count, frame      |                              |
+ * | 0x0F | MEMBERS_SYNC| request  | count varint, (peerId string, issuedAt varint) × count                | MEMBERS or ERROR             |
+ * | 0x10 | MEMBERS     | reply/0  | count varint, record bytes × count (each varint length + bytes)       |                              |
+ * | 0x11 | FEED_ACK    | 0        | feed id varint, seq varint                                            |                              |
  *
  * GET_PART and NODE_PART are 1.1 (a peer on a 1.0 stream never sends them): a whole
  * node in parts, each within the reader's message limit and batch limit, so no node is
@@ -61,6 +64,15 @@
  * the holder keeps nothing between requests (keys are never empty, so "" is free).
  * `skipped` names properties too large for one message on their own (passed over, not
  * blocking the rest). Parts are cut by the engine (`Engine.nodeFramePart`).
+ *
+ * MEMBERS_SYNC, MEMBERS and FEED_ACK are 1.2 (the DHT, network/dht/): a server's view of
+ * the membership (who it knows, and each one's newest record's issue time) and the
+ * signed member records the other has newer (core-rs/src/membership.rs owns their
+ * format; this layer carries them as opaque bytes, at most MAX_MEMBER_RECORDS of at most
+ * MAX_MEMBER_RECORD_BYTES each). MEMBERS with id 0 is a push (a server's own record when
+ * it starts or leaves). FEED_ACK tells a feed's server how far the follower has stored
+ * it (the seq of the last entry durable there), which is how a coordinator learns that
+ * an owner holds a write (durability levels, and when a copy it does not own may go).
  *
  * ACK outcomes: 0 applied, 1 ignored, 2 historical, 3 deferred, 4 rejected (the engine's
  * OutcomeKind). An ERROR with id 0 is a connection-level error: its sender closes the
@@ -79,12 +91,18 @@ import { allocateBody } from './framing.js';
 import { MAX_VARINT_BYTES, readVarint, varintLength, writeVarint } from './varint.js';
 import { WireError } from './wire-error.js';
 
-/** The protocol this peer prefers: 1.0 plus whole nodes in parts (GET_PART, NODE_PART). */
-export const SYNC_PROTOCOL = '/rustdht/sync/1.1.0';
+/** The protocol this peer prefers: 1.1 plus the DHT's membership and feed acknowledgements. */
+export const SYNC_PROTOCOL = '/rustdht/sync/1.2.0';
+/** 1.0 plus whole nodes in parts (GET_PART, NODE_PART). */
+export const SYNC_PROTOCOL_1_1 = '/rustdht/sync/1.1.0';
 /** The first version, still spoken with peers that know nothing newer (negotiated by libp2p). */
 export const SYNC_PROTOCOL_1_0 = '/rustdht/sync/1.0.0';
 /** What this peer offers and accepts, preferred first. */
-export const SYNC_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL, SYNC_PROTOCOL_1_0];
+export const SYNC_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL, SYNC_PROTOCOL_1_1, SYNC_PROTOCOL_1_0];
+/** The most member records one MEMBERS carries, and the most peers one MEMBERS_SYNC names. */
+export const MAX_MEMBER_RECORDS = 1024;
+/** The largest member record carried (the engine refuses larger ones anyway). */
+export const MAX_MEMBER_RECORD_BYTES = 8192;
 export const WIRE_VERSION = 1;
 /** Default cap on the souls of a SUBSCRIBE/UNSUBSCRIBE and the keys of a GET. */
 export const DEFAULT_MAX_SOULS = 10_000;
@@ -111,7 +129,16 @@ export type WireMessage =
   | { readonly type: 'feed'; readonly id: number; readonly since: number }
   | { readonly type: 'feed-entry'; readonly id: number; readonly seq: number; readonly frame: Uint8Array }
   | { readonly type: 'get-part'; readonly id: number; readonly soul: string; readonly after: string }
-  | { readonly type: 'node-part'; readonly id: number; readonly next: string; readonly skipped: readonly string[]; readonly frame: Uint8Array };
+  | { readonly type: 'node-part'; readonly id: number; readonly next: string; readonly skipped: readonly string[]; readonly frame: Uint8Array }
+  | { readonly type: 'members-sync'; readonly id: number; readonly known: readonly MemberDigestEntry[] }
+  | { readonly type: 'members'; readonly id: number; readonly records: readonly Uint8Array[] }
+  | { readonly type: 'feed-ack'; readonly id: 0; readonly feed: number; readonly seq: number };
+
+/** One line of a MEMBERS_SYNC: a member the sender knows, and the issue time of its newest record there. */
+export interface MemberDigestEntry {
+  readonly peerId: string;
+  readonly issuedAt: number;
+}
 
 export type WireMessageType = WireMessage['type'];
 
@@ -131,6 +158,9 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<WireMessageType, number>> = {
   'feed-entry': 0x0c,
   'get-part': 0x0d,
   'node-part': 0x0e,
+  'members-sync': 0x0f,
+  members: 0x10,
+  'feed-ack': 0x11,
 };
 
 const TYPES_BY_CODE: readonly (WireMessageType | undefined)[] = (() => {
@@ -159,6 +189,9 @@ const ID_RULE: Readonly<Record<WireMessageType, 'zero' | 'nonzero' | 'any'>> = {
   'feed-entry': 'nonzero',
   'get-part': 'nonzero',
   'node-part': 'nonzero',
+  'members-sync': 'nonzero',
+  members: 'any',
+  'feed-ack': 'zero',
 };
 
 function idProblem(type: WireMessageType, id: number): string | undefined {
@@ -245,6 +278,25 @@ export function encodeMessage(message: WireMessage): Uint8Array {
       parts.string(message.next, 'key');
       parts.strings(message.skipped, 'key');
       parts.bytes(message.frame);
+      break;
+    case 'members-sync':
+      parts.varint(message.known.length, 'member count');
+      for (const entry of message.known) {
+        parts.string(entry.peerId, 'peer id');
+        parts.varint(entry.issuedAt, 'issuedAt');
+      }
+      break;
+    case 'members':
+      parts.varint(message.records.length, 'record count');
+      for (const record of message.records) {
+        if (!(record instanceof Uint8Array)) throw new WireError('wire/malformed', 'cannot encode a member record that is not a Uint8Array.');
+        parts.varint(record.length, 'record length');
+        parts.bytes(record);
+      }
+      break;
+    case 'feed-ack':
+      parts.varint(message.feed, 'feed id');
+      parts.varint(message.seq, 'seq');
       break;
   }
 
@@ -399,6 +451,29 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
       const skipped = cursor.strings('key', maxSouls);
       return { type, id, next, skipped, frame: cursor.rest() };
     }
+    case 'members-sync': {
+      // Each entry takes at least two bytes (an empty peer id and a one-byte varint).
+      const count = cursor.count('member', 2, MAX_MEMBER_RECORDS);
+      const known: MemberDigestEntry[] = [];
+      for (let i = 0; i < count; i++) {
+        const peerId = cursor.string('peer id');
+        known.push({ peerId, issuedAt: cursor.varint('issuedAt') });
+      }
+      message = { type, id, known };
+      break;
+    }
+    case 'members': {
+      const count = cursor.count('member record', 1, MAX_MEMBER_RECORDS);
+      const records: Uint8Array[] = [];
+      for (let i = 0; i < count; i++) records.push(cursor.sized('member record', MAX_MEMBER_RECORD_BYTES));
+      message = { type, id, records };
+      break;
+    }
+    case 'feed-ack': {
+      const feed = cursor.varint('feed id');
+      message = { type, id: 0, feed, seq: cursor.varint('seq') };
+      break;
+    }
   }
   cursor.end(type);
   return message;
@@ -463,6 +538,16 @@ class Cursor {
     const strings: string[] = [];
     for (let i = 0; i < count; i++) strings.push(this.string(what));
     return strings;
+  }
+
+  /** Varint length then that many bytes (at most `max`), zero-copy. */
+  sized(what: string, max: number): Uint8Array {
+    const length = this.varint(`${what} length`);
+    if (length > this.remaining) throw truncated(what);
+    if (length > max) throw new WireError('wire/too-large', `a ${what} of ${length} bytes; the limit is ${max}.`);
+    const bytes = this.#bytes.subarray(this.#pos, this.#pos + length);
+    this.#pos += length;
+    return bytes;
   }
 
   /** Zero-copy: a view of the rest of the body. */

@@ -15,23 +15,32 @@
  * still costs only ~30 ms and a few MB per peer. The channel pair serves where the
  * protocol itself is under test (the sync conformance suite).
  */
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { memory } from '@libp2p/memory';
 import { createLibp2p } from 'libp2p';
-import { baseConfig, type RustDHTNode } from '../../../src/network/libp2p/shared.js';
+import { baseConfig, registerPeerKey, type RustDHTNode } from '../../../src/network/libp2p/shared.js';
 import type { NetworkPlatform } from '../../../src/network/platform.js';
-import type { NetworkOptions } from '../../../src/network/types.js';
+import type { DhtOptions, NetworkOptions } from '../../../src/network/types.js';
 import { MemoryStore, RustDHT, type NetworkedRustDHT } from '../../../src/node.js';
 
 let nodes = 0;
 
-/** A libp2p node like the platform's, on the in-memory transport: servers listen at a fresh /memory/ address. */
+/**
+ * A libp2p node like the platform's, on the in-memory transport: servers listen at a
+ * fresh /memory/ address, with an Ed25519 key registered as the server platform does
+ * (their member records are signed with it: network/dht/).
+ */
 async function createMemoryNode(options: NetworkOptions): Promise<RustDHTNode> {
   const server = options.role === 'server';
-  return createLibp2p({
+  const privateKey = await generateKeyPair('Ed25519');
+  const node = await createLibp2p({
     ...baseConfig(),
+    privateKey,
     addresses: { listen: server ? [`/memory/rustdht-${process.pid}-${++nodes}`] : [] },
     transports: [memory()],
   });
+  if (server) registerPeerKey(node, privateKey);
+  return node;
 }
 
 /** The Node entry's RustDHT, with its network on in-memory libp2p nodes. */
@@ -43,14 +52,32 @@ export type Peer = NetworkedRustDHT<InProcessRustDHT>;
 
 export interface InProcessPeers {
   readonly servers: readonly Peer[];
+  /** Each server's store, in the order of `servers`. */
+  readonly stores: readonly MemoryStore[];
   readonly clients: readonly Peer[];
   /** Resolves once every client has a session with its server and every server with the others. */
   whenConnected(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startPeers(options: { servers: number; clients: number; readTimeoutMs?: number }): Promise<InProcessPeers> {
+export interface StartOptions {
+  readonly servers: number;
+  readonly clients: number;
+  readonly readTimeoutMs?: number;
+  /** The servers' DHT options (network.dht). */
+  readonly dht?: DhtOptions;
+  /**
+   * 'mesh' (default): every server keeps every other dialled, as a shared bootstrap list
+   * does. 'first': each knows only the first server and finds the others through the
+   * membership gossip.
+   */
+  readonly bootstrap?: 'mesh' | 'first';
+}
+
+export async function startPeers(options: StartOptions): Promise<InProcessPeers> {
   const servers: Peer[] = [];
+  const stores: MemoryStore[] = [];
+  const mesh = options.bootstrap !== 'first';
   const clients: Peer[] = [];
   const close = async (): Promise<void> => {
     await Promise.allSettled([...clients, ...servers].map((db) => db.close({ timeoutMs: 0 })));
@@ -58,13 +85,15 @@ export async function startPeers(options: { servers: number; clients: number; re
   try {
     for (let i = 0; i < options.servers; i++) {
       // Each dials the servers started before it: a full mesh once all are up.
-      const peers = servers.map(addressOf);
-      servers.push(await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers, readTimeoutMs: options.readTimeoutMs } }));
+      const peers = mesh ? servers.map(addressOf) : servers.slice(0, 1).map(addressOf);
+      const store = new MemoryStore();
+      stores.push(store);
+      servers.push(await InProcessRustDHT.open({ store, network: { role: 'server', peers, readTimeoutMs: options.readTimeoutMs, dht: options.dht } }));
     }
     // And keeps the ones started after it, as one bootstrap list shared by the cluster
     // would: a server follows the change log only of servers it was configured with
     // (a peer that merely says 'server' in its HELLO is not followed).
-    for (const [i, server] of servers.entries()) for (const later of servers.slice(i + 1)) server.network.dial(addressOf(later));
+    if (mesh) for (const [i, server] of servers.entries()) for (const later of servers.slice(i + 1)) server.network.dial(addressOf(later));
     const opening = Array.from({ length: options.clients }, (_, i) =>
       InProcessRustDHT.open({ store: 'memory', network: { role: 'client', peers: [addressOf(servers[i % servers.length]!)], readTimeoutMs: options.readTimeoutMs } }),
     );
@@ -78,6 +107,7 @@ export async function startPeers(options: { servers: number; clients: number; re
   }
   return {
     servers,
+    stores,
     clients,
     async whenConnected(signal) {
       await Promise.all([

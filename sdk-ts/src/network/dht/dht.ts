@@ -1,0 +1,120 @@
+/**
+ * A server's part in the DHT (docs/ARCHITECTURE.md, "The DHT"): who the members are
+ * (member-table.ts, membership.ts), who owns each soul (placement-view.ts), and what
+ * each server's change log feeds each member (only the part it owns: `route`).
+ *
+ * The network (peer-network.ts) creates one on servers and hands it the slices of
+ * itself it needs (DhtHost); nothing here reaches into sessions or the database
+ * otherwise.
+ */
+import type { PrivateKey } from '@libp2p/interface';
+import { InvalidValueError } from '../../api/errors.js';
+import type { AppliedBatch } from '../replica-port.js';
+import type { SyncSession } from '../sync-session.js';
+import { Handoff, type ReplicaForHandoff } from './handoff.js';
+import type { DhtOptions, DhtStatus } from '../types.js';
+import { type MemberRecordEngine, MemberTable } from './member-table.js';
+import { Membership } from './membership.js';
+import { DEFAULT_REPLICAS, type PlacementEngine, PlacementView } from './placement-view.js';
+
+export interface DhtHost {
+  readonly engine: PlacementEngine & MemberRecordEngine;
+  readonly selfId: string;
+  readonly privateKey: PrivateKey;
+  readonly addresses: () => readonly string[];
+  readonly sessions: () => readonly SyncSession[];
+  readonly connected: (peerId: string) => boolean;
+  readonly keep: (address: string) => void;
+  readonly drop: (address: string) => void;
+  readonly kept: (peerId: string) => boolean;
+  readonly refused: (peerId: string, code: string, message: string) => void;
+  readonly replica: ReplicaForHandoff & { onApplied(listener: (batch: AppliedBatch) => void): () => void };
+  /** A ready session with server `peerId`. */
+  readonly sessionOf: (peerId: string) => SyncSession | undefined;
+  /** Whether a peer subscribed to `soul` here. */
+  readonly watched: (soul: string) => boolean;
+}
+
+export class Dht {
+  readonly table: MemberTable;
+  readonly placement: PlacementView;
+  readonly membership: Membership;
+  readonly handoff: Handoff;
+  readonly #host: DhtHost;
+  #stopApplied: (() => void) | undefined;
+
+  constructor(host: DhtHost, options: DhtOptions = {}) {
+    if (host.privateKey.type !== 'Ed25519') {
+      throw new InvalidValueError('config/invalid', `a DHT server needs an Ed25519 peer key (its member record is signed with it); this one is ${host.privateKey.type}.`);
+    }
+    this.#host = host;
+    this.table = new MemberTable(host.engine, host.selfId, options.trustedMembers);
+    this.placement = new PlacementView(host.engine, this.table, options.replicas ?? DEFAULT_REPLICAS, host.selfId);
+    const announce = options.announce;
+    this.membership = new Membership({
+      table: this.table,
+      selfId: host.selfId,
+      // libp2p's raw Ed25519 private key is the 32-byte seed followed by the public key.
+      seed: host.privateKey.raw.subarray(0, 32),
+      addresses: announce === undefined ? host.addresses : () => announce,
+      capacity: options.capacity ?? 0,
+      sessions: host.sessions,
+      connected: host.connected,
+      keep: host.keep,
+      drop: host.drop,
+      kept: host.kept,
+      refused: host.refused,
+    });
+    this.handoff = new Handoff({
+      replica: host.replica,
+      engine: host.engine,
+      table: this.table,
+      placement: this.placement,
+      selfId: host.selfId,
+      sessionOf: host.sessionOf,
+      watched: host.watched,
+      refused: host.refused,
+    });
+  }
+
+  start(): void {
+    this.membership.start();
+    this.handoff.start();
+    // What this server stores and does not own (a client's write it coordinated) goes to the owners.
+    this.#stopApplied = this.#host.replica.onApplied((batch) => {
+      const souls = new Set<string>();
+      for (const change of batch.changes) souls.add(change[0]);
+      this.handoff.noteChanged([...souls]);
+    });
+  }
+
+  stop(): Promise<void> {
+    this.#stopApplied?.();
+    this.handoff.stop();
+    return this.membership.stop();
+  }
+
+  /**
+   * What a follower is fed of a change-log entry: with R or fewer members, everything
+   * (every member owns every soul, and a follower not yet known as a member gets what a
+   * configured server always got); otherwise only the updates of souls it owns, nothing
+   * when it is not a member.
+   */
+  readonly route = (frame: Uint8Array, follower: string): Uint8Array | undefined => {
+    if (this.placement.full) return frame;
+    return this.placement.partFor(frame, follower);
+  };
+
+  /**
+   * Whether a read of `soul` here must ask its owners first: this server is not among
+   * them and no subscriber here keeps it (a watched soul's changes arrive here live).
+   */
+  readsFromOwners(soul: string): boolean {
+    if (this.placement.full || this.placement.owns(soul)) return false;
+    return !this.#host.watched(soul);
+  }
+
+  status(): DhtStatus {
+    return { members: this.placement.members.length, replicas: this.placement.replicas, share: this.placement.share(), version: this.placement.version };
+  }
+}

@@ -1,0 +1,306 @@
+/**
+ * Keeps each soul this server stores on its R owners, and lets go of the ones it does
+ * not own once they are there (DESIGN.md §5, "Churn"):
+ *
+ * - **Handoff.** A soul this server holds but does not own (it coordinated a client's
+ *   write, or ownership moved away from it) is pushed to each of its owners (PUT of the
+ *   whole node, in parts); once every owner acknowledged it, the local copy is released
+ *   (records deleted, node dropped), unless a subscriber here watches it or the
+ *   database protects it (its own outbox). An owner that cannot be reached keeps the
+ *   copy here until it can: that copy is the hint, persisted in the store as any node,
+ *   delivered when the owner returns or when membership names another owner. Never
+ *   fewer than R copies during a move: nothing is deleted before the owners confirm.
+ * - **Rebalance.** When the member set changes (a join, a leave, a failure), each soul
+ *   whose owners gained a member is pushed to the new owner by the closest of its
+ *   previous owners still alive (one pusher per soul, not R). Souls that moved away
+ *   from this server are handed off as above.
+ * - After start, once membership has settled (no change for SETTLE_MS), one pass hands
+ *   off whatever this server holds and does not own (membership may have changed while
+ *   it was down); what changed on souls it does own while it was down arrives through
+ *   the change-log feeds from where it left off (duties/feed-follower.ts).
+ *
+ * Pushes are paced (REPAIR_BYTES_PER_SECOND, REPAIR_CONCURRENCY requests in flight) so
+ * repair cannot starve foreground traffic.
+ */
+import { isFinalRefusal } from '../duties/write-refusals.js';
+import { codeOf, messageOf } from '../refusal.js';
+import type { NodePartLimits, ReplicaForNetwork } from '../replica-port.js';
+import { partLimits } from '../serving/node-parts.js';
+import type { SyncSession } from '../sync-session.js';
+import { TokenBucket } from '../wire/rate-limiter.js';
+import type { MemberTable } from './member-table.js';
+import type { PlacementEngine, PlacementView } from './placement-view.js';
+import { ownersUnder } from './placement-view.js';
+
+/** Membership must be still this long before a pass runs (joins come in bursts). */
+export const SETTLE_MS = 1_500;
+/** How often souls waiting for an owner that could not be reached are tried again. */
+export const RETRY_MS = 5_000;
+/** Bytes per second repair may send, all targets together. */
+export const REPAIR_BYTES_PER_SECOND = 16 * 1024 * 1024;
+/** Pushes in flight at once. */
+export const REPAIR_CONCURRENCY = 16;
+/** Souls one pass looks at per placement call. */
+const SCAN_CHUNK = 1024;
+/** How long one push waits for its acknowledgement. */
+const PUSH_TIMEOUT_MS = 15_000;
+
+export type ReplicaForHandoff = Pick<ReplicaForNetwork, 'storedSouls' | 'release' | 'nodeFramePart' | 'closed' | 'limits'>;
+
+export interface HandoffHost {
+  readonly replica: ReplicaForHandoff;
+  readonly engine: PlacementEngine;
+  readonly table: MemberTable;
+  readonly placement: PlacementView;
+  readonly selfId: string;
+  /** A ready session with server `peerId`, if connected. */
+  readonly sessionOf: (peerId: string) => SyncSession | undefined;
+  /** Souls a peer subscribed to here: kept as a cache for it. */
+  readonly watched: (soul: string) => boolean;
+  readonly refused: (peerId: string, code: string, message: string) => void;
+}
+
+/** What repair did, for /metrics. */
+export interface HandoffCounters {
+  /** Souls pushed to an owner (one per soul and owner). */
+  pushes: number;
+  /** Bytes of node frames pushed. */
+  bytes: number;
+  /** Souls released here after their owners confirmed them. */
+  released: number;
+  /** Completed passes over the store. */
+  passes: number;
+}
+
+export class Handoff {
+  readonly #host: HandoffHost;
+  readonly counters: HandoffCounters = { pushes: 0, bytes: 0, released: 0, passes: 0 };
+  readonly #bucket = new TokenBucket(REPAIR_BYTES_PER_SECOND, REPAIR_BYTES_PER_SECOND);
+  /** Souls this server holds and does not own, waiting to be pushed and released. */
+  readonly #pending = new Set<string>();
+  /** The member list of the last pass (undefined before the first). */
+  #lastMembers: readonly string[] | undefined;
+  #settleTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryTimer: ReturnType<typeof setInterval> | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopChange: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(host: HandoffHost) {
+    this.#host = host;
+  }
+
+  start(): void {
+    this.#stopChange = this.#host.table.onChange(() => this.#settle());
+    this.#settle();
+    this.#retryTimer = setInterval(() => {
+      if (this.#pending.size !== 0) this.#schedule();
+    }, RETRY_MS);
+    this.#retryTimer.unref?.();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#stopChange?.();
+    clearTimeout(this.#settleTimer);
+    clearInterval(this.#retryTimer);
+  }
+
+  /** Souls waiting for their owners to confirm them before they are released here. */
+  get pendingSouls(): number {
+    return this.#pending.size;
+  }
+
+  /** Resolves once no pass runs (tests, tools). */
+  async idle(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  /** Souls an applied batch changed here: those this server does not own are handed off. */
+  noteChanged(souls: readonly string[]): void {
+    const { placement, selfId } = this.#host;
+    if (this.#stopped || placement.full) return;
+    const fresh = souls.filter((soul) => !this.#pending.has(soul));
+    if (fresh.length === 0) return;
+    const owners = placement.ownersOf(fresh);
+    let added = false;
+    fresh.forEach((soul, i) => {
+      if (owners[i]!.includes(selfId)) return;
+      this.#pending.add(soul);
+      added = true;
+    });
+    if (added) this.#schedule();
+  }
+
+  /** Waits until membership has been still for SETTLE_MS, then runs a pass. */
+  #settle(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#settleTimer);
+    this.#settleTimer = setTimeout(() => this.#schedule(true), SETTLE_MS);
+    this.#settleTimer.unref?.();
+  }
+
+  /** Runs a pass now, or after the one under way. `scan`: look at every stored soul. */
+  #schedule(scan = false): void {
+    if (this.#stopped) return;
+    if (scan) this.#scanWanted = true;
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#pass()
+      .catch((error: unknown) => {
+        if (!this.#stopped && !this.#host.replica.closed) this.#host.refused(this.#host.selfId, codeOf(error, 'repair/failed'), `a repair pass failed: ${messageOf(error)}`);
+      })
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again && !this.#stopped) {
+          this.#again = false;
+          this.#schedule();
+        }
+      });
+  }
+
+  #scanWanted = false;
+
+  async #pass(): Promise<void> {
+    const members = this.#host.placement.members;
+    if (members.length === 0) return;
+    if (this.#scanWanted) {
+      this.#scanWanted = false;
+      await this.#scan(this.#lastMembers, members);
+      this.#lastMembers = members;
+      this.counters.passes++;
+    }
+    await this.#handOffPending();
+  }
+
+  /**
+   * One look at every stored soul under the members `now` (compared with `before`, the
+   * last pass's): souls not owned here join the pending hand-offs; souls whose owners
+   * gained a member are pushed to it.
+   */
+  async #scan(before: readonly string[] | undefined, now: readonly string[]): Promise<void> {
+    const { replica, placement, selfId } = this.#host;
+    let chunk: string[] = [];
+    const work: Array<Promise<void>> = [];
+    const flush = async (): Promise<void> => {
+      const souls = chunk;
+      chunk = [];
+      const owners = placement.ownersOf(souls);
+      const previous = before === undefined ? undefined : ownersUnder(this.#host.engine, before, placement.replicas, souls);
+      for (let i = 0; i < souls.length; i++) {
+        const soul = souls[i]!;
+        if (!owners[i]!.includes(selfId)) {
+          this.#pending.add(soul);
+          continue;
+        }
+        if (previous === undefined) continue;
+        const old = previous[i]!;
+        const gained = owners[i]!.filter((owner) => !old.includes(owner));
+        if (gained.length === 0) continue;
+        // Every holder that owns it pushes (up to R copies of the same push, which the
+        // new owner merges to nothing): servers may pass through different member sets
+        // on the way, so "the closest previous owner pushes" could leave it to a server
+        // whose own history never saw this change.
+        for (const target of gained) if (target !== selfId) work.push(this.#paced(() => this.#push(soul, target).then(() => {}, () => {})));
+      }
+    };
+    for await (const soul of replica.storedSouls()) {
+      if (this.#stopped || replica.closed) return;
+      chunk.push(soul);
+      if (chunk.length === SCAN_CHUNK) await flush();
+    }
+    if (chunk.length !== 0) await flush();
+    await Promise.all(work);
+  }
+
+  /** Pushes every pending soul to its owners; releases those every owner confirmed. */
+  async #handOffPending(): Promise<void> {
+    const { placement, selfId, replica } = this.#host;
+    const souls = [...this.#pending];
+    const confirmed: string[] = [];
+    for (let start = 0; start < souls.length; start += SCAN_CHUNK) {
+      if (this.#stopped || replica.closed) return;
+      const chunk = souls.slice(start, start + SCAN_CHUNK);
+      const owners = placement.ownersOf(chunk);
+      await Promise.all(
+        chunk.map((soul, i) =>
+          this.#paced(async () => {
+            const targets = owners[i]!;
+            if (targets.includes(selfId)) {
+              // Owned again (membership changed back): nothing to hand off.
+              this.#pending.delete(soul);
+              return;
+            }
+            const results = await Promise.allSettled(targets.map((target) => this.#push(soul, target)));
+            if (targets.length !== 0 && results.every((result) => result.status === 'fulfilled')) confirmed.push(soul);
+          }),
+        ),
+      );
+    }
+    if (confirmed.length === 0 || replica.closed) return;
+    const released = await replica.release(confirmed, (soul) => this.#host.watched(soul));
+    this.counters.released += released.length;
+    for (const soul of confirmed) this.#pending.delete(soul);
+  }
+
+  /** Sends the whole of `soul` to `target` (PUT per part); resolves once every part was taken. */
+  async #push(soul: string, target: string): Promise<void> {
+    const session = this.#host.sessionOf(target);
+    if (session === undefined) throw new Error(`${target} is not connected`);
+    const limits: NodePartLimits = partLimits(session.remoteMaxMessageBytes, this.#host.replica.limits?.maxKeyBytes);
+    let after: string | undefined;
+    do {
+      const part = await this.#host.replica.nodeFramePart(soul, after, limits);
+      after = part.next;
+      if (part.frame.length === 0) continue;
+      await this.#take(part.frame.length);
+      try {
+        const reply = await session.request({ type: 'put', frame: part.frame }, { timeoutMs: PUSH_TIMEOUT_MS });
+        // Refused "for now" (a full disk, a quota, a deferral): not held yet, try later. A
+        // final refusal (a bad signature) will never change: the owner has what it takes.
+        if (reply.type === 'ack' && reply.outcomes.some((outcome) => outcome.outcome === 'rejected' && !isFinalRefusal(outcome.code))) {
+          throw new Error(`${target} did not take ${soul} yet`);
+        }
+      } catch (error) {
+        if (!session.closed) this.#host.refused(target, codeOf(error), `handing ${soul} off failed: ${messageOf(error)}`);
+        throw error;
+      }
+      this.counters.bytes += part.frame.length;
+    } while (after !== undefined);
+    this.counters.pushes++;
+  }
+
+  /** At most REPAIR_CONCURRENCY of these run at once. */
+  #paced<T>(run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const go = (): void => {
+        this.#inFlight++;
+        run()
+          .then(resolve, reject)
+          .finally(() => {
+            this.#inFlight--;
+            this.#queue.shift()?.();
+          });
+      };
+      if (this.#inFlight < REPAIR_CONCURRENCY) go();
+      else this.#queue.push(go);
+    });
+  }
+
+  #inFlight = 0;
+  readonly #queue: Array<() => void> = [];
+
+  /** Waits until `bytes` may be sent under REPAIR_BYTES_PER_SECOND. */
+  async #take(bytes: number): Promise<void> {
+    const bucket = this.#bucket;
+    const size = Math.min(bytes, bucket.burst);
+    while (!bucket.canTake(size)) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, ((size - bucket.tokens) / REPAIR_BYTES_PER_SECOND) * 1000)));
+    }
+    bucket.take(size);
+  }
+}
+

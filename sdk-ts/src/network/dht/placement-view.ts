@@ -1,0 +1,155 @@
+/**
+ * Who owns a soul, as of the live membership (member-table.ts): the R servers whose
+ * positions (SHA-256 of the peer id's multihash) are closest by XOR to the soul's
+ * position (SHA-256 of the soul). The decision is the engine's (core-rs/src/placement.rs,
+ * one call for many souls); this view only keeps an engine Placement in step with the
+ * member set and turns member indices into peer ids.
+ *
+ * Every server computes the same owners from the same member set, with no lookup:
+ * zero hops (DESIGN.md §5). With R or fewer members everyone owns everything.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { MemberTable } from './member-table.js';
+
+/** The engine's placement object (core-rs/src/wasm.rs `Placement`). */
+export interface EnginePlacement {
+  readonly size: number;
+  readonly replicas: number;
+  owners(souls: string[]): Uint32Array;
+  routeFrame(frame: Uint8Array): (Uint8Array | undefined)[];
+  free(): void;
+}
+
+export interface PlacementEngine {
+  readonly Placement: new (members: Uint8Array[], replicas: number) => EnginePlacement;
+}
+
+/** Default number of owners of each soul. */
+export const DEFAULT_REPLICAS = 3;
+
+/** Souls sampled to estimate the share of the ring a server owns (`share()`). */
+const SHARE_SAMPLE = 2048;
+
+export class PlacementView {
+  readonly #engine: PlacementEngine;
+  readonly #table: MemberTable;
+  readonly #replicas: number;
+  readonly #self: string;
+  #version = -1;
+  #placement: EnginePlacement | undefined;
+  #members: readonly string[] = [];
+  #index = new Map<string, number>();
+  #share: number | undefined;
+  /** Routed frames by frame object, for this version: one engine call serves every follower. */
+  #routed = new WeakMap<Uint8Array, (Uint8Array | undefined)[]>();
+
+  constructor(engine: PlacementEngine, table: MemberTable, replicas: number, self: string) {
+    this.#engine = engine;
+    this.#table = table;
+    this.#replicas = replicas;
+    this.#self = self;
+  }
+
+  /** R: how many servers own each soul (fewer when there are fewer members). */
+  get replicas(): number {
+    return this.#replicas;
+  }
+
+  /** The live member ids placement uses now, sorted. */
+  get members(): readonly string[] {
+    this.#refresh();
+    return this.#members;
+  }
+
+  /** The membership version this placement follows. */
+  get version(): number {
+    this.#refresh();
+    return this.#version;
+  }
+
+  /** True when every member owns every soul (no more members than R). */
+  get full(): boolean {
+    this.#refresh();
+    return this.#members.length <= this.#replicas;
+  }
+
+  isMember(peerId: string): boolean {
+    this.#refresh();
+    return this.#index.has(peerId);
+  }
+
+  /** The owners of each soul, closest first. */
+  ownersOf(souls: readonly string[]): string[][] {
+    this.#refresh();
+    const placement = this.#placement;
+    if (placement === undefined || souls.length === 0) return souls.map(() => []);
+    const flat = placement.owners([...souls]);
+    const k = placement.replicas;
+    const owners: string[][] = [];
+    for (let i = 0; i < souls.length; i++) {
+      const row: string[] = [];
+      for (let j = 0; j < k; j++) row.push(this.#members[flat[i * k + j]!]!);
+      owners.push(row);
+    }
+    return owners;
+  }
+
+  /** Whether this server is among `soul`'s owners. */
+  owns(soul: string): boolean {
+    return this.ownersOf([soul])[0]!.includes(this.#self);
+  }
+
+  /**
+   * The part of `frame` that `peerId` owns (the updates of its souls), undefined when it
+   * owns none of them or is not a member. One engine call per frame and version, shared
+   * by every follower the frame goes to.
+   */
+  partFor(frame: Uint8Array, peerId: string): Uint8Array | undefined {
+    this.#refresh();
+    const index = this.#index.get(peerId);
+    if (index === undefined || this.#placement === undefined) return undefined;
+    let routed = this.#routed.get(frame);
+    if (routed === undefined) {
+      routed = this.#placement.routeFrame(frame);
+      this.#routed.set(frame, routed);
+    }
+    return routed[index];
+  }
+
+  /** About how much of the ring this server owns (0..1): the share of sampled souls it is an owner of. */
+  share(): number {
+    this.#refresh();
+    if (this.#share !== undefined) return this.#share;
+    if (!this.#index.has(this.#self)) return (this.#share = 0);
+    const sample = Array.from({ length: SHARE_SAMPLE }, (_, i) => `ring-sample/${i}`);
+    const owned = this.ownersOf(sample).filter((owners) => owners.includes(this.#self)).length;
+    return (this.#share = owned / SHARE_SAMPLE);
+  }
+
+  #refresh(): void {
+    if (this.#version === this.#table.version) return;
+    this.#version = this.#table.version;
+    this.#placement?.free();
+    this.#placement = undefined;
+    this.#share = undefined;
+    this.#routed = new WeakMap();
+    this.#members = this.#table.live().map((member) => member.peerId);
+    this.#index = new Map(this.#members.map((peerId, i) => [peerId, i]));
+    if (this.#members.length === 0) return;
+    const ids = this.#members.map((peerId) => peerIdFromString(peerId).toMultihash().bytes);
+    this.#placement = new this.#engine.Placement(ids, this.#replicas);
+  }
+}
+
+/** The owners of `souls` among `members` (any member list, e.g. an earlier one), closest first. */
+export function ownersUnder(engine: PlacementEngine, members: readonly string[], replicas: number, souls: readonly string[]): string[][] {
+  if (members.length === 0) return souls.map(() => []);
+  const placement = new engine.Placement(members.map((peerId) => peerIdFromString(peerId).toMultihash().bytes), replicas);
+  try {
+    const flat = placement.owners([...souls]);
+    const k = placement.replicas;
+    return souls.map((_, i) => Array.from(flat.subarray(i * k, (i + 1) * k), (index) => members[index]!));
+  } finally {
+    placement.free();
+  }
+}
