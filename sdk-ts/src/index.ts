@@ -13,6 +13,7 @@ export type { IdentityKeeper } from './replica/identity-keeper.js';
 export type { Outbox, OutboxEntry, OutboxEvent, OutboxListener, OutboxIterationOptions } from './replica/outbox.js';
 export type { PutValue, PutObject } from './api/flatten.js';
 export type { ReceiveResult, UpdateOutcome, ChangesListener } from './replica/replica.js';
+export type { Durability, PutOptions, ReplicationResult } from './api/durability.js';
 export type { OutcomeCounts, OutcomeKind } from './replica/batch-report.js';
 export type { Link, Value, NodeData, ReadValue, PropertyMeta, NodeMeta, PropertyChange } from './api/values.js';
 export {
@@ -26,6 +27,7 @@ export {
   AbortError,
   StorageQuotaError,
   UndeliveredWritesError,
+  DurabilityError,
 } from './api/errors.js';
 export { EngineTrappedError, onEngineTrap } from './engine/trap-guard.js';
 export type { StorageAdapter, StorageEntry, StorageOperation, RangeOptions } from './storage/adapter.js';

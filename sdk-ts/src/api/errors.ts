@@ -71,6 +71,29 @@ export class StorageQuotaError extends RustDHTError {
 }
 
 /**
+ * A put that asked for a durability level (`put(value, { durability })`) did not reach
+ * it in time: `reached` of the soul's `owners` servers confirmed they hold it durably
+ * (`required` were asked for; 0 when no server answered). The write itself is not
+ * lost: it is durable locally and stays in the outbox, or with the server that took
+ * it, which keeps delivering it to the owners.
+ */
+export class DurabilityError extends RustDHTError {
+  override readonly name: string = 'DurabilityError';
+  readonly level: 'one' | 'quorum' | 'all';
+  readonly reached: number;
+  readonly required: number;
+  readonly owners: number | undefined;
+
+  constructor(level: 'one' | 'quorum' | 'all', reached: number, required: number, owners: number | undefined, message: string, options: RustDHTErrorOptions = {}) {
+    super('durability/not-reached', message, options);
+    this.level = level;
+    this.reached = reached;
+    this.required = required;
+    this.owners = owners;
+  }
+}
+
+/**
  * `close()` ended a database whose network never acknowledged some local writes, and
  * whose storage was memory only: those writes are gone from it. `entries` holds their
  * changes frames (signatures included): `receive()` them into another database, or

@@ -10,13 +10,17 @@ import { Flattener, LINK_TARGET, type Linkable, type PutValue } from './flatten.
 import { signerOf, type Identity } from './identity.js';
 import { childValue, MapWatcher, mapNodeSoul, type ChildListener } from '../replica/map-watcher.js';
 import { PushStream } from './push-stream.js';
+import { awaitLevel, checkPutOptions, type PutOptions, type ReplicationResult } from './durability.js';
 import type { LocalReplica } from '../replica/replica.js';
 import { nodeSoulOf, readResolved, resolve, type RefPath } from '../replica/resolve.js';
 import { ValueWatcher } from '../replica/value-watcher.js';
 import type { NodeData, NodeMeta, PropertyChange, PropertyMeta, ReadValue, Value } from './values.js';
 
-/** How many updates of a put ended in each outcome (a local put: all applied or ignored). */
-export type PutAck = OutcomeCounts;
+/**
+ * How many updates of a put ended in each outcome (a local put: all applied or ignored),
+ * and, for a put that asked for a durability level, how many owners confirmed it.
+ */
+export type PutAck = OutcomeCounts & { readonly replication?: ReplicationResult };
 
 /** Options of `once()` and `meta()`. */
 export interface ReadOptions {
@@ -118,14 +122,35 @@ export class Ref<T = ReadValue> implements Linkable {
    * share one store batch (group commit). A put that rejects was not persisted (its
    * updates may stay visible locally until the database is reopened). Without a store
    * it resolves right after the local apply.
+   *
+   * `options.durability` ('one', 'quorum', 'all') also waits until that many of each
+   * written soul's owner servers hold it durably (the DHT's R owners; `timeoutMs`,
+   * default 10 s), and rejects with DurabilityError naming what was reached when they do
+   * not: the write is durable here all the same and keeps being delivered.
    */
-  put(value: PutValue): Promise<PutAck> {
+  put(value: PutValue, options?: PutOptions): Promise<PutAck> {
     try {
+      checkPutOptions(options);
       this.#replica.assertOpen();
       const signer = this.#writer === undefined ? undefined : signerOf(this.#writer, this.#replica.engineModule);
       const replica = this.#replica;
       const path = this.#path;
-      return replica.write(() => Flattener.put(replica, path, value), signer);
+      const level = options?.durability ?? 'local';
+      if (level === 'local') return replica.write(() => Flattener.put(replica, path, value), signer);
+      let queued = false;
+      let wait: ReturnType<typeof replica.expectReplication>;
+      const written = replica.write(() => Flattener.put(replica, path, value), signer, (id) => {
+        queued = true;
+        wait = replica.expectReplication(id, level);
+      });
+      return written.then(async (counts) => {
+        // A put that changed nothing has nothing new for the servers to confirm.
+        if (!queued) return counts;
+        return { ...counts, replication: await awaitLevel(wait, level, options!) };
+      }, (error: unknown) => {
+        wait?.cancel();
+        throw error;
+      });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -135,10 +160,10 @@ export class Ref<T = ReadValue> implements Linkable {
    * Adds `item` under a fresh, unique, time-ordered key (a list that merges without
    * conflicts). Resolves to the Ref of the new child.
    */
-  async set(item: PutValue): Promise<Ref<ReadValue>> {
+  async set(item: PutValue, options?: PutOptions): Promise<Ref<ReadValue>> {
     this.#replica.assertOpen();
     const child = new Ref<ReadValue>(this.#replica, { root: this.#path.root, keys: [...this.#path.keys, this.#replica.setKeys.next()] }, this.#writer);
-    await child.put(item);
+    await child.put(item, options);
     return child;
   }
 

@@ -30,8 +30,11 @@ import type { DialFailure } from './dial-failure.js';
 import { Fetcher } from './duties/fetcher.js';
 import { followFeed } from './duties/feed-follower.js';
 import { OutboxSender } from './duties/outbox-sender.js';
+import { ReplicationWaitList } from './duties/replication-waits.js';
 import { Subscriber } from './duties/subscriber.js';
 import { Dht } from './dht/dht.js';
+import { queryMembers } from './dht/member-query.js';
+import type { MemberRecord } from './dht/member-table.js';
 import { peerKeyOf, type RustDHTNode } from './libp2p/shared.js';
 import { handleChannels, openChannel } from './libp2p/stream-channel.js';
 import { transportOf } from './libp2p/transport-of.js';
@@ -92,6 +95,8 @@ export class Network {
   /** Sessions this peer opened itself, to an address it keeps dialled (or attached as such). */
   readonly #dialled = new WeakSet<SyncSession>();
   readonly #pinger: Pinger;
+  /** Local writes waiting for a durability level (put's `durability`). */
+  readonly #replicationWaits = new ReplicationWaitList();
   /** Servers with a peer key: membership and placement (network/dht/). */
   readonly #dht: Dht | undefined;
   readonly #cleanups: Array<() => void> = [];
@@ -142,20 +147,16 @@ export class Network {
       whenConnected: async () => {},
       changed: () => {},
     });
-    const responder = new Responder(
-      replica,
-      counters,
-      this.#publisher,
-      this.#feeds,
-      durability,
-      (session, frame) =>
+    const responder = new Responder(replica, counters, this.#publisher, this.#feeds, durability, {
+      admit: (session, frame) =>
         admission.admit(
           { peerId: session.peerId, bytes: frame.length, ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) },
           // The servers this one chose replicate what the operator asked for.
           this.#isServer(session),
         ),
-      (soul, keys) => (this.#dht?.readsFromOwners(soul) === true ? ownerReads.fetch(soul, { keys, timeoutMs: OWNER_READ_TIMEOUT_MS }) : undefined),
-    );
+      beforeRead: (soul, keys) => this.#dht?.readFromOwners(soul, () => ownerReads.fetch(soul, { keys, timeoutMs: OWNER_READ_TIMEOUT_MS })),
+      replicate: async (frame, level) => (this.#dht === undefined ? { reached: 1, owners: 1 } : this.#dht.replicate(frame, level)),
+    });
     this.#handler = {
       request: (session, message) => (message.type === 'members-sync' ? this.#membersSync(message) : responder.request(session, message)),
       event: async (session, message) => {
@@ -202,6 +203,11 @@ export class Network {
   /** Servers: the DHT's membership and placement (undefined on clients). @internal */
   get dht(): Dht | undefined {
     return this.#dht;
+  }
+
+  /** The servers of the network, as the connected servers' signed member records say (dht/member-query.ts). @internal `rustdht where`. */
+  members(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<MemberRecord[]> {
+    return queryMembers(this.#readSessions(), this.#replica.engineModule, this.peerId, { timeoutMs: this.#readTimeoutMs, ...options });
   }
 
   /** Running totals since start: messages and bytes each way, updates by outcome, refusals by code. */
@@ -371,6 +377,7 @@ export class Network {
       replica.onClose(() => void this.stop()),
     );
     this.#cleanups.push(replica.useRemoteReads((soul, keys, signal) => this.fetch(soul, { keys, signal })));
+    this.#cleanups.push(replica.useReplication((id, level) => this.#replicationWaits.expect(id, level)));
     this.#pinger.start();
     for (const address of peers) this.#dialler.keep(address);
     this.#dht?.start();
@@ -487,6 +494,8 @@ export class Network {
       stop: this.#stop.signal,
       emit: (event) => this.#emit(event),
       changed: () => this.#updateState(),
+      levelOf: (ids) => this.#replicationWaits.levelOf(ids),
+      replicated: (ids, report) => this.#replicationWaits.report(ids, report),
     });
     this.#senders.set(session, sender);
     void sender.drain();

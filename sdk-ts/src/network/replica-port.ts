@@ -8,7 +8,7 @@
  * Types only.
  */
 import type { EngineModule, OutcomeKind } from '../engine/core-types.js';
-import type { UpdateOutcome } from '../replica/types.js';
+import type { ReplicationWaits, UpdateOutcome } from '../replica/types.js';
 
 /** How the engine took a frame from a peer: one outcome per update, in frame order, and the totals. */
 export interface ReceivedBatch extends Readonly<Record<OutcomeKind, number>> {
@@ -89,6 +89,8 @@ export interface ReplicaForNetwork {
   readonly engineModule: Pick<EngineModule, 'joinFrames' | 'Placement' | 'signMemberRecord' | 'openMemberRecord'>;
   /** Registers how reads ask this network's peers first; returns the unregister function. */
   useRemoteReads(reads: RemoteReads): () => void;
+  /** Registers how writes wait for a durability level; returns the unregister function. */
+  useReplication(waits: ReplicationWaits): () => void;
   /** A peer's frame through the engine (decode, verify, validate, merge); resolves once durable. */
   receive(frame: Uint8Array): Promise<ReceivedBatch>;
   /** A peer's frame decoded once: its souls now, its merge (`receive()`) or `discard()` later. Throws DecodeError for malformed bytes. */

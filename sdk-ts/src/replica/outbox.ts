@@ -178,8 +178,8 @@ export class Outbox {
     return () => void this.#listeners.delete(listener);
   }
 
-  /** @internal A local write's changes frame; staged in the write's own batch. */
-  add(frame: Uint8Array): void {
+  /** @internal A local write's changes frame; staged in the write's own batch. Returns its entry id. */
+  add(frame: Uint8Array): number {
     const id = this.#nextId++;
     this.#size++;
     const persisted = this.#persisted;
@@ -191,6 +191,7 @@ export class Outbox {
       this.#forgetOnceDurable(persisted.commit.durable(), id);
     }
     this.#emit({ type: 'added', id, size: this.#size, frame });
+    return id;
   }
 
   /** @internal Drops listeners when the database closes. */

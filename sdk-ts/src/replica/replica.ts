@@ -42,7 +42,7 @@ import { SubscriptionRegistry } from './subscription-registry.js';
 /** The engine's JSON for one node (see `Engine.read`) and its settings: declared by the engine. */
 export type { EngineConfig, EngineNode };
 
-import type { AppliedListener, ChangesListener, PreparedIncoming, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
+import type { AppliedListener, ChangesListener, PreparedIncoming, ReceiveResult, ReplicaSettings, ReplicationWaits, UpdateOutcome } from './types.js';
 
 export type { AppliedBatch, AppliedListener, ChangesListener, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
 export type { CacheReport };
@@ -52,6 +52,9 @@ interface AppliedWrite {
   readonly counts: OutcomeCounts;
   readonly durable: Promise<void>;
 }
+
+/** A write's outbox entry, told as it is added (before the write is durable): what a durability level waits on. */
+export type OnQueued = (outboxId: number) => void;
 
 const NOTHING_TO_PERSIST: Promise<void> = Promise.resolve();
 /** Deferred updates that came due while the store refused writes are tried again after this, doubling up to DUE_RETRY_MAX_MS. */
@@ -218,13 +221,13 @@ export class LocalReplica implements GraphView {
    * are applied and, with a store, durable; rejects with the typed error of the first
    * refused update.
    */
-  write(plan: () => unknown[], signer: Signer | undefined): Promise<OutcomeCounts> {
+  write(plan: () => unknown[], signer: Signer | undefined, onQueued?: OnQueued): Promise<OutcomeCounts> {
     let applied: AppliedWrite | Promise<AppliedWrite>;
     try {
       this.assertOpen();
       applied = this.queued(
         () => this.#planWrite(plan),
-        (flat) => this.#applyWrite(flat, signer),
+        (flat) => this.#applyWrite(flat, signer, onQueued),
       );
     } catch (error) {
       return Promise.reject(error);
@@ -245,7 +248,7 @@ export class LocalReplica implements GraphView {
     return flat;
   }
 
-  #applyWrite(flat: unknown[], signer: Signer | undefined): AppliedWrite {
+  #applyWrite(flat: unknown[], signer: Signer | undefined, onQueued: OnQueued | undefined): AppliedWrite {
     const states = engineCall(
       () => {
         const text = writeListText(flat);
@@ -256,7 +259,12 @@ export class LocalReplica implements GraphView {
     // A refused local write throws (all or nothing), so nothing here is rejected or
     // deferred: every write is either applied or changed nothing.
     const { counts, changes } = localWriteReport(flat, states, signer === undefined ? null : signer.publicKey());
-    return { counts, durable: this.#afterBatch(changes, true) };
+    this.#onQueued = onQueued;
+    try {
+      return { counts, durable: this.#afterBatch(changes, true) };
+    } finally {
+      this.#onQueued = undefined;
+    }
   }
 
   /** Bytes from a peer or from storage. Throws DecodeError for a malformed frame. */
@@ -404,9 +412,13 @@ export class LocalReplica implements GraphView {
     return backing === undefined ? NOTHING_TO_PERSIST : backing.commit.durable();
   }
 
+  /** The write being applied wants its outbox entry (a durability level waits on it). */
+  #onQueued: OnQueued | undefined;
+
   /** A local write joins the outbox and reaches `onChanges` listeners. */
   #announceLocal(frame: Uint8Array): void {
-    this.outbox.add(frame);
+    const id = this.outbox.add(frame);
+    this.#onQueued?.(id);
     notifyAll(this.#changesListeners, frame);
   }
 
@@ -560,6 +572,22 @@ export class LocalReplica implements GraphView {
 
   /** How a read asks peers first, while a network runs (see useRemoteReads). */
   #remoteReads: ((soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+
+  /** How writes wait for a durability level, while a network runs (see useReplication). */
+  #replication: ReplicationWaits | undefined;
+
+  /** The network registers how writes wait for a durability level; returns the function that unregisters it. */
+  useReplication(waits: ReplicationWaits): () => void {
+    this.#replication = waits;
+    return () => {
+      if (this.#replication === waits) this.#replication = undefined;
+    };
+  }
+
+  /** Starts waiting for outbox entry `outboxId` to reach `level` (undefined without a network). */
+  expectReplication(outboxId: number, level: 'one' | 'quorum' | 'all'): ReturnType<ReplicationWaits> | undefined {
+    return this.#replication?.(outboxId, level);
+  }
 
   /**
    * The network registers how reads ask its peers first (one network per replica);

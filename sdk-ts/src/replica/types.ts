@@ -73,3 +73,15 @@ export interface AppliedBatch {
 
 export type AppliedListener = (batch: AppliedBatch) => void;
 
+/** How many of a soul's owners hold a write durably, as its server reported (ACK_AT). */
+export interface ReplicationReport {
+  readonly reached: number;
+  readonly owners: number;
+}
+
+/**
+ * How a local write waits for a durability level (set while a network runs): called
+ * synchronously as the write joins the outbox (entry `outboxId`), so the PUT that
+ * carries it asks for `level`; `result` settles with the first server's report.
+ */
+export type ReplicationWaits = (outboxId: number, level: 'one' | 'quorum' | 'all') => { readonly result: Promise<ReplicationReport>; cancel(): void };

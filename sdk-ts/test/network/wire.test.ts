@@ -105,12 +105,17 @@ const SAMPLES: readonly WireMessage[] = [
   { type: 'members', id: MAX_ID, records: [new Uint8Array(0), bytesOf(8192, 8)] },
   { type: 'feed-ack', id: 0, feed: 1, seq: 0 },
   { type: 'feed-ack', id: 0, feed: MAX_ID, seq: MAX_ID },
+  { type: 'put-at', id: 14, level: 'one', frame: bytesOf(300, 9) },
+  { type: 'put-at', id: MAX_ID, level: 'quorum', frame: new Uint8Array(0) },
+  { type: 'put-at', id: 14, level: 'all', frame: bytesOf(20, 10) },
+  { type: 'ack-at', id: 15, reached: 2, owners: 3, outcomes: [{ outcome: 'applied' }, { outcome: 'rejected', code: 'limit/deferred' }] },
+  { type: 'ack-at', id: MAX_ID, reached: 0, owners: 0, outcomes: [] },
 ];
 
 /** Small samples, for the exhaustive (quadratic) tests. */
 const SMALL = SAMPLES.filter((m) => encodeMessage(m).length < 400);
 
-const FRAME_TYPES = new Set(['node', 'put', 'event', 'feed-entry', 'node-part']);
+const FRAME_TYPES = new Set(['node', 'put', 'event', 'feed-entry', 'node-part', 'put-at']);
 function frameOf(message: WireMessage): Uint8Array | undefined {
   return 'frame' in message ? message.frame : undefined;
 }

@@ -11,11 +11,14 @@ import type { PrivateKey } from '@libp2p/interface';
 import { InvalidValueError } from '../../api/errors.js';
 import type { AppliedBatch } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
+import { Census, type SoulCensus } from './census.js';
 import { Handoff, type ReplicaForHandoff } from './handoff.js';
 import type { DhtOptions, DhtStatus } from '../types.js';
 import { type MemberRecordEngine, MemberTable } from './member-table.js';
 import { Membership } from './membership.js';
 import { DEFAULT_REPLICAS, type PlacementEngine, PlacementView } from './placement-view.js';
+import { type Replicated, replicate } from './replicate.js';
+import type { ReplicationLevel } from '../wire/messages.js';
 
 export interface DhtHost {
   readonly engine: PlacementEngine & MemberRecordEngine;
@@ -114,7 +117,42 @@ export class Dht {
     return !this.#host.watched(soul);
   }
 
+  /** A PUT_AT durable here: to the other owners, and how many confirmed (replicate.ts). */
+  replicate(frame: Uint8Array, level: ReplicationLevel): Promise<Replicated> {
+    return replicate({ placement: this.placement, selfId: this.#host.selfId, sessionOf: this.#host.sessionOf }, frame, level);
+  }
+
   status(): DhtStatus {
     return { members: this.placement.members.length, replicas: this.placement.replicas, share: this.placement.share(), version: this.placement.version };
   }
+
+  /** The souls stored here by role (owned, cached, hinted), recounted at a bounded cost (census.ts); for /metrics. */
+  census(): Promise<SoulCensus | undefined> {
+    this.#census ??= new Census({ replica: this.#host.replica, placement: this.placement, selfId: this.#host.selfId, watched: this.#host.watched });
+    return this.#census.read();
+  }
+
+  #census: Census | undefined;
+
+  /**
+   * A read of `soul` here, timed for /metrics: runs `read` (asking the owners) when
+   * readsFromOwners(soul) and tells the onOwnerRead listeners how long it took;
+   * undefined, without running it, when the soul is answered from here.
+   */
+  readFromOwners(soul: string, read: () => Promise<void>): Promise<void> | undefined {
+    if (!this.readsFromOwners(soul)) return undefined;
+    const started = performance.now();
+    return read().finally(() => {
+      const seconds = (performance.now() - started) / 1000;
+      for (const listener of this.#ownerReadListeners) listener(seconds);
+    });
+  }
+
+  /** Calls `listener` with the seconds each read of a soul from its owners took. Returns the function that unsubscribes. */
+  onOwnerRead(listener: (seconds: number) => void): () => void {
+    this.#ownerReadListeners.add(listener);
+    return () => this.#ownerReadListeners.delete(listener);
+  }
+
+  readonly #ownerReadListeners = new Set<(seconds: number) => void>();
 }

@@ -17,7 +17,17 @@ export interface EnginePlacement {
   readonly replicas: number;
   owners(souls: string[]): Uint32Array;
   routeFrame(frame: Uint8Array): (Uint8Array | undefined)[];
+  /** The distinct souls of the last routeFrame, and their owners (flat, `replicas` each). */
+  routedSouls(): string[];
+  routedOwners(): Uint32Array;
   free(): void;
+}
+
+/** A frame cut by owner: each member's part, and each soul's owners. */
+export interface RoutedFrame {
+  readonly parts: ReadonlyMap<string, Uint8Array>;
+  readonly souls: readonly string[];
+  readonly owners: readonly (readonly string[])[];
 }
 
 export interface PlacementEngine {
@@ -41,7 +51,7 @@ export class PlacementView {
   #index = new Map<string, number>();
   #share: number | undefined;
   /** Routed frames by frame object, for this version: one engine call serves every follower. */
-  #routed = new WeakMap<Uint8Array, (Uint8Array | undefined)[]>();
+  #routed = new WeakMap<Uint8Array, RoutedFrame>();
 
   constructor(engine: PlacementEngine, table: MemberTable, replicas: number, self: string) {
     this.#engine = engine;
@@ -105,15 +115,29 @@ export class PlacementView {
    * by every follower the frame goes to.
    */
   partFor(frame: Uint8Array, peerId: string): Uint8Array | undefined {
+    if (!this.isMember(peerId)) return undefined;
+    return this.route(frame)?.parts.get(peerId);
+  }
+
+  /** `frame` cut by owner (undefined without members). Throws the engine's DecodeError for malformed bytes. */
+  route(frame: Uint8Array): RoutedFrame | undefined {
     this.#refresh();
-    const index = this.#index.get(peerId);
-    if (index === undefined || this.#placement === undefined) return undefined;
+    const placement = this.#placement;
+    if (placement === undefined) return undefined;
     let routed = this.#routed.get(frame);
-    if (routed === undefined) {
-      routed = this.#placement.routeFrame(frame);
-      this.#routed.set(frame, routed);
-    }
-    return routed[index];
+    if (routed !== undefined) return routed;
+    const frames = placement.routeFrame(frame);
+    const parts = new Map<string, Uint8Array>();
+    frames.forEach((part, i) => {
+      if (part !== undefined) parts.set(this.#members[i]!, part);
+    });
+    const souls = placement.routedSouls();
+    const flat = placement.routedOwners();
+    const k = placement.replicas;
+    const owners = souls.map((_, i) => Array.from(flat.subarray(i * k, (i + 1) * k), (index) => this.#members[index]!));
+    routed = { parts, souls, owners };
+    this.#routed.set(frame, routed);
+    return routed;
   }
 
   /** About how much of the ring this server owns (0..1): the share of sampled souls it is an owner of. */

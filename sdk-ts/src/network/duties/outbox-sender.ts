@@ -23,6 +23,8 @@ import { codeOf, messageOf } from '../refusal.js';
 import type { OutboxEntry, ReplicaForNetwork } from '../replica-port.js';
 import { RemoteError, type SyncSession } from '../sync-session.js';
 import type { NetworkEvent } from '../types.js';
+import type { ReplicationReport } from '../../replica/types.js';
+import type { ReplicationLevel } from '../wire/messages.js';
 import { isFinalRefusal } from './write-refusals.js';
 
 export type ReplicaForOutbox = Pick<ReplicaForNetwork, 'outbox' | 'engineModule' | 'closed'>;
@@ -42,6 +44,10 @@ export interface OutboxSenderOptions {
   readonly emit: (event: NetworkEvent) => void;
   /** Entries went out or came back: the network's state may have changed. */
   readonly changed: () => void;
+  /** The highest durability level a write waits for among these entries (PUT_AT), if any. */
+  readonly levelOf?: (ids: readonly number[]) => ReplicationLevel | undefined;
+  /** What the server reported of these entries' owners (ACK_AT; a PUT's plain ACK counts as the server alone). */
+  readonly replicated?: (ids: readonly number[], report: ReplicationReport) => void;
 }
 
 export class OutboxSender {
@@ -158,9 +164,14 @@ export class OutboxSender {
       return;
     }
     const single = batch.length === 1;
-    session.request({ type: 'put', frame: frame ?? batch[0]!.frame }).then(
+    const level = this.#options.levelOf?.(ids);
+    const body = frame ?? batch[0]!.frame;
+    // A write waiting for a durability level asks the server to coordinate it (1.2).
+    const message = level !== undefined && session.speaksDht ? ({ type: 'put-at', level, frame: body } as const) : ({ type: 'put', frame: body } as const);
+    session.request(message).then(
       (reply) => {
-        const rejected = reply.type === 'ack' ? reply.outcomes.filter((outcome) => outcome.outcome === 'rejected') : [];
+        const outcomes = reply.type === 'ack' || reply.type === 'ack-at' ? reply.outcomes : [];
+        const rejected = outcomes.filter((outcome) => outcome.outcome === 'rejected');
         const forNow = rejected.filter((outcome) => !isFinalRefusal(outcome.code));
         if (forNow.length !== 0 && !single) {
           // Which entries hold those updates is for each entry's own PUT to say.
@@ -178,6 +189,13 @@ export class OutboxSender {
           return undefined;
         }
         this.#retry.reset();
+        if (level !== undefined) {
+          const refusedForGood = rejected.length !== 0;
+          this.#options.replicated?.(
+            ids,
+            reply.type === 'ack-at' && !refusedForGood ? { reached: reply.reached, owners: reply.owners } : { reached: refusedForGood ? 0 : 1, owners: 1 },
+          );
+        }
         // Taken, or refused for good (keeping it would only retry forever).
         return acknowledge().finally(settle);
       },
@@ -189,6 +207,7 @@ export class OutboxSender {
             return undefined;
           }
           emit({ type: 'reject', peerId: session.peerId, code: error.code, message: `${error.message} (${what} dropped from the outbox)` });
+          if (level !== undefined) this.#options.replicated?.(ids, { reached: 0, owners: 1 });
           return acknowledge().finally(settle);
         }
         if (error instanceof RemoteError) {

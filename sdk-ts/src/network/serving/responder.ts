@@ -9,6 +9,7 @@
  *                          peer's message limit and any batch limit (node-parts.ts)
  *   PUT frame            → ACK, one outcome per update (applied/ignored/historical/deferred/rejected+code),
  *                          or ERROR quota/… / storage/full when admission refuses it (write-admission.ts)
+ *   PUT_AT level frame   → the same, then ACK_AT once `level` of the owners hold it (dht/replicate.ts)
  *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
  *   FEED since           → feed-server.ts (servers only)
  *
@@ -20,7 +21,7 @@
 import type { CounterSet } from '../counters.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
-import type { WireMessage } from '../wire/messages.js';
+import type { ReplicationLevel, WireMessage } from '../wire/messages.js';
 import type { DurabilityBarrier } from './durability.js';
 import type { FeedServer } from './feed-server.js';
 import { partLimits } from './node-parts.js';
@@ -28,6 +29,16 @@ import type { Publisher } from './publisher.js';
 
 /** Runs before a GET or a node's first GET_PART is answered from what is here (undefined: nothing to wait for). */
 export type BeforeRead = (soul: string, keys: readonly string[] | undefined) => Promise<void> | undefined;
+
+/** What the network adds around answering (each optional). */
+export interface ResponderHooks {
+  /** Throws the refusal when a peer's PUT may not be stored now (write-admission.ts). */
+  readonly admit?: (session: SyncSession, frame: Uint8Array) => void;
+  /** Before a read is answered here: a DHT server that does not own the soul asks its owners first (network/dht/). */
+  readonly beforeRead?: BeforeRead;
+  /** After a PUT_AT is durable here: how many owners hold it (network/dht/replicate.ts); a lone server: itself. */
+  readonly replicate?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
+}
 
 export type ReplicaForResponder = Pick<ReplicaForNetwork, 'nodeFrame' | 'nodeFramePart' | 'receive' | 'limits'>;
 
@@ -38,22 +49,14 @@ export class Responder {
   readonly #feeds: FeedServer;
   readonly #durability: DurabilityBarrier;
 
-  /** Throws the refusal when a peer's PUT may not be stored now (write-admission.ts). */
-  readonly #admit: (session: SyncSession, frame: Uint8Array) => void;
-  /** Before a read is answered here: a DHT server that does not own the soul asks its owners first (network/dht/). */
-  readonly #beforeRead: BeforeRead;
+  readonly #hooks: Required<ResponderHooks>;
 
-  constructor(
-    replica: ReplicaForResponder,
-    counters: CounterSet,
-    publisher: Publisher,
-    feeds: FeedServer,
-    durability: DurabilityBarrier,
-    admit: (session: SyncSession, frame: Uint8Array) => void = () => {},
-    beforeRead: BeforeRead = () => undefined,
-  ) {
-    this.#admit = admit;
-    this.#beforeRead = beforeRead;
+  constructor(replica: ReplicaForResponder, counters: CounterSet, publisher: Publisher, feeds: FeedServer, durability: DurabilityBarrier, hooks: ResponderHooks = {}) {
+    this.#hooks = {
+      admit: hooks.admit ?? (() => {}),
+      beforeRead: hooks.beforeRead ?? (() => undefined),
+      replicate: hooks.replicate ?? (async () => ({ reached: 1, owners: 1 })),
+    };
     this.#replica = replica;
     this.#counters = counters;
     this.#publisher = publisher;
@@ -65,14 +68,14 @@ export class Responder {
   async request(session: SyncSession, message: IncomingRequest): Promise<WireMessage | undefined> {
     switch (message.type) {
       case 'get': {
-        await this.#beforeRead(message.soul, message.keys.length === 0 ? undefined : message.keys);
+        await this.#hooks.beforeRead(message.soul, message.keys.length === 0 ? undefined : message.keys);
         const frame = await this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys);
         if (frame.length !== 0) await this.#durability.durable();
         return { type: 'node', id: message.id, frame };
       }
       case 'get-part': {
         // The whole node is asked of the owners once, at the first part.
-        if (message.after === '') await this.#beforeRead(message.soul, undefined);
+        if (message.after === '') await this.#hooks.beforeRead(message.soul, undefined);
         const limits = partLimits(session.remoteMaxMessageBytes, this.#replica.limits?.maxKeyBytes);
         const part = await this.#replica.nodeFramePart(message.soul, message.after === '' ? undefined : message.after, limits);
         if (part.frame.length !== 0) await this.#durability.durable();
@@ -82,7 +85,7 @@ export class Responder {
       }
       case 'put': {
         // Quotas and the server's gate, before the engine sees the frame: a refusal applies nothing.
-        this.#admit(session, message.frame);
+        this.#hooks.admit(session, message.frame);
         const result = await this.#replica.receive(message.frame);
         this.#counters.peerBatch(result);
         return {
@@ -90,6 +93,14 @@ export class Responder {
           id: message.id,
           outcomes: result.outcomes,
         };
+      }
+      case 'put-at': {
+        this.#hooks.admit(session, message.frame);
+        const result = await this.#replica.receive(message.frame);
+        this.#counters.peerBatch(result);
+        // Durable here: now the owners (network/dht/replicate.ts).
+        const { reached, owners } = await this.#hooks.replicate(message.frame, message.level);
+        return { type: 'ack-at', id: message.id, reached, owners, outcomes: result.outcomes };
       }
       case 'subscribe':
         return this.#publisher.subscribe(session, message);

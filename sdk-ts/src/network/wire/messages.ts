@@ -57,6 +57,8 @@
  * | 0x0F | MEMBERS_SYNC| request  | count varint, (peerId string, issuedAt varint) × count                | MEMBERS or ERROR             |
  * | 0x10 | MEMBERS     | reply/0  | count varint, record bytes × count (each varint length + bytes)       |                              |
  * | 0x11 | FEED_ACK    | 0        | feed id varint, seq varint                                            |                              |
+ * | 0x14 | PUT_AT      | request  | level u8 (1 one, 2 quorum, 3 all), frame                              | ACK_AT or ERROR              |
+ * | 0x15 | ACK_AT      | reply    | reached varint, owners varint, then as ACK                            |                              |
  *
  * GET_PART and NODE_PART are 1.1 (a peer on a 1.0 stream never sends them): a whole
  * node in parts, each within the reader's message limit and batch limit, so no node is
@@ -73,6 +75,12 @@
  * it starts or leaves). FEED_ACK tells a feed's server how far the follower has stored
  * it (the seq of the last entry durable there), which is how a coordinator learns that
  * an owner holds a write (durability levels, and when a copy it does not own may go).
+ *
+ * PUT_AT (1.2) is a PUT whose writer waits for a durability level: the server answers
+ * once that many of each soul's owners hold the updates durably (itself included when
+ * it is one), or after its coordination timeout with what it reached: ACK_AT's
+ * `reached` (the fewest owners confirmed for any soul of the frame) and `owners` (how
+ * many own each soul: R, or fewer servers).
  *
  * ACK outcomes: 0 applied, 1 ignored, 2 historical, 3 deferred, 4 rejected (the engine's
  * OutcomeKind). An ERROR with id 0 is a connection-level error: its sender closes the
@@ -132,7 +140,13 @@ export type WireMessage =
   | { readonly type: 'node-part'; readonly id: number; readonly next: string; readonly skipped: readonly string[]; readonly frame: Uint8Array }
   | { readonly type: 'members-sync'; readonly id: number; readonly known: readonly MemberDigestEntry[] }
   | { readonly type: 'members'; readonly id: number; readonly records: readonly Uint8Array[] }
-  | { readonly type: 'feed-ack'; readonly id: 0; readonly feed: number; readonly seq: number };
+  | { readonly type: 'feed-ack'; readonly id: 0; readonly feed: number; readonly seq: number }
+  | { readonly type: 'put-at'; readonly id: number; readonly level: ReplicationLevel; readonly frame: Uint8Array }
+  | { readonly type: 'ack-at'; readonly id: number; readonly reached: number; readonly owners: number; readonly outcomes: readonly AckOutcome[] };
+
+/** How many of a soul's owners a PUT_AT waits for. */
+export type ReplicationLevel = 'one' | 'quorum' | 'all';
+const LEVELS: readonly (ReplicationLevel | undefined)[] = [undefined, 'one', 'quorum', 'all'];
 
 /** One line of a MEMBERS_SYNC: a member the sender knows, and the issue time of its newest record there. */
 export interface MemberDigestEntry {
@@ -161,6 +175,8 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<WireMessageType, number>> = {
   'members-sync': 0x0f,
   members: 0x10,
   'feed-ack': 0x11,
+  'put-at': 0x14,
+  'ack-at': 0x15,
 };
 
 const TYPES_BY_CODE: readonly (WireMessageType | undefined)[] = (() => {
@@ -192,6 +208,8 @@ const ID_RULE: Readonly<Record<WireMessageType, 'zero' | 'nonzero' | 'any'>> = {
   'members-sync': 'nonzero',
   members: 'any',
   'feed-ack': 'zero',
+  'put-at': 'nonzero',
+  'ack-at': 'nonzero',
 };
 
 function idProblem(type: WireMessageType, id: number): string | undefined {
@@ -245,13 +263,19 @@ export function encodeMessage(message: WireMessage): Uint8Array {
       parts.bytes(message.frame);
       break;
     case 'ack':
-      parts.varint(message.outcomes.length, 'outcome count');
-      for (const entry of message.outcomes) {
-        const outcome = OUTCOMES.indexOf(entry.outcome);
-        if (outcome < 0) throw new WireError('wire/malformed', `cannot encode the outcome ${String(entry.outcome)}.`);
-        parts.byte(outcome);
-        if (entry.outcome === 'rejected') parts.string(entry.code, 'rejection code');
-      }
+      encodeOutcomes(parts, message.outcomes);
+      break;
+    case 'put-at': {
+      const level = LEVELS.indexOf(message.level);
+      if (level < 1) throw new WireError('wire/malformed', `cannot encode a put-at with level ${String(message.level)}.`);
+      parts.byte(level);
+      parts.bytes(message.frame);
+      break;
+    }
+    case 'ack-at':
+      parts.varint(message.reached, 'reached');
+      parts.varint(message.owners, 'owners');
+      encodeOutcomes(parts, message.outcomes);
       break;
     case 'subscribe':
     case 'unsubscribe':
@@ -307,6 +331,16 @@ export function encodeMessage(message: WireMessage): Uint8Array {
   writeVarint(body, 2, message.id);
   parts.writeTo(body, 2 + idLength);
   return body;
+}
+
+function encodeOutcomes(parts: Parts, outcomes: readonly AckOutcome[]): void {
+  parts.varint(outcomes.length, 'outcome count');
+  for (const entry of outcomes) {
+    const outcome = OUTCOMES.indexOf(entry.outcome);
+    if (outcome < 0) throw new WireError('wire/malformed', `cannot encode the outcome ${String(entry.outcome)}.`);
+    parts.byte(outcome);
+    if (entry.outcome === 'rejected') parts.string(entry.code, 'rejection code');
+  }
 }
 
 /** The pieces of a body, sized before anything is copied so the body is allocated once. */
@@ -410,16 +444,19 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
       return { type, id, frame: cursor.rest() };
     case 'event':
       return { type, id: 0, frame: cursor.rest() };
-    case 'ack': {
-      const count = cursor.count('outcome', 1, Number.MAX_SAFE_INTEGER);
-      const outcomes: AckOutcome[] = [];
-      for (let i = 0; i < count; i++) {
-        const code = cursor.byte('outcome');
-        const outcome = OUTCOMES[code];
-        if (outcome === undefined) throw new WireError('wire/malformed', `unknown update outcome ${code} in an ack.`);
-        outcomes.push(code === REJECTED ? { outcome: 'rejected', code: cursor.string('rejection code') } : { outcome: outcome as Exclude<OutcomeKind, 'rejected'> });
-      }
-      message = { type, id, outcomes };
+    case 'ack':
+      message = { type, id, outcomes: decodeOutcomes(cursor) };
+      break;
+    case 'put-at': {
+      const code = cursor.byte('level');
+      const level = LEVELS[code];
+      if (level === undefined) throw new WireError('wire/malformed', `unknown durability level ${code} in a put-at.`);
+      return { type, id, level, frame: cursor.rest() };
+    }
+    case 'ack-at': {
+      const reached = cursor.varint('reached');
+      const owners = cursor.varint('owners');
+      message = { type, id, reached, owners, outcomes: decodeOutcomes(cursor) };
       break;
     }
     case 'subscribe':
@@ -477,6 +514,18 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
   }
   cursor.end(type);
   return message;
+}
+
+function decodeOutcomes(cursor: Cursor): AckOutcome[] {
+  const count = cursor.count('outcome', 1, Number.MAX_SAFE_INTEGER);
+  const outcomes: AckOutcome[] = [];
+  for (let i = 0; i < count; i++) {
+    const code = cursor.byte('outcome');
+    const outcome = OUTCOMES[code];
+    if (outcome === undefined) throw new WireError('wire/malformed', `unknown update outcome ${code} in an ack.`);
+    outcomes.push(code === REJECTED ? { outcome: 'rejected', code: cursor.string('rejection code') } : { outcome: outcome as Exclude<OutcomeKind, 'rejected'> });
+  }
+  return outcomes;
 }
 
 /** Reads a body front to back; every way of running out or going wrong is a WireError. */

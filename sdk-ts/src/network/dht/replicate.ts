@@ -1,0 +1,90 @@
+/**
+ * The coordinator's half of a durability level (PUT_AT): after the server that took a
+ * client's write has made it durable itself, it sends each soul's updates to that
+ * soul's other owners (a PUT of the part the engine routes to each) and counts, per
+ * soul, the owners that hold them durably (an owner's ACK is sent once its commit
+ * landed). It answers as soon as every soul reached the level, or after
+ * COORDINATION_TIMEOUT_MS with what it reached: the writer's put rejects then, while the
+ * write itself keeps travelling (the feeds, hand-off and repair deliver it).
+ *
+ * Levels, for a soul with k owners (k = R, or fewer servers): one = 1, quorum =
+ * ⌊k/2⌋ + 1, all = k. This server counts for the souls it owns.
+ */
+import { isFinalRefusal } from '../duties/write-refusals.js';
+import type { SyncSession } from '../sync-session.js';
+import type { ReplicationLevel } from '../wire/messages.js';
+import type { PlacementView } from './placement-view.js';
+
+/** How long a coordinator waits for owners before answering with what it reached. */
+export const COORDINATION_TIMEOUT_MS = 5_000;
+
+export interface Replicated {
+  /** The fewest owners that confirmed any soul of the write (this server included when it owns it). */
+  readonly reached: number;
+  /** How many servers own each soul (R, or fewer when there are fewer servers). */
+  readonly owners: number;
+}
+
+/** How many of `owners` a level needs. */
+export function requiredFor(level: ReplicationLevel, owners: number): number {
+  if (level === 'one') return Math.min(1, owners);
+  if (level === 'quorum') return Math.floor(owners / 2) + 1;
+  return owners;
+}
+
+export interface CoordinatorHost {
+  readonly placement: PlacementView;
+  readonly selfId: string;
+  readonly sessionOf: (peerId: string) => SyncSession | undefined;
+}
+
+/**
+ * Sends `frame` (already durable here) to the owners of its souls and resolves with how
+ * many confirmed, once `level` is met for every soul or the timeout passed.
+ */
+export async function replicate(host: CoordinatorHost, frame: Uint8Array, level: ReplicationLevel, timeoutMs = COORDINATION_TIMEOUT_MS): Promise<Replicated> {
+  const { placement, selfId } = host;
+  const route = placement.route(frame);
+  if (route === undefined || route.souls.length === 0) return { reached: 1, owners: 1 };
+  const owners = route.owners;
+  const k = Math.max(...owners.map((list) => list.length));
+  // Confirmations per soul; this server's own durable copy counts where it owns.
+  const confirmed = route.souls.map((_, i) => (owners[i]!.includes(selfId) ? 1 : 0));
+  const needed = owners.map((list) => requiredFor(level, list.length));
+  const met = (): boolean => confirmed.every((count, i) => count >= needed[i]!);
+  const reached = (): Replicated => ({ reached: Math.min(...confirmed), owners: k });
+  if (met()) return reached();
+
+  const targets = [...route.parts].filter(([peerId]) => peerId !== selfId);
+  return new Promise<Replicated>((resolve) => {
+    let pending = targets.length;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(reached());
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    if (pending === 0) finish();
+    for (const [peerId, part] of targets) {
+      const session = host.sessionOf(peerId);
+      const sent = session === undefined ? Promise.reject(new Error('not connected')) : session.request({ type: 'put', frame: part }, { timeoutMs });
+      sent
+        .then((reply) => {
+          // Taken (applied, already held, older than what it holds, parked for later): it
+          // holds the update or something newer. Refused for now: not held yet.
+          const held = reply.type === 'ack' && reply.outcomes.every((outcome) => outcome.outcome !== 'rejected' || isFinalRefusal(outcome.code));
+          if (!held) return;
+          route.souls.forEach((_, i) => {
+            if (owners[i]!.includes(peerId)) confirmed[i]!++;
+          });
+        })
+        .catch(() => {})
+        .finally(() => {
+          pending--;
+          if (met() || pending === 0) finish();
+        });
+    }
+  });
+}
