@@ -121,7 +121,14 @@ export class Network {
       hangUp: (peerId) => void this.#hangUpPeer(peerId),
     });
     this.#dialler = new Dialler({ localPeerId: this.peerId, stop: this.#stop.signal, connect: (target, signal) => this.#dial(target, signal), emit });
-    this.#subscriber = new Subscriber({ replica, counters, sessions: () => this.#peers.dutySessions(), requestFailed });
+    this.#subscriber = new Subscriber({
+      replica,
+      counters,
+      sessions: () => this.#peers.dutySessions(),
+      requestFailed,
+      // EVENTs from a soul's owners, for this server's own subscribers (dht/owner-subscriptions.ts).
+      accepts: (soul) => this.#dht?.ownerSubscriptions.accepts(soul) === true,
+    });
     this.#fetcher = new Fetcher({
       replica,
       counters,
@@ -134,7 +141,8 @@ export class Network {
     this.#dht = this.#role === 'server' ? this.#createDht(options) : undefined;
     // One barrier for everything served, so EVENTs, FEED_ENTRYs and NODEs keep the order of their batches.
     const durability = new DurabilityBarrier(replica);
-    this.#publisher = new Publisher(replica, counters, durability);
+    // A DHT server subscribes at the owners of what its subscribers watch and it does not own.
+    this.#publisher = new Publisher(replica, counters, durability, (soul, watched) => this.#dht?.ownerSubscriptions.interest(soul, watched));
     this.#feeds = new FeedServer(replica, counters, this.#role, durability, this.#limits, this.#dht?.route);
     const admission = new WriteAdmission(options.quota, options.writeGate);
     // A DHT server reads what it does not own from the owners before answering.
@@ -406,7 +414,8 @@ export class Network {
           const session = peers.dutySession(peerId);
           return session !== undefined && !session.closed && session.remoteRole === 'server' ? session : undefined;
         },
-        watched: (soul) => peers.sessions().some((session) => session.subscriptions.has(soul)),
+        watched: (soul) => this.#publisher.isWatched(soul),
+        requestFailed: (session, error) => this.#requestFailed(session, error),
       },
       options.dht,
     );
@@ -482,6 +491,7 @@ export class Network {
     this.#subscriber.subscribeAll(session);
     this.#takeServerDuties(session);
     this.#dht?.membership.sessionReady(session);
+    this.#dht?.ownerSubscriptions.sessionReady(session);
     void this.#pinger.ping(session.peerId);
   }
 

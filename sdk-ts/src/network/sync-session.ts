@@ -121,8 +121,6 @@ export class SyncSession {
   #ended = false;
   #resolveClosed!: () => void;
   readonly #closedPromise = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
-  /** Souls the peer subscribed to here (the responder pushes their changes). */
-  readonly subscriptions = new Set<string>();
 
   constructor(channel: Channel, options: SessionOptions) {
     this.peerId = options.peerId;

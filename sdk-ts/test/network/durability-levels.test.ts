@@ -20,6 +20,7 @@ beforeAll(async () => {
   client = peers.clients[0]!;
   await client.network.whenConnected({ signal: AbortSignal.timeout(20_000) });
   await waitFor('membership to settle', () => peers.servers.every((server) => server.network.status().dht?.members === SERVERS), { timeoutMs: 20_000 });
+  await peers.whenConnected(AbortSignal.timeout(20_000));
 }, 40_000);
 
 afterAll(async () => {

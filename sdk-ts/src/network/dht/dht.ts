@@ -13,6 +13,7 @@ import type { AppliedBatch } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
 import { Census, type SoulCensus } from './census.js';
 import { Handoff, type ReplicaForHandoff } from './handoff.js';
+import { OwnerSubscriptions } from './owner-subscriptions.js';
 import type { DhtOptions, DhtStatus } from '../types.js';
 import { type MemberRecordEngine, MemberTable } from './member-table.js';
 import { Membership } from './membership.js';
@@ -36,6 +37,8 @@ export interface DhtHost {
   readonly sessionOf: (peerId: string) => SyncSession | undefined;
   /** Whether a peer subscribed to `soul` here. */
   readonly watched: (soul: string) => boolean;
+  /** A request of ours failed (reported unless the session ended). */
+  readonly requestFailed: (session: SyncSession, error: unknown) => void;
 }
 
 export class Dht {
@@ -43,6 +46,7 @@ export class Dht {
   readonly placement: PlacementView;
   readonly membership: Membership;
   readonly handoff: Handoff;
+  readonly ownerSubscriptions: OwnerSubscriptions;
   readonly #host: DhtHost;
   #stopApplied: (() => void) | undefined;
 
@@ -67,6 +71,13 @@ export class Dht {
       drop: host.drop,
       kept: host.kept,
       refused: host.refused,
+    });
+    this.ownerSubscriptions = new OwnerSubscriptions({
+      placement: this.placement,
+      table: this.table,
+      selfId: host.selfId,
+      sessionOf: host.sessionOf,
+      requestFailed: host.requestFailed,
     });
     this.handoff = new Handoff({
       replica: host.replica,
@@ -94,6 +105,7 @@ export class Dht {
   stop(): Promise<void> {
     this.#stopApplied?.();
     this.handoff.stop();
+    this.ownerSubscriptions.stop();
     return this.membership.stop();
   }
 

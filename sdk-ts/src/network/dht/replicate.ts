@@ -67,10 +67,11 @@ export async function replicate(host: CoordinatorHost, frame: Uint8Array, level:
     };
     const timer = setTimeout(finish, timeoutMs);
     if (pending === 0) finish();
+    const deadline = Date.now() + timeoutMs;
     for (const [peerId, part] of targets) {
-      const session = host.sessionOf(peerId);
-      const sent = session === undefined ? Promise.reject(new Error('not connected')) : session.request({ type: 'put', frame: part }, { timeoutMs });
-      sent
+      // A member being (re)dialled gets until the deadline to be connected.
+      sessionWithin(host, peerId, deadline)
+        .then((session) => (session === undefined ? Promise.reject(new Error('not connected')) : session.request({ type: 'put', frame: part }, { timeoutMs: Math.max(1, deadline - Date.now()) })))
         .then((reply) => {
           // Taken (applied, already held, older than what it holds, parked for later): it
           // holds the update or something newer. Refused for now: not held yet.
@@ -87,4 +88,13 @@ export async function replicate(host: CoordinatorHost, frame: Uint8Array, level:
         });
     }
   });
+}
+
+/** A session with `peerId`, waiting (polling) until `deadline` for one to be ready. */
+async function sessionWithin(host: CoordinatorHost, peerId: string, deadline: number): Promise<SyncSession | undefined> {
+  for (;;) {
+    const session = host.sessionOf(peerId);
+    if (session !== undefined || Date.now() >= deadline) return session;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -28,6 +28,8 @@ export interface SubscriberOptions {
   readonly sessions: () => readonly SyncSession[];
   /** A request of ours failed (reported as a `reject` event unless the session ended). */
   readonly requestFailed: (session: SyncSession, error: unknown) => void;
+  /** Souls asked for on another's behalf (a DHT server's subscriptions at owners): their EVENTs are taken too. */
+  readonly accepts?: (soul: string) => boolean;
 }
 
 export class Subscriber {
@@ -60,7 +62,7 @@ export class Subscriber {
     // Decoded once: the souls are checked, then the same decoded updates are merged.
     const incoming = replica.prepare(message.frame);
     for (const soul of incoming.souls) {
-      if (!watched.isWatched(soul) && !this.#unsubscribing.has(soul)) {
+      if (!watched.isWatched(soul) && !this.#unsubscribing.has(soul) && this.#options.accepts?.(soul) !== true) {
         incoming.discard();
         throw new RustDHTError('event/unsolicited', `an update of ${JSON.stringify(soul)}, which this peer did not subscribe to.`);
       }

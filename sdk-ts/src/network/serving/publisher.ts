@@ -30,6 +30,9 @@ import { partLimits } from './node-parts.js';
 export type ReplicaForPublisher = Pick<ReplicaForNetwork, 'onApplied' | 'nodeFramePart' | 'residentNodeFrame' | 'limits'>;
 
 type Subscribe = Extract<IncomingRequest, { type: 'subscribe' }>;
+
+/** A soul got its first subscriber here (`watched`), or lost its last. */
+export type InterestListener = (soul: string, watched: boolean) => void;
 type Unsubscribe = Extract<IncomingRequest, { type: 'unsubscribe' }>;
 
 /** The current state after a SUBSCRIBE is sent in chunks of about this many bytes. */
@@ -43,23 +46,58 @@ export class Publisher {
   readonly #durability: DurabilityBarrier;
   /** Per subscribed session: the souls it subscribed to here. */
   readonly #subscribers = new Map<SyncSession, Set<string>>();
+  /** How many sessions watch each soul here. */
+  readonly #watchers = new Map<string, number>();
+  readonly #interest: InterestListener | undefined;
   readonly #stopPush: () => void;
 
-  constructor(replica: ReplicaForPublisher, counters: CounterSet, durability: DurabilityBarrier) {
+  /** `interest`: told when a soul gets its first subscriber here and when its last one leaves (a DHT server then subscribes at the soul's owners). */
+  constructor(replica: ReplicaForPublisher, counters: CounterSet, durability: DurabilityBarrier, interest?: InterestListener) {
     this.#replica = replica;
     this.#counters = counters;
     this.#durability = durability;
+    this.#interest = interest;
     this.#stopPush = replica.onApplied((batch) => this.#push(batch));
   }
 
   stop(): void {
     this.#stopPush();
     this.#subscribers.clear();
+    this.#watchers.clear();
+  }
+
+  /** Whether some peer subscribed to `soul` here. */
+  isWatched(soul: string): boolean {
+    return this.#watchers.has(soul);
+  }
+
+  /** The souls some peer subscribed to here. */
+  watchedSouls(): IterableIterator<string> {
+    return this.#watchers.keys();
   }
 
   /** A session ended: forget its subscriptions. */
   forget(session: SyncSession): void {
+    const souls = this.#subscribers.get(session);
     this.#subscribers.delete(session);
+    for (const soul of souls ?? []) this.#unwatch(soul);
+  }
+
+  #watch(soul: string): void {
+    const count = this.#watchers.get(soul) ?? 0;
+    this.#watchers.set(soul, count + 1);
+    if (count === 0) this.#interest?.(soul, true);
+  }
+
+  #unwatch(soul: string): void {
+    const count = this.#watchers.get(soul);
+    if (count === undefined) return;
+    if (count > 1) {
+      this.#watchers.set(soul, count - 1);
+      return;
+    }
+    this.#watchers.delete(soul);
+    this.#interest?.(soul, false);
   }
 
   /** Answers a SUBSCRIBE: OK, then the current state of each soul. */
@@ -68,7 +106,11 @@ export class Publisher {
     if (souls.size + message.souls.length > MAX_SUBSCRIPTIONS_PER_PEER) {
       throw new LimitError('limit/subscriptions', `at most ${MAX_SUBSCRIPTIONS_PER_PEER} subscriptions per peer.`);
     }
-    for (const soul of message.souls) souls.add(soul);
+    for (const soul of message.souls) {
+      if (souls.has(soul)) continue;
+      souls.add(soul);
+      this.#watch(soul);
+    }
     this.#subscribers.set(session, souls);
     await session.notify({ type: 'ok', id: message.id });
     // The current state, so the subscriber starts from what this peer holds: read, then
@@ -113,7 +155,7 @@ export class Publisher {
   async unsubscribe(session: SyncSession, message: Unsubscribe): Promise<WireMessage> {
     const souls = this.#subscribers.get(session);
     if (souls !== undefined) {
-      for (const soul of message.souls) souls.delete(soul);
+      for (const soul of message.souls) if (souls.delete(soul)) this.#unwatch(soul);
       if (souls.size === 0) this.#subscribers.delete(session);
     }
     await this.#durability.durable().catch(() => {});
