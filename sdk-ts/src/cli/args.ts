@@ -17,7 +17,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../serve
 import { VERSION } from '../server/version.js';
 import { UsageError } from './cli-error.js';
 
-export const COMMANDS = ['serve', 'get', 'put', 'watch'] as const;
+export const COMMANDS = ['serve', 'get', 'put', 'watch', 'where'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export const DEFAULTS = {
@@ -40,7 +40,7 @@ export const DEFAULTS = {
   timeoutMs: 10_000,
 } as const;
 
-/** The variable get/put/watch read peers from when --peer is absent. */
+/** The variable get/put/watch/where read peers from when --peer is absent. */
 export const PEER_ENV = 'RUSTDHT_PEER';
 
 export interface ServeOptions {
@@ -95,15 +95,23 @@ export interface WatchOptions extends ClientOptions {
   readonly key: string | undefined;
 }
 
+export interface WhereOptions extends ClientOptions {
+  readonly soul: string;
+  /** R the servers use (--replicas): how many owners to list. */
+  readonly replicas: number;
+}
+
 export type Invocation =
   | { readonly command: 'help'; readonly topic: CommandName | undefined }
   | { readonly command: 'version' }
   | { readonly command: 'serve'; readonly options: ServeOptions }
   | { readonly command: 'get'; readonly options: GetOptions }
   | { readonly command: 'put'; readonly options: PutOptions }
-  | { readonly command: 'watch'; readonly options: WatchOptions };
+  | { readonly command: 'watch'; readonly options: WatchOptions }
+  | { readonly command: 'where'; readonly options: WhereOptions };
 
 type OptionTable = NonNullable<ParseArgsConfig['options']>;
+type ClientCommand = Exclude<CommandName, 'serve'>;
 
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies OptionTable;
 const CLIENT_OPTIONS = {
@@ -139,6 +147,7 @@ export const OPTIONS = {
   get: CLIENT_OPTIONS,
   put: CLIENT_OPTIONS,
   watch: CLIENT_OPTIONS,
+  where: { ...CLIENT_OPTIONS, replicas: { type: 'string' } },
 } as const satisfies Record<CommandName, OptionTable>;
 
 // ---------------------------------------------------------------------------------------
@@ -159,19 +168,21 @@ Usage:
   rustdht get SOUL [KEY] [options]          print a node, or one property, fetched from peers
   rustdht put SOUL KEY=VALUE... [options]   write properties and wait until a peer stored them
   rustdht watch SOUL [KEY] [options]        print a node as JSON at every change, until Ctrl+C
+  rustdht where SOUL [options]              show which servers own a soul and whether they hold it
   rustdht help [COMMAND]                    show a command's options (= rustdht COMMAND --help)
   rustdht --version                         print the version
 
 Exit status:
-  0    success
+  0    success (where: every owner holds the soul)
   1    failure: not found, write invalid or refused by a peer, any other error
+       (where: some owner does not hold the soul, or could not be reached)
   2    no peer could be reached, or no peer acknowledged a write, within --timeout
   64   usage error: unknown command or option, missing or malformed argument
-  130  interrupted (Ctrl+C) before get or put finished
+  130  interrupted (Ctrl+C) before get, put or where finished
 Errors are printed as one line on stderr: "rustdht: CODE: message".
 
 Environment:
-  ${PEER_ENV}     peers for get, put and watch when --peer is not given
+  ${PEER_ENV}     peers for get, put, watch and where when --peer is not given
                    (multiaddrs separated by commas or spaces)
   RUSTDHT_DEBUG=1  print stack traces with errors
 `,
@@ -303,6 +314,31 @@ ${CLIENT_HELP.replace('milliseconds to wait for the network', 'milliseconds to w
 
 Example:
   rustdht watch rooms/lobby --peer http://127.0.0.1:7400 > lobby.jsonl
+`,
+
+  where: `Usage: rustdht where SOUL [options]
+
+Shows where node SOUL lives in the DHT: asks a server for the network's signed member
+records, computes the soul's owners as every server does (the R servers whose position,
+SHA-256 of the peer id, is closest by XOR to the soul's, SHA-256 of the soul), then
+dials each owner at an address from its record and asks it for the soul. Prints the
+soul's position, each owner (closest first) with its XOR distance (hex, and its leading
+zero bits) and what it holds (the number of properties and the newest state, "not
+held", or "unreachable: CODE"), and how long each step took.
+Exits 0 when every owner holds the soul, 1 when one does not or could not be reached
+(or the server knows no members), 2 when no peer given could be reached.
+
+Options:
+${CLIENT_HELP}
+  --replicas N    R, the servers' --replicas: how many owners each soul has
+                  (default: ${DEFAULTS.replicas}, the servers' default; it must match theirs)
+  --json          print the result as one line of JSON: {"soul","position","members",
+                  "replicas","owners":[{"peerId","address","distance","leadingZeroBits",
+                  "status":"held"|"not-held"|"unreachable",…}],"timingsMs":{…}}
+  -h, --help      show this help
+
+Example:
+  rustdht where users/ann --peer http://127.0.0.1:7400
 `,
 };
 
@@ -475,6 +511,16 @@ function parseServe(args: readonly string[]): ServeOptions {
 
 function parseClient(command: 'get' | 'put' | 'watch', args: readonly string[], env: Readonly<Record<string, string | undefined>>) {
   const { values, positionals } = parse(command, OPTIONS[command], args);
+  return clientOptions(command, values, positionals, env);
+}
+
+/** What every client command takes: peers, --timeout, --json, and the SOUL first. */
+function clientOptions(
+  command: ClientCommand,
+  values: { peer?: string[]; timeout?: string; json?: boolean },
+  positionals: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+) {
   const given = values.peer ?? envPeers(env);
   if (given.length === 0) throw new UsageError(`no peer to connect to: pass --peer ADDR or set ${PEER_ENV}`, command);
   const peers = peerAddresses(values.peer === undefined ? PEER_ENV : '--peer', given, command);
@@ -492,6 +538,15 @@ function parseClient(command: 'get' | 'put' | 'watch', args: readonly string[], 
 function optionalKey(command: 'get' | 'watch', rest: readonly string[]): string | undefined {
   if (rest.length > 1) throw new UsageError(`rustdht ${command} takes SOUL [KEY], got an extra argument '${rest[1]}'`, command);
   return rest[0];
+}
+
+function parseWhere(args: readonly string[], env: Readonly<Record<string, string | undefined>>): WhereOptions {
+  const { values, positionals } = parse('where', OPTIONS.where, args);
+  const { client, soul, rest } = clientOptions('where', values, positionals, env);
+  if (rest.length !== 0) throw new UsageError(`rustdht where takes one SOUL, got an extra argument '${rest[0]}'`, 'where');
+  const { replicas } = values;
+  // The same bounds as serve's --replicas: a value no server runs with is a typo.
+  return { ...client, soul, replicas: replicas === undefined ? DEFAULTS.replicas : integer('replicas', replicas, 1, 64, 'where') };
 }
 
 /**
@@ -533,6 +588,8 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
       const { client, soul, rest } = parseClient('put', args, env);
       return { command: 'put', options: { ...client, soul, values: keyValues(rest) } };
     }
+    case 'where':
+      return { command: 'where', options: parseWhere(args, env) };
   }
 }
 

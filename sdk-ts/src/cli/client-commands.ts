@@ -1,7 +1,7 @@
 /**
- * `rustdht get | put | watch`: one-shot clients. Each opens an in-memory database on
- * the network as a client, waits for a connection, does one thing with the ordinary
- * SDK API, and closes. Nothing is kept locally, which is why `put` waits until a peer
+ * `rustdht get | put | watch`: one-shot clients (and the session `where` runs in:
+ * where-command.ts). Each opens an in-memory database on the network as a client, waits
+ * for a connection, does one thing with the ordinary SDK API, and closes. Nothing is kept locally, which is why `put` waits until a peer
  * acknowledges the write: exiting earlier would drop it.
  *
  * --timeout bounds the whole command for get and put (connecting, fetching,
@@ -17,7 +17,7 @@ import { CliError, EXIT } from './cli-error.js';
 import type { CliIO } from './io.js';
 import { resolvePeers } from './peer-discovery.js';
 
-interface Session {
+export interface Session {
   readonly db: RustDHT;
   readonly network: Network;
   /** Fires on SIGINT/SIGTERM. */
@@ -40,8 +40,8 @@ function describe(soul: string, key: string | undefined): string {
   return key === undefined ? `soul ${JSON.stringify(soul)}` : `key ${JSON.stringify(key)} of soul ${JSON.stringify(soul)}`;
 }
 
-/** Opens the client database, connects, runs `body`, and always closes the database. */
-async function withSession<T>(options: ClientOptions, io: CliIO, body: (session: Session) => Promise<T>): Promise<T> {
+/** Opens the client database, connects, runs `body`, and always closes the database (also `rustdht where`: where-command.ts). */
+export async function withSession<T>(options: ClientOptions, io: CliIO, body: (session: Session) => Promise<T>): Promise<T> {
   const started = Date.now();
   const stop = new AbortController();
   const restoreSignals = io.onSignal(() => stop.abort(interrupted()));

@@ -36,6 +36,10 @@ async function dispatch(invocation: Invocation, io: CliIO): Promise<number> {
       const { runWatch } = await import('./client-commands.js');
       return runWatch(invocation.options, io);
     }
+    case 'where': {
+      const { runWhere } = await import('./where-command.js');
+      return runWhere(invocation.options, io);
+    }
   }
 }
 

@@ -15,6 +15,7 @@ import {
   type PutOptions,
   type ServeOptions,
   type WatchOptions,
+  type WhereOptions,
 } from '../../src/cli/args.js';
 import { EXIT, UsageError } from '../../src/cli/cli-error.js';
 import type { CliIO } from '../../src/cli/io.js';
@@ -38,6 +39,7 @@ interface OptionsOf {
   get: GetOptions;
   put: PutOptions;
   watch: WatchOptions;
+  where: WhereOptions;
 }
 
 function options<C extends keyof OptionsOf>(command: C, argv: string[], env: Record<string, string> = {}): OptionsOf[C] {
@@ -240,6 +242,45 @@ describe('rustdht get / put / watch: options', () => {
 
   it('says where a bad RUSTDHT_PEER came from', () => {
     expect(usageError(['get', 's'], { RUSTDHT_PEER: 'nope' }).message).toMatch(/^RUSTDHT_PEER 'nope' is not a multiaddr/);
+  });
+});
+
+describe('rustdht where: options', () => {
+  it('where SOUL with --peer, --replicas (default: serve\'s), --timeout, --json, or RUSTDHT_PEER', () => {
+    expect(options('where', ['users/ann', '--peer', PEER])).toEqual({ soul: 'users/ann', replicas: DEFAULTS.replicas, peers: [PEER], timeoutMs: DEFAULTS.timeoutMs, json: false });
+    expect(options('where', ['users/ann', '--peer', 'http://127.0.0.1:7400', '--replicas', '5', '--timeout', '3000', '--json'])).toEqual({
+      soul: 'users/ann',
+      replicas: 5,
+      peers: ['http://127.0.0.1:7400'],
+      timeoutMs: 3000,
+      json: true,
+    });
+    expect(options('where', ['room'], { RUSTDHT_PEER: PEER }).peers).toEqual([PEER]);
+  });
+
+  it.each([
+    [['where', '--peer', PEER], /rustdht where needs a SOUL/],
+    [['where', 's'], /no peer to connect to/],
+    [['where', 's', 'key', '--peer', PEER], /rustdht where takes one SOUL, got an extra argument 'key'/],
+    [['where', 's', '--replicas', '0', '--peer', PEER], /--replicas takes a whole number from 1 to 64, not '0'/],
+    [['where', 's', '--replicas', 'three', '--peer', PEER], /--replicas takes a whole number/],
+    [['where', 's', '--replicas', '--peer', PEER], /option '--replicas' needs a value/],
+    [['where', 's', '--bootstrap', PEER, '--peer', PEER], /unknown option '--bootstrap' for rustdht where/],
+  ])('refuses %j', (argv, message) => {
+    const error = usageError(argv);
+    expect(error.message).toMatch(message);
+    expect(error.command).toBe('where');
+  });
+
+  it('a usage error of where exits 64 (like every command) with one line on stderr', async () => {
+    const result = await runCli(['where', 's', 'extra', '--peer', PEER]);
+    expect(result).toEqual({ code: EXIT.usage, stdout: '', stderr: "rustdht: cli/usage: rustdht where takes one SOUL, got an extra argument 'extra' (see rustdht where --help)\n" });
+  });
+
+  it('its help states the exit codes, the --replicas default and an example with a server URL', () => {
+    for (const text of ['Exits 0 when every owner holds', ' 1 when one does not', ' 2 when no peer', `(default: ${DEFAULTS.replicas}`, 'http://127.0.0.1:7400', 'RUSTDHT_PEER', 'unreachable: CODE']) {
+      expect(HELP.where).toContain(text);
+    }
   });
 });
 
