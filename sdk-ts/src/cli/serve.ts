@@ -188,10 +188,17 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
         store: { bytes: await storeBytes() },
         outboxSize: status.outboxSize,
         memory,
+        ...(status.dht === undefined ? {} : { dht: { members: status.dht.members, replicas: status.dht.replicas, share: status.dht.share } }),
         version: VERSION,
       };
     };
-    const metrics = createMetricsRegistry({ status: () => network.status(), counters: () => network.counters(), storeBytes, uptimeSeconds });
+    const metrics = createMetricsRegistry({
+      status: () => network.status(),
+      counters: () => network.counters(),
+      storeBytes,
+      uptimeSeconds,
+      ...(network.dht === undefined ? {} : { dht: network.dht }),
+    });
 
     const addresses = network.status().addresses;
     log.info('listening', { peerId: network.peerId, addresses });

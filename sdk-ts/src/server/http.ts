@@ -53,6 +53,11 @@ export interface HealthJson {
     readonly residentBytes: number | undefined;
     readonly budgetBytes: number | undefined;
   };
+  /**
+   * The DHT as this server sees it (servers only): live members (itself included), R,
+   * and about how much of the key space it owns (0..1).
+   */
+  readonly dht?: { readonly members: number; readonly replicas: number; readonly share: number };
   readonly version: string;
 }
 

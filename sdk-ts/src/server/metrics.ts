@@ -16,9 +16,11 @@
  * scrape fails halfway; and both calls run in the same tick, so no scrape can observe
  * the reset value.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SoulCensus } from '../network/dht/census.js';
+import type { HandoffCounters } from '../network/dht/handoff.js';
 import { knownCode } from '../network/known-codes.js';
-import type { NetworkCounters, NetworkStatus, PeerStatus, Transport } from '../network/types.js';
+import type { DhtStatus, NetworkCounters, NetworkStatus, PeerStatus, Transport } from '../network/types.js';
 import { VERSION } from './version.js';
 
 /** What the metrics read, at each scrape. */
@@ -28,6 +30,18 @@ export interface MetricsSource {
   /** Bytes of the store on disk (may be cached; see store-size.ts). */
   storeBytes(): Promise<number> | number;
   uptimeSeconds(): number;
+  /** A server's DHT (`network.dht`); without one, the rustdht_dht_* series stay at 0. */
+  readonly dht?: DhtMetricsSource;
+}
+
+/** What the rustdht_dht_* metrics read of a server's DHT (network/dht/dht.ts `Dht`). */
+export interface DhtMetricsSource {
+  status(): DhtStatus;
+  /** Souls stored here by role, recounted at a bounded cost (network/dht/census.ts). */
+  census(): Promise<SoulCensus | undefined>;
+  readonly handoff: { readonly counters: Readonly<HandoffCounters>; readonly pendingSouls: number };
+  /** Calls `listener` with the seconds each read of a soul from its owners took. */
+  onOwnerRead(listener: (seconds: number) => void): () => void;
 }
 
 export interface MetricsOptions {
@@ -51,6 +65,18 @@ export const METRIC_NAMES = [
   'rustdht_store_bytes',
   'rustdht_outbox_entries',
   'rustdht_uptime_seconds',
+  'rustdht_dht_members',
+  'rustdht_dht_replicas',
+  'rustdht_dht_ring_share',
+  'rustdht_dht_owned_souls',
+  'rustdht_dht_stored_souls',
+  'rustdht_dht_under_replicated_souls',
+  'rustdht_dht_hints_pending',
+  'rustdht_dht_repair_pushes_total',
+  'rustdht_dht_repair_bytes_total',
+  'rustdht_dht_repair_releases_total',
+  'rustdht_dht_repair_passes_total',
+  'rustdht_dht_owner_read_seconds',
 ] as const;
 
 /** Listed so every transport has a series (0 included): absent series break alerting on "== 0". */
@@ -61,6 +87,13 @@ const STATES = ['offline', 'syncing', 'idle'] as const satisfies readonly Networ
  * each label set is a time series Prometheus keeps. Servers (the backbone) come first.
  */
 const MAX_RTT_SERIES = 100;
+/** Why a server holds a soul (network/dht/census.ts). */
+const SOUL_ROLES = ['owned', 'cached', 'hinted'] as const;
+/**
+ * Owner reads wait at most a second (peer-network.ts OWNER_READ_TIMEOUT_MS): buckets from
+ * a loopback round trip to that bound, so a read that timed out lands in le="1" or above.
+ */
+const OWNER_READ_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Totals from the network are trusted, but a NaN would make inc() throw and fail the whole scrape. */
 function total(value: number | undefined): number {
@@ -216,5 +249,97 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
     },
   });
 
+  registerDhtMetrics(registers, source.dht);
   return registry;
+}
+
+/** The rustdht_dht_* metrics: membership, placement, what is stored and why, repair, owner reads. */
+function registerDhtMetrics(registers: Registry[], dht: DhtMetricsSource | undefined): void {
+  const statusGauge = (name: string, help: string, read: (status: DhtStatus) => number): void => {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        gauge.set(dht === undefined ? 0 : read(dht.status()));
+      },
+    });
+  };
+  statusGauge('rustdht_dht_members', 'Live DHT members (servers) this server counts, itself included.', (status) => status.members);
+  statusGauge('rustdht_dht_replicas', 'R: how many servers own each soul (--replicas).', (status) => status.replicas);
+  statusGauge('rustdht_dht_ring_share', 'About how much of the key space this server owns (0..1; R/members when balanced).', (status) => status.share);
+
+  // The census runs one count at a time and answers concurrent readers with it.
+  const census = async (): Promise<SoulCensus | undefined> => dht?.census();
+
+  const owned = new Gauge({
+    name: 'rustdht_dht_owned_souls',
+    help: 'Souls stored here that this server owns (= rustdht_dht_stored_souls{role="owned"}; compare across servers for balance). Recounted at most every few seconds, less often on a large store.',
+    registers,
+    async collect() {
+      const count = await census();
+      if (count !== undefined) owned.set(count.owned);
+    },
+  });
+
+  const stored = new Gauge({
+    name: 'rustdht_dht_stored_souls',
+    help: 'Souls stored here by role: owned (this server is an owner), cached (not an owner; a subscriber here watches it), hinted (not an owner, not watched: kept until its owners confirm a copy, then released). Recounted at most every few seconds, less often on a large store.',
+    labelNames: ['role'] as const,
+    registers,
+    async collect() {
+      const count = await census();
+      if (count === undefined) return;
+      for (const role of SOUL_ROLES) stored.set({ role }, count[role]);
+    },
+  });
+
+  const underReplicated = new Gauge({
+    name: 'rustdht_dht_under_replicated_souls',
+    help: 'Souls held here known to have fewer than R confirmed copies: its pending hand-offs (souls it does not own whose owners have not all confirmed a copy yet), or, while the network has fewer than R members, every soul stored here. Souls it owns whose other owners missed updates are not counted (anti-entropy repairs those).',
+    registers,
+    async collect() {
+      if (dht === undefined) return;
+      const status = dht.status();
+      if (status.members >= status.replicas) {
+        underReplicated.set(dht.handoff.pendingSouls);
+        return;
+      }
+      const count = await census();
+      if (count !== undefined) underReplicated.set(count.owned + count.cached + count.hinted);
+    },
+  });
+
+  const hints = new Gauge({
+    name: 'rustdht_dht_hints_pending',
+    help: 'Hand-offs waiting: souls held here for owners that have not all confirmed a copy (an owner down or not yet reached); retried every few seconds, released once confirmed.',
+    registers,
+    collect() {
+      hints.set(dht?.handoff.pendingSouls ?? 0);
+    },
+  });
+
+  const repairCounter = (name: string, help: string, read: (counters: Readonly<HandoffCounters>) => number): void => {
+    const counter: Counter = new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        counter.reset();
+        counter.inc(total(dht === undefined ? 0 : read(dht.handoff.counters)));
+      },
+    });
+  };
+  repairCounter('rustdht_dht_repair_pushes_total', 'Souls pushed to an owner by hand-off or rebalancing (one per soul and owner).', (counters) => counters.pushes);
+  repairCounter('rustdht_dht_repair_bytes_total', 'Bytes of node frames pushed to owners by hand-off or rebalancing.', (counters) => counters.bytes);
+  repairCounter('rustdht_dht_repair_releases_total', 'Souls this server let go of after their owners confirmed a copy.', (counters) => counters.released);
+  repairCounter('rustdht_dht_repair_passes_total', 'Completed repair passes over the store (after start and after each membership change).', (counters) => counters.passes);
+
+  const ownerReads = new Histogram({
+    name: 'rustdht_dht_owner_read_seconds',
+    help: 'How long a read of a soul this server does not own waited for its owners before being answered (bounded by 1 s).',
+    buckets: OWNER_READ_BUCKETS,
+    registers,
+  });
+  dht?.onOwnerRead((seconds) => ownerReads.observe(seconds));
 }

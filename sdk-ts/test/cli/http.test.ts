@@ -12,7 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { NetworkCounters, NetworkStatus } from '../../src/network/types.js';
 import { contentTypeOf, startHttpServer, type HealthJson, type HttpServer } from '../../src/server/http.js';
 import { createLogger } from '../../src/server/log.js';
-import { createMetricsRegistry, METRIC_NAMES, type MetricsSource } from '../../src/server/metrics.js';
+import { Census, COST_FACTOR, MIN_INTERVAL_MS } from '../../src/network/dht/census.js';
+import { createMetricsRegistry, METRIC_NAMES, type DhtMetricsSource, type MetricsSource } from '../../src/server/metrics.js';
 import { directoryBytes, directorySizer } from '../../src/server/store-size.js';
 import { RepeatThrottle } from '../../src/server/throttle.js';
 import { VERSION } from '../../src/server/version.js';
@@ -41,11 +42,24 @@ const counters: NetworkCounters = {
   rejects: { 'signature/invalid': 2, 'wire/rate-limited': 1 },
 };
 
+/** The last registry's owner-read listener: the tests time reads through it. */
+let ownerRead: ((seconds: number) => void) | undefined;
+const dht: DhtMetricsSource = {
+  status: () => ({ members: 5, replicas: 3, share: 0.6, version: 7 }),
+  census: async () => ({ owned: 120, cached: 4, hinted: 2, takenAt: 0, durationMs: 3 }),
+  handoff: { counters: { pushes: 9, bytes: 4096, released: 6, passes: 2 }, pendingSouls: 2 },
+  onOwnerRead: (listener) => {
+    ownerRead = listener;
+    return () => {};
+  },
+};
+
 const source: MetricsSource = {
   status: () => status,
   counters: () => counters,
   storeBytes: async () => 123_456,
   uptimeSeconds: () => 42.5,
+  dht,
 };
 
 function healthOf(s: NetworkStatus): HealthJson {
@@ -167,13 +181,24 @@ describe('startHttpServer', () => {
 
   it('GET /metrics answers Prometheus text with every RustDHT metric and the network values', async () => {
     const http = await start();
+    // Two reads of souls owned elsewhere, as the DHT times them.
+    ownerRead!(0.02);
+    ownerRead!(0.3);
     const response = await fetch(`${http.url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4; charset=utf-8/);
     const text = await response.text();
     for (const name of METRIC_NAMES) expect(text).toContain(`# TYPE ${name} `);
     const samples = parsePrometheus(text);
-    expect(Object.fromEntries([...samples].filter(([key]) => !key.startsWith('rustdht_process_') && !key.startsWith('rustdht_nodejs_')))).toEqual({
+    const histogram = 'rustdht_dht_owner_read_seconds';
+    expect(samples.get(`${histogram}_count`)).toBe(2);
+    expect(samples.get(`${histogram}_sum`)).toBeCloseTo(0.32);
+    expect(samples.get(`${histogram}_bucket{le="0.01"}`)).toBe(0);
+    expect(samples.get(`${histogram}_bucket{le="0.025"}`)).toBe(1);
+    expect(samples.get(`${histogram}_bucket{le="0.5"}`)).toBe(2);
+    expect(samples.get(`${histogram}_bucket{le="+Inf"}`)).toBe(2);
+    const own = (key: string): boolean => !key.startsWith('rustdht_process_') && !key.startsWith('rustdht_nodejs_') && !key.startsWith(histogram);
+    expect(Object.fromEntries([...samples].filter(([key]) => own(key)))).toEqual({
       [`rustdht_info{version="${VERSION}",peer_id="12D3KooWSelf"}`]: 1,
       'rustdht_peers{transport="tcp"}': 1,
       'rustdht_peers{transport="websockets"}': 1,
@@ -199,8 +224,22 @@ describe('startHttpServer', () => {
       rustdht_store_bytes: 123_456,
       rustdht_outbox_entries: 4,
       rustdht_uptime_seconds: 42.5,
+      rustdht_dht_members: 5,
+      rustdht_dht_replicas: 3,
+      rustdht_dht_ring_share: 0.6,
+      rustdht_dht_owned_souls: 120,
+      'rustdht_dht_stored_souls{role="owned"}': 120,
+      'rustdht_dht_stored_souls{role="cached"}': 4,
+      'rustdht_dht_stored_souls{role="hinted"}': 2,
+      rustdht_dht_under_replicated_souls: 2,
+      rustdht_dht_hints_pending: 2,
+      rustdht_dht_repair_pushes_total: 9,
+      rustdht_dht_repair_bytes_total: 4096,
+      rustdht_dht_repair_releases_total: 6,
+      rustdht_dht_repair_passes_total: 2,
     });
     expect(text).toContain('# TYPE rustdht_messages_total counter');
+    expect(text).toContain(`# TYPE ${histogram} histogram`);
     expect(text).toContain('# TYPE rustdht_peers gauge');
     // prom-client's process metrics, under the rustdht_ prefix.
     expect(samples.has('rustdht_process_cpu_user_seconds_total')).toBe(true);
@@ -228,6 +267,20 @@ describe('startHttpServer', () => {
     const text = await (await fetch(`${http.url}/metrics`)).text();
     expect(text).not.toContain('process_cpu');
     for (const name of METRIC_NAMES) expect(text).toContain(`# TYPE ${name} `);
+  });
+
+  it('without a DHT (no network.dht) the rustdht_dht_* series are typed and 0; with fewer members than R every stored soul is under-replicated', async () => {
+    const { dht: _dht, ...withoutDht } = source;
+    const bare = parsePrometheus(await createMetricsRegistry(withoutDht, { defaultMetrics: false }).metrics());
+    expect(bare.get('rustdht_dht_members')).toBe(0);
+    expect(bare.get('rustdht_dht_hints_pending')).toBe(0);
+    expect(bare.get('rustdht_dht_repair_pushes_total')).toBe(0);
+    expect(bare.get('rustdht_dht_owner_read_seconds_count')).toBe(0);
+    expect([...bare.keys()].filter((key) => key.startsWith('rustdht_dht_stored_souls'))).toEqual([]);
+
+    const small: DhtMetricsSource = { ...dht, status: () => ({ members: 2, replicas: 3, share: 1, version: 1 }), handoff: { ...dht.handoff, pendingSouls: 0 } };
+    const text = await createMetricsRegistry({ ...source, dht: small }, { defaultMetrics: false }).metrics();
+    expect(parsePrometheus(text).get('rustdht_dht_under_replicated_souls')).toBe(120 + 4 + 2);
   });
 
   it('answers 404 JSON for other paths', async () => {
@@ -336,6 +389,55 @@ describe('startHttpServer', () => {
     await expect(
       startHttpServer({ port: http.port, host: '127.0.0.1', health: () => healthOf(status), metrics: createMetricsRegistry(source, { defaultMetrics: false }) }),
     ).rejects.toMatchObject({ code: 'http/listen', message: `cannot serve HTTP on 127.0.0.1:${http.port}: the port is already in use` });
+  });
+});
+
+describe('DHT census (rustdht_dht_stored_souls)', () => {
+  /** Souls named own/… are owned here, watch/… are watched by a subscriber; the rest are hints. */
+  function census(souls: string[], clock: { now: number; perCountMs?: number }): Census {
+    return new Census({
+      replica: {
+        closed: false,
+        async *storedSouls() {
+          yield* souls;
+          // The store's walk takes this long (on the census's clock).
+          clock.now += clock.perCountMs ?? 0;
+        },
+      },
+      placement: { ownersOf: (list) => list.map((soul) => (soul.startsWith('own/') ? ['me', 'other'] : ['other', 'third'])) },
+      selfId: 'me',
+      watched: (soul) => soul.startsWith('watch/'),
+      now: () => clock.now,
+    });
+  }
+
+  it('counts stored souls by role, in chunks across placement calls', async () => {
+    const souls = [...Array.from({ length: 2500 }, (_, i) => `own/${i}`), 'watch/a', 'watch/b', 'hint/a'];
+    expect(await census(souls, { now: 1_000 }).read()).toEqual({ owned: 2500, cached: 2, hinted: 1, takenAt: 1_000, durationMs: 0 });
+  });
+
+  it('recounts only once the last count is old enough (MIN_INTERVAL_MS, or COST_FACTOR × its duration)', async () => {
+    const souls = ['own/1', 'hint/1'];
+    const clock = { now: 0 };
+    const counter = census(souls, clock);
+    expect((await counter.read())?.hinted).toBe(1);
+    souls.push('hint/2');
+    clock.now = MIN_INTERVAL_MS - 1;
+    expect((await counter.read())?.hinted).toBe(1);
+    clock.now = MIN_INTERVAL_MS;
+    expect((await counter.read())?.hinted).toBe(2);
+  });
+
+  it('a slow count spaces the next one out: COST_FACTOR × its duration', async () => {
+    const souls = ['hint/1'];
+    const clock = { now: 0, perCountMs: 500 };
+    const counter = census(souls, clock);
+    expect(await counter.read()).toMatchObject({ hinted: 1, takenAt: 500, durationMs: 500 });
+    souls.push('hint/2');
+    clock.now = 500 + COST_FACTOR * 500 - 1;
+    expect((await counter.read())?.hinted).toBe(1);
+    clock.now = 500 + COST_FACTOR * 500;
+    expect((await counter.read())?.hinted).toBe(2);
   });
 });
 
