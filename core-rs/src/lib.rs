@@ -6,6 +6,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod crypto;
+pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod graph;

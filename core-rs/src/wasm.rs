@@ -654,6 +654,113 @@ pub fn peer_position(multihash: &[u8]) -> Vec<u8> {
     crate::placement::peer_position(multihash).to_vec()
 }
 
+fn digest_error(error: crate::digest::DigestError) -> JsValue {
+    code_error(error.code(), &error.to_string())
+}
+
+/// A whole number from 0 to 2^32 − 1 given as a JS number (wasm-bindgen's own u32
+/// conversion would wrap -1 or 2^32 + 5 silently).
+fn whole(x: f64, name: &str) -> Result<u32, JsValue> {
+    if x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&x) {
+        Ok(x as u32)
+    } else {
+        Err(code_error("digest/invalid", &format!("{name} must be a whole number from 0 to 2^32 - 1, got {x}")))
+    }
+}
+
+/// Soul digests for anti-entropy (digest.rs), 12 bytes per soul, concatenated: the
+/// records of `souls[i]` are the next `counts[i]` of `records` (its stored "P" values,
+/// in any order). One call per batch of souls.
+#[wasm_bindgen(js_name = soulDigests)]
+pub fn soul_digests(souls: Vec<JsString>, records: Vec<js_sys::Uint8Array>, counts: &[u32]) -> Result<Vec<u8>, JsValue> {
+    if counts.len() != souls.len() || counts.iter().map(|c| *c as usize).sum::<usize>() != records.len() {
+        return Err(code_error("digest/invalid", "soulDigests: one count per soul, adding up to the number of records"));
+    }
+    let mut out = Vec::with_capacity(souls.len() * crate::digest::ITEM_LEN);
+    let mut at = 0;
+    for (soul, count) in souls.iter().zip(counts) {
+        let soul = text(soul.as_ref(), "soul").map_err(to_js)?;
+        let own: Vec<Vec<u8>> = records[at..at + *count as usize].iter().map(js_sys::Uint8Array::to_vec).collect();
+        at += *count as usize;
+        out.extend_from_slice(&crate::digest::soul_digest(&soul, own.iter().map(Vec::as_slice)));
+    }
+    Ok(out)
+}
+
+/// 8 bytes that differ when member lists (peer ids as multihash bytes, any order) or
+/// replica counts do: owners compare views before comparing souls.
+#[wasm_bindgen(js_name = membersDigest)]
+pub fn members_digest(members: Vec<js_sys::Uint8Array>, replicas: f64) -> Result<Vec<u8>, JsValue> {
+    let members: Vec<Vec<u8>> = members.iter().map(js_sys::Uint8Array::to_vec).collect();
+    Ok(crate::digest::members_digest(&members, whole(replicas, "replicas")?).to_vec())
+}
+
+/// Coded symbols `start..end` of a set of soul digests (`items`, 12 bytes each) within
+/// the range of the first `bits` position bits equal to `prefix`, under an 8-byte `salt`:
+/// what a server answers a DIGEST with. Bounded: at most 8,192 symbols a call, indices
+/// below 2^18 (`digest/too-large`).
+#[wasm_bindgen(js_name = encodeSymbols)]
+pub fn encode_symbols(items: &[u8], salt: &[u8], bits: f64, prefix: f64, start: f64, end: f64) -> Result<Vec<u8>, JsValue> {
+    let range = crate::digest::Range::new(whole(bits, "bits")?, whole(prefix, "prefix")?).map_err(digest_error)?;
+    let (start, end) = (whole(start, "start")? as usize, whole(end, "end")? as usize);
+    crate::digest::encode_symbols(items, salt, range, start, end).map_err(digest_error)
+}
+
+/// The asking side of an anti-entropy round (digest.rs): its own soul digests, the other
+/// side's symbols as they arrive, and, once decoded, which souls differ.
+#[wasm_bindgen]
+pub struct Reconciliation {
+    inner: crate::digest::Reconciliation,
+}
+
+#[wasm_bindgen]
+impl Reconciliation {
+    /// `items`: this side's soul digests (12 bytes each); those outside the range of
+    /// `bits`/`prefix` are left out. `salt`: the round's 8 random bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(items: &[u8], salt: &[u8], bits: f64, prefix: f64) -> Result<Reconciliation, JsValue> {
+        let range = crate::digest::Range::new(whole(bits, "bits")?, whole(prefix, "prefix")?).map_err(digest_error)?;
+        Ok(Reconciliation { inner: crate::digest::Reconciliation::new(items, salt, range).map_err(digest_error)? })
+    }
+
+    /// The other side's next `count` symbols (from index `received`); true once decoded.
+    /// A refused batch (`digest/malformed`, `digest/too-large`, `digest/undecodable`)
+    /// ends the round.
+    pub fn add(&mut self, symbols: &[u8], count: f64) -> Result<bool, JsValue> {
+        let count = whole(count, "count")? as usize;
+        self.inner.add(symbols, count).map_err(digest_error)
+    }
+
+    /// Symbols taken so far.
+    #[wasm_bindgen(getter)]
+    pub fn received(&self) -> usize {
+        self.inner.received()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn decoded(&self) -> bool {
+        self.inner.decoded()
+    }
+
+    /// How many souls the other side has in range (from its first symbol), once known.
+    #[wasm_bindgen(getter, js_name = remoteSize)]
+    pub fn remote_size(&self) -> Option<f64> {
+        self.inner.remote_size().map(|n| n as f64)
+    }
+
+    /// Positions, in the `items` given, of the souls only this side holds as it holds them.
+    #[wasm_bindgen(js_name = localOnly)]
+    pub fn local_only(&self) -> Vec<u32> {
+        self.inner.local_only().to_vec()
+    }
+
+    /// Soul digests (12 bytes each, concatenated) only the other side holds.
+    #[wasm_bindgen(js_name = remoteOnly)]
+    pub fn remote_only(&self) -> Vec<u8> {
+        self.inner.remote_only().concat()
+    }
+}
+
 /// A member record of `record`, signed by the Ed25519 key of `seed` (32 bytes: the first
 /// half of libp2p's raw Ed25519 private key).
 #[wasm_bindgen(js_name = signMemberRecord)]

@@ -31,6 +31,8 @@ export type PreparedFrame = Glue.PreparedFrame;
 
 /** Which servers own which souls (DHT placement, core-rs/src/placement.rs). */
 export type Placement = Glue.Placement;
+/** The asking side of an anti-entropy round (core-rs/src/digest.rs). */
+export type Reconciliation = Glue.Reconciliation;
 /** Signed member records (core-rs/src/membership.rs): what is signed, what an opened one says. */
 export type { MemberRecord, MemberRecordFields, MemberRole } from '../../pkg/bundler/rustdht_core.js';
 
@@ -48,6 +50,11 @@ export interface EngineModule {
   readonly peerPosition: typeof Glue.peerPosition;
   readonly signMemberRecord: typeof Glue.signMemberRecord;
   readonly openMemberRecord: typeof Glue.openMemberRecord;
+  // Anti-entropy between owners: soul digests and their reconciliation.
+  readonly soulDigests: typeof Glue.soulDigests;
+  readonly membersDigest: typeof Glue.membersDigest;
+  readonly encodeSymbols: typeof Glue.encodeSymbols;
+  readonly Reconciliation: typeof Glue.Reconciliation;
 }
 
 // Value declarations for the `./engine` subpath's types; the loaders provide them.
@@ -62,3 +69,7 @@ export declare const soulPosition: EngineModule['soulPosition'];
 export declare const peerPosition: EngineModule['peerPosition'];
 export declare const signMemberRecord: EngineModule['signMemberRecord'];
 export declare const openMemberRecord: EngineModule['openMemberRecord'];
+export declare const soulDigests: EngineModule['soulDigests'];
+export declare const membersDigest: EngineModule['membersDigest'];
+export declare const encodeSymbols: EngineModule['encodeSymbols'];
+export declare const Reconciliation: EngineModule['Reconciliation'];

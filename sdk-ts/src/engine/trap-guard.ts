@@ -91,6 +91,7 @@ export function guardTraps(module: EngineModule): EngineModule {
   guardPrototype(module.Engine.prototype);
   guardPrototype(module.Signer.prototype);
   guardPrototype(module.Placement.prototype);
+  guardPrototype(module.Reconciliation.prototype);
   return {
     Engine: module.Engine,
     Signer: module.Signer,
@@ -103,5 +104,9 @@ export function guardTraps(module: EngineModule): EngineModule {
     peerPosition: guard(module.peerPosition),
     signMemberRecord: guard(module.signMemberRecord),
     openMemberRecord: guard(module.openMemberRecord),
+    soulDigests: guard(module.soulDigests),
+    membersDigest: guard(module.membersDigest),
+    encodeSymbols: guard(module.encodeSymbols),
+    Reconciliation: module.Reconciliation,
   };
 }
