@@ -82,6 +82,11 @@ export const KNOWN_CODES: readonly string[] = Object.freeze([
   'member/untrusted',
   'member/too-many',
   'repair/failed',
+  // Anti-entropy (dht/anti-entropy.ts, the engine's core-rs/src/digest.rs).
+  'digest/invalid',
+  'digest/malformed',
+  'digest/too-large',
+  'digest/undecodable',
   'network/closed',
   'network/timeout',
   'network/offline',

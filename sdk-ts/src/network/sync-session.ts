@@ -35,10 +35,10 @@ import { DEFAULT_REQUEST_LIMITS, requestLimitProblem, type RequestLimits } from 
 import { WireError } from './wire/wire-error.js';
 
 /** The messages a peer starts (as opposed to replies). */
-export type IncomingRequest = Extract<WireMessage, { type: 'get' | 'get-part' | 'put' | 'put-at' | 'subscribe' | 'unsubscribe' | 'feed' | 'members-sync' }>;
+export type IncomingRequest = Extract<WireMessage, { type: 'get' | 'get-part' | 'put' | 'put-at' | 'subscribe' | 'unsubscribe' | 'feed' | 'members-sync' | 'digest' }>;
 /** Messages with id 0 that answer nothing and expect nothing: EVENTs, a MEMBERS push, a FEED_ACK. */
 export type IncomingEvent = Extract<WireMessage, { type: 'event' | 'feed-ack' }> | (Extract<WireMessage, { type: 'members' }> & { readonly id: 0 });
-type Reply = Extract<WireMessage, { type: 'node' | 'node-part' | 'ack' | 'ack-at' | 'ok' | 'error' | 'members' }>;
+type Reply = Extract<WireMessage, { type: 'node' | 'node-part' | 'ack' | 'ack-at' | 'ok' | 'error' | 'members' | 'digest-reply' }>;
 type FeedEntry = Extract<WireMessage, { type: 'feed-entry' }>;
 
 export interface SessionHandler {
@@ -342,6 +342,7 @@ export class SyncSession {
       case 'node-part':
       case 'ack':
       case 'ack-at':
+      case 'digest-reply':
       case 'ok':
       case 'error':
         this.#onReply(message, body.length);
@@ -432,7 +433,7 @@ export class SyncSession {
     this.#options.handler.refused(this, code, text);
     // Requests get an answer; an unwanted reply is just dropped (answering it would echo).
     const isRequest =
-      message.type === 'get' || message.type === 'get-part' || message.type === 'put' || message.type === 'put-at' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed' || message.type === 'members-sync';
+      message.type === 'get' || message.type === 'get-part' || message.type === 'put' || message.type === 'put-at' || message.type === 'subscribe' || message.type === 'unsubscribe' || message.type === 'feed' || message.type === 'members-sync' || message.type === 'digest';
     if (isRequest) void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
     if (!this.#refusals.take(1)) {
       this.#violation(new WireError(code, `disconnected: more than ${REFUSAL_BURST} refused messages at over ${REFUSALS_PER_SECOND} a second.`));

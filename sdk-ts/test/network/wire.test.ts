@@ -110,6 +110,16 @@ const SAMPLES: readonly WireMessage[] = [
   { type: 'put-at', id: 14, level: 'all', frame: bytesOf(20, 10) },
   { type: 'ack-at', id: 15, reached: 2, owners: 3, outcomes: [{ outcome: 'applied' }, { outcome: 'rejected', code: 'limit/deferred' }] },
   { type: 'ack-at', id: MAX_ID, reached: 0, owners: 0, outcomes: [] },
+  { type: 'digest', id: 18, view: bytesOf(8, 11), ask: { kind: 'symbols', bits: 0, prefix: 0, salt: bytesOf(8, 12), start: 0, count: 16 } },
+  { type: 'digest', id: MAX_ID, view: bytesOf(8, 13), ask: { kind: 'symbols', bits: 24, prefix: 2 ** 24 - 1, salt: bytesOf(8, 14), start: 262_144 - 8192, count: 8192 } },
+  { type: 'digest', id: 19, view: bytesOf(8, 15), ask: { kind: 'souls', digests: bytesOf(36, 16) } },
+  { type: 'digest', id: 19, view: new Uint8Array(8), ask: { kind: 'souls', digests: new Uint8Array(0) } },
+  { type: 'digest-reply', id: 20, answer: { kind: 'symbols', symbols: bytesOf(290, 17) } },
+  { type: 'digest-reply', id: 20, answer: { kind: 'symbols', symbols: new Uint8Array(0) } },
+  { type: 'digest-reply', id: MAX_ID, answer: { kind: 'souls', souls: ['a', UNICODE, ''] } },
+  { type: 'digest-reply', id: 21, answer: { kind: 'not-now', reason: 'views-differ' } },
+  { type: 'digest-reply', id: 21, answer: { kind: 'not-now', reason: 'busy' } },
+  { type: 'digest-reply', id: 21, answer: { kind: 'not-now', reason: 'not-member' } },
 ];
 
 /** Small samples, for the exhaustive (quadratic) tests. */
@@ -179,6 +189,67 @@ describe('messages', () => {
     expect(hex({ type: 'ok', id: 127 })).toBe('010a7f');
     expect(hex({ type: 'feed', id: 1, since: 128 })).toBe('010b018001');
     expect(hex({ type: 'feed-entry', id: 1, seq: 5, frame: new Uint8Array([0xff]) })).toBe('010c0105ff');
+  });
+
+  it('DIGEST / DIGEST_REPLY: byte layout, and every limit refused before any work', () => {
+    const hex = (message: WireMessage): string => Buffer.from(encodeMessage(message)).toString('hex');
+    const view = new Uint8Array(8).fill(0xaa);
+    const salt = new Uint8Array(8).fill(0x55);
+    expect(hex({ type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 2, prefix: 3, salt, start: 16, count: 200 } })).toBe(
+      '011201' + '00' + 'aa'.repeat(8) + '02' + '03' + '55'.repeat(8) + '10' + 'c801',
+    );
+    expect(hex({ type: 'digest', id: 1, view, ask: { kind: 'souls', digests: new Uint8Array(12).fill(7) } })).toBe('011201' + '01' + 'aa'.repeat(8) + '01' + '07'.repeat(12));
+    expect(hex({ type: 'digest-reply', id: 1, answer: { kind: 'symbols', symbols: new Uint8Array([9]) } })).toBe('0113010001' + '09');
+    expect(hex({ type: 'digest-reply', id: 1, answer: { kind: 'souls', souls: ['s'] } })).toBe('011301010101' + '73');
+    expect(hex({ type: 'digest-reply', id: 1, answer: { kind: 'not-now', reason: 'busy' } })).toBe('0113010202');
+
+    const symbolsAsk = (bits: number, prefix: number, start: number, count: number): Uint8Array =>
+      concat([new Uint8Array([1, 0x12, 1, 0]), view, new Uint8Array([bits]), encodeVarint(prefix), salt, encodeVarint(start), encodeVarint(count)]);
+    expect(decodeMessage(symbolsAsk(0, 0, 0, 8192))).toMatchObject({ type: 'digest', ask: { kind: 'symbols', count: 8192 } });
+    expect(wireErrorOf(() => decodeMessage(symbolsAsk(0, 0, 0, 8193))).code).toBe('wire/too-large');
+    expect(wireErrorOf(() => decodeMessage(symbolsAsk(0, 0, 262_144 - 10, 11))).code).toBe('wire/too-large');
+    expect(wireErrorOf(() => decodeMessage(symbolsAsk(0, 0, MAX_ID, 1))).code).toBe('wire/too-large');
+    expect(wireErrorOf(() => decodeMessage(symbolsAsk(25, 0, 0, 1))).code).toBe('wire/malformed');
+    expect(wireErrorOf(() => decodeMessage(symbolsAsk(3, 8, 0, 1))).code).toBe('wire/malformed');
+    expect(wireErrorOf(() => decodeMessage(symbolsAsk(0, 1, 0, 1))).code).toBe('wire/malformed');
+    // An unknown kind; a members digest or salt cut short.
+    expect(wireErrorOf(() => decodeMessage(concat([new Uint8Array([1, 0x12, 1, 2]), view]))).code).toBe('wire/malformed');
+    expect(wireErrorOf(() => decodeMessage(new Uint8Array([1, 0x12, 1, 1, 0, 0, 0]))).code).toBe('wire/malformed');
+    // Soul digests: a count the bytes cannot hold (checked before allocating), over the cap, not whole.
+    const soulsAsk = (count: number, bytes: number): Uint8Array => concat([new Uint8Array([1, 0x12, 1, 1]), view, encodeVarint(count), new Uint8Array(bytes)]);
+    for (const count of [2, 2 ** 32, MAX_ID]) {
+      const started = performance.now();
+      expect(wireErrorOf(() => decodeMessage(soulsAsk(count, 12))).code).toBe('wire/malformed');
+      expect(performance.now() - started).toBeLessThan(50);
+    }
+    expect(wireErrorOf(() => decodeMessage(soulsAsk(4097, 4097 * 12))).code).toBe('wire/too-large');
+    expect(decodeMessage(soulsAsk(4096, 4096 * 12))).toMatchObject({ ask: { kind: 'souls' } });
+    expect(wireErrorOf(() => decodeMessage(soulsAsk(1, 13))).code).toBe('wire/malformed');
+    // Replies: unknown kind or reason, symbols over their cap, too many souls.
+    for (const bytes of [[1, 0x13, 1, 3], [1, 0x13, 1, 2, 0], [1, 0x13, 1, 2, 4], [1, 0x13, 1, 2]]) {
+      expect(wireErrorOf(() => decodeMessage(new Uint8Array(bytes))).code, String(bytes)).toBe('wire/malformed');
+    }
+    expect(wireErrorOf(() => decodeMessage(concat([new Uint8Array([1, 0x13, 1, 0]), encodeVarint(8192 * 24 + 1), new Uint8Array(8192 * 24 + 1)]))).code).toBe('wire/too-large');
+    const souls = (n: number): string[] => Array.from({ length: n }, () => 's');
+    expect(wireErrorOf(() => decodeMessage(encodeMessage({ type: 'digest-reply', id: 1, answer: { kind: 'souls', souls: souls(4097) } }))).code).toBe('wire/too-large');
+    // What the wire could not carry is refused at encoding.
+    const bad: unknown[] = [
+      { type: 'digest', id: 1, view: new Uint8Array(7), ask: { kind: 'souls', digests: new Uint8Array(0) } },
+      { type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 0, prefix: 0, salt: new Uint8Array(9), start: 0, count: 1 } },
+      { type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 25, prefix: 0, salt, start: 0, count: 1 } },
+      { type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 1, prefix: 2, salt, start: 0, count: 1 } },
+      { type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 0, prefix: 0, salt, start: 0, count: 8193 } },
+      { type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 0, prefix: 0, salt, start: 262_144, count: 1 } },
+      { type: 'digest', id: 1, view, ask: { kind: 'souls', digests: new Uint8Array(13) } },
+      { type: 'digest', id: 1, view, ask: { kind: 'all' } },
+      { type: 'digest', id: 0, view, ask: { kind: 'souls', digests: new Uint8Array(0) } },
+      { type: 'digest-reply', id: 1, answer: { kind: 'maybe' } },
+      { type: 'digest-reply', id: 1, answer: { kind: 'not-now', reason: 'tired' } },
+      { type: 'digest-reply', id: 1, answer: { kind: 'souls', souls: ['\uD800'] } },
+    ];
+    for (const message of bad) {
+      expect(wireErrorOf(() => encodeMessage(message as WireMessage)).code, String((message as { ask?: unknown }).ask ?? (message as { answer?: unknown }).answer)).toBe('wire/malformed');
+    }
   });
 
   it('decodes frames as zero-copy views of the input', () => {

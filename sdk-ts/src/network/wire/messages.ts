@@ -57,6 +57,8 @@
  * | 0x0F | MEMBERS_SYNC| request  | count varint, (peerId string, issuedAt varint) × count                | MEMBERS or ERROR             |
  * | 0x10 | MEMBERS     | reply/0  | count varint, record bytes × count (each varint length + bytes)       |                              |
  * | 0x11 | FEED_ACK    | 0        | feed id varint, seq varint                                            |                              |
+ * | 0x12 | DIGEST      | request  | kind u8, view 8 bytes; symbols (0): bits u8, prefix varint, salt 8 bytes, start varint, count varint; souls (1): count varint, soul digests 12 bytes × count | DIGEST_REPLY or ERROR |
+ * | 0x13 | DIGEST_REPLY| reply    | kind u8; symbols (0): length varint, the engine's coded symbols; souls (1): count varint, souls string × count; not now (2): reason u8 | |
  * | 0x14 | PUT_AT      | request  | level u8 (1 one, 2 quorum, 3 all), frame                              | ACK_AT or ERROR              |
  * | 0x15 | ACK_AT      | reply    | reached varint, owners varint, then as ACK                            |                              |
  *
@@ -81,6 +83,17 @@
  * it is one), or after its coordination timeout with what it reached: ACK_AT's
  * `reached` (the fewest owners confirmed for any soul of the frame) and `owners` (how
  * many own each soul: R, or fewer servers).
+ *
+ * DIGEST and DIGEST_REPLY (1.2) are anti-entropy between two owners (dht/anti-entropy.ts,
+ * core-rs/src/digest.rs). `view` is the asker's members digest: a replier whose member
+ * list differs answers "not now" (reason 1) rather than compare souls the two do not
+ * agree who owns; reason 2 is busy, 3 the asker is not a member here. A symbols ask
+ * wants coded symbols `start .. start + count` of the souls both own whose position's
+ * first `bits` bits are `prefix`, under the asker's `salt`; the reply is the engine's
+ * bytes (`encodeSymbols`), checked by the asker's engine. At most MAX_DIGEST_SYMBOLS per
+ * ask, none past MAX_DIGEST_SYMBOL_INDEX, at most MAX_DIGEST_RANGE_BITS bits. A souls ask
+ * names soul digests (DIGEST_ITEM_BYTES each, at most MAX_DIGEST_SOULS) the asker found
+ * only the replier holds; the reply names the souls among them it holds.
  *
  * ACK outcomes: 0 applied, 1 ignored, 2 historical, 3 deferred, 4 rejected (the engine's
  * OutcomeKind). An ERROR with id 0 is a connection-level error: its sender closes the
@@ -120,6 +133,21 @@ export const DEFAULT_MAX_SOULS = 10_000;
  */
 export const MAX_FRAME_MESSAGE_OVERHEAD = 2 + 2 * MAX_VARINT_BYTES;
 
+/** Bytes of a soul digest (core-rs/src/digest.rs ITEM_LEN), of a members digest, and of a round's salt. */
+export const DIGEST_ITEM_BYTES = 12;
+export const DIGEST_VIEW_BYTES = 8;
+export const DIGEST_SALT_BYTES = 8;
+/** The most coded symbols one DIGEST asks for (the engine's per-call limit). */
+export const MAX_DIGEST_SYMBOLS = 8192;
+/** No DIGEST asks for symbols at or past this index (the engine's per-reconciliation limit, 2^18). */
+export const MAX_DIGEST_SYMBOL_INDEX = 262_144;
+/** The most position bits a DIGEST's range fixes. */
+export const MAX_DIGEST_RANGE_BITS = 24;
+/** The most soul digests a DIGEST names, and the most souls its reply names. */
+export const MAX_DIGEST_SOULS = 4096;
+/** The most bytes of symbols a DIGEST_REPLY carries: MAX_DIGEST_SYMBOLS of at most 24 bytes (12 + 4 + an 8-byte count). */
+export const MAX_DIGEST_SYMBOL_BYTES = MAX_DIGEST_SYMBOLS * 24;
+
 /** One update's outcome in an ACK: the replica's UpdateOutcome (a rejection's message does not travel). */
 export type AckOutcome = UpdateOutcome;
 
@@ -142,7 +170,25 @@ export type WireMessage =
   | { readonly type: 'members'; readonly id: number; readonly records: readonly Uint8Array[] }
   | { readonly type: 'feed-ack'; readonly id: 0; readonly feed: number; readonly seq: number }
   | { readonly type: 'put-at'; readonly id: number; readonly level: ReplicationLevel; readonly frame: Uint8Array }
-  | { readonly type: 'ack-at'; readonly id: number; readonly reached: number; readonly owners: number; readonly outcomes: readonly AckOutcome[] };
+  | { readonly type: 'ack-at'; readonly id: number; readonly reached: number; readonly owners: number; readonly outcomes: readonly AckOutcome[] }
+  | { readonly type: 'digest'; readonly id: number; readonly view: Uint8Array; readonly ask: DigestAsk }
+  | { readonly type: 'digest-reply'; readonly id: number; readonly answer: DigestAnswer };
+
+/** What a DIGEST asks for: coded symbols of a range of the souls both own, or the souls behind some soul digests. */
+export type DigestAsk =
+  | { readonly kind: 'symbols'; readonly bits: number; readonly prefix: number; readonly salt: Uint8Array; readonly start: number; readonly count: number }
+  | { readonly kind: 'souls'; readonly digests: Uint8Array };
+
+/** Why a DIGEST was not answered now: member lists differ, the replier is busy, the asker is not a member there. */
+export type DigestRefusal = 'views-differ' | 'busy' | 'not-member';
+
+export type DigestAnswer =
+  | { readonly kind: 'symbols'; readonly symbols: Uint8Array }
+  | { readonly kind: 'souls'; readonly souls: readonly string[] }
+  | { readonly kind: 'not-now'; readonly reason: DigestRefusal };
+
+const DIGEST_KINDS = ['symbols', 'souls', 'not-now'] as const;
+const DIGEST_REFUSALS: readonly (DigestRefusal | undefined)[] = [undefined, 'views-differ', 'busy', 'not-member'];
 
 /** How many of a soul's owners a PUT_AT waits for. */
 export type ReplicationLevel = 'one' | 'quorum' | 'all';
@@ -177,6 +223,8 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<WireMessageType, number>> = {
   'feed-ack': 0x11,
   'put-at': 0x14,
   'ack-at': 0x15,
+  digest: 0x12,
+  'digest-reply': 0x13,
 };
 
 const TYPES_BY_CODE: readonly (WireMessageType | undefined)[] = (() => {
@@ -210,6 +258,8 @@ const ID_RULE: Readonly<Record<WireMessageType, 'zero' | 'nonzero' | 'any'>> = {
   'feed-ack': 'zero',
   'put-at': 'nonzero',
   'ack-at': 'nonzero',
+  digest: 'nonzero',
+  'digest-reply': 'nonzero',
 };
 
 function idProblem(type: WireMessageType, id: number): string | undefined {
@@ -322,6 +372,12 @@ export function encodeMessage(message: WireMessage): Uint8Array {
       parts.varint(message.feed, 'feed id');
       parts.varint(message.seq, 'seq');
       break;
+    case 'digest':
+      encodeDigestAsk(parts, message.view, message.ask);
+      break;
+    case 'digest-reply':
+      encodeDigestAnswer(parts, message.answer);
+      break;
   }
 
   const idLength = varintLength(message.id, 'id');
@@ -331,6 +387,59 @@ export function encodeMessage(message: WireMessage): Uint8Array {
   writeVarint(body, 2, message.id);
   parts.writeTo(body, 2 + idLength);
   return body;
+}
+
+function encodeDigestAsk(parts: Parts, view: Uint8Array, ask: DigestAsk): void {
+  const kind = DIGEST_KINDS.indexOf(ask.kind);
+  if (kind < 0 || kind > 1) throw new WireError('wire/malformed', `cannot encode a digest asking for ${String(ask.kind)}.`);
+  parts.byte(kind);
+  parts.fixed(view, DIGEST_VIEW_BYTES, 'members digest');
+  if (ask.kind === 'symbols') {
+    const problem = digestAskProblem(ask.bits, ask.prefix, ask.start, ask.count);
+    if (problem !== undefined) throw new WireError('wire/malformed', `cannot encode: ${problem.message}`);
+    parts.byte(ask.bits);
+    parts.varint(ask.prefix, 'prefix');
+    parts.fixed(ask.salt, DIGEST_SALT_BYTES, 'salt');
+    parts.varint(ask.start, 'start');
+    parts.varint(ask.count, 'count');
+    return;
+  }
+  if (!(ask.digests instanceof Uint8Array) || ask.digests.length % DIGEST_ITEM_BYTES !== 0) {
+    throw new WireError('wire/malformed', `cannot encode soul digests that are not ${DIGEST_ITEM_BYTES} bytes each.`);
+  }
+  parts.varint(ask.digests.length / DIGEST_ITEM_BYTES, 'soul digest count');
+  parts.bytes(ask.digests);
+}
+
+function encodeDigestAnswer(parts: Parts, answer: DigestAnswer): void {
+  const kind = DIGEST_KINDS.indexOf(answer.kind);
+  if (kind < 0) throw new WireError('wire/malformed', `cannot encode a digest reply of kind ${String(answer.kind)}.`);
+  parts.byte(kind);
+  if (answer.kind === 'symbols') {
+    if (!(answer.symbols instanceof Uint8Array)) throw new WireError('wire/malformed', 'cannot encode symbols that are not a Uint8Array.');
+    parts.varint(answer.symbols.length, 'symbols length');
+    parts.bytes(answer.symbols);
+  }
+  else if (answer.kind === 'souls') parts.strings(answer.souls, 'soul');
+  else {
+    const reason = DIGEST_REFUSALS.indexOf(answer.reason);
+    if (reason < 1) throw new WireError('wire/malformed', `cannot encode the digest refusal ${String(answer.reason)}.`);
+    parts.byte(reason);
+  }
+}
+
+/**
+ * What is wrong with a symbols ask the engine would refuse, if anything: more than
+ * MAX_DIGEST_SYMBOLS or an index past MAX_DIGEST_SYMBOL_INDEX (too large), a range past
+ * MAX_DIGEST_RANGE_BITS or a prefix wider than its bits (malformed). Refused at the
+ * wire, before any work.
+ */
+function digestAskProblem(bits: number, prefix: number, start: number, count: number): WireError | undefined {
+  if (count > MAX_DIGEST_SYMBOLS) return new WireError('wire/too-large', `${count} symbols in one digest; at most ${MAX_DIGEST_SYMBOLS}.`);
+  if (start + count > MAX_DIGEST_SYMBOL_INDEX) return new WireError('wire/too-large', `symbols up to ${start + count} in a digest; none past ${MAX_DIGEST_SYMBOL_INDEX}.`);
+  if (!Number.isInteger(bits) || bits < 0 || bits > MAX_DIGEST_RANGE_BITS) return new WireError('wire/malformed', `a digest range of ${bits} bits; at most ${MAX_DIGEST_RANGE_BITS}.`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix >= 2 ** bits) return new WireError('wire/malformed', `a digest prefix ${prefix} that does not fit in ${bits} bits.`);
+  return undefined;
 }
 
 function encodeOutcomes(parts: Parts, outcomes: readonly AckOutcome[]): void {
@@ -365,6 +474,12 @@ class Parts {
     if (!(bytes instanceof Uint8Array)) throw new WireError('wire/malformed', 'cannot encode a frame that is not a Uint8Array.');
     this.#parts.push(bytes);
     this.length += bytes.length;
+  }
+
+  /** Exactly `length` bytes (no length prefix). */
+  fixed(bytes: Uint8Array, length: number, what: string): void {
+    if (!(bytes instanceof Uint8Array) || bytes.length !== length) throw new WireError('wire/malformed', `cannot encode a ${what} that is not ${length} bytes.`);
+    this.bytes(bytes);
   }
 
   string(text: string, what: string, lenient = false): void {
@@ -511,9 +626,46 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
       message = { type, id: 0, feed, seq: cursor.varint('seq') };
       break;
     }
+    case 'digest':
+      message = decodeDigest(cursor, id);
+      break;
+    case 'digest-reply': {
+      const kind = DIGEST_KINDS[cursor.byte('digest reply kind')];
+      if (kind === undefined) throw new WireError('wire/malformed', 'a digest reply of an unknown kind.');
+      if (kind === 'symbols') {
+        message = { type, id, answer: { kind, symbols: cursor.sized('symbols', MAX_DIGEST_SYMBOL_BYTES) } };
+        break;
+      }
+      if (kind === 'souls') {
+        message = { type, id, answer: { kind, souls: cursor.strings('soul', MAX_DIGEST_SOULS) } };
+        break;
+      }
+      const reason = DIGEST_REFUSALS[cursor.byte('digest refusal')];
+      if (reason === undefined) throw new WireError('wire/malformed', 'a digest refusal of an unknown reason.');
+      message = { type, id, answer: { kind, reason } };
+      break;
+    }
   }
   cursor.end(type);
   return message;
+}
+
+function decodeDigest(cursor: Cursor, id: number): WireMessage {
+  const kind = cursor.byte('digest kind');
+  const view = cursor.fixed('members digest', DIGEST_VIEW_BYTES);
+  if (kind === 0) {
+    const bits = cursor.byte('range bits');
+    const prefix = cursor.varint('prefix');
+    const salt = cursor.fixed('salt', DIGEST_SALT_BYTES);
+    const start = cursor.varint('start');
+    const count = cursor.varint('count');
+    const problem = digestAskProblem(bits, prefix, start, count);
+    if (problem !== undefined) throw problem;
+    return { type: 'digest', id, view, ask: { kind: 'symbols', bits, prefix, salt, start, count } };
+  }
+  if (kind !== 1) throw new WireError('wire/malformed', `a digest of unknown kind ${kind}.`);
+  const count = cursor.count('soul digest', DIGEST_ITEM_BYTES, MAX_DIGEST_SOULS);
+  return { type: 'digest', id, view, ask: { kind: 'souls', digests: cursor.fixed('soul digests', count * DIGEST_ITEM_BYTES) } };
 }
 
 function decodeOutcomes(cursor: Cursor): AckOutcome[] {
@@ -594,6 +746,14 @@ class Cursor {
     const length = this.varint(`${what} length`);
     if (length > this.remaining) throw truncated(what);
     if (length > max) throw new WireError('wire/too-large', `a ${what} of ${length} bytes; the limit is ${max}.`);
+    const bytes = this.#bytes.subarray(this.#pos, this.#pos + length);
+    this.#pos += length;
+    return bytes;
+  }
+
+  /** Exactly `length` bytes, zero-copy. */
+  fixed(what: string, length: number): Uint8Array {
+    if (length > this.remaining) throw truncated(what);
     const bytes = this.#bytes.subarray(this.#pos, this.#pos + length);
     this.#pos += length;
     return bytes;
