@@ -32,6 +32,7 @@ import { followFeed } from './duties/feed-follower.js';
 import { OutboxSender } from './duties/outbox-sender.js';
 import { ReplicationWaitList } from './duties/replication-waits.js';
 import { Subscriber } from './duties/subscriber.js';
+import { answerDigest } from './dht/anti-entropy.js';
 import { Dht } from './dht/dht.js';
 import { queryMembers } from './dht/member-query.js';
 import type { MemberRecord } from './dht/member-table.js';
@@ -166,7 +167,12 @@ export class Network {
       replicate: async (frame, level) => (this.#dht === undefined ? { reached: 1, owners: 1 } : this.#dht.replicate(frame, level)),
     });
     this.#handler = {
-      request: (session, message) => (message.type === 'members-sync' ? this.#membersSync(message) : responder.request(session, message)),
+      request: (session, message) =>
+        message.type === 'members-sync'
+          ? this.#membersSync(message)
+          : message.type === 'digest'
+            ? answerDigest(this.#dht?.antiEntropy, session, message)
+            : responder.request(session, message),
       event: async (session, message) => {
         if (message.type === 'event') return this.#subscriber.event(message);
         if (message.type === 'feed-ack') return this.#feeds.acked(session, message.feed, message.seq);

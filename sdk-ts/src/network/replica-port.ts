@@ -86,7 +86,10 @@ export interface ReplicaForNetwork {
   readonly subscriptions: InterestForNetwork;
   /** Servers only (with a store). */
   readonly changeLog: ChangeLogForNetwork | undefined;
-  readonly engineModule: Pick<EngineModule, 'joinFrames' | 'Placement' | 'signMemberRecord' | 'openMemberRecord'>;
+  readonly engineModule: Pick<
+    EngineModule,
+    'joinFrames' | 'Placement' | 'signMemberRecord' | 'openMemberRecord' | 'soulDigests' | 'membersDigest' | 'encodeSymbols' | 'Reconciliation'
+  >;
   /** Registers how reads ask this network's peers first; returns the unregister function. */
   useRemoteReads(reads: RemoteReads): () => void;
   /** Registers how writes wait for a durability level; returns the unregister function. */
@@ -113,6 +116,14 @@ export interface ReplicaForNetwork {
   storedSouls(after?: string): AsyncIterable<string>;
   /** Drops `souls` from the store and memory unless watched, protected or kept; resolves to those released, once durable. */
   release(souls: readonly string[], keep?: (soul: string) => boolean): Promise<string[]>;
+  /** Calls `listener` with the souls each `release` let go of, once that is durable (anti-entropy forgets their digests). */
+  onReleased(listener: (souls: readonly string[]) => void): () => void;
+  /**
+   * The stored property records ("P" values) of each of `souls`, read once every change
+   * applied so far is durable (anti-entropy digests them); none for a soul the store
+   * does not hold, and none at all without a store.
+   */
+  soulRecords(souls: readonly string[]): Promise<Uint8Array[][]>;
   /** The network's own records (feed cursors), committed with the next batch. */
   stageRecord(key: Uint8Array, value: Uint8Array): void;
   readRecord(key: Uint8Array): Promise<Uint8Array | undefined>;

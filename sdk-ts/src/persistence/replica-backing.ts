@@ -321,6 +321,17 @@ export class ReplicaBacking {
     }
   }
 
+  /** The stored property records ("P" values) of each of `souls`, in key order; none for a soul not stored. */
+  async soulRecords(souls: readonly string[]): Promise<Uint8Array[][]> {
+    return Promise.all(
+      souls.map(async (soul) => {
+        const records: Uint8Array[] = [];
+        for await (const { value } of this.store.entries({ prefix: soulPrefix(soul) })) records.push(value);
+        return records;
+      }),
+    );
+  }
+
   /**
    * Deletes every record of `souls` and drops them from memory (a server letting go of
    * data it does not own once its owners hold it: network/dht/). The last step is

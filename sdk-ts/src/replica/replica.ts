@@ -651,7 +651,28 @@ export class LocalReplica implements GraphView {
     this.assertOpen();
     if (this.#backing === undefined) return [];
     await this.#residency.drained();
-    return this.#backing.release(souls, (soul) => this.subscriptions.isWatched(soul) || keep(soul));
+    const released = await this.#backing.release(souls, (soul) => this.subscriptions.isWatched(soul) || keep(soul));
+    if (released.length !== 0) notifyAll(this.#releasedListeners, released);
+    return released;
+  }
+
+  /** Calls `listener` with the souls each `release` let go of, once durable. */
+  onReleased(listener: (souls: readonly string[]) => void): () => void {
+    this.#releasedListeners.add(listener);
+    return () => void this.#releasedListeners.delete(listener);
+  }
+
+  readonly #releasedListeners = new Set<(souls: readonly string[]) => void>();
+
+  /**
+   * The stored property records of each of `souls` (anti-entropy digests them), read
+   * once everything applied so far is durable, so they are what the engine holds; none
+   * without a store.
+   */
+  async soulRecords(souls: readonly string[]): Promise<Uint8Array[][]> {
+    if (this.#backing === undefined) return souls.map(() => []);
+    await this.flush();
+    return this.#backing.soulRecords(souls);
   }
 
   /** Stages a record of the networking layer's own in the next commit (no-op without a store). */

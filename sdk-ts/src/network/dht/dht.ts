@@ -11,6 +11,7 @@ import type { PrivateKey } from '@libp2p/interface';
 import { InvalidValueError } from '../../api/errors.js';
 import type { AppliedBatch } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
+import { AntiEntropy, type DigestEngine, type ReplicaForAntiEntropy } from './anti-entropy.js';
 import { Census, type SoulCensus } from './census.js';
 import { Handoff, type ReplicaForHandoff } from './handoff.js';
 import { OwnerSubscriptions } from './owner-subscriptions.js';
@@ -22,7 +23,7 @@ import { type Replicated, replicate } from './replicate.js';
 import type { ReplicationLevel } from '../wire/messages.js';
 
 export interface DhtHost {
-  readonly engine: PlacementEngine & MemberRecordEngine;
+  readonly engine: PlacementEngine & MemberRecordEngine & DigestEngine;
   readonly selfId: string;
   readonly privateKey: PrivateKey;
   readonly addresses: () => readonly string[];
@@ -32,7 +33,7 @@ export interface DhtHost {
   readonly drop: (address: string) => void;
   readonly kept: (peerId: string) => boolean;
   readonly refused: (peerId: string, code: string, message: string) => void;
-  readonly replica: ReplicaForHandoff & { onApplied(listener: (batch: AppliedBatch) => void): () => void };
+  readonly replica: ReplicaForHandoff & ReplicaForAntiEntropy & { onApplied(listener: (batch: AppliedBatch) => void): () => void };
   /** A ready session with server `peerId`. */
   readonly sessionOf: (peerId: string) => SyncSession | undefined;
   /** Whether a peer subscribed to `soul` here. */
@@ -46,6 +47,8 @@ export class Dht {
   readonly placement: PlacementView;
   readonly membership: Membership;
   readonly handoff: Handoff;
+  /** Owners reconcile by digests (anti-entropy.ts). */
+  readonly antiEntropy: AntiEntropy;
   readonly ownerSubscriptions: OwnerSubscriptions;
   readonly #host: DhtHost;
   #stopApplied: (() => void) | undefined;
@@ -89,11 +92,21 @@ export class Dht {
       watched: host.watched,
       refused: host.refused,
     });
+    this.antiEntropy = new AntiEntropy({
+      replica: host.replica,
+      engine: host.engine,
+      table: this.table,
+      placement: this.placement,
+      selfId: host.selfId,
+      sessionOf: host.sessionOf,
+      refused: host.refused,
+    });
   }
 
   start(): void {
     this.membership.start();
     this.handoff.start();
+    this.antiEntropy.start();
     // What this server stores and does not own (a client's write it coordinated) goes to the owners.
     this.#stopApplied = this.#host.replica.onApplied((batch) => {
       const souls = new Set<string>();
@@ -105,6 +118,7 @@ export class Dht {
   stop(): Promise<void> {
     this.#stopApplied?.();
     this.handoff.stop();
+    this.antiEntropy.stop();
     this.ownerSubscriptions.stop();
     return this.membership.stop();
   }

@@ -22,15 +22,14 @@
  * Pushes are paced (REPAIR_BYTES_PER_SECOND, REPAIR_CONCURRENCY requests in flight) so
  * repair cannot starve foreground traffic.
  */
-import { isFinalRefusal } from '../duties/write-refusals.js';
 import { codeOf, messageOf } from '../refusal.js';
-import type { NodePartLimits, ReplicaForNetwork } from '../replica-port.js';
-import { partLimits } from '../serving/node-parts.js';
+import type { ReplicaForNetwork } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
 import { TokenBucket } from '../wire/rate-limiter.js';
 import type { MemberTable } from './member-table.js';
 import type { PlacementEngine, PlacementView } from './placement-view.js';
 import { ownersUnder } from './placement-view.js';
+import { paced, pushSoul } from './soul-transfer.js';
 
 /** Membership must be still this long before a pass runs (joins come in bursts). */
 export const SETTLE_MS = 1_500;
@@ -246,30 +245,17 @@ export class Handoff {
     for (const soul of confirmed) this.#pending.delete(soul);
   }
 
-  /** Sends the whole of `soul` to `target` (PUT per part); resolves once every part was taken. */
+  /** Sends the whole of `soul` to `target` (soul-transfer.ts); resolves once every part was taken. */
   async #push(soul: string, target: string): Promise<void> {
     const session = this.#host.sessionOf(target);
     if (session === undefined) throw new Error(`${target} is not connected`);
-    const limits: NodePartLimits = partLimits(session.remoteMaxMessageBytes, this.#host.replica.limits?.maxKeyBytes);
-    let after: string | undefined;
-    do {
-      const part = await this.#host.replica.nodeFramePart(soul, after, limits);
-      after = part.next;
-      if (part.frame.length === 0) continue;
-      await this.#take(part.frame.length);
-      try {
-        const reply = await session.request({ type: 'put', frame: part.frame }, { timeoutMs: PUSH_TIMEOUT_MS });
-        // Refused "for now" (a full disk, a quota, a deferral): not held yet, try later. A
-        // final refusal (a bad signature) will never change: the owner has what it takes.
-        if (reply.type === 'ack' && reply.outcomes.some((outcome) => outcome.outcome === 'rejected' && !isFinalRefusal(outcome.code))) {
-          throw new Error(`${target} did not take ${soul} yet`);
-        }
-      } catch (error) {
-        if (!session.closed) this.#host.refused(target, codeOf(error), `handing ${soul} off failed: ${messageOf(error)}`);
-        throw error;
-      }
-      this.counters.bytes += part.frame.length;
-    } while (after !== undefined);
+    const host = {
+      replica: this.#host.replica,
+      take: (bytes: number) => this.#take(bytes),
+      sent: (bytes: number) => void (this.counters.bytes += bytes),
+      refused: this.#host.refused,
+    };
+    await pushSoul(host, session, soul, PUSH_TIMEOUT_MS);
     this.counters.pushes++;
   }
 
@@ -294,13 +280,8 @@ export class Handoff {
   readonly #queue: Array<() => void> = [];
 
   /** Waits until `bytes` may be sent under REPAIR_BYTES_PER_SECOND. */
-  async #take(bytes: number): Promise<void> {
-    const bucket = this.#bucket;
-    const size = Math.min(bytes, bucket.burst);
-    while (!bucket.canTake(size)) {
-      await new Promise((resolve) => setTimeout(resolve, Math.max(1, ((size - bucket.tokens) / REPAIR_BYTES_PER_SECOND) * 1000)));
-    }
-    bucket.take(size);
+  #take(bytes: number): Promise<void> {
+    return paced(this.#bucket, bytes);
   }
 }
 
