@@ -14,8 +14,8 @@
  * 2. The asker sends DIGEST for coded symbols of the other side's set (16 first, then
  *    half as many more each time) and its engine subtracts its own and peels the
  *    difference (rateless set reconciliation). Owners in sync settle on the first
- *    reply, about 330 bytes. Sets larger than RANGE_SOULS are reconciled in slices of
- *    positions, so no reconciliation outgrows the engine's bounds.
+ *    reply, about 300 bytes both ways. Sets larger than RANGE_SOULS are reconciled in
+ *    slices of positions, so no reconciliation outgrows the engine's bounds.
  * 3. Souls only the asker holds as it holds them are pushed (PUT, soul-transfer.ts);
  *    those only the other holds are named by it (DIGEST of their digests) and read
  *    (GET_PART). A soul the two hold differently is both: each side ends with the merge.
