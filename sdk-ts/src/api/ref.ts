@@ -32,6 +32,13 @@ export interface ReadOptions {
    * open, for the first connection within that time).
    */
   readonly local?: boolean;
+  /**
+   * On a DHT, how many of each soul's owner servers the reader's server must hear before
+   * answering: 'one' (fastest), 'quorum' (a majority: sees every write made with
+   * durability 'quorum'), 'all'. Default: a server that owns the soul answers from what
+   * it holds; one that does not asks every owner, within the read's time bound.
+   */
+  readonly consistency?: 'one' | 'quorum' | 'all';
 }
 
 export interface StreamOptions {
@@ -52,6 +59,12 @@ export interface ChildChangeEvent {
   readonly key: string;
   /** The child's value, a linked child's data, or `null` once deleted. */
   readonly value: Value | NodeData;
+}
+
+function checkConsistency(consistency: unknown): void {
+  if (consistency !== undefined && consistency !== 'one' && consistency !== 'quorum' && consistency !== 'all') {
+    throw new InvalidValueError('config/invalid', `read option consistency must be 'one', 'quorum' or 'all', got ${String(consistency)}.`);
+  }
 }
 
 function checkKey(key: unknown, method: string): asserts key is string {
@@ -173,7 +186,8 @@ export class Ref<T = ReadValue> implements Linkable {
     this.#replica.assertOpen();
     const replica = this.#replica;
     const path = this.#path;
-    if (options.local !== true) await replica.readThrough(path, options.signal);
+    checkConsistency(options.consistency);
+    if (options.local !== true) await replica.readThrough(path, options.signal, options.consistency);
     return (await replica.read(() => readResolved(replica, resolve(replica, path)))) as T | undefined;
   }
 
@@ -217,7 +231,8 @@ export class Ref<T = ReadValue> implements Linkable {
     this.#replica.assertOpen();
     const replica = this.#replica;
     const { root, keys } = this.#path;
-    if (options.local !== true) await replica.readThrough(this.#path, options.signal);
+    checkConsistency(options.consistency);
+    if (options.local !== true) await replica.readThrough(this.#path, options.signal, options.consistency);
     return replica.read((): NodeMeta | PropertyMeta | undefined => {
       if (keys.length === 0) {
         const node = replica.readNode(root);

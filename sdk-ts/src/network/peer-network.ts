@@ -55,7 +55,7 @@ import { NetworkSignals, stopped } from './state.js';
 import { SyncSession, type IncomingRequest, type SessionHandler } from './sync-session.js';
 import type { Channel } from './transport/channel.js';
 import type { NetworkCounters, NetworkEvent, NetworkOptions, NetworkStatus, PeerRole } from './types.js';
-import { SYNC_PROTOCOLS, type WireMessage } from './wire/messages.js';
+import { SYNC_PROTOCOLS, type ReplicationLevel, type WireMessage } from './wire/messages.js';
 import { resolveWireLimits, type ResolvedWireLimits } from './wire/rate-limiter.js';
 import { WriteAdmission } from './serving/write-admission.js';
 import { requestLimits, type RequestLimits } from './wire/request-limits.js';
@@ -163,7 +163,7 @@ export class Network {
           // The servers this one chose replicate what the operator asked for.
           this.#isServer(session),
         ),
-      beforeRead: (soul, keys) => this.#dht?.readFromOwners(soul, () => ownerReads.fetch(soul, { keys, timeoutMs: OWNER_READ_TIMEOUT_MS })),
+      beforeRead: (soul, keys, level) => this.#dht?.readFromOwners(soul, level, (needed) => ownerReads.fetch(soul, { keys, needed, timeoutMs: OWNER_READ_TIMEOUT_MS })),
       replicate: async (frame, level) => (this.#dht === undefined ? { reached: 1, owners: 1 } : this.#dht.replicate(frame, level)),
     });
     this.#handler = {
@@ -336,10 +336,14 @@ export class Network {
    * `timeoutMs` (default `readTimeoutMs`), whichever comes first; at once when offline.
    */
   async fetch(soul: string, options: { keys?: readonly string[]; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    return this.#fetch(soul, options);
+  }
+
+  async #fetch(soul: string, options: { keys?: readonly string[]; signal?: AbortSignal; timeoutMs?: number; consistency?: ReplicationLevel }): Promise<void> {
     this.#assertRunning();
     if (typeof soul !== 'string' || soul === '') throw new InvalidValueError('soul/invalid', 'fetch() takes a non-empty string soul.');
     throwIfAborted(options.signal);
-    await this.#fetcher.fetch(soul, { keys: options.keys, signal: options.signal, timeoutMs: options.timeoutMs ?? this.#readTimeoutMs });
+    await this.#fetcher.fetch(soul, { keys: options.keys, signal: options.signal, timeoutMs: options.timeoutMs ?? this.#readTimeoutMs, level: options.consistency });
   }
 
   /**
@@ -390,7 +394,7 @@ export class Network {
       }),
       replica.onClose(() => void this.stop()),
     );
-    this.#cleanups.push(replica.useRemoteReads((soul, keys, signal) => this.fetch(soul, { keys, signal })));
+    this.#cleanups.push(replica.useRemoteReads((soul, keys, signal, consistency) => this.#fetch(soul, { keys, signal, consistency })));
     this.#cleanups.push(replica.useReplication((id, level) => this.#replicationWaits.expect(id, level)));
     this.#pinger.start();
     for (const address of peers) this.#dialler.keep(address);

@@ -8,7 +8,7 @@
  * Types only.
  */
 import type { EngineModule, OutcomeKind } from '../engine/core-types.js';
-import type { ReplicationWaits, UpdateOutcome } from '../replica/types.js';
+import type { RemoteReads, ReplicationWaits, UpdateOutcome } from '../replica/types.js';
 
 /** How the engine took a frame from a peer: one outcome per update, in frame order, and the totals. */
 export interface ReceivedBatch extends Readonly<Record<OutcomeKind, number>> {
@@ -55,11 +55,7 @@ export interface ChangeLogForNetwork {
   after(since: number): AsyncIterable<{ readonly seq: number; readonly frame: Uint8Array }>;
 }
 
-/**
- * How a read asks the network before answering (set while a network runs): `keys` are
- * the properties it needs (a property read), undefined for the whole node.
- */
-export type RemoteReads = (soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined) => Promise<void>;
+export type { RemoteReads } from '../replica/types.js';
 
 /** The limits of one part of a node (Engine.nodeFramePart; serving/node-parts.ts). */
 export interface NodePartLimits {
@@ -112,6 +108,8 @@ export interface ReplicaForNetwork {
   onApplied(listener: (batch: AppliedBatch) => void): () => void;
   /** Resolves once every operation made so far is applied and durable. */
   flush(): Promise<void>;
+  /** Whether this replica holds anything of `soul` (in memory or in its store). */
+  holds(soul: string): Promise<boolean>;
   /** The souls the store holds records of, in key order (servers: what the DHT checks its owners hold). */
   storedSouls(after?: string): AsyncIterable<string>;
   /** Drops `souls` from the store and memory unless watched, protected or kept; resolves to those released, once durable. */

@@ -300,6 +300,12 @@ export class ReplicaBacking {
     this.commit.del(DEFERRED_KEY);
   }
 
+  /** Whether the store holds a record of `soul` (one seek; staged records are not seen). */
+  async holds(soul: string): Promise<boolean> {
+    for await (const _ of this.store.entries({ prefix: soulPrefix(soul), limit: 1 })) return true;
+    return false;
+  }
+
   /**
    * The souls the store holds property records of, in key order, from the first after
    * `after` (one seek per soul: the records of a soul are skipped, not read).

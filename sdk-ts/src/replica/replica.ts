@@ -42,7 +42,7 @@ import { SubscriptionRegistry } from './subscription-registry.js';
 /** The engine's JSON for one node (see `Engine.read`) and its settings: declared by the engine. */
 export type { EngineConfig, EngineNode };
 
-import type { AppliedListener, ChangesListener, PreparedIncoming, ReceiveResult, ReplicaSettings, ReplicationWaits, UpdateOutcome } from './types.js';
+import type { AppliedListener, ChangesListener, PreparedIncoming, ReceiveResult, RemoteReads, ReplicaSettings, ReplicationWaits, UpdateOutcome } from './types.js';
 
 export type { AppliedBatch, AppliedListener, ChangesListener, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
 export type { CacheReport };
@@ -571,7 +571,7 @@ export class LocalReplica implements GraphView {
   }
 
   /** How a read asks peers first, while a network runs (see useRemoteReads). */
-  #remoteReads: ((soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  #remoteReads: RemoteReads | undefined;
 
   /** How writes wait for a durability level, while a network runs (see useReplication). */
   #replication: ReplicationWaits | undefined;
@@ -593,7 +593,7 @@ export class LocalReplica implements GraphView {
    * The network registers how reads ask its peers first (one network per replica);
    * returns the function that unregisters it.
    */
-  useRemoteReads(reads: (soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined) => Promise<void>): () => void {
+  useRemoteReads(reads: RemoteReads): () => void {
     this.#remoteReads = reads;
     return () => {
       if (this.#remoteReads === reads) this.#remoteReads = undefined;
@@ -609,7 +609,7 @@ export class LocalReplica implements GraphView {
    * reads, the whole node only for a node read, so a node's other properties (however
    * many or large) never travel for a property read.
    */
-  async readThrough(path: RefPath, signal: AbortSignal | undefined): Promise<void> {
+  async readThrough(path: RefPath, signal: AbortSignal | undefined, consistency?: 'one' | 'quorum' | 'all'): Promise<void> {
     const remote = this.#remoteReads;
     if (remote === undefined) return;
     const asked = new Set<string>();
@@ -631,8 +631,15 @@ export class LocalReplica implements GraphView {
         next.push([soul, list]);
       }
       if (next.length === 0) return;
-      await Promise.all(next.map(([soul, keys]) => remote(soul, keys, signal)));
+      await Promise.all(next.map(([soul, keys]) => remote(soul, keys, signal, consistency)));
     }
+  }
+
+  /** Whether anything of `soul` is here: in the engine, or in the store (one seek). */
+  async holds(soul: string): Promise<boolean> {
+    this.assertOpen();
+    if (this.#engine.read(soul, []) !== 'null') return true;
+    return (await this.#backing?.holds(soul)) ?? false;
   }
 
   /** The souls the store holds records of (servers: what the DHT checks its owners hold); nothing without a store. */

@@ -85,3 +85,10 @@ export interface ReplicationReport {
  * carries it asks for `level`; `result` settles with the first server's report.
  */
 export type ReplicationWaits = (outboxId: number, level: 'one' | 'quorum' | 'all') => { readonly result: Promise<ReplicationReport>; cancel(): void };
+
+/**
+ * How a read asks the network before answering (set while a network runs): `keys` are
+ * the properties it needs (a property read), undefined for the whole node; `consistency`
+ * how many of the soul's owners the servers must hear (`once({ consistency })`).
+ */
+export type RemoteReads = (soul: string, keys: readonly string[] | undefined, signal: AbortSignal | undefined, consistency?: 'one' | 'quorum' | 'all') => Promise<void>;

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DurabilityError, RustDHT } from '../../src/node.js';
 import { soulPrefix } from '../../src/persistence/layout.js';
-import { startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
+import { InProcessRustDHT, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
 import { waitFor } from './helpers/server-process.js';
 
 const SERVERS = 5;
@@ -41,10 +41,11 @@ async function holds(index: number, soul: string): Promise<boolean> {
 
 /** A fresh soul whose owners satisfy `accept`. */
 function soulWhere(accept: (owners: string[]) => boolean): string {
-  for (let i = 0; ; i++) {
+  for (let i = 0; i < 100_000; i++) {
     const soul = `durability/${Date.now()}-${i}`;
     if (accept(ownersOf(soul))) return soul;
   }
+  throw new Error(`no soul found with such owners among ${peers.servers[COORDINATOR]!.network.dht!.placement.members.length} members`);
 }
 
 describe('durability levels', () => {
@@ -87,7 +88,9 @@ describe('durability levels', () => {
 
     await client.get(`${soul}/one`).put({ v: 'ok' }, { durability: 'one' });
     for (const owner of gone) peers.servers[ids.indexOf(owner)]!.network.goOnline();
-  }, 20_000);
+    // Back as soon as they are reachable again (not only once they renew their records).
+    await waitFor('the owners to count again', () => peers.servers[COORDINATOR]!.network.status().dht?.members === SERVERS, { timeoutMs: 10_000 });
+  }, 25_000);
 
   it('no server in time: DurabilityError with nothing reached; no network at all: the same, at once', async () => {
     const offline = await RustDHT.open({ store: 'memory' });
@@ -107,6 +110,23 @@ describe('durability levels', () => {
       client.network.goOnline();
     }
     await client.network.whenSynced({ signal: AbortSignal.timeout(10_000) });
+  });
+
+  it("reads with a consistency level see what a write with the same level made, through a server that does not own the soul", async () => {
+    const coordinator = peers.servers[COORDINATOR]!.network.peerId;
+    const soul = soulWhere((owners) => !owners.includes(coordinator));
+    await client.get(soul).put({ v: 'q' }, { durability: 'quorum' });
+    // A fresh reader on the same (non-owning) server: nothing local, the server asks the owners.
+    const reader = await InProcessRustDHT.open({ store: 'memory', network: { peers: [peers.servers[COORDINATOR]!.network.status().addresses[0]!] } });
+    try {
+      await reader.network.whenConnected({ signal: AbortSignal.timeout(10_000) });
+      for (const consistency of ['one', 'quorum', 'all'] as const) {
+        expect(await reader.get(soul).get('v').once({ consistency })).toBe('q');
+      }
+      await expect(reader.get(soul).once({ consistency: 'most' as never })).rejects.toMatchObject({ code: 'config/invalid' });
+    } finally {
+      await reader.close({ timeoutMs: 0 });
+    }
   });
 
   it('bad options are typed errors, and nothing is written', async () => {

@@ -120,6 +120,9 @@ const SAMPLES: readonly WireMessage[] = [
   { type: 'digest-reply', id: 21, answer: { kind: 'not-now', reason: 'views-differ' } },
   { type: 'digest-reply', id: 21, answer: { kind: 'not-now', reason: 'busy' } },
   { type: 'digest-reply', id: 21, answer: { kind: 'not-now', reason: 'not-member' } },
+  { type: 'get', id: 16, soul: 'users/alice', keys: ['name'], level: 'one' },
+  { type: 'get', id: MAX_ID, soul: UNICODE, keys: [], level: 'all' },
+  { type: 'get-part', id: 17, soul: 'users/alice', after: '', level: 'quorum' },
 ];
 
 /** Small samples, for the exhaustive (quadratic) tests. */

@@ -19,7 +19,7 @@ import type { DhtOptions, DhtStatus } from '../types.js';
 import { type MemberRecordEngine, MemberTable } from './member-table.js';
 import { Membership } from './membership.js';
 import { DEFAULT_REPLICAS, type PlacementEngine, PlacementView } from './placement-view.js';
-import { type Replicated, replicate } from './replicate.js';
+import { type Replicated, replicate, requiredFor } from './replicate.js';
 import type { ReplicationLevel } from '../wire/messages.js';
 
 export interface DhtHost {
@@ -33,7 +33,7 @@ export interface DhtHost {
   readonly drop: (address: string) => void;
   readonly kept: (peerId: string) => boolean;
   readonly refused: (peerId: string, code: string, message: string) => void;
-  readonly replica: ReplicaForHandoff & ReplicaForAntiEntropy & { onApplied(listener: (batch: AppliedBatch) => void): () => void };
+  readonly replica: ReplicaForHandoff & ReplicaForAntiEntropy & { onApplied(listener: (batch: AppliedBatch) => void): () => void; holds(soul: string): Promise<boolean> };
   /** A ready session with server `peerId`. */
   readonly sessionOf: (peerId: string) => SyncSession | undefined;
   /** Whether a peer subscribed to `soul` here. */
@@ -134,15 +134,6 @@ export class Dht {
     return this.placement.partFor(frame, follower);
   };
 
-  /**
-   * Whether a read of `soul` here must ask its owners first: this server is not among
-   * them and no subscriber here keeps it (a watched soul's changes arrive here live).
-   */
-  readsFromOwners(soul: string): boolean {
-    if (this.placement.full || this.placement.owns(soul)) return false;
-    return !this.#host.watched(soul);
-  }
-
   /** A PUT_AT durable here: to the other owners, and how many confirmed (replicate.ts). */
   replicate(frame: Uint8Array, level: ReplicationLevel): Promise<Replicated> {
     return replicate({ placement: this.placement, selfId: this.#host.selfId, sessionOf: this.#host.sessionOf }, frame, level);
@@ -161,17 +152,53 @@ export class Dht {
   #census: Census | undefined;
 
   /**
-   * A read of `soul` here, timed for /metrics: runs `read` (asking the owners) when
-   * readsFromOwners(soul) and tells the onOwnerRead listeners how long it took;
+   * A read of `soul` here, timed for /metrics: runs `read(needed)` (asking the owners
+   * other than this server, resolving once `needed` answered) when the read must ask
+   * them (ownerAnswersNeeded), and tells the onOwnerRead listeners how long it took;
    * undefined, without running it, when the soul is answered from here.
    */
-  readFromOwners(soul: string, read: () => Promise<void>): Promise<void> | undefined {
-    if (!this.readsFromOwners(soul)) return undefined;
+  readFromOwners(soul: string, level: ReplicationLevel | undefined, read: (needed: number) => Promise<void>): Promise<void> | undefined {
+    const needed = this.ownerAnswersNeeded(soul, level);
+    if (needed === 0) {
+      if (level !== undefined || !this.#ownsAlone(soul)) return undefined;
+      // An owner that holds nothing of the soul may have just become one (a server
+      // died, ownership moved here, the hand-off has not arrived yet): it asks the other
+      // owners rather than answer "not found" for data that exists.
+      return this.#host.replica.holds(soul).then((held) => (held ? undefined : this.#timed(() => read(this.#otherOwners(soul)))));
+    }
+    return this.#timed(() => read(needed));
+  }
+
+  #timed(read: () => Promise<void>): Promise<void> {
     const started = performance.now();
     return read().finally(() => {
       const seconds = (performance.now() - started) / 1000;
       for (const listener of this.#ownerReadListeners) listener(seconds);
     });
+  }
+
+  /** Whether this server owns `soul` and other servers do too (so there is someone to ask). */
+  #ownsAlone(soul: string): boolean {
+    return this.placement.members.length > 1 && this.placement.owns(soul);
+  }
+
+  #otherOwners(soul: string): number {
+    return this.placement.ownersOf([soul])[0]!.filter((owner) => owner !== this.#host.selfId).length;
+  }
+
+  /**
+   * How many of `soul`'s other owners a read here must hear before answering. Without a
+   * consistency level: none when this server owns the soul or a subscriber here keeps it
+   * live, else every owner (within the read's bound). With one: the level's count of
+   * the owners (one, a majority, all), this server counting for itself when it owns it.
+   */
+  ownerAnswersNeeded(soul: string, level: ReplicationLevel | undefined): number {
+    if (this.placement.members.length === 0) return 0;
+    const owners = this.placement.ownersOf([soul])[0]!;
+    const own = owners.includes(this.#host.selfId);
+    const others = owners.length - (own ? 1 : 0);
+    if (level === undefined) return own || this.placement.full || this.#host.watched(soul) ? 0 : others;
+    return Math.min(others, Math.max(0, requiredFor(level, owners.length) - (own ? 1 : 0)));
   }
 
   /** Calls `listener` with the seconds each read of a soul from its owners took. Returns the function that unsubscribes. */

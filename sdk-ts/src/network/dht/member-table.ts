@@ -14,8 +14,10 @@
  * it expires, so an older `server` record replayed after it cannot bring it back.
  *
  * A member this peer saw fail (its connection ended and did not come back: `markDown`)
- * leaves the live set here until a record issued after that moment arrives: a server
- * killed without a goodbye is out of placement in about a second instead of EXPIRE_MS.
+ * leaves the live set here until a record issued after that moment arrives or a session
+ * with it is up again (`markUp`): a server killed without a goodbye is out of placement
+ * in about a second instead of EXPIRE_MS, and one that was only cut off is back as soon
+ * as it is reachable.
  *
  * The live set (servers, not expired, not down, sorted by peer id) has a `version` that
  * changes exactly when the set does; placement is recomputed from it.
@@ -136,6 +138,12 @@ export class MemberTable {
   markDown(peerId: string, now: number): void {
     if (this.#down.has(peerId) || !this.#members.has(peerId)) return;
     this.#down.set(peerId, now);
+    this.#recompute();
+  }
+
+  /** This peer has a session with `peerId` again: it is live here again (its record was never the problem). */
+  markUp(peerId: string): void {
+    if (!this.#down.delete(peerId)) return;
     this.#recompute();
   }
 

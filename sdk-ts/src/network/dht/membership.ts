@@ -99,6 +99,7 @@ export class Membership {
   sessionReady(session: SyncSession): void {
     if (this.#stopped || !session.speaksDht || session.remoteRole !== 'server') return;
     this.#cancelDown(session.peerId);
+    this.#options.table.markUp(session.peerId);
     const own = this.#options.table.get(this.#options.selfId);
     if (own !== undefined) void session.notify({ type: 'members', id: 0, records: [own.bytes] }).catch(() => {});
     void this.#syncWith(session);

@@ -18,6 +18,7 @@ import { codeOf, messageOf } from '../refusal.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
 import type { NetworkEvent } from '../types.js';
+import type { ReplicationLevel } from '../wire/messages.js';
 
 export type ReplicaForFetcher = Pick<ReplicaForNetwork, 'receive'>;
 
@@ -38,6 +39,10 @@ export interface FetchOptions {
   readonly keys?: readonly string[];
   readonly signal?: AbortSignal;
   readonly timeoutMs: number;
+  /** The read consistency asked of the servers (GET_AT / GET_PART_AT; 1.2 peers only). */
+  readonly level?: ReplicationLevel;
+  /** Resolve once this many peers answered (default: all of them); the others' answers are still merged as they come. */
+  readonly needed?: number;
 }
 
 export class Fetcher {
@@ -72,21 +77,23 @@ export class Fetcher {
         await whenConnected(signal).catch(() => {});
         sessions = readSessions(soul);
       }
-      await Promise.all(
-        sessions.map(async (session) => {
-          try {
-            const keys = options.keys ?? [];
-            if (keys.length === 0 && session.partialReads) {
-              await this.#fetchParts(session, soul, signal, timeoutMs);
-              return;
-            }
-            const reply = await session.request({ type: 'get', soul, keys: [...keys] }, { signal, timeoutMs });
-            if (reply.type === 'node' && reply.frame.length !== 0) counters.peerBatch(await replica.receive(reply.frame));
-          } catch (error) {
-            if (!signal.aborted) emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: messageOf(error) });
+      const answers = sessions.map(async (session) => {
+        const level = options.level !== undefined && session.speaksDht ? { level: options.level } : {};
+        try {
+          const keys = options.keys ?? [];
+          if (keys.length === 0 && session.partialReads) {
+            await this.#fetchParts(session, soul, signal, timeoutMs, level);
+            return true;
           }
-        }),
-      );
+          const reply = await session.request({ type: 'get', soul, keys: [...keys], ...level }, { signal, timeoutMs });
+          if (reply.type === 'node' && reply.frame.length !== 0) counters.peerBatch(await replica.receive(reply.frame));
+          return true;
+        } catch (error) {
+          if (!signal.aborted) emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: messageOf(error) });
+          return false;
+        }
+      });
+      await enough(answers, options.needed ?? answers.length);
     } finally {
       clearTimeout(timer);
       this.#inFlight--;
@@ -96,11 +103,12 @@ export class Fetcher {
   }
 
   /** The whole node from one peer, part by part, each merged before the next is asked for; ends with the last part or the signal. */
-  async #fetchParts(session: SyncSession, soul: string, signal: AbortSignal, timeoutMs: number): Promise<void> {
+  async #fetchParts(session: SyncSession, soul: string, signal: AbortSignal, timeoutMs: number, level: { level?: ReplicationLevel }): Promise<void> {
     const { replica, counters, emit } = this.#options;
     let after = '';
     do {
-      const reply = await session.request({ type: 'get-part', soul, after }, { signal, timeoutMs });
+      // The level rides on the first part: that is when the server asks the owners.
+      const reply = await session.request({ type: 'get-part', soul, after, ...(after === '' ? level : {}) }, { signal, timeoutMs });
       if (reply.type !== 'node-part') return;
       for (const key of reply.skipped) {
         emit({
@@ -114,4 +122,20 @@ export class Fetcher {
       after = reply.next;
     } while (after !== '' && !signal.aborted);
   }
+}
+
+/** Resolves once `needed` of `answers` resolved true, or all of them settled. */
+function enough(answers: readonly Promise<boolean>[], needed: number): Promise<void> {
+  if (needed <= 0 || answers.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let ok = 0;
+    let settled = 0;
+    for (const answer of answers) {
+      void answer.then((good) => {
+        settled++;
+        if (good) ok++;
+        if (ok >= needed || settled === answers.length) resolve();
+      });
+    }
+  });
 }

@@ -61,6 +61,8 @@
  * | 0x13 | DIGEST_REPLY| reply    | kind u8; symbols (0): length varint, the engine's coded symbols; souls (1): count varint, souls string × count; not now (2): reason u8 | |
  * | 0x14 | PUT_AT      | request  | level u8 (1 one, 2 quorum, 3 all), frame                              | ACK_AT or ERROR              |
  * | 0x15 | ACK_AT      | reply    | reached varint, owners varint, then as ACK                            |                              |
+ * | 0x16 | GET_AT      | request  | level u8, then as GET                                                 | NODE or ERROR                |
+ * | 0x17 | GET_PART_AT | request  | level u8, then as GET_PART                                            | NODE_PART or ERROR           |
  *
  * GET_PART and NODE_PART are 1.1 (a peer on a 1.0 stream never sends them): a whole
  * node in parts, each within the reader's message limit and batch limit, so no node is
@@ -94,6 +96,11 @@
  * ask, none past MAX_DIGEST_SYMBOL_INDEX, at most MAX_DIGEST_RANGE_BITS bits. A souls ask
  * names soul digests (DIGEST_ITEM_BYTES each, at most MAX_DIGEST_SOULS) the asker found
  * only the replier holds; the reply names the souls among them it holds.
+ *
+ * GET_AT and GET_PART_AT (1.2) are a GET and a GET_PART whose reader asked for a read
+ * consistency (`once({ consistency })`): the server answers once that many of the
+ * soul's owners answered it (itself included when it is one). Decoded, they are a
+ * `get` / `get-part` with `level` set.
  *
  * ACK outcomes: 0 applied, 1 ignored, 2 historical, 3 deferred, 4 rejected (the engine's
  * OutcomeKind). An ERROR with id 0 is a connection-level error: its sender closes the
@@ -153,7 +160,7 @@ export type AckOutcome = UpdateOutcome;
 
 export type WireMessage =
   | { readonly type: 'hello'; readonly id: 0; readonly role: PeerRole; readonly maxMessageBytes: number }
-  | { readonly type: 'get'; readonly id: number; readonly soul: string; readonly keys: readonly string[] }
+  | { readonly type: 'get'; readonly id: number; readonly soul: string; readonly keys: readonly string[]; readonly level?: ReplicationLevel }
   | { readonly type: 'node'; readonly id: number; readonly frame: Uint8Array }
   | { readonly type: 'put'; readonly id: number; readonly frame: Uint8Array }
   | { readonly type: 'ack'; readonly id: number; readonly outcomes: readonly AckOutcome[] }
@@ -164,7 +171,7 @@ export type WireMessage =
   | { readonly type: 'ok'; readonly id: number }
   | { readonly type: 'feed'; readonly id: number; readonly since: number }
   | { readonly type: 'feed-entry'; readonly id: number; readonly seq: number; readonly frame: Uint8Array }
-  | { readonly type: 'get-part'; readonly id: number; readonly soul: string; readonly after: string }
+  | { readonly type: 'get-part'; readonly id: number; readonly soul: string; readonly after: string; readonly level?: ReplicationLevel }
   | { readonly type: 'node-part'; readonly id: number; readonly next: string; readonly skipped: readonly string[]; readonly frame: Uint8Array }
   | { readonly type: 'members-sync'; readonly id: number; readonly known: readonly MemberDigestEntry[] }
   | { readonly type: 'members'; readonly id: number; readonly records: readonly Uint8Array[] }
@@ -227,9 +234,13 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<WireMessageType, number>> = {
   'digest-reply': 0x13,
 };
 
+/** The type byte of a GET / GET_PART that carries a read consistency level (GET_AT, GET_PART_AT). */
+export const LEVELLED_TYPE_CODES = { get: 0x16, 'get-part': 0x17 } as const;
+
 const TYPES_BY_CODE: readonly (WireMessageType | undefined)[] = (() => {
   const table: (WireMessageType | undefined)[] = [];
   for (const [type, code] of Object.entries(MESSAGE_TYPE_CODES)) table[code] = type as WireMessageType;
+  for (const [type, code] of Object.entries(LEVELLED_TYPE_CODES)) table[code] = type as WireMessageType;
   return table;
 })();
 
@@ -289,12 +300,18 @@ const LONE_SURROGATE = /\p{Cs}/u;
  */
 export function encodeMessage(message: WireMessage): Uint8Array {
   const type = message.type;
-  const code = MESSAGE_TYPE_CODES[type];
+  const levelled = (message.type === 'get' || message.type === 'get-part') && message.level !== undefined;
+  const code = levelled ? LEVELLED_TYPE_CODES[type as 'get' | 'get-part'] : MESSAGE_TYPE_CODES[type];
   if (code === undefined) throw new WireError('wire/malformed', `cannot encode a message of unknown type ${String(type)}.`);
   const problem = idProblem(type, message.id);
   if (problem !== undefined) throw new WireError('wire/malformed', `cannot encode: ${problem}`);
 
   const parts = new Parts();
+  if (levelled) {
+    const level = LEVELS.indexOf((message as { level?: ReplicationLevel }).level);
+    if (level < 1) throw new WireError('wire/malformed', `cannot encode a ${type} with level ${String((message as { level?: unknown }).level)}.`);
+    parts.byte(level);
+  }
   switch (message.type) {
     case 'hello': {
       const role = ROLES.indexOf(message.role);
@@ -540,6 +557,12 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
   const id = cursor.varint('id');
   const problem = idProblem(type, id);
   if (problem !== undefined) throw new WireError('wire/malformed', problem);
+  let level: ReplicationLevel | undefined;
+  if (typeCode === LEVELLED_TYPE_CODES.get || typeCode === LEVELLED_TYPE_CODES['get-part']) {
+    const levelCode = cursor.byte('level');
+    level = LEVELS[levelCode];
+    if (level === undefined) throw new WireError('wire/malformed', `unknown consistency level ${levelCode} in a ${type}.`);
+  }
 
   let message: WireMessage;
   switch (type) {
@@ -551,7 +574,8 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
     }
     case 'get': {
       const soul = cursor.string('soul');
-      message = { type, id, soul, keys: cursor.strings('key', maxSouls) };
+      const keys = cursor.strings('key', maxSouls);
+      message = level === undefined ? { type, id, soul, keys } : { type, id, soul, keys, level };
       break;
     }
     case 'node':
@@ -595,7 +619,8 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): W
     }
     case 'get-part': {
       const soul = cursor.string('soul');
-      message = { type, id, soul, after: cursor.string('key') };
+      const after = cursor.string('key');
+      message = level === undefined ? { type, id, soul, after } : { type, id, soul, after, level };
       break;
     }
     case 'node-part': {
