@@ -19,6 +19,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SoulCensus } from '../network/dht/census.js';
 import type { HandoffCounters } from '../network/dht/handoff.js';
+import type { AntiEntropyCounters } from '../network/dht/anti-entropy.js';
 import { knownCode } from '../network/known-codes.js';
 import type { DhtStatus, NetworkCounters, NetworkStatus, PeerStatus, Transport } from '../network/types.js';
 import { VERSION } from './version.js';
@@ -40,6 +41,8 @@ export interface DhtMetricsSource {
   /** Souls stored here by role, recounted at a bounded cost (network/dht/census.ts). */
   census(): Promise<SoulCensus | undefined>;
   readonly handoff: { readonly counters: Readonly<HandoffCounters>; readonly pendingSouls: number };
+  /** Anti-entropy's running totals (network/dht/anti-entropy.ts). */
+  readonly antiEntropy: { readonly counters: Readonly<AntiEntropyCounters> };
   /** Calls `listener` with the seconds each read of a soul from its owners took. */
   onOwnerRead(listener: (seconds: number) => void): () => void;
 }
@@ -76,6 +79,9 @@ export const METRIC_NAMES = [
   'rustdht_dht_repair_bytes_total',
   'rustdht_dht_repair_releases_total',
   'rustdht_dht_repair_passes_total',
+  'rustdht_dht_anti_entropy_rounds_total',
+  'rustdht_dht_anti_entropy_bytes_total',
+  'rustdht_dht_anti_entropy_souls_repaired_total',
   'rustdht_dht_owner_read_seconds',
 ] as const;
 
@@ -334,6 +340,31 @@ function registerDhtMetrics(registers: Registry[], dht: DhtMetricsSource | undef
   repairCounter('rustdht_dht_repair_bytes_total', 'Bytes of node frames pushed to owners by hand-off or rebalancing.', (counters) => counters.bytes);
   repairCounter('rustdht_dht_repair_releases_total', 'Souls this server let go of after their owners confirmed a copy.', (counters) => counters.released);
   repairCounter('rustdht_dht_repair_passes_total', 'Completed repair passes over the store (after start and after each membership change).', (counters) => counters.passes);
+
+  const aeCounter = (name: string, help: string, labelNames: readonly string[], read: (counters: Readonly<AntiEntropyCounters>) => Record<string, number>): void => {
+    const counter: Counter = new Counter({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers,
+      collect() {
+        counter.reset();
+        if (dht === undefined) return;
+        for (const [label, value] of Object.entries(read(dht.antiEntropy.counters))) {
+          if (labelNames.length === 0) counter.inc(total(value));
+          else counter.inc({ [labelNames[0]!]: label }, total(value));
+        }
+      },
+    });
+  };
+  aeCounter('rustdht_dht_anti_entropy_rounds_total', 'Anti-entropy rounds with a co-owner, by result.', ['result'], (c) => ({ ok: c.rounds, failed: c.failedRounds }));
+  aeCounter(
+    'rustdht_dht_anti_entropy_bytes_total',
+    'Anti-entropy bytes: digests and names sent and received by this server as the asker (metadata), node frames it moved (updates), and what it answered others (served).',
+    ['kind'],
+    (c) => ({ metadata_sent: c.bytesSent, metadata_received: c.bytesReceived, updates: c.updateBytes, served: c.servedBytes }),
+  );
+  aeCounter('rustdht_dht_anti_entropy_souls_repaired_total', 'Souls anti-entropy found different on a co-owner and moved (pushed or pulled).', [], (c) => ({ all: c.soulsRepaired }));
 
   const ownerReads = new Histogram({
     name: 'rustdht_dht_owner_read_seconds',

@@ -48,6 +48,9 @@ const dht: DhtMetricsSource = {
   status: () => ({ members: 5, replicas: 3, share: 0.6, version: 7 }),
   census: async () => ({ owned: 120, cached: 4, hinted: 2, takenAt: 0, durationMs: 3 }),
   handoff: { counters: { pushes: 9, bytes: 4096, released: 6, passes: 2 }, pendingSouls: 2 },
+  antiEntropy: {
+    counters: { rounds: 11, failedRounds: 1, bytesSent: 700, bytesReceived: 900, updateBytes: 5000, soulsRepaired: 3, pushed: 2, pulled: 1, served: 4, servedBytes: 1200 },
+  },
   onOwnerRead: (listener) => {
     ownerRead = listener;
     return () => {};
@@ -237,6 +240,13 @@ describe('startHttpServer', () => {
       rustdht_dht_repair_bytes_total: 4096,
       rustdht_dht_repair_releases_total: 6,
       rustdht_dht_repair_passes_total: 2,
+      'rustdht_dht_anti_entropy_rounds_total{result="ok"}': 11,
+      'rustdht_dht_anti_entropy_rounds_total{result="failed"}': 1,
+      'rustdht_dht_anti_entropy_bytes_total{kind="metadata_sent"}': 700,
+      'rustdht_dht_anti_entropy_bytes_total{kind="metadata_received"}': 900,
+      'rustdht_dht_anti_entropy_bytes_total{kind="updates"}': 5000,
+      'rustdht_dht_anti_entropy_bytes_total{kind="served"}': 1200,
+      rustdht_dht_anti_entropy_souls_repaired_total: 3,
     });
     expect(text).toContain('# TYPE rustdht_messages_total counter');
     expect(text).toContain(`# TYPE ${histogram} histogram`);
