@@ -54,6 +54,13 @@ const P = args.quick
       reopen: { shelves: 10, perShelf: 100, processes: 2, readBack: 50 },
       network: { latency: { warmups: 3, count: 20 }, replication: { window: 100, nodes: 10, timing: { warmupMs: 300, sampleMs: 300, samples: 2 } } },
       soak: { seconds: args.soakSeconds ?? 30, bucketSeconds: 10, budgetMiB: 128, overheadMiB: 640 },
+      // Row 12: 6 servers (still more than R = 3) and small counts: every path, in about a minute.
+      dht: {
+        cluster: { servers: 6, placementSouls: 200, whereSamples: 2, reads: 40, readWarmups: 5, quorum: { window: 200, identities: 32, warmupMs: 500, measureMs: 1_000 }, allLatency: 20, ownedByVictim: 500, updates: 500, settleTimeoutMs: 60_000, catchUpDeadlineMs: 30_000, restoreDeadlineMs: 60_000, aeWindowMs: 12_000 },
+        inProcess: { servers: 20, souls: 200, batch: 10, batchTimeoutMs: 30_000, settleTimeoutMs: 60_000 },
+        inProcessSmall: { servers: 10, souls: 200, batch: 10, batchTimeoutMs: 30_000, settleTimeoutMs: 60_000 },
+        antiEntropy: { souls: 2_000, differing: 20 },
+      },
     }
   : {
       timing: { warmupMs: 500, sampleMs: 400, samples: 5 },
@@ -77,6 +84,15 @@ const P = args.quick
       // latency percentiles per minute. Overhead: the RSS a server holds besides its loaded
       // nodes, as sdk-ts/test/network/memory-budget-server.test.ts states and measured it.
       soak: { seconds: args.soakSeconds ?? 600, bucketSeconds: 60, budgetMiB: 128, overheadMiB: 640 },
+      // Row 12 (issue 12, item 7): 20 rustdht serve processes, R = 3; 100 in-process servers.
+      dht: {
+        cluster: { servers: 20, placementSouls: 1_000, whereSamples: 10, reads: 500, readWarmups: 20, quorum: { window: 2_000, identities: 256, warmupMs: 2_000, measureMs: 5_000 }, allLatency: 200, ownedByVictim: 10_000, updates: 10_000, settleTimeoutMs: 180_000, catchUpDeadlineMs: 60_000, restoreDeadlineMs: 120_000, aeWindowMs: 25_000 },
+        inProcess: { servers: 100, souls: 1_000, batch: 10, batchTimeoutMs: 60_000, settleTimeoutMs: 180_000 },
+        // 12b-50: as many as settle in one process here (100 share one event loop: see the README).
+        inProcessSmall: { servers: 50, souls: 1_000, batch: 10, batchTimeoutMs: 60_000, settleTimeoutMs: 180_000 },
+        // Row 12g: two owners of 10,000 souls, 1 % of them differing.
+        antiEntropy: { souls: 10_000, differing: 100 },
+      },
     };
 
 const millions = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
@@ -133,6 +149,23 @@ const soakWindow = P.soak.bucketSeconds === 60 ? 'minute' : `${P.soak.bucketSeco
 /** A count that must be exactly `n` (0 writes lost, exit code 0). */
 const exactly = (n) => ({ text: `= ${n}`, attained: (r) => (r.rust === n ? 1 : 0) });
 const exitCode = { name: 'exit code', text: (v) => `exit ${v}`, higherIsBetter: false };
+
+// Row 12: the DHT (tasks/dht.mjs). One probe runs a cluster of rustdht serve processes and
+// measures rows 12a, 12c–12g, 12h on it in turn; 12b is in-process servers, 12g-pair…
+// two in-process owners (anti-entropy; "not implemented" on a build without it). A figure
+// the probe could not measure is null: shown as such, and its target counts as missed.
+const DHT_CLUSTER = { ...task('dht', 'dhtCluster', P.dht.cluster), timeoutMs: (args.quick ? 15 : 45) * 60_000 };
+const DHT_IN_PROCESS = { ...task('dht', 'dhtInProcess', P.dht.inProcess), timeoutMs: 15 * 60_000 };
+const DHT_IN_PROCESS_SMALL = { ...task('dht', 'dhtInProcess', P.dht.inProcessSmall), timeoutMs: 15 * 60_000 };
+const DHT_ANTI_ENTROPY = task('dht', 'antiEntropy', P.dht.antiEntropy);
+const dhtServers = P.dht.cluster.servers;
+const orMissing = (unit, missing = 'not measured') => ({ ...unit, text: (v) => (v === null || v === undefined ? missing : unit.text(v)) });
+const percent = { name: '%', text: (v) => `${v.toFixed(2)} %`, higherIsBetter: true };
+const copiesUnit = { name: 'copies', text: (v) => `${v.toFixed(2)} copies`, higherIsBetter: false };
+const loadUnit = { name: 'load', text: (v) => v.toFixed(2), higherIsBetter: false };
+/** Targets that count a figure the probe could not measure (null) as missed. */
+const measuredAtLeast = (n, unit) => ({ text: `≥ ${unit.text(n)}`, attained: (r) => (typeof r.rust === 'number' ? r.rust / n : 0) });
+const measuredAtMost = (n, unit) => ({ text: `≤ ${unit.text(n)}`, attained: (r) => (typeof r.rust === 'number' ? (r.rust === 0 ? Infinity : n / r.rust) : 0) });
 
 const SECTIONS = [
   {
@@ -245,6 +278,31 @@ const SECTIONS = [
       { id: '11g', label: 'exit code on SIGTERM', unit: exitCode, rust: SOAK, metric: 'exitCode', targets: [exactly(0)] },
     ],
   },
+  {
+    n: 12,
+    title: `DHT: ${dhtServers} rustdht serve processes on loopback (LevelDB, --replicas 3, bootstrapped from the first), clients in other processes; 12b and 12g-pair… in process`,
+    rows: [
+      { id: '12a', label: `placement agreement, ${dhtServers} processes (each server's members → placement, ${nodesText(P.dht.cluster.placementSouls)} souls)`, unit: orMissing(percent), rust: DHT_CLUSTER, metric: 'placementAgreementPct', targets: [measuredAtLeast(100, percent)] },
+      { id: '12a-held', label: '  souls held by exactly their R true owners (store copies)', unit: orMissing(percent), rust: DHT_CLUSTER, metric: 'placementHeldPct', targets: [measuredAtLeast(100, percent)] },
+      { id: '12b', label: `placement agreement, ${P.dht.inProcess.servers} in-process servers (placement.ownersOf)`, unit: orMissing(percent), rust: DHT_IN_PROCESS, metric: 'agreementPct', targets: [measuredAtLeast(100, percent)] },
+      { id: '12b-50', label: `  the same at ${P.dht.inProcessSmall.servers} in-process servers`, unit: orMissing(percent), rust: DHT_IN_PROCESS_SMALL, metric: 'agreementPct', targets: [measuredAtLeast(100, percent)] },
+      { id: '12c', label: 'remote read, soul not owned by the client\'s server, p50', unit: orMissing(units.ms), rust: DHT_CLUSTER, metric: 'remoteReadP50', targets: [measuredAtMost(10, units.ms)] },
+      { id: '12c-p99', label: '  p99', unit: orMissing(units.ms), rust: DHT_CLUSTER, metric: 'remoteReadP99', targets: [measuredAtMost(50, units.ms)] },
+      { id: '12d', label: `signed writes through one server, durability 'quorum' (${nodesText(P.dht.cluster.quorum.window)} in flight)`, unit: orMissing(writes), rust: DHT_CLUSTER, metric: 'quorumPerSecond', targets: [measuredAtLeast(3_000, writes)] },
+      { id: '12d-all', label: "  put → all R owners durable (durability 'all', one at a time), p50", unit: orMissing(units.ms), rust: DHT_CLUSTER, metric: 'allP50', targets: [measuredAtMost(50, units.ms)] },
+      { id: '12d-all-p99', label: '  p99', unit: orMissing(units.ms), rust: DHT_CLUSTER, metric: 'allP99' },
+      { id: '12e', label: `stored bytes across ${dhtServers} servers ÷ one copy (property records)`, unit: orMissing(copiesUnit), rust: DHT_CLUSTER, metric: 'storedCopies', targets: [measuredAtMost(3.3, copiesUnit)] },
+      { id: '12e-records', label: '  every record (change logs included) ÷ one copy', unit: orMissing(copiesUnit), rust: DHT_CLUSTER, metric: 'storedRecordCopies' },
+      { id: '12e-disk', label: '  LevelDB directories\' growth ÷ one copy', unit: orMissing(copiesUnit), rust: DHT_CLUSTER, metric: 'storedDirCopies' },
+      { id: '12f', label: `kill -9 of a server holding ≥ ${nodesText(P.dht.cluster.ownedByVictim)} souls → all back to R copies`, unit: orMissing(units.seconds), rust: DHT_CLUSTER, metric: 'restoreSeconds', targets: [measuredAtMost(10, units.seconds)] },
+      { id: '12g', label: `anti-entropy, owners in sync: bytes per pair per round (${dhtServers} processes, /metrics)`, unit: orMissing(units.bytes), rust: DHT_CLUSTER, metric: 'antiEntropyInSyncBytes', targets: [measuredAtMost(1024, units.bytes)] },
+      { id: '12g-pair', label: `  two in-process owners of ${nodesText(P.dht.antiEntropy.souls)} souls, one round`, unit: orMissing(units.bytes, 'not implemented'), rust: DHT_ANTI_ENTROPY, metric: 'inSyncBytes', targets: [measuredAtMost(1024, units.bytes)] },
+      { id: '12g-diff', label: `  ${nodesText(P.dht.antiEntropy.differing)} of ${nodesText(P.dht.antiEntropy.souls)} differing: metadata per differing soul (the owner that lost them asks)`, unit: orMissing(units.bytes, 'not implemented'), rust: DHT_ANTI_ENTROPY, metric: 'perDifferingBytes', targets: [measuredAtMost(100, units.bytes)] },
+      { id: '12g-push', label: '    the owner that holds them asks', unit: orMissing(units.bytes, 'not implemented'), rust: DHT_ANTI_ENTROPY, metric: 'perDifferingPushBytes', targets: [measuredAtMost(100, units.bytes)] },
+      { id: '12h', label: `restarted owner missing ${nodesText(P.dht.cluster.updates)} updates caught up (from 'ready')`, unit: orMissing(units.ms), rust: DHT_CLUSTER, metric: 'catchUpMs', targets: [measuredAtMost(1_000, units.ms)] },
+      { id: '12i', label: `load average (1 min) during the ${dhtServers}-process rows, mean`, unit: orMissing(loadUnit), rust: DHT_CLUSTER, metric: 'loadMean' },
+    ],
+  },
 ];
 
 const PROGRESS = {
@@ -259,6 +317,7 @@ const PROGRESS = {
   9: 'measuring durable writes to IndexedDB in Chromium…',
   10: 'measuring two peers through a server over loopback…',
   11: `soak: one server under mixed honest and hostile load for ${P.soak.seconds} s (then reading everything back, SIGTERM, restart)…`,
+  12: `DHT: ${dhtServers} rustdht serve processes (rows 12a, 12c–12f, 12h, several minutes), ${P.dht.inProcess.servers} in-process servers (12b)…`,
 };
 
 /** What a setup probe does, for the progress lines. */

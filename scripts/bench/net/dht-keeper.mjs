@@ -1,0 +1,35 @@
+// Row 12 (DHT): the leash on the `rustdht serve` processes of a cluster.
+//
+//   node scripts/bench/net/dht-keeper.mjs      (forked by tasks/dht.mjs, IPC channel)
+//
+// tasks/dht.mjs spawns every server itself (it needs their pids to pause, kill -9 and
+// restart them) and kills them all when it ends, however it ends: normal end, an
+// exception, SIGINT/SIGTERM. What it cannot cover is being SIGKILLed (run.mjs's probe
+// timeout): then this process, whose IPC channel closes with it, SIGKILLs every pid it
+// was told about (`watch { pid }`; `unwatch { pid }` once a server exited by itself).
+
+import { serveParent } from '../lib/children.mjs';
+
+const pids = new Set();
+
+function killAll() {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  pids.clear();
+}
+
+// serveParent exits on 'disconnect' (the parent is gone): the 'exit' handler runs then.
+process.on('exit', killAll);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => process.exit(0));
+
+const emit = serveParent({
+  watch: ({ pid }) => void pids.add(pid),
+  unwatch: ({ pid }) => void pids.delete(pid),
+  killAll: () => killAll(),
+});
+emit('ready', { pid: process.pid });
