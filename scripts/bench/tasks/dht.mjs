@@ -153,6 +153,13 @@ function hookCleanup() {
   if (hooked) return;
   hooked = true;
   process.on('exit', killServers);
+  // run.mjs gone (killed alone: this probe was reparented): stop, taking the servers along.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid === parent) return;
+    killServers();
+    process.exit(1);
+  }, 1_000).unref();
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
       killServers();
