@@ -34,4 +34,18 @@ export type { StorageAdapter, StorageEntry, StorageOperation, RangeOptions } fro
 export { MemoryStore } from './storage/memory.js';
 export type { Network } from './network/peer-network.js';
 export type { DialFailure, DialFailureCode } from './network/dial-failure.js';
-export type { NetworkOptions, NetworkStatus, NetworkCounters, NetworkEvent, PeerStatus, PeerRole, Transport, WireLimits, WriteQuota, WriteGate, WriteRequest } from './network/types.js';
+export type {
+  NetworkOptions,
+  NetworkStatus,
+  NetworkCounters,
+  NetworkEvent,
+  PeerStatus,
+  PeerRole,
+  Transport,
+  WireLimits,
+  WriteQuota,
+  WriteGate,
+  WriteRequest,
+  DhtOptions,
+  DhtStatus,
+} from './network/types.js';

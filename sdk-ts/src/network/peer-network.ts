@@ -163,7 +163,13 @@ export class Network {
           // The servers this one chose replicate what the operator asked for.
           this.#isServer(session),
         ),
-      beforeRead: (soul, keys, level) => this.#dht?.readFromOwners(soul, level, (needed) => ownerReads.fetch(soul, { keys, needed, timeoutMs: OWNER_READ_TIMEOUT_MS })),
+      // Only a client's read is passed on to the owners: a member asking is itself reading
+      // for a client (or repairing), and passing its read on again would echo between
+      // owners that all lack the soul.
+      beforeRead: (session, soul, keys, level) =>
+        this.#dht === undefined || this.#dht.placement.isMember(session.peerId)
+          ? undefined
+          : this.#dht.readFromOwners(soul, level, (needed) => ownerReads.fetch(soul, { keys, needed, timeoutMs: OWNER_READ_TIMEOUT_MS })),
       replicate: async (frame, level) => (this.#dht === undefined ? { reached: 1, owners: 1 } : this.#dht.replicate(frame, level)),
     });
     this.#handler = {

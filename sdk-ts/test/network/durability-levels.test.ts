@@ -59,7 +59,11 @@ describe('durability levels', () => {
     expect(all.replication).toEqual({ level: 'all', reached: 3, owners: 3 });
     // Every owner holds it the moment the put resolved (no waiting).
     const ids = peers.servers.map((server) => server.network.peerId);
-    for (const owner of ownersOf(`${soul}/all`)) expect(await holds(ids.indexOf(owner), `${soul}/all`)).toBe(true);
+    for (const owner of ownersOf(`${soul}/all`)) {
+      const index = ids.indexOf(owner);
+      const view = peers.servers[index]!.network.dht!.placement;
+      expect(await holds(index, `${soul}/all`), `owner ${index} (its view: ${view.members.length} members, owners ${view.ownersOf([`${soul}/all`])[0]!.map((id) => ids.indexOf(id))})`).toBe(true);
+    }
   });
 
   it("'one' resolves through a server that does not own the soul (it coordinates)", async () => {
@@ -127,6 +131,18 @@ describe('durability levels', () => {
     } finally {
       await reader.close({ timeoutMs: 0 });
     }
+  });
+
+  it('a read of a soul nobody has is "not found" within the bound, and costs a few messages (owners do not pass it on to each other)', async () => {
+    const before = peers.servers.reduce((sum, server) => sum + server.network.counters().messagesIn, 0);
+    const started = Date.now();
+    for (const consistency of [undefined, 'quorum'] as const) expect(await client.get(`nobody-has/${Date.now()}`).once({ consistency })).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(4_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const after = peers.servers.reduce((sum, server) => sum + server.network.counters().messagesIn, 0);
+    // Two reads, each: the client's GET, the coordinator's GETs to at most 3 owners, and
+    // background gossip; an echo between owners was thousands (wire/busy).
+    expect(after - before).toBeLessThan(100);
   });
 
   it('bad options are typed errors, and nothing is written', async () => {

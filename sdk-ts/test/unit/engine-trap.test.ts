@@ -40,7 +40,8 @@ it('the first trap is fatal: typed, reported once, and every later call on any e
   }
   class NoSigner {}
   class NoPlacement {}
-  const fake = guardTraps({ Engine: TrappingEngine, Signer: NoSigner, Placement: NoPlacement, jsonText: () => '', contentKey: () => '', encodeUpdates: () => new Uint8Array(), joinFrames: () => [new Uint8Array(), 0] } as unknown as EngineModule);
+  class NoReconciliation {}
+  const fake = guardTraps({ Engine: TrappingEngine, Signer: NoSigner, Placement: NoPlacement, Reconciliation: NoReconciliation, jsonText: () => '', contentKey: () => '', encodeUpdates: () => new Uint8Array(), joinFrames: () => [new Uint8Array(), 0] } as unknown as EngineModule);
   const heard: EngineTrappedError[] = [];
   onEngineTrap((error) => heard.push(error));
 

@@ -28,7 +28,7 @@ import { partLimits } from './node-parts.js';
 import type { Publisher } from './publisher.js';
 
 /** Runs before a GET or a node's first GET_PART is answered from what is here (undefined: nothing to wait for). */
-export type BeforeRead = (soul: string, keys: readonly string[] | undefined, level: ReplicationLevel | undefined) => Promise<void> | undefined;
+export type BeforeRead = (session: SyncSession, soul: string, keys: readonly string[] | undefined, level: ReplicationLevel | undefined) => Promise<void> | undefined;
 
 /** What the network adds around answering (each optional). */
 export interface ResponderHooks {
@@ -68,14 +68,14 @@ export class Responder {
   async request(session: SyncSession, message: IncomingRequest): Promise<WireMessage | undefined> {
     switch (message.type) {
       case 'get': {
-        await this.#hooks.beforeRead(message.soul, message.keys.length === 0 ? undefined : message.keys, message.level);
+        await this.#hooks.beforeRead(session, message.soul, message.keys.length === 0 ? undefined : message.keys, message.level);
         const frame = await this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys);
         if (frame.length !== 0) await this.#durability.durable();
         return { type: 'node', id: message.id, frame };
       }
       case 'get-part': {
         // The whole node is asked of the owners once, at the first part.
-        if (message.after === '') await this.#hooks.beforeRead(message.soul, undefined, message.level);
+        if (message.after === '') await this.#hooks.beforeRead(session, message.soul, undefined, message.level);
         const limits = partLimits(session.remoteMaxMessageBytes, this.#replica.limits?.maxKeyBytes);
         const part = await this.#replica.nodeFramePart(message.soul, message.after === '' ? undefined : message.after, limits);
         if (part.frame.length !== 0) await this.#durability.durable();
