@@ -269,23 +269,49 @@ function cpuWindow(list) {
   };
 }
 
-/** A server's anti-entropy counters from its /metrics (undefined when this build has none). */
-async function antiEntropyMetrics(server) {
+/** The /metrics series the rows read (undefined where this build has none). */
+async function serverMetrics(server) {
   const response = await fetch(`${server.http}/metrics`, { signal: AbortSignal.timeout(10_000) });
   const text = await response.text();
-  const value = (pattern) => {
-    const line = text.split('\n').find((l) => l.startsWith(pattern));
+  const value = (name) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
     return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
-  const out = {
+  return {
     ok: value('rustdht_dht_anti_entropy_rounds_total{result="ok"}'),
     failed: value('rustdht_dht_anti_entropy_rounds_total{result="failed"}'),
     metadata_sent: value('rustdht_dht_anti_entropy_bytes_total{kind="metadata_sent"}'),
     metadata_received: value('rustdht_dht_anti_entropy_bytes_total{kind="metadata_received"}'),
     updates: value('rustdht_dht_anti_entropy_bytes_total{kind="updates"}'),
     repaired: value('rustdht_dht_anti_entropy_souls_repaired_total'),
+    pushes: value('rustdht_dht_repair_pushes_total'),
+    releases: value('rustdht_dht_repair_releases_total'),
   };
-  return Object.values(out).every((v) => typeof v === 'number' && !Number.isNaN(v)) ? out : undefined;
+}
+
+/** A server's anti-entropy counters from its /metrics (undefined when this build has none). */
+async function antiEntropyMetrics(server) {
+  const m = await serverMetrics(server);
+  const keys = ['ok', 'failed', 'metadata_sent', 'metadata_received', 'updates', 'repaired'];
+  return keys.every((k) => typeof m[k] === 'number' && !Number.isNaN(m[k])) ? m : undefined;
+}
+
+/** Σ over servers of after − before for each series both have (a server absent before counts from 0). */
+function metricsDelta(before, after) {
+  const out = {};
+  after.forEach((m, k) => {
+    if (m === undefined) return;
+    for (const [key, v] of Object.entries(m)) {
+      if (typeof v !== 'number' || Number.isNaN(v)) continue;
+      out[key] = (out[key] ?? 0) + v - (before[k]?.[key] ?? 0);
+    }
+  });
+  return out;
+}
+
+/** Every server's /metrics, undefined for one that does not answer. */
+function allMetrics(list) {
+  return Promise.all(list.map((server) => (server.exit ? undefined : serverMetrics(server).catch(() => undefined))));
 }
 
 async function health(server, timeoutMs = 5_000) {
@@ -613,6 +639,8 @@ export async function dhtCluster(opts) {
         const key = `c${run}`;
         const owned = shuffle(fill.filter((soul) => fillOwners.get(soul).includes(victim.peerId))).slice(0, updates);
         await writer.call('close', { name: `w${V}` });
+        const metrics0 = await allMetrics(servers);
+        metrics0[V] = undefined;
         const stop = await stopServer(victim, 'SIGTERM');
         note(`server ${V} stopped (${JSON.stringify(stop)})`);
         await waitMembers(others.map((k) => servers[k]), N - 1, 30_000, 200);
@@ -656,6 +684,9 @@ export async function dhtCluster(opts) {
         }
         watching = false;
         await watcher;
+        // What moved meanwhile, by the servers' own counters (the restarted one's start at 0):
+        // hand-off/rebalance pushes, anti-entropy repairs.
+        const moved = metricsDelta(metrics0, await allMetrics(servers));
         const previous = found.at(-2);
         result.catchUp = {
           updates: owned.length,
@@ -669,6 +700,7 @@ export async function dhtCluster(opts) {
           meanPauseMs: round(found.reduce((a, f) => a + f.pauseMs, 0) / Math.max(1, found.length), 1),
           pausedPct: round((found.reduce((a, f) => a + f.pauseMs, 0) / Math.max(1, performance.now() - readyAt)) * 100, 1),
           cpu: cpu.stop(),
+          counters: { repairPushes: moved.pushes, repairReleases: moved.releases, antiEntropySoulsRepaired: moved.repaired, antiEntropyRounds: moved.ok },
           timeline: found.slice(0, 60),
         };
         note(`catch-up: ${JSON.stringify({ ...result.catchUp, timeline: undefined })}`);
@@ -698,6 +730,7 @@ export async function dhtCluster(opts) {
           pending.get(gained).push(soul);
         }
         const cpu = cpuWindow(servers.filter((s) => s !== target));
+        const metrics0 = await allMetrics(servers);
         const tKill = performance.now();
         target.proc.kill('SIGKILL');
         await target.exited;
@@ -738,6 +771,7 @@ export async function dhtCluster(opts) {
         }
         const missing = [...pending.values()].reduce((a, list) => a + list.length, 0);
         const restoreCpu = cpu.stop();
+        const moved = metricsDelta(metrics0, await allMetrics(servers));
         note(`restore: ${missing} missing after ${rounds} rounds, last soul seen ${JSON.stringify(lastSeen)}`);
         // Then every survivor's store: R copies of each on its live owners?
         const scans = await census(survivors, { souls: affected });
@@ -756,6 +790,7 @@ export async function dhtCluster(opts) {
           rounds,
           missingAtDeadline: missing,
           cpu: restoreCpu,
+          counters: { repairPushes: moved.pushes, repairReleases: moved.releases, antiEntropySoulsRepaired: moved.repaired, antiEntropyRounds: moved.ok },
           census: { withRCopiesOnLiveOwners: onOwners.filter((n) => n === R).length, copiesOnLiveOwners: histogram(onOwners), copiesAnywhere: histogram(affected.map((soul) => holders.get(soul).length)) },
         };
         note(`restore: ${JSON.stringify(result.restore)}`);
