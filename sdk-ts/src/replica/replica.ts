@@ -390,7 +390,9 @@ export class LocalReplica implements GraphView {
   }
 
   #afterBatch(changes: readonly EngineChange[], local: boolean): Promise<void> {
-    if (changes.length === 0) return NOTHING_TO_PERSIST;
+    // A batch that changed nothing (already held, older) was decided against state that
+    // may still be in an uncommitted batch: its caller (an ACK) waits for that too.
+    if (changes.length === 0) return this.#backing?.commit.durable() ?? NOTHING_TO_PERSIST;
     this.links.apply(changes);
     const backing = this.#backing;
     let records: Uint8Array[] | undefined;

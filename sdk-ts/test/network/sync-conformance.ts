@@ -530,6 +530,29 @@ export function syncConformance(transport: SyncTransport): void {
           store.release();
         }
       });
+      it('an ACK of an update already held waits for the commit that holds it (a second writer is not told "held" before it is durable)', async () => {
+        const target = soul('durable-ignored');
+        const first = await ready();
+        const second = await ready();
+        const frame = frameOf([[target, 'v', 'twice', Date.now()]]);
+        store.hold();
+        try {
+          const firstId = first.id();
+          await first.send({ type: 'put', id: firstId, frame });
+          await waitFor('the commit to reach the store', () => store.waiting > 0);
+          // The same update again: the engine finds it held (in memory), which is not yet on disk.
+          const secondId = second.id();
+          await second.send({ type: 'put', id: secondId, frame });
+          await pause(200);
+          expect(first.messages.some((m) => m.id === firstId)).toBe(false);
+          expect(second.messages.some((m) => m.id === secondId)).toBe(false);
+          store.release();
+          expect(await first.reply(firstId)).toMatchObject({ type: 'ack', outcomes: [{ outcome: 'applied' }] });
+          expect(await second.reply(secondId)).toMatchObject({ type: 'ack', outcomes: [{ outcome: 'ignored' }] });
+        } finally {
+          store.release();
+        }
+      });
       it("an UNSUBSCRIBE's OK comes after the EVENTs of batches applied before it (no EVENT of that soul after the OK)", async () => {
         const target = soul('unsubscribe-order');
         const subscriber = await ready();
