@@ -648,6 +648,7 @@ export async function dhtCluster(opts) {
         const tWrite = performance.now();
         const out = await writer.call('write', { items, window: 1_000, durability: 'all', timeoutMs: 300_000 }, 600_000);
         note(`${owned.length} updates written with durability 'all' in ${Math.round(performance.now() - tWrite)} ms: ${JSON.stringify(out.failed)}`);
+        const metricsAway = await allMetrics(servers);
         const restarted = await startServer({ name: `server ${V} (restarted)`, dataDir: victim.dataDir, bootstrap: first.tcp, replicas: R, keeper });
         servers[V] = restarted;
         const readyAt = restarted.readyAt;
@@ -686,7 +687,10 @@ export async function dhtCluster(opts) {
         await watcher;
         // What moved meanwhile, by the servers' own counters (the restarted one's start at 0):
         // hand-off/rebalance pushes, anti-entropy repairs.
-        const moved = metricsDelta(metrics0, await allMetrics(servers));
+        const metricsBack = await allMetrics(servers);
+        const moved = metricsDelta(metrics0, metricsBack);
+        const away = metricsDelta(metrics0, metricsAway);
+        const back = metricsDelta(metricsAway, metricsBack);
         const previous = found.at(-2);
         result.catchUp = {
           updates: owned.length,
@@ -700,7 +704,15 @@ export async function dhtCluster(opts) {
           meanPauseMs: round(found.reduce((a, f) => a + f.pauseMs, 0) / Math.max(1, found.length), 1),
           pausedPct: round((found.reduce((a, f) => a + f.pauseMs, 0) / Math.max(1, performance.now() - readyAt)) * 100, 1),
           cpu: cpu.stop(),
-          counters: { repairPushes: moved.pushes, repairReleases: moved.releases, antiEntropySoulsRepaired: moved.repaired, antiEntropyRounds: moved.ok },
+          counters: {
+            repairPushes: moved.pushes,
+            repairReleases: moved.releases,
+            antiEntropySoulsRepaired: moved.repaired,
+            antiEntropyRounds: moved.ok,
+            // The same, split: from the stop until the restart, and from the restart on.
+            whileAway: { repairPushes: away.pushes, repairReleases: away.releases, antiEntropySoulsRepaired: away.repaired },
+            afterRestart: { repairPushes: back.pushes, repairReleases: back.releases, antiEntropySoulsRepaired: back.repaired },
+          },
           timeline: found.slice(0, 60),
         };
         note(`catch-up: ${JSON.stringify({ ...result.catchUp, timeline: undefined })}`);
