@@ -309,6 +309,22 @@ function metricsDelta(before, after) {
   return out;
 }
 
+/** Waits until no server's repair-push counter moved for `stillMs` (polled every second); how long it took and the pushes meanwhile. */
+async function waitQuiet(list, stillMs, timeoutMs) {
+  const t0 = performance.now();
+  const total = async () => (await allMetrics(list)).reduce((a, m) => a + (m?.pushes ?? 0), 0);
+  const first = await total();
+  let last = first;
+  let stillSince = performance.now();
+  while (performance.now() - stillSince < stillMs && performance.now() - t0 < timeoutMs) {
+    await sleep(1_000);
+    const now = await total();
+    if (now !== last) stillSince = performance.now();
+    last = now;
+  }
+  return { ms: Math.round(performance.now() - t0), pushes: last - first, quiet: performance.now() - stillSince >= stillMs };
+}
+
 /** Every server's /metrics, undefined for one that does not answer. */
 function allMetrics(list) {
   return Promise.all(list.map((server) => (server.exit ? undefined : serverMetrics(server).catch(() => undefined))));
@@ -726,9 +742,12 @@ export async function dhtCluster(opts) {
     if (filled && runs('restore') && servers[V].exit === undefined) {
       try {
         const target = servers[V];
-        // The restarted victim gets its membership back and the temporary owners let go.
+        // The restarted victim gets its membership back and the temporary owners let go:
+        // wait until the cluster is quiet (no repair push for 3 s running, at most 180 s),
+        // so the repair timed below is the kill's alone.
         await waitMembers(servers, N, 60_000);
-        await sleep(5_000);
+        const quiet = await waitQuiet(servers, 3_000, 180_000);
+        note(`quiet before the kill after ${quiet.ms} ms (${quiet.pushes} pushes meanwhile)`);
         // What it holds right before the kill (a paused copy): every soul it owns among them
         // gains a new owner among the survivors, computed here.
         const [victimScan] = await census([target]);
@@ -799,6 +818,7 @@ export async function dhtCluster(opts) {
           seconds: missing === 0 ? round((lastSeen?.at ?? detected) / 1000, 2) : null,
           lastCopyWithoutMs: missing === 0 && lastSeen ? Math.round(lastSeen.before) : null,
           detectedMs: Math.round(detected),
+          quietBeforeKill: quiet,
           rounds,
           missingAtDeadline: missing,
           cpu: restoreCpu,
