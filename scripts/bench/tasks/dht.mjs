@@ -149,22 +149,33 @@ function killServers() {
     }
   }
 }
+/** Temporary directories deleted when the probe exits, however it exits (after its servers are gone). */
+const temporary = new Set();
+function cleanupAtExit() {
+  const pids = [...live].map((server) => server.proc.pid);
+  killServers();
+  // Gone: no such process, or a zombie (dead; nobody reaps it while this handler runs).
+  const alive = (pid) => {
+    const state = processState(pid);
+    return state !== undefined && state !== 'Z';
+  };
+  // A process dying in a write could still add a file: the directories only once they are gone.
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 0; wait < 100 && pids.some(alive); wait++) Atomics.wait(sleeper, 0, 0, 20);
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+}
 function hookCleanup() {
   if (hooked) return;
   hooked = true;
-  process.on('exit', killServers);
+  process.on('exit', cleanupAtExit);
   // run.mjs gone (killed alone: this probe was reparented): stop, taking the servers along.
   const parent = process.ppid;
   setInterval(() => {
     if (process.ppid === parent) return;
-    killServers();
     process.exit(1);
   }, 1_000).unref();
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(signal, () => {
-      killServers();
-      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
-    });
+    process.on(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
   }
 }
 
@@ -408,6 +419,8 @@ export async function dhtCluster(opts) {
   const runs = (phase) => phases.includes(phase);
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing (cd sdk-ts && npm run build)`);
   const dir = mkdtempSync(join(tmpdir(), 'rustdht-bench-dht-'));
+  hookCleanup();
+  temporary.add(dir);
   const load = loadSampler();
   const run = randomBytes(4).toString('hex');
   const result = { servers: N, replicas: R, run, errors: {}, log };
@@ -422,6 +435,7 @@ export async function dhtCluster(opts) {
       ...['prober', 'writer', 'reader', 'signer', 'scanner', 'scanner2'].map((name) => startChild(CLIENT, { name: `dht ${name}`, args: [name], readyTimeoutMs: 60_000 })),
     ]);
     const [keeper, prober, writer, reader, signer, scanner, scanner2] = await childrenStarting;
+    await keeper.call('removeOnExit', { dir });
 
     // ---- the cluster: the first server, then the others bootstrapped from it, 4 at a time.
     const t0 = performance.now();
@@ -854,7 +868,9 @@ export async function dhtCluster(opts) {
   } finally {
     killServers();
     await stopChildren();
-    rmSync(dir, { recursive: true, force: true });
+    await Promise.all([...servers].map((server) => server.exited));
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    temporary.delete(dir);
   }
 }
 
