@@ -51,7 +51,7 @@ export function checkPutOptions(options: PutOptions | undefined): void {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new InvalidValueError('config/invalid', 'put() option signal must be an AbortSignal.');
 }
 
-/** How many of `owners` a level needs (the same rule as the server's). */
+/** How many of `owners` a level needs: the one rule, for the coordinator counting (network/dht/replicate.ts) and the put judging its report. */
 export function requiredOwners(level: Exclude<Durability, 'local'>, owners: number): number {
   if (level === 'one') return Math.min(1, owners);
   if (level === 'quorum') return Math.floor(owners / 2) + 1;

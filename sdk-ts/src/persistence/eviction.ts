@@ -157,7 +157,8 @@ export class Evictor {
   }
 }
 
-async function scanKeys(store: StorageAdapter, prefix: Uint8Array): Promise<Uint8Array[]> {
+/** The keys of every record starting with `prefix`. */
+export async function scanKeys(store: StorageAdapter, prefix: Uint8Array): Promise<Uint8Array[]> {
   const keys: Uint8Array[] = [];
   for await (const { key } of store.entries({ prefix })) keys.push(key);
   return keys;

@@ -15,7 +15,8 @@ import type { OutboxCounters } from '../replica/outbox.js';
 import type { StorageAdapter, StorageOperation } from '../storage/adapter.js';
 import { CacheAccounting } from './cache-accounting.js';
 import { rebuildCacheAccounting } from './cache-rebuild.js';
-import { Evictor } from './eviction.js';
+import { Evictor, scanKeys } from './eviction.js';
+import { prefixEnd } from '../storage/bytes.js';
 import { GroupCommit } from './group-commit.js';
 import { MemoryBudget } from './memory-budget.js';
 import { reportListenerError } from '../util/listeners.js';
@@ -311,8 +312,9 @@ export class ReplicaBacking {
    * `after` (one seek per soul: the records of a soul are skipped, not read).
    */
   async *storedSouls(after?: string): AsyncIterableIterator<string> {
-    let from = after === undefined ? PROPERTY_PREFIX : prefixEnd(soulPrefix(after));
-    const end = prefixEnd(PROPERTY_PREFIX);
+    // Property keys start with "P" (0x50): their prefix always has an end.
+    let from = after === undefined ? PROPERTY_PREFIX : prefixEnd(soulPrefix(after))!;
+    const end = prefixEnd(PROPERTY_PREFIX)!;
     for (;;) {
       let next: string | undefined;
       let nextPrefix: Uint8Array | undefined;
@@ -323,7 +325,7 @@ export class ReplicaBacking {
       }
       if (next === undefined) return;
       yield next;
-      from = prefixEnd(nextPrefix!);
+      from = prefixEnd(nextPrefix!)!;
     }
   }
 
@@ -442,22 +444,4 @@ export class ReplicaBacking {
       durable.catch(() => void (this.#cacheTotalsStale = true));
     }
   }
-}
-
-/** The first key after every key that starts with `prefix`. */
-function prefixEnd(prefix: Uint8Array): Uint8Array {
-  const end = prefix.slice();
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]!++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
-}
-
-async function scanKeys(store: StorageAdapter, prefix: Uint8Array): Promise<Uint8Array[]> {
-  const keys: Uint8Array[] = [];
-  for await (const { key } of store.entries({ prefix })) keys.push(key);
-  return keys;
 }

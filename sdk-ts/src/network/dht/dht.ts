@@ -19,7 +19,8 @@ import type { DhtOptions, DhtStatus } from '../types.js';
 import { type MemberRecordEngine, MemberTable } from './member-table.js';
 import { Membership } from './membership.js';
 import { DEFAULT_REPLICAS, type PlacementEngine, PlacementView } from './placement-view.js';
-import { type Replicated, replicate, requiredFor } from './replicate.js';
+import { type Replicated, replicate } from './replicate.js';
+import { requiredOwners } from '../../api/durability.js';
 import type { ReplicationLevel } from '../wire/messages.js';
 
 export interface DhtHost {
@@ -154,19 +155,29 @@ export class Dht {
   /**
    * A read of `soul` here, timed for /metrics: runs `read(needed)` (asking the owners
    * other than this server, resolving once `needed` answered) when the read must ask
-   * them (ownerAnswersNeeded), and tells the onOwnerRead listeners how long it took;
-   * undefined, without running it, when the soul is answered from here.
+   * them, and tells the onOwnerRead listeners how long it took; undefined, without
+   * running it, when the soul is answered from here.
+   *
+   * Without a consistency level: a server that does not own the soul asks every other
+   * owner, unless a subscriber here keeps it live; an owner answers from what it holds,
+   * unless it holds nothing of it (it may have just become an owner: a server died, the
+   * hand-off has not arrived), then it asks the other owners rather than answer "not
+   * found" for data that exists. With a level: that many of the owners (one, a
+   * majority, all), this server counting for itself when it owns the soul.
    */
   readFromOwners(soul: string, level: ReplicationLevel | undefined, read: (needed: number) => Promise<void>): Promise<void> | undefined {
-    const needed = this.ownerAnswersNeeded(soul, level);
-    if (needed === 0) {
-      if (level !== undefined || !this.#ownsAlone(soul)) return undefined;
-      // An owner that holds nothing of the soul may have just become one (a server
-      // died, ownership moved here, the hand-off has not arrived yet): it asks the other
-      // owners rather than answer "not found" for data that exists.
-      return this.#host.replica.holds(soul).then((held) => (held ? undefined : this.#timed(() => read(this.#otherOwners(soul)))));
+    if (this.placement.members.length === 0) return undefined;
+    // One placement call per read.
+    const owners = this.placement.ownersOf([soul])[0]!;
+    const own = owners.includes(this.#host.selfId);
+    const others = owners.length - (own ? 1 : 0);
+    if (level !== undefined) {
+      const needed = Math.min(others, Math.max(0, requiredOwners(level, owners.length) - (own ? 1 : 0)));
+      return needed === 0 ? undefined : this.#timed(() => read(needed));
     }
-    return this.#timed(() => read(needed));
+    if (!own) return this.placement.full || this.#host.watched(soul) ? undefined : this.#timed(() => read(others));
+    if (others === 0) return undefined;
+    return this.#host.replica.holds(soul).then((held) => (held ? undefined : this.#timed(() => read(others))));
   }
 
   #timed(read: () => Promise<void>): Promise<void> {
@@ -175,30 +186,6 @@ export class Dht {
       const seconds = (performance.now() - started) / 1000;
       for (const listener of this.#ownerReadListeners) listener(seconds);
     });
-  }
-
-  /** Whether this server owns `soul` and other servers do too (so there is someone to ask). */
-  #ownsAlone(soul: string): boolean {
-    return this.placement.members.length > 1 && this.placement.owns(soul);
-  }
-
-  #otherOwners(soul: string): number {
-    return this.placement.ownersOf([soul])[0]!.filter((owner) => owner !== this.#host.selfId).length;
-  }
-
-  /**
-   * How many of `soul`'s other owners a read here must hear before answering. Without a
-   * consistency level: none when this server owns the soul or a subscriber here keeps it
-   * live, else every owner (within the read's bound). With one: the level's count of
-   * the owners (one, a majority, all), this server counting for itself when it owns it.
-   */
-  ownerAnswersNeeded(soul: string, level: ReplicationLevel | undefined): number {
-    if (this.placement.members.length === 0) return 0;
-    const owners = this.placement.ownersOf([soul])[0]!;
-    const own = owners.includes(this.#host.selfId);
-    const others = owners.length - (own ? 1 : 0);
-    if (level === undefined) return own || this.placement.full || this.#host.watched(soul) ? 0 : others;
-    return Math.min(others, Math.max(0, requiredFor(level, owners.length) - (own ? 1 : 0)));
   }
 
   /** Calls `listener` with the seconds each read of a soul from its owners took. Returns the function that unsubscribes. */

@@ -10,6 +10,7 @@
  * Levels, for a soul with k owners (k = R, or fewer servers): one = 1, quorum =
  * ⌊k/2⌋ + 1, all = k. This server counts for the souls it owns.
  */
+import { requiredOwners } from '../../api/durability.js';
 import { isFinalRefusal } from '../duties/write-refusals.js';
 import type { SyncSession } from '../sync-session.js';
 import type { ReplicationLevel } from '../wire/messages.js';
@@ -25,12 +26,6 @@ export interface Replicated {
   readonly owners: number;
 }
 
-/** How many of `owners` a level needs. */
-export function requiredFor(level: ReplicationLevel, owners: number): number {
-  if (level === 'one') return Math.min(1, owners);
-  if (level === 'quorum') return Math.floor(owners / 2) + 1;
-  return owners;
-}
 
 export interface CoordinatorHost {
   readonly placement: PlacementView;
@@ -50,7 +45,7 @@ export async function replicate(host: CoordinatorHost, frame: Uint8Array, level:
   const k = Math.max(...owners.map((list) => list.length));
   // Confirmations per soul; this server's own durable copy counts where it owns.
   const confirmed = route.souls.map((_, i) => (owners[i]!.includes(selfId) ? 1 : 0));
-  const needed = owners.map((list) => requiredFor(level, list.length));
+  const needed = owners.map((list) => requiredOwners(level, list.length));
   const met = (): boolean => confirmed.every((count, i) => count >= needed[i]!);
   const reached = (): Replicated => ({ reached: Math.min(...confirmed), owners: k });
   if (met()) return reached();

@@ -23,7 +23,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, GiveUp, waitFor, withDeadline } from './server-process.js';
+import { CLI_PATH, GiveUp, lines, waitFor, withDeadline } from './server-process.js';
 
 // ---------------------------------------------------------------------------------------
 // Support
@@ -215,24 +215,6 @@ function spawnInNamespace(ns: string, args: readonly string[]): ChildProcess {
   return child;
 }
 
-function onLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  if (stream === null) return;
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    rest += chunk;
-    let nl: number;
-    while ((nl = rest.indexOf('\n')) !== -1) {
-      onLine(rest.slice(0, nl));
-      rest = rest.slice(nl + 1);
-    }
-  });
-  stream.on('end', () => {
-    if (rest !== '') onLine(rest);
-    rest = '';
-  });
-}
-
 export interface RunResult {
   readonly code: number | null;
   readonly stdout: string;
@@ -295,7 +277,7 @@ export async function startNamespacedServer(node: LabNode, options: { name: stri
   const stderr: string[] = [];
   /** Parsed records with the moment they arrived. */
   const parsed: Array<{ at: number; record: Record<string, unknown> }> = [];
-  onLines(child.stdout, (line) => {
+  lines(child.stdout, (line) => {
     logs.push(line);
     try {
       const record: unknown = JSON.parse(line);
@@ -304,7 +286,7 @@ export async function startNamespacedServer(node: LabNode, options: { name: stri
       // not a log record
     }
   });
-  onLines(child.stderr, (line) => stderr.push(line));
+  lines(child.stderr, (line) => stderr.push(line));
   const running = (): boolean => child.exitCode === null && child.signalCode === null;
   let ready: Record<string, unknown>;
   try {

@@ -194,7 +194,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 /** Reads a child's stream line by line. */
-function lines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+export function lines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
   if (stream === null) return;
   let rest = '';
   stream.setEncoding('utf8');
