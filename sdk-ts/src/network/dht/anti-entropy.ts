@@ -380,6 +380,9 @@ export class AntiEntropy {
 
   async #round(): Promise<void> {
     if (this.#stopped || !this.#started || this.#host.replica.closed) return;
+    // Alone, there is nobody to reconcile with: reading every changed soul back from the
+    // store for its digest would be work (and memory) for nothing.
+    if (!this.#host.placement.members.some((member) => member !== this.#host.selfId)) return;
     try {
       await this.#cache.refresh(() => this.#stopped);
     } catch (error) {

@@ -79,18 +79,28 @@ export class Fetcher {
       }
       const answers = sessions.map(async (session) => {
         const level = options.level !== undefined && session.speaksDht ? { level: options.level } : {};
-        try {
-          const keys = options.keys ?? [];
-          if (keys.length === 0 && session.partialReads) {
-            await this.#fetchParts(session, soul, signal, timeoutMs, level);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const keys = options.keys ?? [];
+            if (keys.length === 0 && session.partialReads) {
+              await this.#fetchParts(session, soul, signal, timeoutMs, level);
+              return true;
+            }
+            const reply = await session.request({ type: 'get', soul, keys: [...keys], ...level }, { signal, timeoutMs });
+            if (reply.type === 'node' && reply.frame.length !== 0) counters.peerBatch(await replica.receive(reply.frame));
             return true;
+          } catch (error) {
+            const code = codeOf(error);
+            // A server that is busy or rate-limits this peer has not said the soul is
+            // missing: ask again (backing off) while the read has time, so a burst of
+            // reads never answers "not found" for data that exists.
+            if (ASK_AGAIN.has(code) && !signal.aborted && !session.closed) {
+              await pause(retryDelay(attempt), signal);
+              if (!signal.aborted && !session.closed) continue;
+            }
+            if (!signal.aborted) emit({ type: 'reject', peerId: session.peerId, code, message: messageOf(error) });
+            return false;
           }
-          const reply = await session.request({ type: 'get', soul, keys: [...keys], ...level }, { signal, timeoutMs });
-          if (reply.type === 'node' && reply.frame.length !== 0) counters.peerBatch(await replica.receive(reply.frame));
-          return true;
-        } catch (error) {
-          if (!signal.aborted) emit({ type: 'reject', peerId: session.peerId, code: codeOf(error), message: messageOf(error) });
-          return false;
         }
       });
       await enough(answers, options.needed ?? answers.length);
@@ -122,6 +132,27 @@ export class Fetcher {
       after = reply.next;
     } while (after !== '' && !signal.aborted);
   }
+}
+
+/** Refusals that say "not now" about a read: it is asked again, backing off. */
+const ASK_AGAIN: ReadonlySet<string> = new Set(['wire/rate-limited', 'wire/busy']);
+
+/** 50 ms, doubling, at most 1 s, ±25 % so a refused burst does not come back as one. */
+function retryDelay(attempt: number): number {
+  return Math.min(1000, 50 * 2 ** attempt) * (0.75 + 0.5 * Math.random());
+}
+
+/** Waits `ms`, or less when `signal` aborts; never rejects. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** Resolves once `needed` of `answers` resolved true, or all of them settled. */
