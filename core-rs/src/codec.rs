@@ -202,6 +202,11 @@ fn varint_len(mut n: u32) -> usize {
     len
 }
 
+/// How many updates a frame says it carries (its header), without decoding them.
+pub fn update_count(frame: &[u8]) -> Result<u32, EngineError> {
+    header(frame).map(|(count, _)| count)
+}
+
 /// A frame's update count and where its first update starts.
 fn header(bytes: &[u8]) -> Result<(u32, usize), EngineError> {
     let mut r = Reader { bytes, at: 0 };

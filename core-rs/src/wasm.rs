@@ -557,6 +557,14 @@ pub fn join_frames(frames: Vec<js_sys::Uint8Array>, max_updates: u32) -> Result<
     Ok(js_sys::Array::of2(&js_sys::Uint8Array::from(frame.as_slice()).into(), &JsValue::from(taken as u32)))
 }
 
+/// How many updates `frame` carries (its header's count; the updates are not decoded): a
+/// sender that joined several souls' parts into one PUT maps the ACK's outcomes, one per
+/// update in order, back to the souls.
+#[wasm_bindgen(js_name = frameUpdateCount)]
+pub fn frame_update_count(frame: &[u8]) -> Result<u32, JsValue> {
+    crate::codec::update_count(frame).map_err(to_js)
+}
+
 /// Which servers own which souls (placement.rs): built from the member list (peer ids
 /// as multihash bytes) and the replica count, then asked per batch.
 #[wasm_bindgen]

@@ -44,6 +44,7 @@ export interface EngineModule {
   readonly contentKey: typeof Glue.contentKey;
   readonly encodeUpdates: typeof Glue.encodeUpdates;
   readonly joinFrames: typeof Glue.joinFrames;
+  readonly frameUpdateCount: typeof Glue.frameUpdateCount;
   // The engine's half of the DHT: placement and signed member records.
   readonly Placement: typeof Glue.Placement;
   readonly soulPosition: typeof Glue.soulPosition;
@@ -64,6 +65,7 @@ export declare const jsonText: EngineModule['jsonText'];
 export declare const contentKey: EngineModule['contentKey'];
 export declare const encodeUpdates: EngineModule['encodeUpdates'];
 export declare const joinFrames: EngineModule['joinFrames'];
+export declare const frameUpdateCount: EngineModule['frameUpdateCount'];
 export declare const Placement: EngineModule['Placement'];
 export declare const soulPosition: EngineModule['soulPosition'];
 export declare const peerPosition: EngineModule['peerPosition'];

@@ -99,6 +99,7 @@ export function guardTraps(module: EngineModule): EngineModule {
     contentKey: guard(module.contentKey),
     encodeUpdates: guard(module.encodeUpdates),
     joinFrames: guard(module.joinFrames),
+    frameUpdateCount: guard(module.frameUpdateCount),
     Placement: module.Placement,
     soulPosition: guard(module.soulPosition),
     peerPosition: guard(module.peerPosition),

@@ -84,7 +84,7 @@ export interface ReplicaForNetwork {
   readonly changeLog: ChangeLogForNetwork | undefined;
   readonly engineModule: Pick<
     EngineModule,
-    'joinFrames' | 'Placement' | 'signMemberRecord' | 'openMemberRecord' | 'soulDigests' | 'membersDigest' | 'encodeSymbols' | 'Reconciliation'
+    'joinFrames' | 'frameUpdateCount' | 'Placement' | 'signMemberRecord' | 'openMemberRecord' | 'soulDigests' | 'membersDigest' | 'encodeSymbols' | 'Reconciliation'
   >;
   /** Registers how reads ask this network's peers first; returns the unregister function. */
   useRemoteReads(reads: RemoteReads): () => void;

@@ -47,7 +47,7 @@ import { TokenBucket } from '../wire/rate-limiter.js';
 import { SETTLE_MS } from './handoff.js';
 import type { MemberTable } from './member-table.js';
 import type { PlacementView } from './placement-view.js';
-import { paced, pullSoul, pushSoul, wireBytes, type Transferred } from './soul-transfer.js';
+import { paced, pullSoul, pushSouls, wireBytes, type Transferred } from './soul-transfer.js';
 
 /** How often a server reconciles with the members it shares souls with (±20 %). */
 export const AE_INTERVAL_MS = 10_000;
@@ -74,8 +74,10 @@ const RANGE_SOULS = 32_768;
 /** Souls read from the store per call (one engine call each). */
 const CHUNK = 512;
 const REQUEST_TIMEOUT_MS = 15_000;
-/** Souls moved at once in a repair. */
+/** Repair tasks in flight at once (a chunk of pushes, or one pull). */
 const REPAIR_CONCURRENCY = 8;
+/** Souls one repair task pushes (several to a PUT, soul-transfer.ts pushSouls). */
+const PUSH_CHUNK = 256;
 /** Estimated bytes of one symbol (12 + 4 + a count), for pacing before the reply is seen. */
 const SYMBOL_BYTES = 18;
 
@@ -83,7 +85,7 @@ export type DigestEngine = Pick<EngineModule, 'soulDigests' | 'membersDigest' | 
 
 export type ReplicaForAntiEntropy = Pick<
   ReplicaForNetwork,
-  'storedSouls' | 'soulRecords' | 'onApplied' | 'onReleased' | 'receive' | 'nodeFramePart' | 'closed' | 'limits' | 'changeLog'
+  'storedSouls' | 'soulRecords' | 'onApplied' | 'onReleased' | 'receive' | 'nodeFramePart' | 'closed' | 'limits' | 'changeLog' | 'engineModule'
 >;
 
 export interface AntiEntropyHost {
@@ -95,6 +97,13 @@ export interface AntiEntropyHost {
   /** A ready session with server `peerId`, if connected. */
   readonly sessionOf: (peerId: string) => SyncSession | undefined;
   readonly refused: (peerId: string, code: string, message: string) => void;
+  /**
+   * Resolves once the hand-off's pass under way (if any) is over. A round waits for it:
+   * after a membership change the hand-off moves whole souls to their new owners, and a
+   * round reconciling at the same time would find the same souls missing and push them
+   * a second time.
+   */
+  readonly handoffIdle?: () => Promise<void>;
 }
 
 /** What anti-entropy did, for /metrics. */
@@ -365,13 +374,13 @@ export class AntiEntropy {
     }
   }
 
-  /** Waits until membership has been still for SETTLE_MS, then runs a round. */
+  /** Waits until membership has been still for twice SETTLE_MS (the hand-off's pass starts after SETTLE_MS), then runs a round. */
   #settle(): void {
     if (this.#stopped) return;
     clearTimeout(this.#settleTimer);
     this.#settleTimer = setTimeout(() => {
       if (!this.#paused) void this.runRound();
-    }, SETTLE_MS);
+    }, 2 * SETTLE_MS);
     this.#settleTimer.unref?.();
   }
 
@@ -383,6 +392,8 @@ export class AntiEntropy {
     // Alone, there is nobody to reconcile with: reading every changed soul back from the
     // store for its digest would be work (and memory) for nothing.
     if (!this.#host.placement.members.some((member) => member !== this.#host.selfId)) return;
+    await this.#host.handoffIdle?.();
+    if (this.#stopped || this.#host.replica.closed) return;
     try {
       await this.#cache.refresh(() => this.#stopped);
     } catch (error) {
@@ -495,12 +506,17 @@ export class AntiEntropy {
     };
     const refused = this.#host.refused;
     const take = (bytes: number): Promise<void> => paced(this.#bucket, bytes);
-    for (const soul of difference.localOnly) {
+    // What only this side holds goes several souls to a PUT (pushSouls).
+    for (let start = 0; start < difference.localOnly.length; start += PUSH_CHUNK) {
+      const chunk = difference.localOnly.slice(start, start + PUSH_CHUNK);
       tasks.push(async () => {
-        const moved = await pushSoul({ replica: this.#host.replica, take, refused }, session, soul, REQUEST_TIMEOUT_MS);
-        this.counters.pushed++;
-        this.#countRepair(moved);
-        tally(soul, moved);
+        const { taken, moved } = await pushSouls({ replica: this.#host.replica, take, refused }, session, chunk, REQUEST_TIMEOUT_MS);
+        this.counters.pushed += taken.length;
+        for (const soul of taken) {
+          const cost = moved.get(soul)!;
+          this.#countRepair(cost);
+          tally(soul, cost);
+        }
       });
     }
     for (const soul of pulls) {

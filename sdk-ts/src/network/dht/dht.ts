@@ -101,6 +101,7 @@ export class Dht {
       selfId: host.selfId,
       sessionOf: host.sessionOf,
       refused: host.refused,
+      handoffIdle: () => this.handoff.idle(),
     });
   }
 

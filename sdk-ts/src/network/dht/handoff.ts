@@ -19,8 +19,10 @@
  *   it was down); what changed on souls it does own while it was down arrives through
  *   the change-log feeds from where it left off (duties/feed-follower.ts).
  *
- * Pushes are paced (REPAIR_BYTES_PER_SECOND, REPAIR_CONCURRENCY requests in flight) so
- * repair cannot starve foreground traffic.
+ * Souls go several to a PUT (soul-transfer.ts pushSouls: one message and one merge on
+ * the receiver for hundreds of small souls, not one each). Pushes are paced
+ * (REPAIR_BYTES_PER_SECOND, REPAIR_CONCURRENCY chunks in flight) so repair cannot starve
+ * foreground traffic.
  */
 import { codeOf, messageOf } from '../refusal.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
@@ -29,7 +31,7 @@ import { TokenBucket } from '../wire/rate-limiter.js';
 import type { MemberTable } from './member-table.js';
 import type { PlacementEngine, PlacementView } from './placement-view.js';
 import { ownersUnder } from './placement-view.js';
-import { paced, pushSoul } from './soul-transfer.js';
+import { paced, pushSouls } from './soul-transfer.js';
 
 /** Membership must be still this long before a pass runs (joins come in bursts). */
 export const SETTLE_MS = 1_500;
@@ -44,7 +46,7 @@ const SCAN_CHUNK = 1024;
 /** How long one push waits for its acknowledgement. */
 const PUSH_TIMEOUT_MS = 15_000;
 
-export type ReplicaForHandoff = Pick<ReplicaForNetwork, 'storedSouls' | 'release' | 'nodeFramePart' | 'closed' | 'limits'>;
+export type ReplicaForHandoff = Pick<ReplicaForNetwork, 'storedSouls' | 'release' | 'nodeFramePart' | 'closed' | 'limits' | 'engineModule'>;
 
 export interface HandoffHost {
   readonly replica: ReplicaForHandoff;
@@ -168,7 +170,7 @@ export class Handoff {
     if (members.length === 0) return;
     if (this.#scanWanted) {
       this.#scanWanted = false;
-      await this.#scan(this.#lastMembers, members);
+      await this.#scan(this.#lastMembers);
       this.#lastMembers = members;
       this.counters.passes++;
     }
@@ -176,15 +178,15 @@ export class Handoff {
   }
 
   /**
-   * One look at every stored soul under the members `now` (compared with `before`, the
-   * last pass's): souls not owned here join the pending hand-offs; souls whose owners
-   * gained a member are pushed to it.
+   * One look at every stored soul under the current members (compared with `before`,
+   * the last pass's): souls not owned here join the pending hand-offs; souls whose owners
+   * gained a member are pushed to it by one of their previous owners.
    */
-  async #scan(before: readonly string[] | undefined, now: readonly string[]): Promise<void> {
+  async #scan(before: readonly string[] | undefined): Promise<void> {
     const { replica, placement, selfId } = this.#host;
     let chunk: string[] = [];
-    const work: Array<Promise<void>> = [];
-    const flush = async (): Promise<void> => {
+    const gains = new Map<string, string[]>();
+    const flush = (): void => {
       const souls = chunk;
       chunk = [];
       const owners = placement.ownersOf(souls);
@@ -197,66 +199,100 @@ export class Handoff {
         }
         if (previous === undefined) continue;
         const old = previous[i]!;
-        const gained = owners[i]!.filter((owner) => !old.includes(owner));
-        if (gained.length === 0) continue;
-        // Every holder that owns it pushes (up to R copies of the same push, which the
-        // new owner merges to nothing): servers may pass through different member sets
-        // on the way, so "the closest previous owner pushes" could leave it to a server
-        // whose own history never saw this change.
-        for (const target of gained) if (target !== selfId) work.push(this.#paced(() => this.#push(soul, target).then(() => {}, () => {})));
+        // One pusher per soul: the closest of its owners that owned it before too, as this
+        // server's history saw it. Another server whose history differs may push it as
+        // well (merged to nothing) or leave it to anti-entropy, which finds a soul one
+        // co-owner lacks within a round.
+        if (owners[i]!.find((owner) => old.includes(owner)) !== selfId) continue;
+        for (const target of owners[i]!) {
+          if (old.includes(target) || target === selfId) continue;
+          let list = gains.get(target);
+          if (list === undefined) gains.set(target, (list = []));
+          list.push(soul);
+        }
       }
     };
     for await (const soul of replica.storedSouls()) {
       if (this.#stopped || replica.closed) return;
       chunk.push(soul);
-      if (chunk.length === SCAN_CHUNK) await flush();
+      if (chunk.length === SCAN_CHUNK) flush();
     }
-    if (chunk.length !== 0) await flush();
-    await Promise.all(work);
+    if (chunk.length !== 0) flush();
+    await this.#pushAll(gains);
   }
 
   /** Pushes every pending soul to its owners; releases those every owner confirmed. */
   async #handOffPending(): Promise<void> {
     const { placement, selfId, replica } = this.#host;
     const souls = [...this.#pending];
-    const confirmed: string[] = [];
+    const targetsOf = new Map<string, readonly string[]>();
+    const byTarget = new Map<string, string[]>();
     for (let start = 0; start < souls.length; start += SCAN_CHUNK) {
-      if (this.#stopped || replica.closed) return;
       const chunk = souls.slice(start, start + SCAN_CHUNK);
       const owners = placement.ownersOf(chunk);
-      await Promise.all(
-        chunk.map((soul, i) =>
-          this.#paced(async () => {
-            const targets = owners[i]!;
-            if (targets.includes(selfId)) {
-              // Owned again (membership changed back): nothing to hand off.
-              this.#pending.delete(soul);
-              return;
-            }
-            const results = await Promise.allSettled(targets.map((target) => this.#push(soul, target)));
-            if (targets.length !== 0 && results.every((result) => result.status === 'fulfilled')) confirmed.push(soul);
-          }),
-        ),
-      );
+      chunk.forEach((soul, i) => {
+        const targets = owners[i]!;
+        if (targets.includes(selfId)) {
+          // Owned again (membership changed back): nothing to hand off.
+          this.#pending.delete(soul);
+          return;
+        }
+        if (targets.length === 0) return;
+        targetsOf.set(soul, targets);
+        for (const target of targets) {
+          let list = byTarget.get(target);
+          if (list === undefined) byTarget.set(target, (list = []));
+          list.push(soul);
+        }
+      });
     }
-    if (confirmed.length === 0 || replica.closed) return;
+    const taken = await this.#pushAll(byTarget);
+    if (this.#stopped || replica.closed) return;
+    const confirmed = [...targetsOf].filter(([soul, targets]) => targets.every((target) => taken.get(target)?.has(soul) === true)).map(([soul]) => soul);
+    if (confirmed.length === 0) return;
     const released = await replica.release(confirmed, (soul) => this.#host.watched(soul));
     this.counters.released += released.length;
     for (const soul of confirmed) this.#pending.delete(soul);
   }
 
-  /** Sends the whole of `soul` to `target` (soul-transfer.ts); resolves once every part was taken. */
-  async #push(soul: string, target: string): Promise<void> {
+  /**
+   * Pushes each target its souls, several to a PUT (soul-transfer.ts pushSouls), in
+   * chunks of SCAN_CHUNK souls paced as one push each; resolves to the souls each target
+   * took. A target with no session takes nothing now (its souls wait for the next try).
+   */
+  async #pushAll(byTarget: ReadonlyMap<string, readonly string[]>): Promise<Map<string, Set<string>>> {
+    const taken = new Map<string, Set<string>>();
+    const work: Array<Promise<void>> = [];
+    for (const [target, souls] of byTarget) {
+      const got = new Set<string>();
+      taken.set(target, got);
+      for (let start = 0; start < souls.length; start += SCAN_CHUNK) {
+        const chunk = souls.slice(start, start + SCAN_CHUNK);
+        work.push(
+          this.#paced(async () => {
+            if (this.#stopped || this.#host.replica.closed) return;
+            for (const soul of await this.#push(chunk, target)) got.add(soul);
+          }),
+        );
+      }
+    }
+    await Promise.all(work);
+    return taken;
+  }
+
+  /** Sends `souls` to `target`; resolves to those it took (none when it is not connected). */
+  async #push(souls: readonly string[], target: string): Promise<string[]> {
     const session = this.#host.sessionOf(target);
-    if (session === undefined) throw new Error(`${target} is not connected`);
+    if (session === undefined) return [];
     const host = {
       replica: this.#host.replica,
       take: (bytes: number) => this.#take(bytes),
       sent: (bytes: number) => void (this.counters.bytes += bytes),
       refused: this.#host.refused,
     };
-    await pushSoul(host, session, soul, PUSH_TIMEOUT_MS);
-    this.counters.pushes++;
+    const { taken } = await pushSouls(host, session, souls, PUSH_TIMEOUT_MS);
+    this.counters.pushes += taken.length;
+    return taken;
   }
 
   /** At most REPAIR_CONCURRENCY of these run at once. */

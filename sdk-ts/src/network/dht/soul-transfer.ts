@@ -31,7 +31,7 @@ export interface Transferred {
 }
 
 export interface PushHost {
-  readonly replica: Pick<ReplicaForNetwork, 'nodeFramePart' | 'limits'>;
+  readonly replica: Pick<ReplicaForNetwork, 'nodeFramePart' | 'limits' | 'engineModule'>;
   /** Waits until `bytes` more may be sent (the caller's byte budget). */
   readonly take: (bytes: number) => Promise<void>;
   /** A part that was sent and taken (its frame's bytes). */
@@ -72,6 +72,104 @@ export async function pushSoul(host: PushHost, session: SyncSession, soul: strin
     host.sent?.(part.frame.length);
   } while (after !== undefined);
   return done;
+}
+
+/** What pushing several souls did: the souls the peer took, and per soul what it cost. */
+export interface PushedSouls {
+  /** Souls every part of which the peer took (in the order given). */
+  readonly taken: string[];
+  /** Per soul taken: its frame bytes, and the updates that changed the receiver. */
+  readonly moved: Map<string, Transferred>;
+}
+
+/**
+ * Sends the whole of each of `souls` to the peer of `session`. A soul that fits one part
+ * travels with others in one PUT (the engine joins their frames, within the part limits),
+ * so moving ten thousand small souls is a few dozen messages and merges on the receiver,
+ * not ten thousand; a larger soul goes part by part (pushSoul). A batch the peer refuses
+ * "for now", or that fails, leaves its souls out of `taken` (the caller tries them
+ * again); the first failure is reported through `refused`; a closed session ends the push.
+ */
+export async function pushSouls(host: PushHost, session: SyncSession, souls: readonly string[], timeoutMs: number): Promise<PushedSouls> {
+  const limits: NodePartLimits = partLimits(session.remoteMaxMessageBytes, host.replica.limits?.maxKeyBytes);
+  const { joinFrames, frameUpdateCount } = host.replica.engineModule;
+  const result: PushedSouls = { taken: [], moved: new Map() };
+  let reported = false;
+  const fail = (what: string, error: unknown): void => {
+    if (!reported && !session.closed) host.refused(session.peerId, codeOf(error), `sending ${what} failed: ${messageOf(error)}`);
+    reported = true;
+  };
+  let batch: Array<{ soul: string; frame: Uint8Array }> = [];
+  let batchBytes = 0;
+  const send = async (): Promise<void> => {
+    const parts = batch;
+    batch = [];
+    batchBytes = 0;
+    for (let start = 0; start < parts.length && !session.closed; ) {
+      const [frame, joined] = joinFrames(
+        parts.slice(start).map((part) => part.frame),
+        limits.maxUpdates,
+      ) as [Uint8Array, number];
+      const group = parts.slice(start, start + joined);
+      start += joined;
+      await host.take(frame.length);
+      let reply: WireMessage;
+      try {
+        reply = await session.request({ type: 'put', frame }, { timeoutMs });
+      } catch (error) {
+        fail(`${group.length} souls`, error);
+        continue;
+      }
+      // One outcome per update, in frame order: each soul's run of them.
+      const outcomes = reply.type === 'ack' ? reply.outcomes : [];
+      const sentBytes = wireBytes({ type: 'put', id: reply.id, frame });
+      const receivedBytes = wireBytes(reply);
+      let at = 0;
+      group.forEach(({ soul, frame: part }, i) => {
+        const count = frameUpdateCount(part);
+        const own = outcomes.slice(at, at + count);
+        at += count;
+        if (own.some((outcome) => outcome.outcome === 'rejected' && !isFinalRefusal(outcome.code))) {
+          fail(soul, new Error(`${session.peerId} did not take ${soul} yet`));
+          return;
+        }
+        result.taken.push(soul);
+        result.moved.set(soul, {
+          frameBytes: part.length,
+          // The message's own bytes are the first soul's to carry.
+          sentBytes: i === 0 ? sentBytes - frame.length + part.length : part.length,
+          receivedBytes: i === 0 ? receivedBytes : 0,
+          applied: own.filter((outcome) => outcome.outcome === 'applied').length,
+        });
+        host.sent?.(part.length);
+      });
+    }
+  };
+  for (const soul of souls) {
+    if (session.closed) break;
+    const part = await host.replica.nodeFramePart(soul, undefined, limits);
+    if (part.next !== undefined) {
+      // Larger than a part: on its own, part by part.
+      try {
+        result.moved.set(soul, await pushSoul(host, session, soul, timeoutMs));
+        result.taken.push(soul);
+      } catch {
+        reported = true; // pushSoul reported it; the soul stays out of `taken`
+      }
+      continue;
+    }
+    if (part.frame.length === 0) {
+      // Nothing here to send (released meanwhile): nothing the peer lacks from here.
+      result.taken.push(soul);
+      result.moved.set(soul, { frameBytes: 0, sentBytes: 0, receivedBytes: 0, applied: 0 });
+      continue;
+    }
+    if (batchBytes + part.frame.length > limits.partBytes && batch.length !== 0) await send();
+    batch.push({ soul, frame: part.frame });
+    batchBytes += part.frame.length;
+  }
+  if (batch.length !== 0 && !session.closed) await send();
+  return result;
 }
 
 export interface PullHost {
