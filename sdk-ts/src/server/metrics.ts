@@ -76,6 +76,7 @@ export const METRIC_NAMES = [
   'rustdht_dht_under_replicated_souls',
   'rustdht_dht_hints_pending',
   'rustdht_dht_repair_pushes_total',
+  'rustdht_dht_repair_already_held_total',
   'rustdht_dht_repair_bytes_total',
   'rustdht_dht_repair_releases_total',
   'rustdht_dht_repair_passes_total',
@@ -337,6 +338,7 @@ function registerDhtMetrics(registers: Registry[], dht: DhtMetricsSource | undef
     });
   };
   repairCounter('rustdht_dht_repair_pushes_total', 'Souls pushed to an owner by hand-off or rebalancing (one per soul and owner).', (counters) => counters.pushes);
+  repairCounter('rustdht_dht_repair_already_held_total', 'Souls not pushed because the owner already held them exactly as this server (digests compared first; one per soul and owner).', (counters) => counters.alreadyHeld);
   repairCounter('rustdht_dht_repair_bytes_total', 'Bytes of node frames pushed to owners by hand-off or rebalancing.', (counters) => counters.bytes);
   repairCounter('rustdht_dht_repair_releases_total', 'Souls this server let go of after their owners confirmed a copy.', (counters) => counters.released);
   repairCounter('rustdht_dht_repair_passes_total', 'Completed repair passes over the store (after start and after each membership change).', (counters) => counters.passes);

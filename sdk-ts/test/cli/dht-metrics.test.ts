@@ -90,14 +90,16 @@ describe('DHT metrics on a 3-server cluster (R = 2)', () => {
     }
     // Every sampled soul has exactly R owners among the same 3 members.
     expect(sum(settled, 'rustdht_dht_ring_share')).toBeCloseTo(R, 9);
-    // The first server coordinated every write: it pushed what it does not own to the
-    // owners and let go of it once they confirmed.
+    // The first server coordinated every write: for each owner of what it does not own it
+    // either found the owner holding it already (its feed got there first: digests
+    // compared) or pushed it, and let go of it once they all confirmed.
     const first = settled[0]!;
     const kept = first.get('rustdht_dht_owned_souls')!;
     expect(kept).toBeLessThan(N);
-    expect(first.get('rustdht_dht_repair_pushes_total')).toBeGreaterThanOrEqual(N - kept);
+    const handled = first.get('rustdht_dht_repair_pushes_total')! + first.get('rustdht_dht_repair_already_held_total')!;
+    expect(handled).toBeGreaterThanOrEqual(N - kept);
     expect(first.get('rustdht_dht_repair_releases_total')).toBe(N - kept);
-    expect(first.get('rustdht_dht_repair_bytes_total')).toBeGreaterThan(0);
+    if (first.get('rustdht_dht_repair_pushes_total')! > 0) expect(first.get('rustdht_dht_repair_bytes_total')).toBeGreaterThan(0);
     expect(first.get('rustdht_dht_repair_passes_total')).toBeGreaterThanOrEqual(1);
 
     // A read through the first server of a soul it let go of waits for the owners: timed.

@@ -47,7 +47,7 @@ let ownerRead: ((seconds: number) => void) | undefined;
 const dht: DhtMetricsSource = {
   status: () => ({ members: 5, replicas: 3, share: 0.6, version: 7 }),
   census: async () => ({ owned: 120, cached: 4, hinted: 2, takenAt: 0, durationMs: 3 }),
-  handoff: { counters: { pushes: 9, bytes: 4096, released: 6, passes: 2 }, pendingSouls: 2 },
+  handoff: { counters: { pushes: 9, alreadyHeld: 5, bytes: 4096, released: 6, passes: 2 }, pendingSouls: 2 },
   antiEntropy: {
     counters: { rounds: 11, failedRounds: 1, bytesSent: 700, bytesReceived: 900, updateBytes: 5000, soulsRepaired: 3, pushed: 2, pulled: 1, served: 4, servedBytes: 1200 },
   },
@@ -237,6 +237,7 @@ describe('startHttpServer', () => {
       rustdht_dht_under_replicated_souls: 2,
       rustdht_dht_hints_pending: 2,
       rustdht_dht_repair_pushes_total: 9,
+      rustdht_dht_repair_already_held_total: 5,
       rustdht_dht_repair_bytes_total: 4096,
       rustdht_dht_repair_releases_total: 6,
       rustdht_dht_repair_passes_total: 2,

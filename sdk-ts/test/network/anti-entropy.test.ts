@@ -167,6 +167,19 @@ describe('anti-entropy', () => {
       // The other side answered the DIGESTs (and counted them, not as its rounds).
       expect((asker === a ? didB : didA).served).toBeGreaterThan(0);
     }
+
+    // What the hand-off asks before pushing whole souls: which of them the other holds
+    // exactly as this side does. In sync: all of them; souls b lost: not those; a soul a
+    // does not hold: not that one (a cannot vouch for it).
+    const bId = b.network.peerId;
+    const sample = souls.slice(0, 2000);
+    expect((await a.network.dht!.heldBy(bId, sample)).size).toBe(sample.length);
+    const gone = sample.filter((_, i) => i % 10 === 3);
+    for (const soul of gone) await deleteSoul(storeB, soul);
+    antiEntropy(b).rescan();
+    const held = await a.network.dht!.heldBy(bId, [...sample, 'ae/not-written']);
+    expect(sample.filter((soul) => !held.has(soul))).toEqual(gone);
+    expect(held.has('ae/not-written')).toBe(false);
   }, 180_000);
 
   it('(c) a server that joins later receives, through anti-entropy alone, the souls it now owns', async () => {

@@ -114,6 +114,8 @@ const SAMPLES: readonly WireMessage[] = [
   { type: 'digest', id: MAX_ID, view: bytesOf(8, 13), ask: { kind: 'symbols', bits: 24, prefix: 2 ** 24 - 1, salt: bytesOf(8, 14), start: 262_144 - 8192, count: 8192 } },
   { type: 'digest', id: 19, view: bytesOf(8, 15), ask: { kind: 'souls', digests: bytesOf(36, 16) } },
   { type: 'digest', id: 19, view: new Uint8Array(8), ask: { kind: 'souls', digests: new Uint8Array(0) } },
+  { type: 'digest', id: 19, view: bytesOf(8, 18), ask: { kind: 'held', souls: ['a', UNICODE, ''], digests: bytesOf(36, 19) } },
+  { type: 'digest', id: 19, view: new Uint8Array(8), ask: { kind: 'held', souls: [], digests: new Uint8Array(0) } },
   { type: 'digest-reply', id: 20, answer: { kind: 'symbols', symbols: bytesOf(290, 17) } },
   { type: 'digest-reply', id: 20, answer: { kind: 'symbols', symbols: new Uint8Array(0) } },
   { type: 'digest-reply', id: MAX_ID, answer: { kind: 'souls', souls: ['a', UNICODE, ''] } },
@@ -202,6 +204,7 @@ describe('messages', () => {
       '011201' + '00' + 'aa'.repeat(8) + '02' + '03' + '55'.repeat(8) + '10' + 'c801',
     );
     expect(hex({ type: 'digest', id: 1, view, ask: { kind: 'souls', digests: new Uint8Array(12).fill(7) } })).toBe('011201' + '01' + 'aa'.repeat(8) + '01' + '07'.repeat(12));
+    expect(hex({ type: 'digest', id: 1, view, ask: { kind: 'held', souls: ['s'], digests: new Uint8Array(12).fill(7) } })).toBe('011201' + '02' + 'aa'.repeat(8) + '01' + '0173' + '07'.repeat(12));
     expect(hex({ type: 'digest-reply', id: 1, answer: { kind: 'symbols', symbols: new Uint8Array([9]) } })).toBe('0113010001' + '09');
     expect(hex({ type: 'digest-reply', id: 1, answer: { kind: 'souls', souls: ['s'] } })).toBe('011301010101' + '73');
     expect(hex({ type: 'digest-reply', id: 1, answer: { kind: 'not-now', reason: 'busy' } })).toBe('0113010202');
@@ -216,7 +219,14 @@ describe('messages', () => {
     expect(wireErrorOf(() => decodeMessage(symbolsAsk(3, 8, 0, 1))).code).toBe('wire/malformed');
     expect(wireErrorOf(() => decodeMessage(symbolsAsk(0, 1, 0, 1))).code).toBe('wire/malformed');
     // An unknown kind; a members digest or salt cut short.
-    expect(wireErrorOf(() => decodeMessage(concat([new Uint8Array([1, 0x12, 1, 2]), view]))).code).toBe('wire/malformed');
+    expect(wireErrorOf(() => decodeMessage(concat([new Uint8Array([1, 0x12, 1, 3]), view]))).code).toBe('wire/malformed');
+    // Held asks: over the cap; digests cut short or too long for the souls named.
+    const heldAsk = (count: number, digestBytes: number): Uint8Array =>
+      concat([new Uint8Array([1, 0x12, 1, 2]), view, encodeVarint(count), new Uint8Array(count).fill(0), new Uint8Array(digestBytes)]);
+    expect(decodeMessage(heldAsk(4096, 4096 * 12))).toMatchObject({ ask: { kind: 'held' } });
+    expect(wireErrorOf(() => decodeMessage(heldAsk(4097, 4097 * 12))).code).toBe('wire/too-large');
+    expect(wireErrorOf(() => decodeMessage(heldAsk(2, 23))).code).toBe('wire/malformed');
+    expect(wireErrorOf(() => decodeMessage(heldAsk(2, 25))).code).toBe('wire/malformed');
     expect(wireErrorOf(() => decodeMessage(new Uint8Array([1, 0x12, 1, 1, 0, 0, 0]))).code).toBe('wire/malformed');
     // Soul digests: a count the bytes cannot hold (checked before allocating), over the cap, not whole.
     const soulsAsk = (count: number, bytes: number): Uint8Array => concat([new Uint8Array([1, 0x12, 1, 1]), view, encodeVarint(count), new Uint8Array(bytes)]);
@@ -244,6 +254,7 @@ describe('messages', () => {
       { type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 0, prefix: 0, salt, start: 0, count: 8193 } },
       { type: 'digest', id: 1, view, ask: { kind: 'symbols', bits: 0, prefix: 0, salt, start: 262_144, count: 1 } },
       { type: 'digest', id: 1, view, ask: { kind: 'souls', digests: new Uint8Array(13) } },
+      { type: 'digest', id: 1, view, ask: { kind: 'held', souls: ['a', 'b'], digests: new Uint8Array(12) } },
       { type: 'digest', id: 1, view, ask: { kind: 'all' } },
       { type: 'digest', id: 0, view, ask: { kind: 'souls', digests: new Uint8Array(0) } },
       { type: 'digest-reply', id: 1, answer: { kind: 'maybe' } },

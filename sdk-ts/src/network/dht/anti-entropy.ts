@@ -98,12 +98,12 @@ export interface AntiEntropyHost {
   readonly sessionOf: (peerId: string) => SyncSession | undefined;
   readonly refused: (peerId: string, code: string, message: string) => void;
   /**
-   * Resolves once the hand-off's pass under way (if any) is over. A round waits for it:
-   * after a membership change the hand-off moves whole souls to their new owners, and a
-   * round reconciling at the same time would find the same souls missing and push them
-   * a second time.
+   * Resolves once the hand-off has settled a membership change (handoff.ts `settled`). A
+   * round waits for it: after a change the hand-off moves whole souls to their new
+   * owners, and a round reconciling at the same time would find the same souls missing
+   * and push them a second time.
    */
-  readonly handoffIdle?: () => Promise<void>;
+  readonly handoffSettled?: () => Promise<void>;
 }
 
 /** What anti-entropy did, for /metrics. */
@@ -169,6 +169,11 @@ class DigestCache {
 
   entries(): IterableIterator<[string, string]> {
     return this.#digests.entries();
+  }
+
+  /** `soul`'s digest as of the last refresh (one-byte string), undefined when not stored. */
+  digestOf(soul: string): string | undefined {
+    return this.#digests.get(soul);
   }
 
   changed(souls: Iterable<string>): void {
@@ -343,6 +348,38 @@ export class AntiEntropy {
     this.#cache.rescan();
   }
 
+  /**
+   * Of `souls`, those the peer of `session` stores exactly as this server does (same
+   * digest: the same property records), asked with held DIGESTs of up to
+   * MAX_DIGEST_SOULS; empty when it cannot tell (not started, a peer before 1.2, "not
+   * now", a failure): the caller then sends them all. The hand-off asks this before
+   * pushing whole souls (handoff.ts).
+   */
+  async heldBy(session: SyncSession, souls: readonly string[]): Promise<Set<string>> {
+    const held = new Set<string>();
+    if (!this.#started || this.#stopped || !session.speaksDht || souls.length === 0) return held;
+    await this.#cache.refresh(() => this.#stopped);
+    const named: string[] = [];
+    const items: string[] = [];
+    for (const soul of souls) {
+      const digest = this.#cache.digestOf(soul);
+      if (digest === undefined) continue;
+      named.push(soul);
+      items.push(digest);
+    }
+    for (let start = 0; start < named.length && !session.closed; start += MAX_DIGEST_SOULS) {
+      const chunk = named.slice(start, start + MAX_DIGEST_SOULS);
+      const digests = new Uint8Array(chunk.length * DIGEST_ITEM_BYTES);
+      chunk.forEach((_, i) => digests.set(bytesOfLatin1(items[start + i]!), i * DIGEST_ITEM_BYTES));
+      const answer = await this.#ask(session, this.#viewDigest(), { kind: 'held', souls: chunk, digests }, chunk.length * 40);
+      if (answer.kind !== 'souls') break;
+      // Only souls asked about count: a peer cannot make this server drop anything else.
+      const asked = new Set(chunk);
+      for (const soul of answer.souls) if (asked.has(soul)) held.add(soul);
+    }
+    return held;
+  }
+
   /** Answers a DIGEST from `session`'s peer. */
   async answer(session: SyncSession, message: Extract<WireMessage, { type: 'digest' }>): Promise<WireMessage> {
     const peer = session.peerId;
@@ -354,6 +391,15 @@ export class AntiEntropy {
     };
     if (!this.#started || this.#stopped || this.#host.replica.closed) return reply({ kind: 'not-now', reason: 'busy' });
     if (!this.#host.placement.isMember(peer)) return reply({ kind: 'not-now', reason: 'not-member' });
+    if (message.ask.kind === 'held') {
+      // Which of the named souls this server stores exactly as the asker does: needs no
+      // agreement on who owns what, so views are not compared.
+      const { souls, digests } = message.ask;
+      if (!this.#work.take(souls.length)) return reply({ kind: 'not-now', reason: 'busy' });
+      await this.#cache.refresh(() => this.#stopped);
+      const held = souls.filter((soul, i) => this.#cache.digestOf(soul) === latin1(digests.subarray(i * DIGEST_ITEM_BYTES, (i + 1) * DIGEST_ITEM_BYTES)));
+      return reply({ kind: 'souls', souls: held });
+    }
     if (!equalBytes(message.view, this.#viewDigest())) return reply({ kind: 'not-now', reason: 'views-differ' });
     if (this.#serving.has(peer)) return reply({ kind: 'not-now', reason: 'busy' });
     this.#serving.add(peer);
@@ -392,7 +438,7 @@ export class AntiEntropy {
     // Alone, there is nobody to reconcile with: reading every changed soul back from the
     // store for its digest would be work (and memory) for nothing.
     if (!this.#host.placement.members.some((member) => member !== this.#host.selfId)) return;
-    await this.#host.handoffIdle?.();
+    await this.#host.handoffSettled?.();
     if (this.#stopped || this.#host.replica.closed) return;
     try {
       await this.#cache.refresh(() => this.#stopped);
@@ -658,6 +704,11 @@ function soulsNamed(all: Slice, digests: Uint8Array): string[] {
 /** Bytes as a string of one character per byte (a compact, comparable key). */
 function latin1(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
+}
+
+/** The bytes of a `latin1` string. */
+function bytesOfLatin1(text: string): Uint8Array {
+  return Uint8Array.from(text, (char) => char.charCodeAt(0));
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -92,6 +92,7 @@ export class Dht {
       sessionOf: host.sessionOf,
       watched: host.watched,
       refused: host.refused,
+      heldBy: (session, souls) => this.antiEntropy.heldBy(session, souls),
     });
     this.antiEntropy = new AntiEntropy({
       replica: host.replica,
@@ -101,7 +102,7 @@ export class Dht {
       selfId: host.selfId,
       sessionOf: host.sessionOf,
       refused: host.refused,
-      handoffIdle: () => this.handoff.idle(),
+      handoffSettled: () => this.handoff.settled(),
     });
   }
 
@@ -135,6 +136,15 @@ export class Dht {
     if (this.placement.full) return frame;
     return this.placement.partFor(frame, follower);
   };
+
+  /**
+   * Of `souls`, those member `peerId` stores exactly as this server does (compared by
+   * digest: AntiEntropy.heldBy); empty when not connected or it cannot tell.
+   */
+  async heldBy(peerId: string, souls: readonly string[]): Promise<Set<string>> {
+    const session = this.#host.sessionOf(peerId);
+    return session === undefined ? new Set() : this.antiEntropy.heldBy(session, souls);
+  }
 
   /** A PUT_AT durable here: to the other owners, and how many confirmed (replicate.ts). */
   replicate(frame: Uint8Array, level: ReplicationLevel): Promise<Replicated> {

@@ -19,7 +19,11 @@
  *   it was down); what changed on souls it does own while it was down arrives through
  *   the change-log feeds from where it left off (duties/feed-follower.ts).
  *
- * Souls go several to a PUT (soul-transfer.ts pushSouls: one message and one merge on
+ * Before pushing, a server asks each target which of the souls it already stores exactly
+ * as here (a held DIGEST of their digests, anti-entropy.ts `heldBy`): those count as
+ * confirmed and are not sent — after a coordinated write the owners usually hold it
+ * already (hand-off starts HANDOFF_DELAY_MS after the write), and a member that comes
+ * back holds most of what it owned. Souls go several to a PUT (soul-transfer.ts pushSouls: one message and one merge on
  * the receiver for hundreds of small souls, not one each). Pushes are paced
  * (REPAIR_BYTES_PER_SECOND, REPAIR_CONCURRENCY chunks in flight) so repair cannot starve
  * foreground traffic.
@@ -35,6 +39,8 @@ import { paced, pushSouls } from './soul-transfer.js';
 
 /** Membership must be still this long before a pass runs (joins come in bursts). */
 export const SETTLE_MS = 1_500;
+/** How long after a write to a soul this server does not own its hand-off starts. */
+export const HANDOFF_DELAY_MS = 500;
 /** How often souls waiting for an owner that could not be reached are tried again. */
 export const RETRY_MS = 5_000;
 /** Bytes per second repair may send, all targets together. */
@@ -59,12 +65,20 @@ export interface HandoffHost {
   /** Souls a peer subscribed to here: kept as a cache for it. */
   readonly watched: (soul: string) => boolean;
   readonly refused: (peerId: string, code: string, message: string) => void;
+  /**
+   * Of `souls`, those the peer of `session` stores exactly as this server does
+   * (anti-entropy's digests, AntiEntropy.heldBy): they are not pushed, and count as
+   * taken. Absent, or an empty answer: every soul is pushed.
+   */
+  readonly heldBy?: (session: SyncSession, souls: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /** What repair did, for /metrics. */
 export interface HandoffCounters {
   /** Souls pushed to an owner (one per soul and owner). */
   pushes: number;
+  /** Souls not pushed because the owner already held them as this server does (one per soul and owner). */
+  alreadyHeld: number;
   /** Bytes of node frames pushed. */
   bytes: number;
   /** Souls released here after their owners confirmed them. */
@@ -75,7 +89,7 @@ export interface HandoffCounters {
 
 export class Handoff {
   readonly #host: HandoffHost;
-  readonly counters: HandoffCounters = { pushes: 0, bytes: 0, released: 0, passes: 0 };
+  readonly counters: HandoffCounters = { pushes: 0, alreadyHeld: 0, bytes: 0, released: 0, passes: 0 };
   readonly #bucket = new TokenBucket(REPAIR_BYTES_PER_SECOND, REPAIR_BYTES_PER_SECOND);
   /** Souls this server holds and does not own, waiting to be pushed and released. */
   readonly #pending = new Set<string>();
@@ -105,6 +119,8 @@ export class Handoff {
     this.#stopped = true;
     this.#stopChange?.();
     clearTimeout(this.#settleTimer);
+    clearTimeout(this.#soonTimer);
+    this.#soonTimer = undefined;
     clearInterval(this.#retryTimer);
   }
 
@@ -113,9 +129,22 @@ export class Handoff {
     return this.#pending.size;
   }
 
-  /** Resolves once no pass runs (tests, tools). */
+  /**
+   * Resolves once membership is settled as far as the hand-off knows: no pass waits for
+   * membership to be still, and no scan over the store (with its pushes to new owners)
+   * runs. Anti-entropy waits for this, so it does not push the same souls beside it.
+   */
+  async settled(): Promise<void> {
+    while (!this.#stopped && (this.#settleTimer !== undefined || this.#scanning || this.#scanWanted)) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Resolves once no pass runs or waits to (tests, tools). */
   async idle(): Promise<void> {
-    while (this.#running !== undefined) await this.#running;
+    while (this.#running !== undefined || this.#soonTimer !== undefined) {
+      await (this.#running ?? new Promise((resolve) => setTimeout(resolve, 20)));
+    }
   }
 
   /** Souls an applied batch changed here: those this server does not own are handed off. */
@@ -131,14 +160,33 @@ export class Handoff {
       this.#pending.add(soul);
       added = true;
     });
-    if (added) this.#schedule();
+    if (added) this.#scheduleSoon();
   }
+
+  /**
+   * A pass in HANDOFF_DELAY_MS: a coordinator's own PUTs to the owners (replicate.ts)
+   * land first, so the pass finds the owners holding the soul and sends nothing; and the
+   * souls of many writes go in one pass, several to a PUT.
+   */
+  #scheduleSoon(): void {
+    if (this.#soonTimer !== undefined || this.#stopped) return;
+    this.#soonTimer = setTimeout(() => {
+      this.#soonTimer = undefined;
+      this.#schedule();
+    }, HANDOFF_DELAY_MS);
+    this.#soonTimer.unref?.();
+  }
+
+  #soonTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Waits until membership has been still for SETTLE_MS, then runs a pass. */
   #settle(): void {
     if (this.#stopped) return;
     clearTimeout(this.#settleTimer);
-    this.#settleTimer = setTimeout(() => this.#schedule(true), SETTLE_MS);
+    this.#settleTimer = setTimeout(() => {
+      this.#settleTimer = undefined;
+      this.#schedule(true);
+    }, SETTLE_MS);
     this.#settleTimer.unref?.();
   }
 
@@ -164,13 +212,19 @@ export class Handoff {
   }
 
   #scanWanted = false;
+  #scanning = false;
 
   async #pass(): Promise<void> {
     const members = this.#host.placement.members;
     if (members.length === 0) return;
     if (this.#scanWanted) {
       this.#scanWanted = false;
-      await this.#scan(this.#lastMembers);
+      this.#scanning = true;
+      try {
+        await this.#scan(this.#lastMembers);
+      } finally {
+        this.#scanning = false;
+      }
       this.#lastMembers = members;
       this.counters.passes++;
     }
@@ -280,19 +334,27 @@ export class Handoff {
     return taken;
   }
 
-  /** Sends `souls` to `target`; resolves to those it took (none when it is not connected). */
+  /** Sends `souls` to `target`, but for those it holds as this server does; resolves to those it has now (none when it is not connected). */
   async #push(souls: readonly string[], target: string): Promise<string[]> {
     const session = this.#host.sessionOf(target);
     if (session === undefined) return [];
+    let held: ReadonlySet<string> = new Set();
+    try {
+      held = (await this.#host.heldBy?.(session, souls)) ?? held;
+    } catch {
+      // Could not tell: send them all.
+    }
+    const already = souls.filter((soul) => held.has(soul));
+    this.counters.alreadyHeld += already.length;
     const host = {
       replica: this.#host.replica,
       take: (bytes: number) => this.#take(bytes),
       sent: (bytes: number) => void (this.counters.bytes += bytes),
       refused: this.#host.refused,
     };
-    const { taken } = await pushSouls(host, session, souls, PUSH_TIMEOUT_MS);
+    const { taken } = await pushSouls(host, session, already.length === 0 ? souls : souls.filter((soul) => !held.has(soul)), PUSH_TIMEOUT_MS);
     this.counters.pushes += taken.length;
-    return taken;
+    return already.length === 0 ? taken : [...already, ...taken];
   }
 
   /** At most REPAIR_CONCURRENCY of these run at once. */

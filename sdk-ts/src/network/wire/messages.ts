@@ -95,7 +95,11 @@
  * bytes (`encodeSymbols`), checked by the asker's engine. At most MAX_DIGEST_SYMBOLS per
  * ask, none past MAX_DIGEST_SYMBOL_INDEX, at most MAX_DIGEST_RANGE_BITS bits. A souls ask
  * names soul digests (DIGEST_ITEM_BYTES each, at most MAX_DIGEST_SOULS) the asker found
- * only the replier holds; the reply names the souls among them it holds.
+ * only the replier holds; the reply names the souls among them it holds. A held ask (kind
+2) names souls with the asker's digest of each (at most MAX_DIGEST_SOULS): the reply
+names those the replier stores with exactly that digest, whoever owns them (a server
+about to push whole souls skips what the receiver holds already); the view is not
+compared for it.
  *
  * GET_AT and GET_PART_AT (1.2) are a GET and a GET_PART whose reader asked for a read
  * consistency (`once({ consistency })`): the server answers once that many of the
@@ -181,10 +185,11 @@ export type WireMessage =
   | { readonly type: 'digest'; readonly id: number; readonly view: Uint8Array; readonly ask: DigestAsk }
   | { readonly type: 'digest-reply'; readonly id: number; readonly answer: DigestAnswer };
 
-/** What a DIGEST asks for: coded symbols of a range of the souls both own, or the souls behind some soul digests. */
+/** What a DIGEST asks for: coded symbols of a range of the souls both own, the souls behind some soul digests, or which of some souls the replier holds as the asker does. */
 export type DigestAsk =
   | { readonly kind: 'symbols'; readonly bits: number; readonly prefix: number; readonly salt: Uint8Array; readonly start: number; readonly count: number }
-  | { readonly kind: 'souls'; readonly digests: Uint8Array };
+  | { readonly kind: 'souls'; readonly digests: Uint8Array }
+  | { readonly kind: 'held'; readonly souls: readonly string[]; readonly digests: Uint8Array };
 
 /** Why a DIGEST was not answered now: member lists differ, the replier is busy, the asker is not a member there. */
 export type DigestRefusal = 'views-differ' | 'busy' | 'not-member';
@@ -195,6 +200,7 @@ export type DigestAnswer =
   | { readonly kind: 'not-now'; readonly reason: DigestRefusal };
 
 const DIGEST_KINDS = ['symbols', 'souls', 'not-now'] as const;
+const DIGEST_ASK_KINDS = ['symbols', 'souls', 'held'] as const;
 const DIGEST_REFUSALS: readonly (DigestRefusal | undefined)[] = [undefined, 'views-differ', 'busy', 'not-member'];
 
 /** How many of a soul's owners a PUT_AT waits for. */
@@ -407,8 +413,8 @@ export function encodeMessage(message: WireMessage): Uint8Array {
 }
 
 function encodeDigestAsk(parts: Parts, view: Uint8Array, ask: DigestAsk): void {
-  const kind = DIGEST_KINDS.indexOf(ask.kind);
-  if (kind < 0 || kind > 1) throw new WireError('wire/malformed', `cannot encode a digest asking for ${String(ask.kind)}.`);
+  const kind = DIGEST_ASK_KINDS.indexOf(ask.kind);
+  if (kind < 0) throw new WireError('wire/malformed', `cannot encode a digest asking for ${String(ask.kind)}.`);
   parts.byte(kind);
   parts.fixed(view, DIGEST_VIEW_BYTES, 'members digest');
   if (ask.kind === 'symbols') {
@@ -419,6 +425,14 @@ function encodeDigestAsk(parts: Parts, view: Uint8Array, ask: DigestAsk): void {
     parts.fixed(ask.salt, DIGEST_SALT_BYTES, 'salt');
     parts.varint(ask.start, 'start');
     parts.varint(ask.count, 'count');
+    return;
+  }
+  if (ask.kind === 'held') {
+    if (!Array.isArray(ask.souls) || !(ask.digests instanceof Uint8Array) || ask.digests.length !== ask.souls.length * DIGEST_ITEM_BYTES) {
+      throw new WireError('wire/malformed', `cannot encode a held ask whose digests are not ${DIGEST_ITEM_BYTES} bytes per soul.`);
+    }
+    parts.strings(ask.souls, 'soul');
+    parts.bytes(ask.digests);
     return;
   }
   if (!(ask.digests instanceof Uint8Array) || ask.digests.length % DIGEST_ITEM_BYTES !== 0) {
@@ -687,6 +701,10 @@ function decodeDigest(cursor: Cursor, id: number): WireMessage {
     const problem = digestAskProblem(bits, prefix, start, count);
     if (problem !== undefined) throw problem;
     return { type: 'digest', id, view, ask: { kind: 'symbols', bits, prefix, salt, start, count } };
+  }
+  if (kind === 2) {
+    const souls = cursor.strings('soul', MAX_DIGEST_SOULS);
+    return { type: 'digest', id, view, ask: { kind: 'held', souls, digests: cursor.fixed('soul digests', souls.length * DIGEST_ITEM_BYTES) } };
   }
   if (kind !== 1) throw new WireError('wire/malformed', `a digest of unknown kind ${kind}.`);
   const count = cursor.count('soul digest', DIGEST_ITEM_BYTES, MAX_DIGEST_SOULS);
