@@ -105,3 +105,69 @@ describe('pinger liveness', () => {
     expect(t.hungUp).toEqual([]);
   });
 });
+
+describe('pinger schedule', () => {
+  function many(count: number) {
+    let now = 5_000_000;
+    let seed = 1;
+    // A fixed pseudo-random sequence: the spread is the pinger's, not luck's.
+    const random = (): number => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    const heardAt = new Map<string, number>();
+    const pinged: Array<{ at: number; peerId: string }> = [];
+    const ids = Array.from({ length: count }, (_, i) => `peer-${i}`);
+    const peers: PingedPeers = {
+      statuses: () => ids.map((peerId) => ({ peerId, role: 'server', transport: 'tcp', address: '', rttMs: undefined, connectedAt: 0 })),
+      setRtt: () => {},
+      sessions: (peerId) => [{ lastHeardAt: heardAt.get(peerId) ?? 0 }],
+    };
+    const pinger = new Pinger({
+      peers,
+      hangUp: () => {},
+      now: () => now,
+      random,
+      ping: (peerId) => {
+        pinged.push({ at: now, peerId });
+        return Promise.resolve(1);
+      },
+    });
+    return { pinger, pinged, heardAt, ids, advance: (ms: number) => void (now += ms), now: () => now };
+  }
+
+  it('spreads a hundred peers over the interval: a few pings a tick, each peer about every 5 s', async () => {
+    const t = many(100);
+    const perTick: number[] = [];
+    for (let i = 0; i < 160; i++) {
+      const before = t.pinged.length;
+      t.pinger.tick();
+      await Promise.resolve();
+      perTick.push(t.pinged.length - before);
+      t.advance(250);
+    }
+    // 40 s: each peer 6-9 times (every 3.75-6.25 s after a first turn within 5 s), never all at once.
+    const counts = t.ids.map((id) => t.pinged.filter((p) => p.peerId === id).length);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(6);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(10);
+    expect(Math.max(...perTick)).toBeLessThanOrEqual(20);
+  });
+
+  it('does not ping a peer heard from within the interval whose RTT is fresh; pings it once either is stale', async () => {
+    const t = many(1);
+    const id = t.ids[0]!;
+    const pingsDuring = async (ms: number, heard: boolean): Promise<number> => {
+      const before = t.pinged.length;
+      for (let elapsed = 0; elapsed < ms; elapsed += 250) {
+        if (heard) t.heardAt.set(id, t.now());
+        t.pinger.tick();
+        await Promise.resolve();
+        t.advance(250);
+      }
+      return t.pinged.length - before;
+    };
+    // Silent: pinged about every 5 s (the first turn within 5 s; RTT measured then).
+    expect(await pingsDuring(12_000, false)).toBeGreaterThanOrEqual(2);
+    // Talking, RTT fresh: no pings for 50 s.
+    expect(await pingsDuring(50_000, true)).toBe(0);
+    // Still talking, but the RTT is now over a minute old: pinged again.
+    expect(await pingsDuring(20_000, true)).toBeGreaterThanOrEqual(1);
+  });
+});

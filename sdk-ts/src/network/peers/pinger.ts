@@ -1,7 +1,11 @@
 /**
  * Round-trip times for `PeerStatus.rttMs`, and the liveness of connections: each peer is
- * pinged when it connects and every PING_INTERVAL_MS after, through libp2p's ping
- * service.
+ * pinged when it connects and about every PING_INTERVAL_MS after, through libp2p's ping
+ * service. Each peer has its own due time, jittered, so a server with a hundred peers
+ * pings two or three of them every tick instead of all hundred at once (a burst of new
+ * streams that stalled a process holding many servers); a peer whose session was heard
+ * from within the interval, and whose RTT is fresh (RTT_FRESH_MS), is not pinged: it is
+ * evidently alive, and the ping would only cost a stream.
  *
  * A missed ping is not an error (the RTT stays as it was), nor is a peer libp2p cannot
  * ping (an attached channel, or a peer without the ping protocol). A peer is hung up only
@@ -19,6 +23,10 @@ export type PingedPeers = Pick<PeerTable, 'statuses' | 'setRtt'> & {
 };
 
 const PING_INTERVAL_MS = 5_000;
+/** How often due pings are looked for (the spread of the pings over the interval). */
+const TICK_MS = 250;
+/** An RTT younger than this is fresh enough that a peer heard from is not pinged for one. */
+const RTT_FRESH_MS = 60_000;
 const PING_TIMEOUT_MS = 5_000;
 /** Pings timing out, and nothing heard, for this long: the connection is dead. */
 export const DEAD_AFTER_MS = 20_000;
@@ -32,6 +40,8 @@ export interface PingerOptions {
   readonly hangUp: (peerId: string) => void;
   /** The clock (tests). */
   readonly now?: () => number;
+  /** Uniform in [0, 1) (tests). */
+  readonly random?: () => number;
   readonly timeoutMs?: number;
 }
 
@@ -40,6 +50,9 @@ export class Pinger {
   readonly #now: () => number;
   /** Per peer: when the first of its unanswered pings was sent (absent while they answer). */
   readonly #failingSince = new Map<string, number>();
+  /** Per peer: when it is next due, and when its RTT was last measured. */
+  readonly #due = new Map<string, number>();
+  readonly #measuredAt = new Map<string, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
 
@@ -49,10 +62,29 @@ export class Pinger {
   }
 
   start(): void {
-    this.#timer = setInterval(() => {
-      for (const status of this.#options.peers.statuses()) void this.ping(status.peerId);
-    }, PING_INTERVAL_MS);
+    this.#timer = setInterval(() => this.tick(), TICK_MS);
     this.#timer.unref?.();
+  }
+
+  /** Pings the peers that are due (start() calls this every TICK_MS; tests call it). */
+  tick(): void {
+    if (this.#stopped) return;
+    const now = this.#now();
+    const random = this.#options.random ?? Math.random;
+    for (const { peerId } of this.#options.peers.statuses()) {
+      const due = this.#due.get(peerId);
+      if (due === undefined) {
+        // Newly seen (it was pinged as it connected): its first turn anywhere in the interval.
+        this.#due.set(peerId, now + random() * PING_INTERVAL_MS);
+        continue;
+      }
+      if (due > now) continue;
+      this.#due.set(peerId, now + PING_INTERVAL_MS * (0.75 + 0.5 * random()));
+      const heard = Math.max(-Infinity, ...this.#options.peers.sessions(peerId).map((session) => session.lastHeardAt));
+      const measured = this.#measuredAt.get(peerId) ?? -Infinity;
+      if (now - heard < PING_INTERVAL_MS && now - measured < RTT_FRESH_MS && !this.#failingSince.has(peerId)) continue;
+      void this.ping(peerId);
+    }
   }
 
   stop(): void {
@@ -67,6 +99,7 @@ export class Pinger {
     const sentAt = this.#now();
     try {
       peers.setRtt(peerId, await ping(peerId, signal));
+      this.#measuredAt.set(peerId, this.#now());
       this.#failingSince.delete(peerId);
     } catch {
       // Only a ping that went unanswered says anything about liveness; one refused at once
@@ -92,5 +125,7 @@ export class Pinger {
   /** A peer left: its record goes with it. */
   forget(peerId: string): void {
     this.#failingSince.delete(peerId);
+    this.#due.delete(peerId);
+    this.#measuredAt.delete(peerId);
   }
 }
