@@ -296,6 +296,8 @@ async function serverMetrics(server) {
     updates: value('rustdht_dht_anti_entropy_bytes_total{kind="updates"}'),
     repaired: value('rustdht_dht_anti_entropy_souls_repaired_total'),
     pushes: value('rustdht_dht_repair_pushes_total'),
+    // Souls a push skipped because the owner held them already (digests compared; 0 before 9d8a7b7).
+    held: value('rustdht_dht_repair_already_held_total') ?? 0,
     releases: value('rustdht_dht_repair_releases_total'),
   };
 }
@@ -736,12 +738,13 @@ export async function dhtCluster(opts) {
           cpu: cpu.stop(),
           counters: {
             repairPushes: moved.pushes,
+            repairAlreadyHeld: moved.held,
             repairReleases: moved.releases,
             antiEntropySoulsRepaired: moved.repaired,
             antiEntropyRounds: moved.ok,
             // The same, split: from the stop until the restart, and from the restart on.
-            whileAway: { repairPushes: away.pushes, repairReleases: away.releases, antiEntropySoulsRepaired: away.repaired },
-            afterRestart: { repairPushes: back.pushes, repairReleases: back.releases, antiEntropySoulsRepaired: back.repaired },
+            whileAway: { repairPushes: away.pushes, repairAlreadyHeld: away.held, repairReleases: away.releases, antiEntropySoulsRepaired: away.repaired },
+            afterRestart: { repairPushes: back.pushes, repairAlreadyHeld: back.held, repairReleases: back.releases, antiEntropySoulsRepaired: back.repaired },
           },
           timeline: found.slice(0, 60),
         };
@@ -836,7 +839,7 @@ export async function dhtCluster(opts) {
           rounds,
           missingAtDeadline: missing,
           cpu: restoreCpu,
-          counters: { repairPushes: moved.pushes, repairReleases: moved.releases, antiEntropySoulsRepaired: moved.repaired, antiEntropyRounds: moved.ok },
+          counters: { repairPushes: moved.pushes, repairAlreadyHeld: moved.held, repairReleases: moved.releases, antiEntropySoulsRepaired: moved.repaired, antiEntropyRounds: moved.ok },
           census: { withRCopiesOnLiveOwners: onOwners.filter((n) => n === R).length, copiesOnLiveOwners: histogram(onOwners), copiesAnywhere: histogram(affected.map((soul) => holders.get(soul).length)) },
         };
         note(`restore: ${JSON.stringify(result.restore)}`);
