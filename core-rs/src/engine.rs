@@ -159,13 +159,22 @@ impl Engine {
         self.ingest_updates(prepared.updates, now)
     }
 
-    /// Already-decoded incoming updates: verify → validate → merge.
+    /// Already-decoded incoming updates: verify → validate → merge. A signed update the
+    /// graph holds exactly (same state, value, signer and signature) is `Ignored` without
+    /// verifying it again: it was verified when it was applied, and changes nothing. Owners
+    /// receive most updates more than once (a coordinator's PUT, its feed, repair pushes),
+    /// and the signature check is most of what a no-op costs.
     pub fn ingest_updates(&mut self, updates: Vec<Update>, now: f64) -> Vec<Outcome> {
         self.last_changes.clear();
         self.last_deferred.clear();
-        let signatures_ok = self.verify_signatures(&updates);
+        let held: Vec<bool> = updates.iter().map(|u| u.signed.is_some() && self.holds_exactly(u)).collect();
+        let signatures_ok = self.verify_signatures(&updates, &held);
         let mut outcomes = Vec::with_capacity(updates.len());
-        for (update, signature_ok) in updates.into_iter().zip(signatures_ok) {
+        for ((update, signature_ok), held) in updates.into_iter().zip(signatures_ok).zip(held) {
+            if held {
+                outcomes.push(Outcome::Ignored);
+                continue;
+            }
             if !signature_ok {
                 outcomes.push(Outcome::Rejected(Rejection::SignatureInvalid));
                 continue;
@@ -180,12 +189,24 @@ impl Engine {
         outcomes
     }
 
-    /// `true` for unsigned updates and for signed ones whose signature verifies.
-    fn verify_signatures(&mut self, updates: &[Update]) -> Vec<bool> {
+    /// Whether the graph holds `update` exactly: same state, same value (a number bit for
+    /// bit: `-0` is not `0`), same signer and signature.
+    fn holds_exactly(&self, update: &Update) -> bool {
+        let Some(held) = self.graph.property(&update.soul, &update.key) else { return false };
+        let same_value = match (&held.value, &update.value) {
+            (Value::Number(a), Value::Number(b)) => a.to_bits() == b.to_bits(),
+            (a, b) => a == b,
+        };
+        held.state.to_bits() == update.state.to_bits() && same_value && held.signed.as_deref() == update.signed.as_ref()
+    }
+
+    /// `true` for unsigned updates, for those marked `skip` (held exactly: not checked
+    /// again), and for signed ones whose signature verifies.
+    fn verify_signatures(&mut self, updates: &[Update], skip: &[bool]) -> Vec<bool> {
         let signed: Vec<(usize, Vec<u8>)> = updates
             .iter()
             .enumerate()
-            .filter(|(_, u)| u.signed.is_some())
+            .filter(|(i, u)| u.signed.is_some() && !skip[*i])
             .map(|(i, u)| (i, u.message()))
             .collect();
         let mut ok = vec![true; updates.len()];

@@ -67,6 +67,29 @@ fn bad_signature_is_rejected_alone() {
 }
 
 #[test]
+fn a_signed_update_held_exactly_is_ignored_and_any_difference_is_checked_again() {
+    let mut e = engine();
+    let pair = KeyPair::from_seed(&[9; 32]);
+    let good = signed_by(&pair, update("pub", "a", Value::Number(0.0), 10.0));
+    assert_eq!(e.ingest(&encode(&[good.clone()]), NOW).unwrap(), vec![Outcome::Applied]);
+    // The same update again (another owner's feed, a repair push): nothing changes.
+    assert_eq!(e.ingest(&encode(&[good.clone()]), NOW).unwrap(), vec![Outcome::Ignored]);
+    // Same state and value, another signature: not what is held, so checked, and refused.
+    let mut other_signature = good.clone();
+    other_signature.signed.as_mut().unwrap().signature[0] ^= 1;
+    assert_eq!(e.ingest(&encode(&[other_signature]), NOW).unwrap(), vec![Outcome::Rejected(Rejection::SignatureInvalid)]);
+    // Same state, -0 instead of 0 under the original signature: not held (bit for bit), refused.
+    let mut negative_zero = good.clone();
+    negative_zero.value = Value::Number(-0.0);
+    assert_eq!(e.ingest(&encode(&[negative_zero]), NOW).unwrap(), vec![Outcome::Rejected(Rejection::SignatureInvalid)]);
+    // Another signer's valid signature over the same update is not the one held: checked (it verifies), and HAM decides.
+    let stranger = KeyPair::from_seed(&[10; 32]);
+    let restamped = signed_by(&stranger, update("pub", "a", Value::Number(0.0), 10.0));
+    assert_ne!(e.ingest(&encode(&[restamped]), NOW).unwrap()[0], Outcome::Rejected(Rejection::SignatureInvalid));
+    assert_eq!(e.node("pub").unwrap().props["a"].value, Value::Number(0.0));
+}
+
+#[test]
 fn protected_space_accepts_only_its_owner() {
     let mut e = engine();
     let owner = KeyPair::from_seed(&[1; 32]);
