@@ -180,7 +180,7 @@ describe('libp2p nodes on loopback', () => {
     expect(connection.remotePeer.toString()).toBe(peerId);
   });
 
-  it('runs identify and ping, and no DHT or pubsub until placement gives them a job', async () => {
+  it('runs identify, ping and the relay, and no kad-dht or gossipsub: membership and placement travel on the sync protocol (network/dht/)', async () => {
     const node = await startServer();
     expect(Object.keys(node.services).sort()).toEqual(['identify', 'keychain', 'ping', 'relay']);
     const protocols = node.getProtocols();

@@ -371,15 +371,25 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
   const name = options.name ?? `server-${servers.size + 1}`;
   const dataDir = await mkdtemp(join(tmpdir(), `rustdht-${name}-`));
   tempDirs.add(dataDir);
-  const [httpPort, tcpPort, wsPort] = await freeTcpPorts(3);
-  const listen = [`/ip4/127.0.0.1/tcp/${tcpPort!}`];
-  if (options.allTransports === true) {
-    listen.push(`/ip4/127.0.0.1/tcp/${wsPort!}/ws`, `/ip4/127.0.0.1/udp/${await freeUdpPort()}/webrtc-direct`);
+  // A port found free is released before the server binds it, and another process (an
+  // outgoing connection's ephemeral port, another test's server) may take it meanwhile:
+  // a start that fails with EADDRINUSE is tried again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    const [httpPort, tcpPort, wsPort] = await freeTcpPorts(3);
+    const listen = [`/ip4/127.0.0.1/tcp/${tcpPort!}`];
+    if (options.allTransports === true) {
+      listen.push(`/ip4/127.0.0.1/tcp/${wsPort!}/ws`, `/ip4/127.0.0.1/udp/${await freeUdpPort()}/webrtc-direct`);
+    }
+    const handle = new ServerHandle(name, dataDir, httpPort!, listen, options.bootstrap ?? [], options.args ?? [], options.readyTimeoutMs ?? 30_000);
+    servers.add(handle);
+    try {
+      await handle.start();
+      return handle;
+    } catch (error) {
+      servers.delete(handle);
+      if (attempt >= 3 || !String((error as Error)?.message).includes('EADDRINUSE')) throw error;
+    }
   }
-  const handle = new ServerHandle(name, dataDir, httpPort!, listen, options.bootstrap ?? [], options.args ?? [], options.readyTimeoutMs ?? 30_000);
-  servers.add(handle);
-  await handle.start();
-  return handle;
 }
 
 /** Kills every server and CLI child still running and removes the temp data dirs. For afterAll. */
