@@ -352,9 +352,9 @@ export class Handoff {
       sent: (bytes: number) => void (this.counters.bytes += bytes),
       refused: this.#host.refused,
     };
-    const { taken } = await pushSouls(host, session, already.length === 0 ? souls : souls.filter((soul) => !held.has(soul)), PUSH_TIMEOUT_MS);
+    const { taken } = await pushSouls(host, session, souls.filter((soul) => !held.has(soul)), PUSH_TIMEOUT_MS);
     this.counters.pushes += taken.length;
-    return already.length === 0 ? taken : [...already, ...taken];
+    return [...already, ...taken];
   }
 
   /** At most REPAIR_CONCURRENCY of these run at once. */

@@ -14,6 +14,7 @@
  */
 import { RustDHTError, abortErrorFrom } from '../../api/errors.js';
 import type { CounterSet } from '../counters.js';
+import { Backoff } from '../peers/backoff.js';
 import { codeOf, messageOf } from '../refusal.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
@@ -79,7 +80,8 @@ export class Fetcher {
       }
       const answers = sessions.map(async (session) => {
         const level = options.level !== undefined && session.speaksDht ? { level: options.level } : {};
-        for (let attempt = 0; ; attempt++) {
+        const backoff = new Backoff({ initialMs: 50, maxMs: 1000, jitter: 0.25 });
+        for (;;) {
           try {
             const keys = options.keys ?? [];
             if (keys.length === 0 && session.partialReads) {
@@ -95,7 +97,7 @@ export class Fetcher {
             // missing: ask again (backing off) while the read has time, so a burst of
             // reads never answers "not found" for data that exists.
             if (ASK_AGAIN.has(code) && !signal.aborted && !session.closed) {
-              await pause(retryDelay(attempt), signal);
+              await backoff.wait(signal);
               if (!signal.aborted && !session.closed) continue;
             }
             if (!signal.aborted) emit({ type: 'reject', peerId: session.peerId, code, message: messageOf(error) });
@@ -134,26 +136,8 @@ export class Fetcher {
   }
 }
 
-/** Refusals that say "not now" about a read: it is asked again, backing off. */
+/** Refusals that say "not now" about a read: it is asked again, backing off (50 ms doubling to 1 s, ±25 %). */
 const ASK_AGAIN: ReadonlySet<string> = new Set(['wire/rate-limited', 'wire/busy']);
-
-/** 50 ms, doubling, at most 1 s, ±25 % so a refused burst does not come back as one. */
-function retryDelay(attempt: number): number {
-  return Math.min(1000, 50 * 2 ** attempt) * (0.75 + 0.5 * Math.random());
-}
-
-/** Waits `ms`, or less when `signal` aborts; never rejects. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Resolves once `needed` of `answers` resolved true, or all of them settled. */
 function enough(answers: readonly Promise<boolean>[], needed: number): Promise<void> {

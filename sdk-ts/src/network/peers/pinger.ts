@@ -80,7 +80,7 @@ export class Pinger {
       }
       if (due > now) continue;
       this.#due.set(peerId, now + PING_INTERVAL_MS * (0.75 + 0.5 * random()));
-      const heard = Math.max(-Infinity, ...this.#options.peers.sessions(peerId).map((session) => session.lastHeardAt));
+      const heard = this.#lastHeard(peerId);
       const measured = this.#measuredAt.get(peerId) ?? -Infinity;
       if (now - heard < PING_INTERVAL_MS && now - measured < RTT_FRESH_MS && !this.#failingSince.has(peerId)) continue;
       void this.ping(peerId);
@@ -111,8 +111,7 @@ export class Pinger {
         return;
       }
       if (this.#now() - since < DEAD_AFTER_MS) return;
-      const heard = Math.max(-Infinity, ...peers.sessions(peerId).map((session) => session.lastHeardAt));
-      if (heard > since) {
+      if (this.#lastHeard(peerId) > since) {
         // Silent to pings but talking on a session: alive, only busy.
         this.#failingSince.set(peerId, sentAt);
         return;
@@ -120,6 +119,11 @@ export class Pinger {
       this.#failingSince.delete(peerId);
       if (peers.sessions(peerId).length !== 0) hangUp(peerId);
     }
+  }
+
+  /** When any session with `peerId` last received something (-Infinity: none). */
+  #lastHeard(peerId: string): number {
+    return Math.max(-Infinity, ...this.#options.peers.sessions(peerId).map((session) => session.lastHeardAt));
   }
 
   /** A peer left: its record goes with it. */
