@@ -36,6 +36,39 @@ export interface FeedFollowerOptions {
  */
 export const MAX_PENDING_FEED_BYTES = 64 * 1024 * 1024;
 
+/** Feed entries handed to the replica and not yet durable, at most (the rest wait as bytes, above). */
+export const MAX_FEED_ENTRIES_IN_FLIGHT = 256;
+
+interface FeedEntry {
+  readonly seq: number;
+  readonly frame: Uint8Array;
+}
+
+/** First in, first out, without Array.shift's copying (a backlog can be many thousand entries). */
+class EntryQueue {
+  #items: FeedEntry[] = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(entry: FeedEntry): void {
+    this.#items.push(entry);
+  }
+
+  shift(): FeedEntry | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const entry = this.#items[this.#head]!;
+    this.#items[this.#head++] = undefined as unknown as FeedEntry;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry;
+  }
+}
+
 /** Follows `session`'s peer's change log until the session ends. Only for a peer that is a server to us (peer-network.ts #isServer). */
 export async function followFeed(session: SyncSession, options: FeedFollowerOptions): Promise<void> {
   const { replica, counters, refused, requestFailed } = options;
@@ -48,7 +81,8 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
     refused(session.peerId, codeOf(error), `could not read the feed cursor: ${messageOf(error)}`);
   }
   let applied = since;
-  let chain = Promise.resolve();
+  // The newest seq handed to the replica: an entry at or below it is one we have.
+  let submitted = since;
   let pendingBytes = 0;
   let feedId = 0;
   // FEED_ACK (1.2): how far the feed is stored here, at most once per macrotask, so the
@@ -66,28 +100,48 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
       void session.notify({ type: 'feed-ack', id: 0, feed: feedId, seq: applied }).catch(() => {});
     }, 0);
   };
+  // Entries are merged in arrival order (the replica's operation queue keeps call order)
+  // up to MAX_FEED_ENTRIES_IN_FLIGHT at a time, so one group commit stores many of them:
+  // waiting for each entry's own commit before merging the next held a catching-up
+  // server to one entry per disk flush. The cursor moves in seq order, each time an
+  // entry is durable here, and is committed after it.
+  const waiting = new EntryQueue();
+  let inFlight = 0;
+  let cursorChain = Promise.resolve();
+  const pump = (): void => {
+    while (inFlight < MAX_FEED_ENTRIES_IN_FLIGHT && waiting.size !== 0) {
+      const entry = waiting.shift()!;
+      inFlight++;
+      // Rejects, rather than throws, when the replica is closed or the frame malformed.
+      const stored = replica.receive(entry.frame);
+      stored.catch(() => {}); // reported below, in order
+      cursorChain = cursorChain.then(async () => {
+        try {
+          counters.peerBatch(await stored);
+          applied = entry.seq;
+          replica.stageRecord(cursorKey, encodeFeedCursor(applied));
+          acknowledge();
+        } catch (error) {
+          if (!replica.closed) refused(session.peerId, codeOf(error), `a feed entry was refused: ${messageOf(error)}`);
+        } finally {
+          inFlight--;
+          pendingBytes -= entry.frame.length;
+          pump();
+        }
+      });
+    }
+  };
   await session
     .follow(since, (entry) => {
+      if (entry.seq <= submitted) return;
       if (pendingBytes + entry.frame.length > MAX_PENDING_FEED_BYTES) {
         session.end('feed/overloaded', `more than ${MAX_PENDING_FEED_BYTES} bytes of feed entries waiting to be stored; resuming from seq ${applied} later.`);
         return;
       }
       pendingBytes += entry.frame.length;
-      // In order, one engine call per entry; the cursor moves once an entry is stored.
-      chain = chain.then(async () => {
-        pendingBytes -= entry.frame.length;
-        if (replica.closed || entry.seq <= applied) return;
-        try {
-          // `receive` resolves once the entry is durable here: only then is it acknowledged.
-          counters.peerBatch(await replica.receive(entry.frame));
-          applied = entry.seq;
-          replica.stageRecord(cursorKey, encodeFeedCursor(applied));
-          acknowledge();
-        } catch (error) {
-          if (replica.closed) return;
-          refused(session.peerId, codeOf(error), `a feed entry was refused: ${messageOf(error)}`);
-        }
-      });
+      submitted = entry.seq;
+      waiting.push(entry);
+      pump();
     }, (id) => (feedId = id))
     .catch((error: unknown) => requestFailed(session, error));
 }
