@@ -270,6 +270,29 @@ export function syncConformance(transport: SyncTransport): void {
         expect(node['huge']).toBeUndefined();
       });
 
+      it("a live batch larger than the reader's limit: EVENTs within it carry all of the batch but what no message can carry", async () => {
+        const live = soul('live-large');
+        const peer = await ready({ maxMessageBytes: PEER_LIMIT });
+        expect(await peer.request({ type: 'subscribe', souls: [live] })).toMatchObject({ type: 'ok' });
+        // One batch: 3 × 30 kB (over 64 KiB together, each fits), 500 small, one of 100 kB (fits no message).
+        const batch = { l1: 'x'.repeat(30_000), l2: 'y'.repeat(30_000), l3: 'z'.repeat(30_000), huge: 'h'.repeat(100_000), ...Object.fromEntries(smallKeys.slice(0, 500).map((key) => [key, key])) };
+        const node: Record<string, unknown> = {};
+        await rejectsGrow(server.network, 'wire/too-large', async () => {
+          await server.get(live).put(batch);
+          await waitFor('the live batch in EVENTs', async () => {
+            const events = peer.all(isEvent);
+            peer.messages.splice(0, peer.messages.length, ...peer.messages.filter((m) => !events.includes(m as never)));
+            for (const event of events) {
+              expect(encodeMessage(event).length).toBeLessThanOrEqual(PEER_LIMIT);
+              Object.assign(node, (await contentOf(event.frame, live)) as object);
+            }
+            return Object.keys(node).length === 503;
+          }, { timeoutMs: 10_000 });
+        });
+        expect(node['huge']).toBeUndefined();
+        expect([node['l1'], node['l3'], node[smallKeys[499]!]]).toEqual(['x'.repeat(30_000), 'z'.repeat(30_000), smallKeys[499]]);
+      });
+
       it('a GET_PART naming a soul or key longer than the engine takes is refused before anything is read', async () => {
         const peer = await ready();
         expect(await peer.request({ type: 'get-part', soul: 's'.repeat(2000), after: '' })).toMatchObject({ type: 'error', code: 'limit/soul' });

@@ -162,6 +162,28 @@ export class Publisher {
     return { type: 'ok', id: message.id };
   }
 
+  /**
+   * `soul`'s changed `keys` as EVENT frames within what `session`'s peer takes: one frame
+   * when it fits, else the keys halved until each part does. A single property larger
+   * than any message it takes cannot travel (counted as wire/too-large, as GET_PART
+   * skips it); the rest of the batch still does.
+   */
+  #cut(session: SyncSession, soul: string, keys: readonly string[], events: Array<readonly [SyncSession, Uint8Array]>): void {
+    const frame = this.#replica.residentNodeFrame(soul, keys);
+    if (frame === undefined) return;
+    if (session.fits(frame.length)) {
+      events.push([session, frame]);
+      return;
+    }
+    if (keys.length === 1) {
+      this.#counters.reject('wire/too-large');
+      return;
+    }
+    const half = keys.length >> 1;
+    this.#cut(session, soul, keys.slice(0, half), events);
+    this.#cut(session, soul, keys.slice(half), events);
+  }
+
   /** Sends each subscriber the changes of the souls it watches, and nothing else, once durable. */
   #push(batch: AppliedBatch): void {
     if (this.#subscribers.size === 0) return;
@@ -194,10 +216,7 @@ export class Publisher {
         continue;
       }
       // Cut now, while the graph is as this batch left it.
-      for (const [soul, keys] of keysBySoul) {
-        const frame = this.#replica.residentNodeFrame(soul, keys);
-        if (frame !== undefined) events.push([session, frame]);
-      }
+      for (const [soul, keys] of keysBySoul) this.#cut(session, soul, keys, events);
     }
     if (events.length === 0) return;
     this.#durability.after((error) => {
