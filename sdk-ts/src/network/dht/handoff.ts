@@ -11,9 +11,10 @@
  *   delivered when the owner returns or when membership names another owner. Never
  *   fewer than R copies during a move: nothing is deleted before the owners confirm.
  * - **Rebalance.** When the member set changes (a join, a leave, a failure), each soul
- *   whose owners gained a member is pushed to the new owner by the closest of its
- *   previous owners still alive (one pusher per soul, not R). Souls that moved away
- *   from this server are handed off as above.
+ *   whose owners gained a member is pushed to the new owner by one server: the former
+ *   owner it displaced when that one is still a member (its hand-off, above), else the
+ *   closest of its previous owners still owning it (one pusher per soul, not R). Souls
+ *   that moved away from this server are handed off as above.
  * - After start, once membership has settled (no change for SETTLE_MS), one pass hands
  *   off whatever this server holds and does not own (membership may have changed while
  *   it was down); what changed on souls it does own while it was down arrives through
@@ -253,11 +254,7 @@ export class Handoff {
         }
         if (previous === undefined) continue;
         const old = previous[i]!;
-        // One pusher per soul: the closest of its owners that owned it before too, as this
-        // server's history saw it. Another server whose history differs may push it as
-        // well (merged to nothing) or leave it to anti-entropy, which finds a soul one
-        // co-owner lacks within a round.
-        if (owners[i]!.find((owner) => old.includes(owner)) !== selfId) continue;
+        if (!pushesGains(old, owners[i]!, (peerId) => placement.isMember(peerId), selfId)) continue;
         for (const target of owners[i]!) {
           if (old.includes(target) || target === selfId) continue;
           let list = gains.get(target);
@@ -383,3 +380,18 @@ export class Handoff {
   }
 }
 
+/**
+ * Whether `self` pushes a soul to the owners it gained (those in `owners` and not in
+ * `previous`, both closest first). One pusher per soul: a former owner still a member
+ * hands the soul off itself (it holds it and no longer owns it: its pass pushes to every
+ * owner), so the owners that stay push nothing — a member coming back was otherwise sent
+ * each of its souls by two servers at once. With no such former owner (it is gone, or
+ * nobody was displaced: fewer members than R before), the closest of the owners that
+ * owned it before too, as this server's history saw it. A server whose history differs
+ * may push it as well (merged to nothing) or leave it to anti-entropy, which finds a soul
+ * one co-owner lacks within a round.
+ */
+export function pushesGains(previous: readonly string[], owners: readonly string[], isMember: (peerId: string) => boolean, self: string): boolean {
+  if (previous.some((owner) => !owners.includes(owner) && isMember(owner))) return false;
+  return owners.find((owner) => previous.includes(owner)) === self;
+}
