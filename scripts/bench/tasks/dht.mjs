@@ -184,7 +184,10 @@ export function startServer({ name, dataDir, bootstrap, replicas, keeper }) {
   const args = [CLI, 'serve', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '0', '--log-format', 'json', '--replicas', String(replicas), '--exempt-loopback'];
   if (bootstrap) args.push('--bootstrap', bootstrap);
   const spawnedAt = performance.now();
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Diagnostics: BENCH_SERVER_PROFILE=dir writes each server's CPU profile there (servers
+  // are then stopped with SIGTERM at the end, so the profiles get written).
+  const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
+  const proc = spawn(process.execPath, [...profile, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const server = { name, dataDir, proc, pid: proc.pid, spawnedAt, exit: undefined, tail: '' };
   live.add(server);
   const tell = (cmd) => keeper?.process.connected && void keeper.call(cmd, { pid: proc.pid }).catch(() => {});
@@ -869,6 +872,7 @@ export async function dhtCluster(opts) {
       loadMean: result.loadAverage.mean,
     };
   } finally {
+    if (process.env.BENCH_SERVER_PROFILE) await Promise.all([...live].map((server) => stopServer(server, 'SIGTERM', 20_000).catch(() => {})));
     killServers();
     await stopChildren();
     await Promise.all([...servers].map((server) => server.exited));
