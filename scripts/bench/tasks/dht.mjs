@@ -57,7 +57,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -202,6 +202,11 @@ export function startServer({ name, dataDir, bootstrap, replicas, keeper }) {
     }),
   );
   proc.stderr.on('data', (d) => remember(String(d)));
+  // Diagnostics: BENCH_SERVER_LOGS=dir keeps each server's log lines there (one file per process).
+  if (process.env.BENCH_SERVER_LOGS) {
+    const file = join(process.env.BENCH_SERVER_LOGS, `${name.replaceAll(/[^\w.-]+/g, '_')}-${proc.pid}.log`);
+    for (const stream of [proc.stdout, proc.stderr]) stream.on('data', (d) => appendFileSync(file, d));
+  }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} printed no ready line within 120 s: ${server.tail}`)), 120_000);
     let buffer = '';
