@@ -8,6 +8,10 @@
  *
  * Layout of the records: layout.ts. What opening reads: `readOpening` (three small
  * records and the deferred updates' records, whatever the size of the store).
+ *
+ * Over ~400 lines on purpose: it is the one place where a commit's records are put
+ * together, and the parts it wires (group-commit.ts, resident-souls.ts,
+ * cache-accounting.ts, eviction.ts, memory-budget.ts) each live in a file of their own.
  */
 import type { EngineChange } from '../replica/batch-report.js';
 import type { Engine, EngineNode } from '../engine/core-types.js';

@@ -26,10 +26,15 @@
  * (SERVE_DIGESTS_PER_SECOND of soul digests encoded, one DIGEST at a time per peer), so
  * neither can starve foreground traffic. Hashing and comparing are the engine's; nothing
  * here decides that two states are equal.
+ *
+ * Over ~400 lines on purpose: both sides of the DIGEST conversation (asking, answering,
+ * the held asks of the hand-off) are here, so what an ask means and how it is answered
+ * are read together; the digests it keeps (digest-cache.ts), the slices it cuts
+ * (digest-slices.ts) and moving souls (soul-transfer.ts) are files of their own.
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { engineCall, RustDHTError } from '../../api/errors.js';
-import type { EngineModule, Reconciliation } from '../../engine/core-types.js';
+import type { Reconciliation } from '../../engine/core-types.js';
 import { codeOf, messageOf } from '../refusal.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
@@ -44,6 +49,8 @@ import {
   type WireMessage,
 } from '../wire/messages.js';
 import { TokenBucket } from '../wire/rate-limiter.js';
+import { DigestCache, type DigestEngine } from './digest-cache.js';
+import { bytesOfLatin1, equalBytes, latin1, rangeBits, sliceOf, soulsNamed, type Slice } from './digest-slices.js';
 import { SETTLE_MS } from './handoff.js';
 import type { MemberTable } from './member-table.js';
 import type { PlacementView } from './placement-view.js';
@@ -69,10 +76,6 @@ const GROWTH = 1.5;
 const SYMBOLS_PER_DIFFERENCE = 1.5;
 /** Symbols asked for at once, at most (about 80 KB of reply). */
 const SYMBOLS_PER_ASK = 4096;
-/** Souls per reconciled slice, at most: a slice's difference always fits the engine's 2^18 symbols. */
-const RANGE_SOULS = 32_768;
-/** Souls read from the store per call (one engine call each). */
-const CHUNK = 512;
 const REQUEST_TIMEOUT_MS = 15_000;
 /** Repair tasks in flight at once (a chunk of pushes, or one pull). */
 const REPAIR_CONCURRENCY = 8;
@@ -80,8 +83,6 @@ const REPAIR_CONCURRENCY = 8;
 const PUSH_CHUNK = 256;
 /** Estimated bytes of one symbol (12 + 4 + a count), for pacing before the reply is seen. */
 const SYMBOL_BYTES = 18;
-
-export type DigestEngine = Pick<EngineModule, 'soulDigests' | 'membersDigest' | 'encodeSymbols' | 'Reconciliation'>;
 
 export type ReplicaForAntiEntropy = Pick<
   ReplicaForNetwork,
@@ -128,12 +129,6 @@ export interface AntiEntropyCounters {
   servedBytes: number;
 }
 
-interface Slice {
-  readonly souls: readonly string[];
-  /** Their digests, DIGEST_ITEM_BYTES each, in the order of `souls`. */
-  readonly items: Uint8Array;
-}
-
 /** What one reconciled slice found. */
 interface Difference {
   /** Souls this side holds as the other does not. */
@@ -141,111 +136,6 @@ interface Difference {
   /** Digests of souls the other side holds as this one does not. */
   readonly remoteOnly: Uint8Array;
   readonly remoteSize: number;
-}
-
-/**
- * The engine's digests of the souls this server stores, kept in step with its store.
- * Each digest is kept as a 12-character one-byte string (about 30 bytes, a Uint8Array
- * would take about 100): the cache holds every stored soul.
- */
-class DigestCache {
-  readonly #replica: ReplicaForAntiEntropy;
-  readonly #engine: DigestEngine;
-  readonly #digests = new Map<string, string>();
-  readonly #dirty = new Set<string>();
-  #scanned = false;
-  #refreshing: Promise<void> | undefined;
-  /** Bumped by every change: a set of souls computed under an older one is stale. */
-  generation = 0;
-
-  constructor(replica: ReplicaForAntiEntropy, engine: DigestEngine) {
-    this.#replica = replica;
-    this.#engine = engine;
-  }
-
-  get size(): number {
-    return this.#digests.size;
-  }
-
-  entries(): IterableIterator<[string, string]> {
-    return this.#digests.entries();
-  }
-
-  /** `soul`'s digest as of the last refresh (one-byte string), undefined when not stored. */
-  digestOf(soul: string): string | undefined {
-    return this.#digests.get(soul);
-  }
-
-  changed(souls: Iterable<string>): void {
-    for (const soul of souls) this.#dirty.add(soul);
-    this.generation++;
-  }
-
-  forget(souls: readonly string[]): void {
-    for (const soul of souls) {
-      this.#digests.delete(soul);
-      this.#dirty.delete(soul);
-    }
-    this.generation++;
-  }
-
-  /** Everything is read from the store again at the next refresh. */
-  rescan(): void {
-    this.#scanned = false;
-    this.generation++;
-  }
-
-  /** Brings every digest up to date with the store (one refresh at a time; callers share it). */
-  refresh(stopped: () => boolean): Promise<void> {
-    this.#refreshing ??= this.#refresh(stopped).finally(() => (this.#refreshing = undefined));
-    return this.#refreshing;
-  }
-
-  async #refresh(stopped: () => boolean): Promise<void> {
-    if (!this.#scanned) {
-      // Changes made while the scan runs are marked dirty and read again after it.
-      this.#dirty.clear();
-      this.#digests.clear();
-      let chunk: string[] = [];
-      for await (const soul of this.#replica.storedSouls()) {
-        if (stopped()) return;
-        chunk.push(soul);
-        if (chunk.length === CHUNK) {
-          await this.#read(chunk);
-          chunk = [];
-        }
-      }
-      if (chunk.length !== 0) await this.#read(chunk);
-      this.#scanned = true;
-      this.generation++;
-    }
-    while (this.#dirty.size !== 0 && !stopped()) {
-      const chunk = [...this.#dirty].slice(0, CHUNK);
-      for (const soul of chunk) this.#dirty.delete(soul);
-      await this.#read(chunk);
-      this.generation++;
-    }
-  }
-
-  async #read(souls: string[]): Promise<void> {
-    const records = await this.#replica.soulRecords(souls);
-    const held: string[] = [];
-    const flat: Uint8Array[] = [];
-    const counts: number[] = [];
-    souls.forEach((soul, i) => {
-      const own = records[i]!;
-      if (own.length === 0) {
-        this.#digests.delete(soul);
-        return;
-      }
-      held.push(soul);
-      counts.push(own.length);
-      for (const record of own) flat.push(record);
-    });
-    if (held.length === 0) return;
-    const digests = engineCall(() => this.#engine.soulDigests(held, flat, Uint32Array.from(counts)));
-    held.forEach((soul, i) => this.#digests.set(soul, latin1(digests.subarray(i * DIGEST_ITEM_BYTES, (i + 1) * DIGEST_ITEM_BYTES))));
-  }
 }
 
 export class AntiEntropy {
@@ -661,58 +551,6 @@ export class AntiEntropy {
 export function answerDigest(antiEntropy: AntiEntropy | undefined, session: SyncSession, message: Extract<WireMessage, { type: 'digest' }>): Promise<WireMessage> {
   if (antiEntropy !== undefined) return antiEntropy.answer(session, message);
   return Promise.resolve({ type: 'digest-reply', id: message.id, answer: { kind: 'not-now', reason: 'not-member' } });
-}
-
-/** Position bits that cut `souls` souls into slices of at most RANGE_SOULS. */
-function rangeBits(souls: number): number {
-  let bits = 0;
-  while (souls / 2 ** bits > RANGE_SOULS && bits < 24) bits++;
-  return bits;
-}
-
-/** The souls of `all` whose position's first `bits` bits are `prefix` (a digest starts with 4 bytes of the position). */
-function sliceOf(all: Slice, bits: number, prefix: number): Slice {
-  if (bits === 0) return all;
-  const souls: string[] = [];
-  const picked: number[] = [];
-  const { items } = all;
-  for (let i = 0; i < all.souls.length; i++) {
-    const at = i * DIGEST_ITEM_BYTES;
-    const head = ((items[at]! << 24) | (items[at + 1]! << 16) | (items[at + 2]! << 8) | items[at + 3]!) >>> 0;
-    if (head >>> (32 - bits) !== prefix) continue;
-    souls.push(all.souls[i]!);
-    picked.push(i);
-  }
-  const sliced = new Uint8Array(picked.length * DIGEST_ITEM_BYTES);
-  picked.forEach((i, j) => sliced.set(items.subarray(i * DIGEST_ITEM_BYTES, (i + 1) * DIGEST_ITEM_BYTES), j * DIGEST_ITEM_BYTES));
-  return { souls, items: sliced };
-}
-
-/** The souls of `all` whose digest is among `digests` (each named once). */
-function soulsNamed(all: Slice, digests: Uint8Array): string[] {
-  const wanted = new Set<string>();
-  for (let at = 0; at < digests.length; at += DIGEST_ITEM_BYTES) wanted.add(latin1(digests.subarray(at, at + DIGEST_ITEM_BYTES)));
-  const souls: string[] = [];
-  for (let i = 0; i < all.souls.length && wanted.size !== 0; i++) {
-    const key = latin1(all.items.subarray(i * DIGEST_ITEM_BYTES, (i + 1) * DIGEST_ITEM_BYTES));
-    if (!wanted.delete(key)) continue;
-    souls.push(all.souls[i]!);
-  }
-  return souls;
-}
-
-/** Bytes as a string of one character per byte (a compact, comparable key). */
-function latin1(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
-}
-
-/** The bytes of a `latin1` string. */
-function bytesOfLatin1(text: string): Uint8Array {
-  return Uint8Array.from(text, (char) => char.charCodeAt(0));
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** Runs `tasks`, at most `concurrency` at once; a failure is reported and the others go on. */
