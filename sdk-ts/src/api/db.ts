@@ -272,8 +272,10 @@ export class RustDHT {
       importIdentity: (exported) => identityClass.import(exported),
       cacheMaxBytes,
       memoryBudget,
-      // Servers keep a change log, which other servers replicate from.
+      // Servers keep a change log, which other servers replicate from, and know which
+      // souls their store holds (a fresh or unknown soul then costs no store read).
       changeLog: options.network?.role === 'server' && store !== undefined,
+      storedSoulFilter: options.network?.role === 'server' && store !== undefined,
     });
     if (signal?.aborted) {
       await replica.close();

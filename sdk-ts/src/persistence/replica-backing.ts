@@ -7,7 +7,8 @@
  * memory. Absent for a memory-only database.
  *
  * Layout of the records: layout.ts. What opening reads: `readOpening` (three small
- * records and the deferred updates' records, whatever the size of the store).
+ * records and the deferred updates' records, whatever the size of the store); a server
+ * then scans the property keys once in the background for its stored-soul filter.
  *
  * Over ~400 lines on purpose: it is the one place where a commit's records are put
  * together, and the parts it wires (group-commit.ts, resident-souls.ts,
@@ -23,6 +24,7 @@ import { Evictor, scanKeys } from './eviction.js';
 import { prefixEnd } from '../storage/bytes.js';
 import { GroupCommit } from './group-commit.js';
 import { MemoryBudget } from './memory-budget.js';
+import { StoredSoulFilter } from './stored-soul-filter.js';
 import { reportListenerError } from '../util/listeners.js';
 import { afterMicrotasks } from '../util/macrotask.js';
 import {
@@ -144,7 +146,12 @@ export class ReplicaBacking {
    * `cacheMaxBytes`: the cap (undefined: no cap and no accounting; needs `opening.cacheTotals`).
    * `memoryBudget`: bytes the engine's resident souls are kept under (undefined: no bound).
    */
-  constructor(store: StorageAdapter, host: BackingHost, opening: Opening, cacheMaxBytes: number | undefined, memoryBudget?: number) {
+  /** Souls the store may hold: a soul it cannot skips the load's scan (stored-soul-filter.ts; servers). */
+  readonly #filter: StoredSoulFilter | undefined;
+  readonly #filterBuilt: Promise<void> | undefined;
+  #closing = false;
+
+  constructor(store: StorageAdapter, host: BackingHost, opening: Opening, cacheMaxBytes: number | undefined, memoryBudget?: number, soulFilter = false) {
     this.store = store;
     this.#host = host;
     const commit = new GroupCommit(store, (operations, durable) => this.#seal(operations, durable));
@@ -155,6 +162,8 @@ export class ReplicaBacking {
     const budget = memoryBudget === undefined ? undefined : new MemoryBudget(memoryBudget);
     this.#budget = budget;
     this.#unloadThreshold = memoryBudget ?? Infinity;
+    const filter = soulFilter ? new StoredSoulFilter() : undefined;
+    this.#filter = filter;
     this.souls = new ResidentSouls(
       store,
       (records) => host.restoreRecords(records),
@@ -167,7 +176,10 @@ export class ReplicaBacking {
               this.#maybeUnload();
             }
           },
+      filter,
     );
+    // In the background: until it is done, every soul is looked up in the store as before.
+    this.#filterBuilt = filter?.build(store, () => this.#closing);
     if (accounting !== undefined) {
       this.#evictor = new Evictor({
         store,
@@ -194,8 +206,11 @@ export class ReplicaBacking {
   /** Stages one record per changed property (in report order: a later change of a property overwrites an earlier one). */
   stage(changes: readonly EngineChange[], records: readonly Uint8Array[]): void {
     const accounting = this.#accounting;
+    let lastSoul: string | undefined;
     for (let i = 0; i < changes.length; i++) {
       const change = changes[i]!;
+      // Known to the filter before its records are staged (a load must never skip them).
+      if (change[0] !== lastSoul) this.#filter?.add((lastSoul = change[0]));
       const key = propertyKey(this.souls.prefix(change[0]), change[1]);
       this.commit.put(key, records[i]!);
       accounting?.written(change[0], change[1], key.length + records[i]!.length);
@@ -307,6 +322,7 @@ export class ReplicaBacking {
 
   /** Whether the store holds a record of `soul` (one seek; staged records are not seen). */
   async holds(soul: string): Promise<boolean> {
+    if (this.#filter?.mayHold(soul) === false) return false;
     for await (const _ of this.store.entries({ prefix: soulPrefix(soul), limit: 1 })) return true;
     return false;
   }
@@ -338,6 +354,7 @@ export class ReplicaBacking {
     return Promise.all(
       souls.map(async (soul) => {
         const records: Uint8Array[] = [];
+        if (this.#filter?.mayHold(soul) === false) return records;
         for await (const { value } of this.store.entries({ prefix: soulPrefix(soul) })) records.push(value);
         return records;
       }),
@@ -421,6 +438,8 @@ export class ReplicaBacking {
 
   /** Lets eviction and loads finish, commits what is staged, closes the store. */
   async close(): Promise<void> {
+    this.#closing = true;
+    await this.#filterBuilt;
     this.#accounting?.close();
     await this.#evictor?.idle();
     await this.#unloading;

@@ -14,6 +14,7 @@
  */
 import type { StorageAdapter, StorageEntry } from '../storage/adapter.js';
 import { soulPrefix } from './layout.js';
+import type { StoredSoulFilter } from './stored-soul-filter.js';
 
 /** Restores the records (single-update frames) of newly loaded souls into the engine. */
 export type RestoreRecords = (records: readonly Uint8Array[]) => void;
@@ -37,10 +38,14 @@ export class ResidentSouls {
   readonly #evicting = new Map<string, Promise<void>>();
   readonly #observe: LoadObserver | undefined;
 
-  constructor(store: StorageAdapter, restore: RestoreRecords, observe?: LoadObserver) {
+  readonly #filter: StoredSoulFilter | undefined;
+
+  /** `filter`: souls the store cannot hold are resident at once, without a scan (stored-soul-filter.ts). */
+  constructor(store: StorageAdapter, restore: RestoreRecords, observe?: LoadObserver, filter?: StoredSoulFilter) {
     this.#store = store;
     this.#restore = restore;
     this.#observe = observe;
+    this.#filter = filter;
   }
 
   /** True while a load of `soul` is under way (eviction leaves such souls alone). */
@@ -104,7 +109,7 @@ export class ResidentSouls {
       const gates = souls.map((soul) => this.#evicting.get(soul)).filter((gate) => gate !== undefined);
       if (gates.length !== 0) await Promise.all(gates);
       const prefixes = souls.map(soulPrefix);
-      const perSoul = await Promise.all(prefixes.map((prefix) => this.#scan(prefix)));
+      const perSoul = await Promise.all(prefixes.map((prefix, i) => (this.#filter?.mayHold(souls[i]!) === false ? [] : this.#scan(prefix))));
       this.#restore(perSoul.flatMap((entries) => entries.map((entry) => entry.value)));
       for (let i = 0; i < souls.length; i++) {
         this.#prefixes.set(souls[i]!, prefixes[i]!);

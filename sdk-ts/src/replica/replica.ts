@@ -120,6 +120,7 @@ export class LocalReplica implements GraphView {
         opening!,
         settings.cacheMaxBytes,
         settings.memoryBudget,
+        settings.storedSoulFilter === true,
       );
     }
     const backing = this.#backing;

@@ -58,6 +58,12 @@ export interface ReplicaSettings {
   readonly memoryBudget?: number | undefined;
   /** Keep a change log (servers: other servers replicate from it). Needs a store. */
   readonly changeLog?: boolean;
+  /**
+   * Keep in memory which souls the store holds (persistence/stored-soul-filter.ts, built by
+   * one background scan of the store after open), so a soul it does not hold costs no
+   * read: servers, which meet fresh and unknown souls all the time. Needs a store.
+   */
+  readonly storedSoulFilter?: boolean;
 }
 
 /** A batch that changed the graph, as `onApplied` listeners see it. */
