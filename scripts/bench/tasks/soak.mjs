@@ -156,7 +156,9 @@ function serverArgs(dataDir, budgetMiB) {
 
 function startServer(dataDir, budgetMiB) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, serverArgs(dataDir, budgetMiB), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Diagnostics: BENCH_SERVER_PROFILE=dir writes the server's CPU profile there (at its SIGTERM).
+    const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
+    const proc = spawn(process.execPath, [...profile, ...serverArgs(dataDir, budgetMiB)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     const logs = {};
     const server = { proc, pid: proc.pid, logs, exit: undefined, tail: () => tail.slice(-1500), startMs: undefined };
