@@ -36,8 +36,13 @@ export interface FeedFollowerOptions {
  */
 export const MAX_PENDING_FEED_BYTES = 64 * 1024 * 1024;
 
-/** Feed entries handed to the replica and not yet durable, at most (the rest wait as bytes, above). */
+/**
+ * Feed entries handed to the replica and not yet durable, at most, and their bytes (the
+ * engine holds each decoded until it is merged); the rest wait as bytes, above. One
+ * entry always goes, whatever its size.
+ */
 export const MAX_FEED_ENTRIES_IN_FLIGHT = 256;
+export const MAX_FEED_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 
 interface FeedEntry {
   readonly seq: number;
@@ -55,6 +60,10 @@ class EntryQueue {
 
   push(entry: FeedEntry): void {
     this.#items.push(entry);
+  }
+
+  peek(): FeedEntry | undefined {
+    return this.#head === this.#items.length ? undefined : this.#items[this.#head];
   }
 
   shift(): FeedEntry | undefined {
@@ -107,11 +116,13 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
   // entry is durable here, and is committed after it.
   const waiting = new EntryQueue();
   let inFlight = 0;
+  let inFlightBytes = 0;
   let cursorChain = Promise.resolve();
   const pump = (): void => {
-    while (inFlight < MAX_FEED_ENTRIES_IN_FLIGHT && waiting.size !== 0) {
+    while (waiting.size !== 0 && (inFlight === 0 || (inFlight < MAX_FEED_ENTRIES_IN_FLIGHT && inFlightBytes + waiting.peek()!.frame.length <= MAX_FEED_BYTES_IN_FLIGHT))) {
       const entry = waiting.shift()!;
       inFlight++;
+      inFlightBytes += entry.frame.length;
       // Rejects, rather than throws, when the replica is closed or the frame malformed.
       const stored = replica.receive(entry.frame);
       stored.catch(() => {}); // reported below, in order
@@ -125,6 +136,7 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
           if (!replica.closed) refused(session.peerId, codeOf(error), `a feed entry was refused: ${messageOf(error)}`);
         } finally {
           inFlight--;
+          inFlightBytes -= entry.frame.length;
           pendingBytes -= entry.frame.length;
           pump();
         }
