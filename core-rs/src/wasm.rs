@@ -565,6 +565,13 @@ pub fn frame_update_count(frame: &[u8]) -> Result<u32, JsValue> {
     crate::codec::update_count(frame).map_err(to_js)
 }
 
+/// Bytes of WebAssembly linear memory the engine's module holds (all engines of the
+/// process share it; it grows and never shrinks): what /health reports of the engine.
+#[wasm_bindgen(js_name = memoryBytes)]
+pub fn memory_bytes() -> f64 {
+    crate::wasm_memory::linear_memory_bytes() as f64
+}
+
 /// Which servers own which souls (placement.rs): built from the member list (peer ids
 /// as multihash bytes) and the replica count, then asked per batch.
 #[wasm_bindgen]

@@ -20,6 +20,11 @@ const MIN_RESERVE: usize = 4 * 1024 * 1024;
 
 pub struct GrowInLargeSteps;
 
+/// Bytes of linear memory the module holds now (it never shrinks): for a server's /health.
+pub fn linear_memory_bytes() -> usize {
+    memory_size(0) * PAGE
+}
+
 /// Set while the reserve itself is being allocated, so that allocation does not
 /// trigger another reserve.
 static RESERVING: AtomicBool = AtomicBool::new(false);

@@ -244,6 +244,7 @@ function startSampler(server) {
         budgetBytes: body.memory?.budgetBytes,
         heapUsed: body.memory?.heapUsedBytes,
         external: body.memory?.externalBytes,
+        engine: body.memory?.engineMemoryBytes,
         storeBytes: body.store?.bytes,
         peers: body.peers?.count,
       });
@@ -332,12 +333,14 @@ function summarize(s) {
       rssAfterLoad: s.idleSample.rss,
       peakResidentBytes: Math.max(0, ...samples.map((x) => x.residentBytes ?? 0)),
       peakExternal: Math.max(0, ...samples.map((x) => x.external ?? 0)),
+      peakEngineMemory: Math.max(0, ...samples.map((x) => x.engine ?? 0)),
       peakHeapUsed: Math.max(0, ...samples.map((x) => x.heapUsed ?? 0)),
       overLimitSamples: counted.filter((x) => x.rss > limit).length,
       perBucket: bucketsOf(samples, bucketSeconds, (list) => ({
         rssMax: Math.max(...list.map((x) => x.rss ?? 0)),
         residentMax: Math.max(...list.map((x) => x.residentBytes ?? 0)),
         externalMax: Math.max(...list.map((x) => x.external ?? 0)),
+        engineMax: Math.max(...list.map((x) => x.engine ?? 0)),
         storeBytes: list.findLast((x) => x.storeBytes !== undefined)?.storeBytes,
         healthMsMax: Math.max(...list.map((x) => x.healthMs ?? 0)),
         // The server process's CPU over the bucket, in % of one core (a Node server's event loop is one core).
@@ -366,8 +369,8 @@ function summarize(s) {
     health: { degradedSamples: degraded, errors: samples.filter((x) => x.healthError).length, final: s.finalHealth.status ?? s.finalHealth.error, maxHealthMs: Math.max(0, ...samples.map((x) => x.healthMs ?? 0)) },
     loadAverage: { min: Math.min(...loads), max: Math.max(...loads), mean: round(loads.reduce((a, b) => a + b, 0) / loads.length, 2) },
     server: s.serverArgs.slice(1).join(' '),
-    samples: samples.map(({ t, rss, residentBytes, external, heapUsed, storeBytes, status, load }) => [t, rss, residentBytes, external, heapUsed, storeBytes, status === 'ok' ? 1 : 0, load]),
-    samplesColumns: ['t ms', 'VmRSS', 'residentBytes', 'externalBytes', 'heapUsedBytes', 'store.bytes', 'status ok', 'load 1 min'],
+    samples: samples.map(({ t, rss, residentBytes, external, engine, heapUsed, storeBytes, status, load }) => [t, rss, residentBytes, external, engine, heapUsed, storeBytes, status === 'ok' ? 1 : 0, load]),
+    samplesColumns: ['t ms', 'VmRSS', 'residentBytes', 'externalBytes', 'engineMemoryBytes', 'heapUsedBytes', 'store.bytes', 'status ok', 'load 1 min'],
   };
 }
 

@@ -6,6 +6,7 @@
  * flushes, then closes the store). A second signal skips the rest and exits 1.
  */
 import { onEngineTrap } from '../engine/trap-guard.js';
+import { memoryBytes as engineMemoryBytes } from '../engine/load-node.js';
 import { HealthChecks, memoryReasons } from '../server/health-checks.js';
 import { DiskGuard } from '../server/disk-guard.js';
 import { mkdir, stat } from 'node:fs/promises';
@@ -243,6 +244,7 @@ async function memoryReport(db: RustDHT): Promise<NonNullable<HealthJson['memory
     heapUsedBytes: usage.heapUsed,
     heapTotalBytes: usage.heapTotal,
     externalBytes: usage.external,
+    engineMemoryBytes: engineMemoryBytes(),
     residentNodes: cache.residentNodes,
     residentBytes: cache.residentBytes,
     budgetBytes: cache.memoryBudget,

@@ -45,6 +45,8 @@ export interface EngineModule {
   readonly encodeUpdates: typeof Glue.encodeUpdates;
   readonly joinFrames: typeof Glue.joinFrames;
   readonly frameUpdateCount: typeof Glue.frameUpdateCount;
+  /** Bytes of linear memory the module holds (shared by its engines; never shrinks). */
+  readonly memoryBytes: typeof Glue.memoryBytes;
   // The engine's half of the DHT: placement and signed member records.
   readonly Placement: typeof Glue.Placement;
   readonly soulPosition: typeof Glue.soulPosition;
@@ -66,6 +68,7 @@ export declare const contentKey: EngineModule['contentKey'];
 export declare const encodeUpdates: EngineModule['encodeUpdates'];
 export declare const joinFrames: EngineModule['joinFrames'];
 export declare const frameUpdateCount: EngineModule['frameUpdateCount'];
+export declare const memoryBytes: EngineModule['memoryBytes'];
 export declare const Placement: EngineModule['Placement'];
 export declare const soulPosition: EngineModule['soulPosition'];
 export declare const peerPosition: EngineModule['peerPosition'];

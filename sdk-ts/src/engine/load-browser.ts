@@ -8,4 +8,4 @@ import { guardTraps } from './trap-guard.js';
 
 const glue = guardTraps(bundled);
 
-export const { Engine, Signer, jsonText, contentKey, encodeUpdates, joinFrames, frameUpdateCount, Placement, soulPosition, peerPosition, signMemberRecord, openMemberRecord, soulDigests, membersDigest, encodeSymbols, Reconciliation } = glue;
+export const { Engine, Signer, jsonText, contentKey, encodeUpdates, joinFrames, frameUpdateCount, memoryBytes, Placement, soulPosition, peerPosition, signMemberRecord, openMemberRecord, soulDigests, membersDigest, encodeSymbols, Reconciliation } = glue;

@@ -9,4 +9,4 @@ import { guardTraps } from './trap-guard.js';
 
 const glue = guardTraps(createRequire(import.meta.url)('../../pkg/node/rustdht_core.js') as EngineModule);
 
-export const { Engine, Signer, jsonText, contentKey, encodeUpdates, joinFrames, frameUpdateCount, Placement, soulPosition, peerPosition, signMemberRecord, openMemberRecord, soulDigests, membersDigest, encodeSymbols, Reconciliation } = glue;
+export const { Engine, Signer, jsonText, contentKey, encodeUpdates, joinFrames, frameUpdateCount, memoryBytes, Placement, soulPosition, peerPosition, signMemberRecord, openMemberRecord, soulDigests, membersDigest, encodeSymbols, Reconciliation } = glue;

@@ -100,6 +100,7 @@ export function guardTraps(module: EngineModule): EngineModule {
     encodeUpdates: guard(module.encodeUpdates),
     joinFrames: guard(module.joinFrames),
     frameUpdateCount: guard(module.frameUpdateCount),
+    memoryBytes: guard(module.memoryBytes),
     Placement: module.Placement,
     soulPosition: guard(module.soulPosition),
     peerPosition: guard(module.peerPosition),

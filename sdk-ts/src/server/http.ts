@@ -41,14 +41,15 @@ export interface HealthJson {
   readonly outboxSize: number;
   /**
    * Memory: the process's resident set (the kernel's count), V8's heap and external
-   * memory (WebAssembly included), and the nodes loaded in the engine with their
-   * estimated bytes against --memory-budget.
+   * memory, the engine's WebAssembly linear memory (it grows and never shrinks), and the
+   * nodes loaded in the engine with their estimated bytes against --memory-budget.
    */
   readonly memory?: {
     readonly rssBytes: number;
     readonly heapUsedBytes: number;
     readonly heapTotalBytes: number;
     readonly externalBytes: number;
+    readonly engineMemoryBytes: number;
     readonly residentNodes: number | undefined;
     readonly residentBytes: number | undefined;
     readonly budgetBytes: number | undefined;

@@ -60,11 +60,13 @@ it('a server holds 3× its memory budget of data, serves it back correctly, and 
   let highest = idle.rss;
   let highestExternal = 0;
   let highestResident = 0;
+  let highestEngine = 0;
   const sample = async (): Promise<void> => {
     highest = Math.max(highest, (await rssOf(pid)).rss);
-    const memory = (await server.health()).body['memory'] as { externalBytes: number; residentBytes: number };
+    const memory = (await server.health()).body['memory'] as { externalBytes: number; residentBytes: number; engineMemoryBytes: number };
     highestExternal = Math.max(highestExternal, memory.externalBytes);
     highestResident = Math.max(highestResident, memory.residentBytes);
+    highestEngine = Math.max(highestEngine, memory.engineMemoryBytes);
   };
   for (let start = 0; start < NODES; start += 250) {
     const end = Math.min(NODES, start + 250);
@@ -84,10 +86,13 @@ it('a server holds 3× its memory budget of data, serves it back correctly, and 
   await reader.close();
   const { body } = await server.health();
   const after = await waitFor('the server to settle', async () => rssOf(pid), { timeoutMs: 2_000 });
-  console.log(`[memory-budget] ${JSON.stringify({ budgetMiB: BUDGET / MiB, nodes: NODES, dataMiB: Math.round((NODES * 10_240) / MiB), idleRssMiB: Math.round(idle.rss / MiB), highestRssMiB: Math.round(highest / MiB), peakRssMiB: Math.round(after.peak / MiB), afterRssMiB: Math.round(after.rss / MiB), storeMiB: Math.round(body.store.bytes / MiB), highestEngineMiB: Math.round(highestExternal / MiB), highestResidentMiB: Math.round(highestResident / MiB) })}`);
+  console.log(`[memory-budget] ${JSON.stringify({ budgetMiB: BUDGET / MiB, nodes: NODES, dataMiB: Math.round((NODES * 10_240) / MiB), idleRssMiB: Math.round(idle.rss / MiB), highestRssMiB: Math.round(highest / MiB), peakRssMiB: Math.round(after.peak / MiB), afterRssMiB: Math.round(after.rss / MiB), storeMiB: Math.round(body.store.bytes / MiB), highestExternalMiB: Math.round(highestExternal / MiB), highestEngineMiB: Math.round(highestEngine / MiB), highestResidentMiB: Math.round(highestResident / MiB) })}`);
   // The engine: loaded nodes within the budget (sampled between batches: a run may lag one batch), its memory within budget + slack.
   expect(highestResident).toBeLessThan(BUDGET * 1.5);
   expect(highestExternal).toBeLessThan(BUDGET + ENGINE_SLACK);
+  // The engine's linear memory (/health's engineMemoryBytes: it grows and never shrinks) too.
+  expect(highestEngine).toBeGreaterThan(0);
+  expect(highestEngine).toBeLessThan(BUDGET + ENGINE_SLACK);
   // The process: within budget + the stated overhead, at its peak and after.
   expect(after.peak).toBeLessThan(BUDGET + OVERHEAD);
   expect(after.rss).toBeLessThan(BUDGET + OVERHEAD);
