@@ -121,9 +121,14 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
   const pump = (): void => {
     while (waiting.size !== 0 && (inFlight === 0 || (inFlight < MAX_FEED_ENTRIES_IN_FLIGHT && inFlightBytes + waiting.peek()!.frame.length <= MAX_FEED_BYTES_IN_FLIGHT))) {
       const entry = waiting.shift()!;
+      // Closed: nothing more is merged (the cursor stays where it is; the feed resumes there).
+      if (replica.closed) {
+        pendingBytes -= entry.frame.length;
+        continue;
+      }
       inFlight++;
       inFlightBytes += entry.frame.length;
-      // Rejects, rather than throws, when the replica is closed or the frame malformed.
+      // Rejects, rather than throws, when the frame is malformed.
       const stored = replica.receive(entry.frame);
       stored.catch(() => {}); // reported below, in order
       cursorChain = cursorChain.then(async () => {
