@@ -128,6 +128,33 @@ describe('outbox sender: joining and the window', () => {
     await until('the drain to end', () => drained);
   });
 
+  it('with the window full, a drain over entries all in flight ends at once (it waits for the window only to send)', async () => {
+    const h = harness();
+    h.outbox.add(...Array.from({ length: 2048 }, (_, i) => i + 1));
+    await h.sender.drain();
+    await until('the PUTs', () => h.session.puts.length === 3);
+    let drained = false;
+    void h.sender.drain().then(() => (drained = true));
+    await until('the second drain to end, no ACK given', () => drained, 20);
+    expect(h.outbox.listed).toBe(4096);
+    expect(h.session.puts).toHaveLength(3);
+  });
+
+  it('once the network stops, the drain lists no more of the outbox', async () => {
+    const h = harness();
+    h.outbox.add(...Array.from({ length: 2050 }, (_, i) => i + 1));
+    let drained = false;
+    void h.sender.drain().then(() => (drained = true));
+    await until('the first PUTs', () => h.session.puts.length === 3);
+    // Entry 2049 is listed, waiting for the window; 2050 is not listed yet.
+    h.stop.abort();
+    h.session.puts[2]!.resolve(ack(48));
+    await until('the drain to end', () => drained);
+    await nextMacrotask();
+    expect(h.outbox.listed).toBe(2049);
+    expect(h.session.puts.slice(3).map((p) => p.ids)).toEqual([[2049]]);
+  });
+
   it('a drain asked for while one runs makes it read the outbox again (an entry that came back from flight meanwhile goes)', async () => {
     const h = harness();
     h.outbox.add(1);
@@ -200,6 +227,19 @@ describe('outbox sender: joining and the window', () => {
     await nextMacrotask();
     expect(closed.session.puts).toHaveLength(0);
     expect(closed.outbox.listed).toBe(1);
+  });
+
+  it('entries whose session ended before they left come back from flight, unsent and still in the outbox', async () => {
+    const h = harness();
+    h.outbox.add(1, 2);
+    await h.sender.drain();
+    expect(h.changes.count).toBe(2);
+    h.session.closed = true;
+    await nextMacrotask();
+    expect(h.session.puts).toHaveLength(0);
+    expect(h.changes.count).toBe(3);
+    expect(h.outbox.acknowledged).toEqual([]);
+    expect(h.events).toEqual([]);
   });
 
   it('an ACK that comes after the database closed acknowledges nothing (the entries stay for the next start)', async () => {

@@ -252,6 +252,16 @@ describe('outbox sender: refusals, retries and durability levels', () => {
     ]);
   });
 
+  it('a sender given levelOf but nothing to report to still takes the entries out of the outbox (ACK or ERROR)', async () => {
+    const h = harness({ levelOf: () => 'quorum', replicated: false });
+    await sent(h, 1);
+    h.session.puts[0]!.resolve(ack(1));
+    await sent(h, 2);
+    h.session.puts[1]!.reject(new RemoteError('signature/invalid', 'bad'));
+    await until('the entries to leave the outbox', () => h.outbox.acknowledged.length === 2);
+    expect(h.outbox.acknowledged).toEqual([1, 2]);
+  });
+
   it('to a peer older than 1.2, or with no level waited for, a plain PUT, and the waits hear nothing', async () => {
     const old = harness({ levelOf: () => 'quorum' });
     old.session.speaksDht = false;

@@ -83,10 +83,11 @@ export class ScriptedOutbox {
   }
 
   async *pending(options: { readonly signal?: AbortSignal } = {}): AsyncIterable<OutboxEntry> {
-    void options;
     if (this.failure !== undefined) throw this.failure;
-    // A Map's iteration takes in entries added meanwhile and skips those deleted: as the outbox lists them.
+    // A Map's iteration takes in entries added meanwhile and skips those deleted: as the
+    // outbox lists them; like it, the listing ends once `signal` aborts.
     for (const [id, frame] of this.entries) {
+      if (options.signal?.aborted) return;
       this.listed++;
       yield { id, frame };
     }
@@ -114,7 +115,8 @@ export interface Harness {
   readonly changes: { count: number };
 }
 
-export function harness(options: { levelOf?: OutboxSenderOptions['levelOf'] } = {}): Harness {
+/** `replicated: false`: a sender given levelOf but no `replicated` (both are optional). */
+export function harness(options: { levelOf?: OutboxSenderOptions['levelOf']; replicated?: false } = {}): Harness {
   const session = new ScriptedSession();
   const outbox = new ScriptedOutbox();
   const joins = { count: 0 };
@@ -135,7 +137,7 @@ export function harness(options: { levelOf?: OutboxSenderOptions['levelOf'] } = 
     emit: (event) => events.push(event),
     changed: () => changes.count++,
     ...(options.levelOf === undefined ? {} : { levelOf: options.levelOf }),
-    replicated: (ids, report) => reports.push({ ids: [...ids], report }),
+    ...(options.replicated === false ? {} : { replicated: (ids: readonly number[], report: ReplicationReport) => void reports.push({ ids: [...ids], report }) }),
   });
   return { sender, session, outbox, replica, joins, counters, stop, events, reports, changes };
 }
