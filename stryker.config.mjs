@@ -8,7 +8,8 @@
 export default {
   testRunner: 'vitest',
   // At the repository root, so the sandbox keeps the tsconfig chain (sdk-ts extends ../).
-  vitest: { configFile: 'sdk-ts/vitest.config.ts', related: true },
+  // ts.sh --tests narrows the run to some test files (sdk-ts/vitest.narrow.config.ts).
+  vitest: { configFile: process.env.RUSTDHT_MUTATION_TESTS ? 'sdk-ts/vitest.narrow.config.ts' : 'sdk-ts/vitest.config.ts', related: true },
   ignorePatterns: ['target', '.tools', 'demo', 'test-results', 'playwright-report', 'bench-results', 'docs/api', '.rustdht', 'deploy'],
   coverageAnalysis: 'perTest',
   // Two cores: one mutant at a time keeps timings (and timeouts) meaningful.

@@ -3,6 +3,9 @@
 #
 #   bash scripts/mutation/ts.sh sdk-ts/src/network/wire/varint.ts   # these files (globs work)
 #   bash scripts/mutation/ts.sh --diff main                    # files changed since main
+#   bash scripts/mutation/ts.sh --tests 'test/network/sync-*.test.ts,test/unit/x.test.ts' FILE
+#       # only these test files (comma-separated, relative to sdk-ts/): static mutants
+#       # rerun every related test file, so narrowing is what makes a large module affordable
 #
 # Configuration: stryker.config.mjs (at the root, so its sandbox keeps the tsconfig chain). Report: target/stryker/mutation.html and
 # .json; survivors are listed at the end of the run. Slow (each mutant reruns the
@@ -17,14 +20,15 @@ while [ $# -gt 0 ]; do
       base=${2:?--diff needs a git revision}; shift
       while IFS= read -r f; do files+=("$f"); done < <(git diff --name-only --diff-filter=AM "$base" -- 'sdk-ts/src/*.ts')
       ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --tests) export RUSTDHT_MUTATION_TESTS=${2:?--tests needs a comma-separated list of test files}; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) files+=("$1") ;;
   esac
   shift
 done
 [ ${#files[@]} -ne 0 ] || { echo "[rustdht] nothing to mutate: name files (e.g. sdk-ts/src/outbox.ts) or --diff REV" >&2; exit 64; }
 mutate=$(IFS=,; echo "${files[*]}")
-echo "[rustdht] stryker run --mutate $mutate"
+echo "[rustdht] stryker run --mutate $mutate${RUSTDHT_MUTATION_TESTS:+ (tests: $RUSTDHT_MUTATION_TESTS)}"
 start=$SECONDS
 node_modules/.bin/stryker run --mutate "$mutate"
 echo "[rustdht] done in $((SECONDS - start)) s; report: target/stryker/mutation.html"
