@@ -155,6 +155,8 @@ describe('outbox sender: refusals, retries and durability levels', () => {
     expect(h.events).toEqual([
       { type: 'reject', peerId: 'scripted-server', code: 'signature/invalid', message: 'scripted-server refused the put: bad signature (outbox entry 2 dropped from the outbox)' },
     ]);
+    // Counted once, like a refusal inside an ACK (the joined PUT's limit/batch is not: its entries went again).
+    expect(h.counters.snapshot().rejects).toEqual({ 'signature/invalid': 1 });
     expect(vi.getTimerCount()).toBe(0);
     expect(h.session.puts).toHaveLength(4);
   });

@@ -258,7 +258,8 @@ describe('publisher', () => {
     const p = setup();
     for (const soul of ['a', 'b', 'gone']) p.parts.set(soul, [{ label: '' }]);
     const [all, onlyA, allTooSmall, none] = [p.session(), p.session(), p.session(), p.session()];
-    allTooSmall.maxFrameBytes = 3;
+    // Takes 4 bytes: no whole batch below, nor a:k1+k3; a:k1 and a:k3 alone do.
+    allTooSmall.maxFrameBytes = 4;
     await p.publisher.subscribe(all, { type: 'subscribe', id: 1, souls: ['a', 'b'] });
     await p.publisher.subscribe(onlyA, { type: 'subscribe', id: 1, souls: ['a', 'gone'] });
     await p.publisher.subscribe(allTooSmall, { type: 'subscribe', id: 1, souls: ['a', 'b'] });
@@ -272,13 +273,20 @@ describe('publisher', () => {
     p.releaseCommits();
     await macrotask();
     // `all` watches a and b but not `gone`: cut. Only one subscriber watches every soul of a batch of a and b.
-    expect(p.log.slice(1)).toEqual(['event a:k1+k3', 'event b:k2', 'event a:k1+k3', 'event a:k1+k3', 'event b:k2']);
+    // A soul's changes too large for a subscriber go in halves of its keys.
+    expect(p.log.slice(1)).toEqual(['event a:k1+k3', 'event b:k2', 'event a:k1+k3', 'event a:k1', 'event a:k3', 'event b:k2']);
     p.log.length = 0;
-    p.push([['a', 'k5'], ['b', 'k6']], 'both');
+    p.push([['a', 'k5'], ['b', 'k6']], 'both!');
     await macrotask();
-    expect(p.log).toEqual(['commit', 'event both', 'event a:k5', 'event a:k5', 'event b:k6']);
+    expect(p.log).toEqual(['commit', 'event both!', 'event a:k5', 'event a:k5', 'event b:k6']);
     // Nothing was attempted for `gone`, whose node is no longer resident (no EVENT failed).
     expect(p.counters.snapshot().rejects).toEqual({});
+    // One property too large for a subscriber's messages: not sent to it, counted; the others get it.
+    p.log.length = 0;
+    p.push([['a', 'long-key']], 'a-long-batch');
+    await macrotask();
+    expect(p.log).toEqual(['commit', 'event a-long-batch', 'event a-long-batch']);
+    expect(p.counters.snapshot().rejects).toEqual({ 'wire/too-large': 1 });
   });
 
   it('nothing is pushed when the commit fails, to an ended session, or of souls nobody watches; a failed EVENT is counted', async () => {

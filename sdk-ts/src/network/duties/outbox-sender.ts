@@ -206,6 +206,7 @@ export class OutboxSender {
             for (const entry of batch) this.#put([entry], undefined);
             return undefined;
           }
+          counters.reject(error.code);
           emit({ type: 'reject', peerId: session.peerId, code: error.code, message: `${error.message} (${what} dropped from the outbox)` });
           if (level !== undefined) this.#options.replicated?.(ids, { reached: 0, owners: 1 });
           return acknowledge().finally(settle);
