@@ -41,6 +41,15 @@ function hookExit() {
  * Starts `script` (a module that calls `serveParent`) in a fresh Node process.
  * Resolves once the child said it is ready (`{ event: 'ready', ... }`), with the child.
  */
+/**
+ * Node flags for a `rustdht serve` the bench spawns itself: BENCH_SERVER_PROFILE=dir writes
+ * its CPU profile there when it exits (stop it with SIGTERM, not SIGKILL, for that).
+ */
+export function serverProfileArgs() {
+  const dir = process.env.BENCH_SERVER_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 export function startChild(script, { name, args = [], env, readyTimeoutMs = 30_000, execArgv = [] } = {}) {
   hookExit();
   // BENCH_NET_PROF=<dir>: every child writes a CPU profile there when it exits.

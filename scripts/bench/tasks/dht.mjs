@@ -62,7 +62,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { cpuMs, startChild, stopChildren } from '../lib/children.mjs';
+import { cpuMs, serverProfileArgs, startChild, stopChildren } from '../lib/children.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..', '..');
@@ -184,9 +184,8 @@ export function startServer({ name, dataDir, bootstrap, replicas, keeper }) {
   const args = [CLI, 'serve', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '0', '--log-format', 'json', '--replicas', String(replicas), '--exempt-loopback'];
   if (bootstrap) args.push('--bootstrap', bootstrap);
   const spawnedAt = performance.now();
-  // Diagnostics: BENCH_SERVER_PROFILE=dir writes each server's CPU profile there (servers
-  // are then stopped with SIGTERM at the end, so the profiles get written).
-  const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
+  // Diagnostics: BENCH_SERVER_PROFILE (lib/children.mjs); servers are stopped with SIGTERM, so profiles get written.
+  const profile = serverProfileArgs();
   const proc = spawn(process.execPath, [...profile, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const server = { name, dataDir, proc, pid: proc.pid, spawnedAt, exit: undefined, tail: '' };
   live.add(server);

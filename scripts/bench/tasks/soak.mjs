@@ -35,7 +35,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuMs, startChild, stopChildren } from '../lib/children.mjs';
+import { cpuMs, serverProfileArgs, startChild, stopChildren } from '../lib/children.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..', '..');
@@ -156,8 +156,8 @@ function serverArgs(dataDir, budgetMiB) {
 
 function startServer(dataDir, budgetMiB) {
   return new Promise((resolve, reject) => {
-    // Diagnostics: BENCH_SERVER_PROFILE=dir writes the server's CPU profile there (at its SIGTERM).
-    const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
+    // Diagnostics: BENCH_SERVER_PROFILE (lib/children.mjs); servers are stopped with SIGTERM, so profiles get written.
+    const profile = serverProfileArgs();
     const proc = spawn(process.execPath, [...profile, ...serverArgs(dataDir, budgetMiB)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     const logs = {};
