@@ -12,7 +12,9 @@ import * as engineModule from '../../src/engine/load-node.js';
 import { CHANGE_LOG_PREFIX, changeLogSeqOf } from '../../src/persistence/layout.js';
 import { LocalReplica } from '../../src/replica/replica.js';
 import { LevelStore } from '../../src/storage/leveldb.js';
-import type { StorageAdapter } from '../../src/storage/adapter.js';
+import { COMPACT_STEP_PROPERTIES, decodeEntry } from '../../src/persistence/change-log.js';
+import type { StorageAdapter, StorageOperation } from '../../src/storage/adapter.js';
+import { DelegatingStore } from '../storage/delegating-store.js';
 
 const MIB = 1024 * 1024;
 const dirs: string[] = [];
@@ -97,6 +99,51 @@ describe('the change log on LevelDB', () => {
     // Without compaction and with values copied into the log: +205 MiB.
     expect(size).toBeLessThan(40 * MIB);
   }, 300_000);
+
+  it('compacts entries that name thousands of properties in bounded steps, each property kept once', async () => {
+    // A busy server's change log: every entry a joined PUT of many properties.
+    class Watched extends DelegatingStore {
+      largestBatch = 0;
+      reads = 0;
+      mostReadsAtOnce = 0;
+      override batch(operations: readonly StorageOperation[]): Promise<void> {
+        this.largestBatch = Math.max(this.largestBatch, operations.length);
+        return super.batch(operations);
+      }
+      override async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+        this.mostReadsAtOnce = Math.max(this.mostReadsAtOnce, ++this.reads);
+        try {
+          return await super.get(key);
+        } finally {
+          this.reads--;
+        }
+      }
+    }
+    const store = new Watched(await LevelStore.open(await directory()));
+    const replica = await server(store);
+    const PER_ENTRY = 1_000;
+    const ENTRIES = 40;
+    for (let round = 0; round < 2; round++) {
+      for (let e = 0; e < ENTRIES; e++) {
+        await replica.write(() => Array.from({ length: PER_ENTRY }, (_, k) => [`list${e}`, `item${k}`, `r${round}`]).flat(), undefined);
+      }
+    }
+    store.largestBatch = 0;
+    store.mostReadsAtOnce = 0;
+    await replica.changeLog!.compact();
+    // 80,000 property mentions: in one step that was one batch of ~120,000 operations
+    // and 80,000 reads at once; in steps, each stays near COMPACT_STEP_PROPERTIES.
+    const bound = 2 * (COMPACT_STEP_PROPERTIES + PER_ENTRY) + 2;
+    expect(store.largestBatch).toBeGreaterThan(0);
+    expect(store.largestBatch).toBeLessThanOrEqual(bound);
+    expect(store.mostReadsAtOnce).toBeLessThanOrEqual(bound);
+    // The second round's entries are all that is left: each property once, at its latest seq.
+    const entries = await logRecords(store);
+    expect(entries.map((entry) => entry.seq)).toEqual(Array.from({ length: ENTRIES }, (_, e) => ENTRIES + e + 1));
+    const mentioned = entries.flatMap((entry) => decodeEntry(entry.value).map((key) => Buffer.from(key).toString('hex')));
+    expect(mentioned.length).toBe(ENTRIES * PER_ENTRY);
+    expect(new Set(mentioned).size).toBe(ENTRIES * PER_ENTRY);
+  }, 120_000);
 
   it('keeps no overwritten or deleted value in any "L" record, nor in what a feed reads', async () => {
     const level = await LevelStore.open(await directory());
