@@ -97,6 +97,7 @@ export const KNOWN_CODES: readonly string[] = Object.freeze([
   'outbox/id',
   'outbox/undelivered',
   // Quotas and storage (a server refusing a write it cannot store).
+  'quota/hints',
   'quota/peer',
   'quota/public',
   'quota/rate',

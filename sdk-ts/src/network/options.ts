@@ -28,12 +28,15 @@ export function validateNetworkOptions(options: NetworkOptions): void {
 function validateDhtOptions(dht: NetworkOptions['dht']): void {
   if (dht === undefined) return;
   if (dht === null || typeof dht !== 'object') throw new InvalidValueError('config/invalid', 'option network.dht must be an object.');
-  const { replicas, trustedMembers, capacity, announce } = dht;
+  const { replicas, trustedMembers, capacity, announce, maxHints } = dht;
   if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 64)) {
     throw new InvalidValueError('config/invalid', `option network.dht.replicas must be an integer from 1 to 64, got ${String(replicas)}.`);
   }
   if (trustedMembers !== undefined && (!Array.isArray(trustedMembers) || trustedMembers.some((id) => typeof id !== 'string' || id === ''))) {
     throw new InvalidValueError('config/invalid', 'option network.dht.trustedMembers must be an array of peer ids.');
+  }
+  if (maxHints !== undefined && (typeof maxHints !== 'number' || !Number.isSafeInteger(maxHints) || maxHints < 1)) {
+    throw new InvalidValueError('config/invalid', `option network.dht.maxHints must be a whole number >= 1, got ${String(maxHints)}.`);
   }
   if (capacity !== undefined && (typeof capacity !== 'number' || !Number.isSafeInteger(capacity) || capacity < 0)) {
     throw new InvalidValueError('config/invalid', 'option network.dht.capacity must be a whole number of bytes >= 0.');

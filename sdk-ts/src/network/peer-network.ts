@@ -24,7 +24,7 @@
 import type { Connection } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { AbortError, ClosedError, InvalidValueError, throwIfAborted } from '../api/errors.js';
+import { AbortError, ClosedError, InvalidValueError, RustDHTError, throwIfAborted } from '../api/errors.js';
 import { CounterSet } from './counters.js';
 import type { DialFailure } from './dial-failure.js';
 import { Fetcher } from './duties/fetcher.js';
@@ -157,12 +157,13 @@ export class Network {
       changed: () => {},
     });
     const responder = new Responder(replica, counters, this.#publisher, this.#feeds, durability, {
-      admit: (session, frame) =>
-        admission.admit(
-          { peerId: session.peerId, bytes: frame.length, ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) },
-          // The servers this one chose replicate what the operator asked for.
-          this.#isServer(session),
-        ),
+      admit: (session, frame) => {
+        // The servers this one chose replicate what the operator asked for.
+        const exempt = this.#isServer(session);
+        const hints = exempt ? undefined : this.#dht?.hintRefusal(() => replica.soulsOf(frame));
+        if (hints !== undefined) throw new RustDHTError(hints.code, hints.message);
+        admission.admit({ peerId: session.peerId, bytes: frame.length, ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) }, exempt);
+      },
       // Only a client's read is passed on to the owners: a member asking is itself reading
       // for a client (or repairing), and passing its read on again would echo between
       // owners that all lack the soul.

@@ -67,6 +67,14 @@ export interface DhtOptions {
   readonly capacity?: number;
   /** Addresses to announce instead of the ones it listens on (behind NAT or a proxy). */
   readonly announce?: readonly string[];
+  /**
+   * Hinted hand-off's bound: how many souls this server may hold for owners that have
+   * not confirmed them yet (default 100,000). Past it, a client's write naming a soul
+   * this server does not own is refused with `quota/hints` (a refusal for now: the
+   * writer keeps it and sends it again) until owners take some — a server whose owners
+   * stay unreachable does not grow without bound.
+   */
+  readonly maxHints?: number;
 }
 
 /** What `network.status().dht` reports on a server. */

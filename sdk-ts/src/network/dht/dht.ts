@@ -24,6 +24,9 @@ import { type Replicated, replicate } from './replicate.js';
 import { requiredOwners } from '../../api/durability.js';
 import type { ReplicationLevel } from '../wire/messages.js';
 
+/** DhtOptions.maxHints by default: ~10 MiB of soul names in memory at most, whatever is stored. */
+export const DEFAULT_MAX_HINTS = 100_000;
+
 export interface DhtHost {
   readonly engine: PlacementEngine & MemberRecordEngine & DigestEngine;
   readonly selfId: string;
@@ -53,6 +56,7 @@ export class Dht {
   readonly antiEntropy: AntiEntropy;
   readonly ownerSubscriptions: OwnerSubscriptions;
   readonly #host: DhtHost;
+  readonly #maxHints: number;
   #stopApplied: (() => void) | undefined;
 
   constructor(host: DhtHost, options: DhtOptions = {}) {
@@ -60,6 +64,7 @@ export class Dht {
       throw new InvalidValueError('config/invalid', `a DHT server needs an Ed25519 peer key (its member record is signed with it); this one is ${host.privateKey.type}.`);
     }
     this.#host = host;
+    this.#maxHints = options.maxHints ?? DEFAULT_MAX_HINTS;
     this.table = new MemberTable(host.engine, host.selfId, options.trustedMembers);
     this.placement = new PlacementView(host.engine, this.table, options.replicas ?? DEFAULT_REPLICAS, host.selfId);
     const announce = options.announce;
@@ -105,6 +110,20 @@ export class Dht {
       refused: host.refused,
       handoffSettled: () => this.handoff.settled(),
     });
+  }
+
+  /**
+   * The refusal for a client's write naming `souls` while this server holds as many
+   * hints as it may (DhtOptions.maxHints) and some of the souls are not its own; else
+   * undefined. Cheap while under the bound: `souls` is only called past it.
+   */
+  hintRefusal(souls: () => readonly string[]): { readonly code: string; readonly message: string } | undefined {
+    if (this.handoff.pendingSouls < this.#maxHints) return undefined;
+    if (souls().every((soul) => this.placement.owns(soul))) return undefined;
+    return {
+      code: 'quota/hints',
+      message: `this server holds ${this.handoff.pendingSouls} souls its owners have not taken yet (at most ${this.#maxHints}); try again once they are reachable.`,
+    };
   }
 
   start(): void {

@@ -72,6 +72,8 @@ export interface StartOptions {
    * membership gossip.
    */
   readonly bootstrap?: 'mesh' | 'first';
+  /** More network options for server `index` (e.g. a writeGate). */
+  readonly serverNetwork?: (index: number) => Partial<NetworkOptions>;
 }
 
 export async function startPeers(options: StartOptions): Promise<InProcessPeers> {
@@ -88,7 +90,7 @@ export async function startPeers(options: StartOptions): Promise<InProcessPeers>
       const peers = mesh ? servers.map(addressOf) : servers.slice(0, 1).map(addressOf);
       const store = new MemoryStore();
       stores.push(store);
-      servers.push(await InProcessRustDHT.open({ store, network: { role: 'server', peers, readTimeoutMs: options.readTimeoutMs, dht: options.dht } }));
+      servers.push(await InProcessRustDHT.open({ store, network: { role: 'server', peers, readTimeoutMs: options.readTimeoutMs, dht: options.dht, ...options.serverNetwork?.(i) } }));
     }
     // And keeps the ones started after it, as one bootstrap list shared by the cluster
     // would: a server follows the change log only of servers it was configured with
