@@ -134,13 +134,16 @@ describe('the memory budget', () => {
     expect(weight(server)).toBe(3 * w);
   });
 
-  it('a budget smaller than one soul unloads even the soul used last before the run', async () => {
+  it('a budget smaller than one soul unloads even the soul used last before the run, from the engine', async () => {
     const w = await soulWeight();
     const server = await openReplica(new HookedStore(), { memoryBudget: w / 2 });
     await (await peerOf(server))(soul(0));
     await settled(server);
     expect(resident(server)).toBe(0);
     expect(weight(server)).toBe(0);
+    // It left the engine, not only the count: released from the store, it is nowhere.
+    expect(await server.release([soul(0)])).toEqual([soul(0)]);
+    expect(await server.holds(soul(0))).toBe(false);
   });
 
   it('never unloads a soul with an unacknowledged local write, nor one used while the run decides', async () => {
