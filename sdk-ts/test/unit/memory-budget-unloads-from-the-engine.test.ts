@@ -228,4 +228,17 @@ describe('a memory budget run that fails', () => {
     await settled(server);
     expect(weight(server)).toBeLessThanOrEqual(1.5 * w);
   });
+
+  it('is not reported when the database is closing', async () => {
+    const w = await soulWeight();
+    const store = new HookedStore();
+    const server = await openReplica(store, { memoryBudget: 1.5 * w });
+    store.failOutboxScans = new Error('the outbox cannot be read');
+    const write = await peerOf(server);
+    await write(soul(0));
+    await write(soul(1)); // over the budget: a run starts after this macrotask …
+    await server.close(); // … by when the database is closing: its outbox refuses to be read
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(uncaught).toEqual([]);
+  });
 });

@@ -48,6 +48,14 @@ describe('release', () => {
     expect(await replica.release([])).toEqual([]);
   });
 
+  it('a soul that was only read (in memory, no property, nothing stored) is released too', async () => {
+    const replica = await openReplica(new HookedStore());
+    expect(await replica.read(() => replica.readNode('seen'))).toBeNull();
+    expect(replica.cacheReport().residentNodes).toBe(1);
+    expect(await replica.release(['seen'])).toEqual(['seen']);
+    expect(replica.cacheReport().residentNodes).toBe(0);
+  });
+
   it('a record written while the release reads the store goes with its soul', async () => {
     const store = new HookedStore();
     const replica = await openReplica(store);
