@@ -19,11 +19,21 @@ import { StoredSoulFilter } from '../../src/persistence/stored-soul-filter.js';
 class ScanLog extends MemoryStore {
   readonly scanned: string[] = [];
   failing: string | undefined;
+  /** Scans of these souls wait for their promise (a slow read). */
+  readonly held = new Map<string, Promise<void>>();
+  /** Every scan waits for a macrotask first, as a store doing I/O does. */
+  slow = false;
   override entries(range?: RangeOptions): AsyncIterable<StorageEntry> {
     const soul = soulOfPropertyKey(range!.prefix!).soul;
     this.scanned.push(soul);
     if (soul === this.failing) return (async function* () { throw new Error(`cannot read ${soul}`); })();
-    return super.entries(range);
+    const entries = super.entries(range);
+    const wait = this.held.get(soul) ?? (this.slow ? new Promise<void>((resolve) => setImmediate(resolve)) : undefined);
+    if (wait === undefined) return entries;
+    return (async function* () {
+      await wait;
+      yield* entries;
+    })();
   }
 }
 
@@ -74,6 +84,23 @@ describe('resident souls', () => {
     expect(restores).toContainEqual([1, 2]);
     expect(restores).toContainEqual([3]);
     expect(souls.has('a') && souls.has('b')).toBe(true);
+  });
+
+  it('a load waits for every soul it needs, whichever load brings each in; of resident souls only, it resolves at once', async () => {
+    const { store, souls } = await setUp();
+    let release!: () => void;
+    store.held.set('b', new Promise<void>((resolve) => (release = resolve)));
+    const a = souls.load(['a']);
+    const b = souls.load(['b']); // slow
+    let done = false;
+    const both = souls.load(['a', 'b']).then(() => (done = true));
+    await a;
+    for (let i = 0; i < 5; i++) await tick();
+    expect(done).toBe(false);
+    release();
+    await Promise.all([b, both]);
+    expect(souls.has('b')).toBe(true);
+    await expect(souls.load(['a', 'b'])).resolves.toBeUndefined();
   });
 
   it('a soul not resident has no prefix: changing it is a bug, and says so', async () => {
@@ -137,8 +164,9 @@ describe('resident souls', () => {
     expect(souls.size).toBe(2);
   });
 
-  it('settle() resolves once every load under way is done, later ones included', async () => {
-    const { souls } = await setUp();
+  it('settle() resolves once every load under way is done, later ones included, on a store that does I/O', async () => {
+    const { store, souls } = await setUp();
+    store.slow = true; // settle() must yield to the event loop, not spin on microtasks
     const first = souls.load(['a']);
     const settled = souls.settle();
     const second = souls.load(['b']);
