@@ -232,13 +232,16 @@ export class ReplicaBacking {
     if (budget === undefined || budget.bytes <= this.#unloadThreshold || this.#unloading !== undefined) return;
     // After the operation that called this has finished (its outbox entry added, its
     // listeners told), so the run's snapshot of what is protected includes it.
+    let failed = false;
     const run = new Promise<void>((started) => afterMicrotasks(started)).then(() => this.#unloadRun(budget)).catch((error: unknown) => {
+      failed = true;
       if (this.#host.usable()) reportListenerError(error);
     });
     this.#unloading = run.finally(() => {
       this.#unloading = undefined;
-      // Loads or writes during the run may have pushed the weight over again.
-      if (this.#host.usable()) this.#maybeUnload();
+      // Loads or writes during the run may have pushed the weight over again. Not after a
+      // failed run: the weight is still over, and it would fail again at once, every macrotask.
+      if (!failed && this.#host.usable()) this.#maybeUnload();
     });
   }
 
