@@ -13,6 +13,10 @@
  *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
  *   FEED since           → feed-server.ts (servers only)
  *
+ * What makes the replica work (a PUT's merge and commit, a GET's read) takes its turn in
+ * a fair queue between peers (fair-queue.ts), so a flood cannot line up ahead of a light
+ * peer's request.
+ *
  * A NODE, like everything this peer sends, carries only what is durable here
  * (durability.ts); an ACK is sent once the PUT's batch is (`receive` resolves then).
  *
@@ -23,6 +27,7 @@ import type { ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { ReplicationLevel, WireMessage } from '../wire/messages.js';
 import type { DurabilityBarrier } from './durability.js';
+import { FairQueue } from './fair-queue.js';
 import type { FeedServer } from './feed-server.js';
 import { partLimits } from './node-parts.js';
 import type { Publisher } from './publisher.js';
@@ -40,6 +45,14 @@ export interface ResponderHooks {
   readonly replicate?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
 }
 
+/**
+ * Peers' requests in the replica at once (fair-queue.ts): few, so a light peer waits for
+ * little; more than one, so a PUT's merge overlaps another's commit.
+ */
+const REPLICA_CONCURRENCY = 4;
+/** What a read weighs in the fair queue, against a PUT's bytes. */
+const READ_COST = 512;
+
 export type ReplicaForResponder = Pick<ReplicaForNetwork, 'nodeFrame' | 'nodeFramePart' | 'receive' | 'limits'>;
 
 export class Responder {
@@ -50,6 +63,7 @@ export class Responder {
   readonly #durability: DurabilityBarrier;
 
   readonly #hooks: Required<ResponderHooks>;
+  readonly #fair = new FairQueue(REPLICA_CONCURRENCY);
 
   constructor(replica: ReplicaForResponder, counters: CounterSet, publisher: Publisher, feeds: FeedServer, durability: DurabilityBarrier, hooks: ResponderHooks = {}) {
     this.#hooks = {
@@ -69,7 +83,7 @@ export class Responder {
     switch (message.type) {
       case 'get': {
         await this.#hooks.beforeRead(session, message.soul, message.keys.length === 0 ? undefined : message.keys, message.level);
-        const frame = await this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys);
+        const frame = await this.#fair.run(session.peerId, READ_COST, () => this.#replica.nodeFrame(message.soul, message.keys.length === 0 ? undefined : message.keys));
         if (frame.length !== 0) await this.#durability.durable();
         return { type: 'node', id: message.id, frame };
       }
@@ -77,7 +91,7 @@ export class Responder {
         // The whole node is asked of the owners once, at the first part.
         if (message.after === '') await this.#hooks.beforeRead(session, message.soul, undefined, message.level);
         const limits = partLimits(session.remoteMaxMessageBytes, this.#replica.limits?.maxKeyBytes);
-        const part = await this.#replica.nodeFramePart(message.soul, message.after === '' ? undefined : message.after, limits);
+        const part = await this.#fair.run(session.peerId, READ_COST, () => this.#replica.nodeFramePart(message.soul, message.after === '' ? undefined : message.after, limits));
         if (part.frame.length !== 0) await this.#durability.durable();
         // Each property too large for one message is a refusal of its own; the rest still travels.
         for (let i = 0; i < part.skipped.length; i++) this.#counters.reject('wire/too-large');
@@ -86,7 +100,7 @@ export class Responder {
       case 'put': {
         // Quotas and the server's gate, before the engine sees the frame: a refusal applies nothing.
         this.#hooks.admit(session, message.frame);
-        const result = await this.#replica.receive(message.frame);
+        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame));
         this.#counters.peerBatch(result);
         return {
           type: 'ack',
@@ -96,7 +110,7 @@ export class Responder {
       }
       case 'put-at': {
         this.#hooks.admit(session, message.frame);
-        const result = await this.#replica.receive(message.frame);
+        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame));
         this.#counters.peerBatch(result);
         // Durable here: now the owners (network/dht/replicate.ts).
         const { reached, owners } = await this.#hooks.replicate(message.frame, message.level);
