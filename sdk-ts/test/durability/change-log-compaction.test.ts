@@ -7,20 +7,20 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as engineModule from '../../src/engine/load-node.js';
 import { CHANGE_LOG_PREFIX, changeLogSeqOf } from '../../src/persistence/layout.js';
-import { LocalReplica } from '../../src/replica/replica.js';
+import type { LocalReplica } from '../../src/replica/replica.js';
 import { LevelStore } from '../../src/storage/leveldb.js';
 import { COMPACT_STEP_PROPERTIES, decodeEntry } from '../../src/persistence/change-log.js';
 import type { StorageAdapter, StorageOperation } from '../../src/storage/adapter.js';
 import { DelegatingStore } from '../storage/delegating-store.js';
+import { openReplica, put } from '../unit/replica-helpers.js';
 
 const MIB = 1024 * 1024;
 const dirs: string[] = [];
-const open: LocalReplica[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((replica) => replica.close().catch(() => {})));
+// After every test's replicas are closed (replica-helpers closes them after each test).
+afterAll(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -30,25 +30,9 @@ async function directory(): Promise<string> {
   return dir;
 }
 
-async function server(store: StorageAdapter): Promise<LocalReplica> {
-  const replica = await LocalReplica.open({
-    engineModule,
-    engineConfig: {},
-    now: Date.now,
-    store,
-    signal: undefined,
-    importIdentity: () => {
-      throw new Error('no identities here');
-    },
-    changeLog: true,
-  });
-  open.push(replica);
-  return replica;
-}
-
-/** A write of `soul.key = value` through the replica, as `put` makes it. */
-function put(replica: LocalReplica, soul: string, key: string, value: unknown): Promise<unknown> {
-  return replica.write(() => [soul, key, value], undefined);
+/** A server's replica (with a change log) on `store`, closed after the test. */
+function server(store: StorageAdapter): Promise<LocalReplica> {
+  return openReplica(store, { changeLog: true });
 }
 
 async function logRecords(store: StorageAdapter): Promise<Array<{ seq: number; value: Uint8Array }>> {

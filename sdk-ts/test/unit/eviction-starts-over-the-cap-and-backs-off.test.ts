@@ -10,8 +10,9 @@
  * run on every write, or a backoff that never ends, passes there (StrykerJS survivors in
  * eviction.ts). A run is counted by its scan of the "A" records.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evictionHarness, soul, until, writeSouls, type Harness } from './eviction-helpers.js';
+import { catchUncaught } from './helpers.js';
 
 /** Writes s<i> (100 bytes, after every soul so far) and waits for the run it may start. */
 async function writeOne(h: Harness, i: number, bytes = 100): Promise<void> {
@@ -84,21 +85,8 @@ describe('a run that cannot get under the cap backs off', () => {
 });
 
 describe('a background run that fails', () => {
-  let uncaught: unknown[] = [];
-  let saved: NodeJS.UncaughtExceptionListener[] = [];
-  const onUncaught = (error: unknown): void => void uncaught.push(error);
-  // The error is rethrown in a microtask of its own (reportListenerError): Node reports it
-  // as an uncaught exception. vitest's own listener is set aside meanwhile.
-  beforeEach(() => {
-    uncaught = [];
-    saved = process.listeners('uncaughtException');
-    process.removeAllListeners('uncaughtException');
-    process.on('uncaughtException', onUncaught);
-  });
-  afterEach(() => {
-    process.off('uncaughtException', onUncaught);
-    for (const listener of saved) process.on('uncaughtException', listener);
-  });
+  // The error is rethrown in a microtask of its own (reportListenerError): Node reports it as uncaught.
+  const uncaught = catchUncaught();
 
   it('is reported as uncaught, with its error, once however many changes asked for it', async () => {
     const h = await evictionHarness(1000);

@@ -1,5 +1,5 @@
 /** Shared helpers for the unit tests. */
-import { afterEach } from 'vitest';
+import { afterEach, beforeEach } from 'vitest';
 import { MemoryStore, RustDHT, type OpenOptions } from '../../src/node.js';
 
 const opened: RustDHT[] = [];
@@ -34,4 +34,27 @@ export function recorder<A extends unknown[]>(): { calls: A[]; fn: (...args: A) 
 export function valueRecorder<V>(): { calls: Array<[V]>; fn: (value: V) => void } {
   const calls: Array<[V]> = [];
   return { calls, fn: (value: V) => void calls.push([value]) };
+}
+
+/**
+ * Errors Node reports as uncaught while each test of the calling `describe` runs (a
+ * listener error is rethrown in a microtask of its own: util/listeners.ts). vitest's own
+ * listeners are set aside meanwhile and put back after. The array is emptied before
+ * each test.
+ */
+export function catchUncaught(): unknown[] {
+  const uncaught: unknown[] = [];
+  let saved: NodeJS.UncaughtExceptionListener[] = [];
+  const onUncaught = (error: unknown): void => void uncaught.push(error);
+  beforeEach(() => {
+    uncaught.length = 0;
+    saved = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', onUncaught);
+  });
+  afterEach(() => {
+    process.off('uncaughtException', onUncaught);
+    for (const listener of saved) process.on('uncaughtException', listener);
+  });
+  return uncaught;
 }

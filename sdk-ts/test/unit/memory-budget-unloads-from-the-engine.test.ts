@@ -12,9 +12,10 @@
  * Why: memory-budget.test.ts checks the whole database on LevelDB loosely (under the
  * budget in the end); StrykerJS survivors in replica-backing.ts showed these were unchecked.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RangeOptions, StorageEntry } from '../../src/node.js';
 import type { LocalReplica } from '../../src/replica/replica.js';
+import { catchUncaught } from './helpers.js';
 import { acknowledgeAll, openReplica, put } from './replica-helpers.js';
 import { ReusableStore } from './store-helpers.js';
 
@@ -193,19 +194,8 @@ describe('the memory budget', () => {
 });
 
 describe('a memory budget run that fails', () => {
-  let uncaught: unknown[] = [];
-  let saved: NodeJS.UncaughtExceptionListener[] = [];
-  const onUncaught = (error: unknown): void => void uncaught.push(error);
-  beforeEach(() => {
-    uncaught = [];
-    saved = process.listeners('uncaughtException');
-    process.removeAllListeners('uncaughtException');
-    process.on('uncaughtException', onUncaught);
-  });
-  afterEach(() => {
-    process.off('uncaughtException', onUncaught);
-    for (const listener of saved) process.on('uncaughtException', listener);
-  });
+  // The error is rethrown in a microtask of its own (reportListenerError): Node reports it as uncaught.
+  const uncaught = catchUncaught();
 
   it('is reported as uncaught, once: the next run waits for the next change (no retry every macrotask)', async () => {
     const w = await soulWeight();
