@@ -33,6 +33,8 @@ export const DEFAULTS = {
   peerWriteRate: 4 * 1024 * 1024,
   totalWriteRate: 32 * 1024 * 1024,
   replicas: 3,
+  /** Souls a server holds for owners that have not taken them yet (network.dht.maxHints). */
+  maxHints: 100_000,
   /** Loopback: /metrics and /health reveal topology; exposing them is an explicit choice. */
   httpHost: '127.0.0.1',
   logLevel: 'info' as LogLevel,
@@ -69,6 +71,8 @@ export interface ServeOptions {
   readonly replicas: number;
   /** Only these peer ids may be members (--trusted-member; empty: any server with a valid record). */
   readonly trustedMembers: readonly string[];
+  /** Souls held for owners that have not taken them, at most (--max-hints). */
+  readonly maxHints: number;
   /** Addresses announced to the other members instead of the listening ones (--announce). */
   readonly announce: readonly string[];
 }
@@ -141,6 +145,7 @@ export const OPTIONS = {
     'total-write-rate': { type: 'string' },
     replicas: { type: 'string' },
     'trusted-member': { type: 'string', multiple: true },
+    'max-hints': { type: 'string' },
     announce: { type: 'string', multiple: true },
     ...HELP_OPTION,
   },
@@ -251,6 +256,9 @@ Options:
                         --bootstrap server (signed member records, gossiped)
   --trusted-member ID   only servers with these peer ids may be members (own data);
                         repeat for each (default: any server with a valid signed record)
+  --max-hints N         souls this server may hold for owners that have not taken them
+                        yet (hinted hand-off; default: ${DEFAULTS.maxHints}); past it, clients'
+                        writes of souls it does not own are refused for now (quota/hints)
   --announce ADDR       multiaddr the other servers dial this one at, instead of the
                         listening addresses (behind NAT or a proxy); repeat for several
   -h, --help            show this help
@@ -505,6 +513,7 @@ function parseServe(args: readonly string[]): ServeOptions {
     totalWriteRate: values['total-write-rate'] === undefined ? DEFAULTS.totalWriteRate : byteSize('total-write-rate', values['total-write-rate'], 'serve', 1024),
     replicas: values.replicas === undefined ? DEFAULTS.replicas : integer('replicas', values.replicas, 1, 64, 'serve'),
     trustedMembers: values['trusted-member'] ?? [],
+    maxHints: values['max-hints'] === undefined ? DEFAULTS.maxHints : integer('max-hints', values['max-hints'], 1, 1_000_000_000, 'serve'),
     announce: multiaddrs('--announce', values.announce ?? [], 'serve'),
   };
 }

@@ -155,6 +155,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
         dht: {
           replicas: options.replicas,
           trustedMembers: options.trustedMembers.length === 0 ? undefined : options.trustedMembers,
+          maxHints: options.maxHints,
           announce: options.announce.length === 0 ? undefined : options.announce,
         },
       },

@@ -86,6 +86,7 @@ describe('rustdht serve: options', () => {
       totalWriteRate: 32 * 1024 * 1024,
       replicas: 3,
       trustedMembers: [],
+      maxHints: 100_000,
       announce: [],
     });
   });
@@ -111,6 +112,7 @@ describe('rustdht serve: options', () => {
       '--replicas', '5',
       '--trusted-member', '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN',
       '--trusted-member=12D3KooWDPJFDEAtLBgrABdvV9HCyBjqVzK6ehsSvxTJsN9GADda',
+      '--max-hints', '5000',
       '--announce', '/dns4/a.example.com/tcp/7401',
     ]);
     expect(parsed).toEqual({
@@ -131,6 +133,7 @@ describe('rustdht serve: options', () => {
       totalWriteRate: 4 * 1024 ** 2,
       replicas: 5,
       trustedMembers: ['12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', '12D3KooWDPJFDEAtLBgrABdvV9HCyBjqVzK6ehsSvxTJsN9GADda'],
+      maxHints: 5000,
       announce: ['/dns4/a.example.com/tcp/7401'],
     });
   });
@@ -140,6 +143,11 @@ describe('rustdht serve: options', () => {
     expect(options('serve', ['--memory-budget', '2gb'])).toMatchObject({ memoryBudgetBytes: 2 * 1024 ** 3 });
     expect(options('serve', ['--memory-budget', '1048576'])).toMatchObject({ memoryBudgetBytes: 1024 ** 2 });
     for (const bad of ['lots', '12', '1TiB', '0.5MiB', '']) expect(() => options('serve', ['--memory-budget', bad]), bad).toThrow(/--memory-budget takes a size/);
+  });
+
+  it('--max-hints takes a whole number from 1', () => {
+    expect(options('serve', ['--max-hints', '1'])).toMatchObject({ maxHints: 1 });
+    for (const bad of ['0', 'many', '1.5', '', '1000000001']) expect(() => options('serve', ['--max-hints', bad]), bad).toThrow(/--max-hints takes a whole number from 1 to 1000000000/);
   });
 
   it('--quiet raises the log level to warn but keeps error', () => {
