@@ -109,4 +109,73 @@ describe('FairQueue', () => {
     next.finish();
     expect(await after).toBe('next');
   });
+
+  it('a peer idle while the virtual time moved on starts at it: behind a peer that asked earlier at the same time', async () => {
+    const queue = new FairQueue(1);
+    const started: string[] = [];
+    const f0 = gate(started, 'f0');
+    const l0 = gate(started, 'l0');
+    const f1 = gate(started, 'f1');
+    const runs = [queue.run('f', 10_000, f0.work), queue.run('l', 5_000, l0.work), queue.run('f', 10_000, f1.work)];
+    await settle();
+    f0.finish();
+    await settle();
+    l0.finish();
+    await settle();
+    // f1 runs: the virtual time is its start tag, 10,000 (later than l's finish, 5,000).
+    expect(started).toEqual(['f0', 'l0', 'f1']);
+    const l1 = gate(started, 'l1');
+    const n0 = gate(started, 'n0');
+    runs.push(queue.run('l', 100, l1.work), queue.run('n', 100, n0.work));
+    f1.finish();
+    await settle();
+    // Both start at 10,000; l asked first. (Had the virtual time stayed at l0's start, the
+    // new peer n would start at 0 and pass l.)
+    expect(started).toEqual(['f0', 'l0', 'f1', 'l1']);
+    l1.finish();
+    await settle();
+    n0.finish();
+    await Promise.all(runs);
+    expect(started).toEqual(['f0', 'l0', 'f1', 'l1', 'n0']);
+  });
+
+  it('after the queue drained, a new request runs at once', async () => {
+    const queue = new FairQueue(1);
+    const started: string[] = [];
+    const first = gate(started, 'first');
+    const second = gate(started, 'second');
+    const runs = [queue.run('a', 10, first.work), queue.run('b', 10, second.work)];
+    await settle();
+    first.finish();
+    await settle();
+    second.finish();
+    await Promise.all(runs);
+    expect(queue.waiting).toBe(0);
+    expect(await queue.run('c', 10, async () => 'at once')).toBe('at once');
+  });
+
+  it('remembers at most 10,000 peers, forgetting the least recently active: a forgotten peer starts afresh', async () => {
+    const queue = new FairQueue(1);
+    const started: string[] = [];
+    const blocker = gate(started, 'blocker');
+    const runs: Array<Promise<unknown>> = [queue.run('blocker', 1, blocker.work)];
+    const instant = (name: string) => async () => void started.push(name);
+    // heavy asks for a lot early, then again after 9,000 others: it is among the recently active.
+    runs.push(queue.run('heavy', 1_000_000, instant('h0')));
+    for (let i = 0; i < 9_000; i++) runs.push(queue.run(`p${i}`, 1, instant(`p${i}`)));
+    runs.push(queue.run('heavy', 1, instant('h1')));
+    // ... then 1,000 more peers: past 10,000 the oldest half (blocker, p0…p4999) is forgotten.
+    for (let i = 9_000; i < 10_000; i++) runs.push(queue.run(`p${i}`, 1, instant(`p${i}`)));
+    runs.push(queue.run('heavy', 1, instant('h2')));
+    runs.push(queue.run('p0', 1, instant('p0-again')));
+    runs.push(queue.run('probe', 1, instant('probe')));
+    blocker.finish();
+    await Promise.all(runs);
+    const at = (name: string): number => started.indexOf(name);
+    // p0 was forgotten: it starts at the virtual time like the new probe, and asked first.
+    expect(at('p0-again')).toBeLessThan(at('probe'));
+    // heavy was remembered: its next request starts after its 1,000,000-byte one.
+    expect(at('probe')).toBeLessThan(at('h2'));
+  });
 });
+
