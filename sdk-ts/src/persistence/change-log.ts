@@ -54,17 +54,16 @@ export type JoinFrames = (frames: Uint8Array[], maxUpdates: number) => [Uint8Arr
 
 /** Entries appended since the last compaction pass before the next one starts. */
 export const COMPACT_AFTER_ENTRIES = 256;
-/** Entries one compaction step reads at most (and one commit carries the result of)... */
-const COMPACT_CHUNK = 1024;
 /**
- * ...and properties: an entry names every property its batch changed (up to a PUT's
- * 10,000 updates), so 1,024 entries of a busy server's joined PUTs named ~400,000
- * properties — one step then held a Map, a store read and an operation of each in
- * memory at once (~1 GiB of V8 heap under two fast writers) and committed them in one
- * batch that every foreground commit queued behind. A step stops after the entry
- * that reaches this many (one entry always fits, however large). Small, because a
- * step issues its index reads in one go: at 8,192 that blocked the event loop for
- * ~240 ms on a loaded 2-core machine (a CPU profile of the soak's server).
+ * Properties one compaction step takes (and one commit carries the result of): it reads
+ * entries until they name this many (one entry always fits, however large); an entry
+ * names at least one, so this also bounds the entries read. An entry names every
+ * property its batch changed (up to a PUT's 10,000 updates): a bound of 1,024 *entries*
+ * let a busy server's step name ~400,000 properties — a Map, a store read and an
+ * operation of each in memory at once (~1 GiB of V8 heap under two fast writers),
+ * committed in one batch every foreground commit queued behind. Small, because a step
+ * issues its index reads in one go: at 8,192 that blocked the event loop for ~240 ms on
+ * a loaded 2-core machine (a CPU profile of the soak's server).
  */
 export const COMPACT_STEP_PROPERTIES = 1024;
 /** First byte of an entry of this layout (layout 1 entries were frames, starting with "RD"). */
@@ -158,21 +157,20 @@ export class ChangeLog {
   }
 
   /**
-   * One step: the stored entries after the mark (at most COMPACT_CHUNK, fewer when they
-   * name COMPACT_STEP_PROPERTIES), each property removed from every older entry that
-   * logged it, the index and the mark moved on, all in one commit. Returns false when
-   * there was nothing to do.
+   * One step: the stored entries after the mark, up to COMPACT_STEP_PROPERTIES named
+   * properties, each property removed from every older entry that logged it, the index
+   * and the mark moved on, all in one commit. Returns false when there was nothing to do.
    */
   async #compactStep(): Promise<boolean> {
     const store = this.#store;
     const chunk: Array<{ seq: number; properties: Uint8Array[] }> = [];
     let properties = 0;
-    for await (const { key, value } of store.entries({ gte: changeLogKey(this.#mark + 1), lt: changeLogKey(2 ** 53 - 1), limit: COMPACT_CHUNK })) {
+    for await (const { key, value } of store.entries({ gte: changeLogKey(this.#mark + 1), lt: changeLogKey(2 ** 53 - 1), limit: COMPACT_STEP_PROPERTIES })) {
       chunk.push({ seq: changeLogSeqOf(key), properties: decodeEntry(value) });
       properties += chunk[chunk.length - 1]!.properties.length;
       if (properties >= COMPACT_STEP_PROPERTIES) break;
     }
-    const full = chunk.length === COMPACT_CHUNK || properties >= COMPACT_STEP_PROPERTIES;
+    const full = chunk.length === COMPACT_STEP_PROPERTIES || properties >= COMPACT_STEP_PROPERTIES;
     if (chunk.length === 0 || this.#closed) return false;
     // The latest seq of each property within the chunk.
     const latest = new Map<string, { seq: number; key: Uint8Array }>();
