@@ -14,6 +14,7 @@ import type { IdentityKeeper } from '../replica/identity-keeper.js';
 import type { Outbox, OutboxEntry } from '../replica/outbox.js';
 import { Ref } from './ref.js';
 import { DatabaseStorage } from './database-storage.js';
+import { replicaForNetwork } from './replica-for-network.js';
 import { LocalReplica, type ChangesListener, type EngineConfig, type ReceiveResult } from '../replica/replica.js';
 import type { StorageAdapter } from '../storage/adapter.js';
 import type { ReadValue } from './values.js';
@@ -161,7 +162,7 @@ async function startNetwork(platform: NetworkPlatform | undefined, replica: Loca
   const { Network } = await import('../network/peer-network.js');
   const node = await platform.createNode(options);
   try {
-    return await Network.start(node, replica, options);
+    return await Network.start(node, replicaForNetwork(replica), options);
   } catch (error) {
     await node.stop();
     throw error;

@@ -151,10 +151,10 @@ export class Ref<T = ReadValue> implements Linkable {
       const level = options?.durability ?? 'local';
       if (level === 'local') return replica.write(() => Flattener.put(replica, path, value), signer);
       let queued = false;
-      let wait: ReturnType<typeof replica.expectReplication>;
+      let wait: ReturnType<typeof replica.hooks.expectReplication>;
       const written = replica.write(() => Flattener.put(replica, path, value), signer, (id) => {
         queued = true;
-        wait = replica.expectReplication(id, level);
+        wait = replica.hooks.expectReplication(id, level);
       });
       return written.then(async (counts) => {
         // A put that changed nothing has nothing new for the servers to confirm.
@@ -187,7 +187,7 @@ export class Ref<T = ReadValue> implements Linkable {
     const replica = this.#replica;
     const path = this.#path;
     checkConsistency(options.consistency);
-    if (options.local !== true) await replica.readThrough(path, options.signal, options.consistency);
+    if (options.local !== true) await replica.hooks.readThrough(path, options.signal, options.consistency);
     return (await replica.read(() => readResolved(replica, resolve(replica, path)))) as T | undefined;
   }
 
@@ -232,7 +232,7 @@ export class Ref<T = ReadValue> implements Linkable {
     const replica = this.#replica;
     const { root, keys } = this.#path;
     checkConsistency(options.consistency);
-    if (options.local !== true) await replica.readThrough(this.#path, options.signal, options.consistency);
+    if (options.local !== true) await replica.hooks.readThrough(this.#path, options.signal, options.consistency);
     return replica.read((): NodeMeta | PropertyMeta | undefined => {
       if (keys.length === 0) {
         const node = replica.readNode(root);

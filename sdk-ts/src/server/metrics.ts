@@ -97,7 +97,7 @@ const MAX_RTT_SERIES = 100;
 /** Why a server holds a soul (network/dht/census.ts). */
 const SOUL_ROLES = ['owned', 'cached', 'hinted'] as const;
 /**
- * Owner reads wait at most a second (peer-network.ts OWNER_READ_TIMEOUT_MS): buckets from
+ * Owner reads wait at most a second (serving/serving.ts OWNER_READ_TIMEOUT_MS): buckets from
  * a loopback round trip to that bound, so a read that timed out lands in le="1" or above.
  */
 const OWNER_READ_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];

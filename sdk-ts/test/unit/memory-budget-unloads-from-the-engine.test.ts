@@ -143,8 +143,8 @@ describe('the memory budget', () => {
     expect(resident(server)).toBe(0);
     expect(weight(server)).toBe(0);
     // It left the engine, not only the count: released from the store, it is nowhere.
-    expect(await server.release([soul(0)])).toEqual([soul(0)]);
-    expect(await server.holds(soul(0))).toBe(false);
+    expect(await server.stored.release([soul(0)])).toEqual([soul(0)]);
+    expect(await server.stored.holds(soul(0))).toBe(false);
   });
 
   it('never unloads a soul with an unacknowledged local write, nor one used while the run decides', async () => {

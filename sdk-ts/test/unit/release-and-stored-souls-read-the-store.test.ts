@@ -38,21 +38,21 @@ describe('release', () => {
     await put(replica, 'c', 'x', 4);
     await acknowledgeAll(replica);
     expect(replica.cacheReport().residentNodes).toBe(3);
-    expect(await replica.release(['a', 'b'])).toEqual(['a', 'b']);
+    expect(await replica.stored.release(['a', 'b'])).toEqual(['a', 'b']);
     expect(await listStored(replica)).toEqual(['c']);
     expect(replica.cacheReport().residentNodes).toBe(1);
     // Neither the engine nor the store has them any more.
-    expect(await replica.holds('a')).toBe(false);
-    expect(await replica.holds('b')).toBe(false);
-    expect(await replica.holds('c')).toBe(true);
-    expect(await replica.release([])).toEqual([]);
+    expect(await replica.stored.holds('a')).toBe(false);
+    expect(await replica.stored.holds('b')).toBe(false);
+    expect(await replica.stored.holds('c')).toBe(true);
+    expect(await replica.stored.release([])).toEqual([]);
   });
 
   it('a soul that was only read (in memory, no property, nothing stored) is released too', async () => {
     const replica = await openReplica(new HookedStore());
     expect(await replica.read(() => replica.readNode('seen'))).toBeNull();
     expect(replica.cacheReport().residentNodes).toBe(1);
-    expect(await replica.release(['seen'])).toEqual(['seen']);
+    expect(await replica.stored.release(['seen'])).toEqual(['seen']);
     expect(replica.cacheReport().residentNodes).toBe(0);
   });
 
@@ -66,11 +66,11 @@ describe('release', () => {
     store.onScan = (soul) => {
       if (soul === 'a' && late === undefined) late = put(replica, 'a', 'late', 3);
     };
-    expect(await replica.release(['a'])).toEqual(['a']);
+    expect(await replica.stored.release(['a'])).toEqual(['a']);
     await late;
     await replica.flush();
     expect(await listStored(replica)).toEqual(['b']);
-    expect((await replica.soulRecords(['a']))[0]).toEqual([]);
+    expect((await replica.stored.soulRecords(['a']))[0]).toEqual([]);
   });
 
   it('souls with writes still in the outbox, and souls `keep` keeps, stay', async () => {
@@ -80,7 +80,7 @@ describe('release', () => {
     await put(replica, 'r', 'x', 2);
     await acknowledgeAll(replica);
     await put(replica, 'p', 'x', 3); // not acknowledged
-    expect(await replica.release(['p', 'k', 'r'], (soul) => soul === 'k')).toEqual(['r']);
+    expect(await replica.stored.release(['p', 'k', 'r'], (soul) => soul === 'k')).toEqual(['r']);
     expect(await listStored(replica)).toEqual(['k', 'p']);
     expect(replica.cacheReport().residentNodes).toBe(2);
   });
@@ -94,7 +94,7 @@ describe('release', () => {
     store.onScan = (soul) => {
       if (soul === 'a') closing ??= replica.close();
     };
-    expect(await replica.release(['a'])).toEqual([]);
+    expect(await replica.stored.release(['a'])).toEqual([]);
     await closing;
     const reopened = await openReplica(store);
     expect(await listStored(reopened)).toEqual(['a']);
@@ -105,7 +105,7 @@ describe('release', () => {
     const replica = await openReplica(store, { cacheMaxBytes: 1_000_000 });
     await put(replica, 'a', 'x', 1);
     await acknowledgeAll(replica);
-    expect(await replica.release(['a'])).toEqual([]);
+    expect(await replica.stored.release(['a'])).toEqual([]);
     expect(await listStored(replica)).toEqual(['a']);
   });
 });
@@ -133,7 +133,7 @@ describe('what the store holds, soul by soul', () => {
     await put(replica, 'a', 'x', 1);
     await put(replica, 'a', 'y', 2);
     await put(replica, 'b', 'x', 3);
-    const [a, b, none] = await replica.soulRecords(['a', 'b', 'none']);
+    const [a, b, none] = await replica.stored.soulRecords(['a', 'b', 'none']);
     expect([a!.length, b!.length, none]).toEqual([2, 1, []]);
     expect(a!.every((record) => record instanceof Uint8Array && record.length > 0)).toBe(true);
   });
@@ -145,8 +145,8 @@ describe('what the store holds, soul by soul', () => {
     await writer.close();
     const replica = await openReplica(store);
     expect(replica.cacheReport().residentNodes).toBe(0);
-    expect(await replica.holds('a')).toBe(true);
-    expect(await replica.holds('none')).toBe(false);
+    expect(await replica.stored.holds('a')).toBe(true);
+    expect(await replica.stored.holds('none')).toBe(false);
   });
 
   it('with the stored-soul filter: a soul the store cannot hold costs no read; stored souls are still read', async () => {
@@ -158,16 +158,16 @@ describe('what the store holds, soul by soul', () => {
     // Until its background scan is done the filter says "maybe": wait for it.
     for (let i = 0; i < 1000; i++) {
       store.scans.length = 0;
-      await replica.soulRecords(['none']);
+      await replica.stored.soulRecords(['none']);
       if (store.scans.length === 0) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
     store.scans.length = 0;
-    expect(await replica.holds('none')).toBe(false);
-    expect(await replica.soulRecords(['none', 'other'])).toEqual([[], []]);
+    expect(await replica.stored.holds('none')).toBe(false);
+    expect(await replica.stored.soulRecords(['none', 'other'])).toEqual([[], []]);
     expect(store.scans).toEqual([]);
-    expect(await replica.holds('a')).toBe(true);
-    const [records] = await replica.soulRecords(['a']);
+    expect(await replica.stored.holds('a')).toBe(true);
+    const [records] = await replica.stored.soulRecords(['a']);
     expect(records!.length).toBe(1);
     expect(store.scans).toEqual(['a', 'a']);
   });

@@ -42,6 +42,6 @@ export async function acknowledgeAll(replica: LocalReplica): Promise<void> {
 /** Every soul the store holds records of, in key order. */
 export async function listStored(replica: LocalReplica, after?: string): Promise<string[]> {
   const souls: string[] = [];
-  for await (const soul of replica.storedSouls(after)) souls.push(soul);
+  for await (const soul of replica.stored.storedSouls(after)) souls.push(soul);
   return souls;
 }

@@ -43,7 +43,6 @@ import {
   DIGEST_SALT_BYTES,
   MAX_DIGEST_SOULS,
   MAX_DIGEST_SYMBOL_INDEX,
-  MAX_DIGEST_SYMBOLS,
   type DigestAnswer,
   type DigestAsk,
   type WireMessage,

@@ -3,7 +3,7 @@
  * (member-table.ts, membership.ts), who owns each soul (placement-view.ts), and what
  * each server's change log feeds each member (only the part it owns: `route`).
  *
- * The network (peer-network.ts) creates one on servers and hands it the slices of
+ * The network (network-parts.ts) creates one on servers and hands it the slices of
  * itself it needs (DhtHost); nothing here reaches into sessions or the database
  * otherwise.
  */

@@ -9,7 +9,7 @@
  *   the answer is MEMBERS with the records the other has newer), so a record reaches
  *   every server in O(log N) rounds and renewals need no push;
  * - it keeps every live member dialled (the dialler's backoff and redials), which makes
- *   each one a server *it chose* (peer-network.ts `#isServer`): the outbox, feeds and
+ *   each one a server *it chose* (peers/server-choice.ts): the outbox, feeds and
  *   reads work between members exactly as between configured servers;
  * - a member whose sessions all ended and did not come back within DOWN_GRACE_MS is
  *   marked down here (member-table.ts) and leaves placement until it signs a newer record;

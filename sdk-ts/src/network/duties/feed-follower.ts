@@ -78,7 +78,7 @@ class EntryQueue {
   }
 }
 
-/** Follows `session`'s peer's change log until the session ends. Only for a peer that is a server to us (peer-network.ts #isServer). */
+/** Follows `session`'s peer's change log until the session ends. Only for a peer that is a server to us (peers/server-choice.ts). */
 export async function followFeed(session: SyncSession, options: FeedFollowerOptions): Promise<void> {
   const { replica, counters, refused, requestFailed } = options;
   const cursorKey = feedCursorKey(session.peerId);

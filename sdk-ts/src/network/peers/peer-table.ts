@@ -13,7 +13,7 @@
  *
  * The role a peer says in its HELLO is what it *claims*: it is reported (PeerStatus.role),
  * but what this peer grants a server (our outbox, following its change log) is decided by
- * the network from its own configuration (peer-network.ts, `#isServer`).
+ * the network from its own configuration (server-choice.ts).
  */
 import type { SyncSession } from '../sync-session.js';
 import type { NetworkEvent, PeerRole, PeerStatus, Transport } from '../types.js';
