@@ -42,6 +42,18 @@ fn words(position: &Position) -> Words {
     [word(0), word(1), word(2), word(3)]
 }
 
+/// The number of leading zero bits of a 256-bit word array (256 for zero).
+fn leading_zeros(w: &Words) -> u32 {
+    let mut n = 0;
+    for word in w {
+        if *word != 0 {
+            return n + word.leading_zeros();
+        }
+        n += 64;
+    }
+    n
+}
+
 fn xor(a: &Words, b: &Words) -> Words {
     [a[0] ^ b[0], a[1] ^ b[1], a[2] ^ b[2], a[3] ^ b[3]]
 }
@@ -151,6 +163,38 @@ impl Placement {
             best.insert(at, (d, i as u32));
         }
         out.extend(best.iter().map(|(_, i)| *i));
+    }
+
+    /// The members `member` keeps a connection to in a network too large for every server
+    /// to keep one to every other: Kademlia's routing table over the member list. Members
+    /// fall into buckets by the length of the prefix their position shares with
+    /// `member`'s (the leading zero bits of the XOR); from each bucket the `per_bucket`
+    /// closest are kept, closest first within a bucket, buckets from the farthest half
+    /// of the key space to the nearest. Two properties matter: every member keeps its
+    /// nearest neighbours (the deepest buckets, where the soul ranges it shares with
+    /// other owners lie), and links into every farther region, so the graph of kept
+    /// connections is connected and gossip reaches every member in O(log N) rounds.
+    /// Empty for an index out of range.
+    pub fn neighbours(&self, member: usize, per_bucket: usize) -> Vec<u32> {
+        let Some(own) = self.members.get(member) else { return Vec::new() };
+        let mut buckets: BTreeMap<u32, Vec<(Words, u32)>> = BTreeMap::new();
+        for (i, other) in self.members.iter().enumerate() {
+            if i == member {
+                continue;
+            }
+            let d = xor(own, other);
+            let bucket = leading_zeros(&d);
+            let kept = buckets.entry(bucket).or_default();
+            if kept.len() == per_bucket {
+                if per_bucket == 0 || d >= kept[per_bucket - 1].0 {
+                    continue;
+                }
+                kept.pop();
+            }
+            let at = kept.partition_point(|(e, _)| *e <= d);
+            kept.insert(at, (d, i as u32));
+        }
+        buckets.into_values().flat_map(|kept| kept.into_iter().map(|(_, i)| i)).collect()
     }
 
     /// Splits a frame by owner, decoding it once: per member, a frame holding exactly the

@@ -626,6 +626,13 @@ impl Placement {
         Ok(self.inner.owners_of(&souls))
     }
 
+    /// The members (indices) member `member` keeps a connection to in a network too large
+    /// for a full mesh: the `perBucket` closest of each Kademlia bucket around it, farthest
+    /// bucket first (placement.rs `neighbours`). Empty for an index out of range.
+    pub fn neighbours(&self, member: u32, per_bucket: u32) -> Vec<u32> {
+        self.inner.neighbours(member as usize, per_bucket as usize)
+    }
+
     /// Per member index, a frame of exactly the updates whose soul it owns (bytes
     /// unchanged, signatures included), undefined when it owns none; decoded once, with
     /// `ingest`'s errors for a malformed frame. The frame's distinct souls and their

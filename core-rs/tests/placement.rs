@@ -71,6 +71,83 @@ proptest! {
     }
 }
 
+/// The routing-table neighbours by definition: every other member's XOR distance and its
+/// bucket (shared prefix length, counted bit by bit), the `per_bucket` closest of each
+/// bucket, buckets from the shortest shared prefix to the longest.
+fn brute_force_neighbours(members: &[Vec<u8>], member: usize, per_bucket: usize) -> Vec<u32> {
+    let position = |m: &Vec<u8>| -> [u8; 32] { Sha256::digest(m).into() };
+    let own = position(&members[member]);
+    let mut all: Vec<(u32, [u8; 32], u32)> = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        if i == member {
+            continue;
+        }
+        let p = position(m);
+        let mut d = [0u8; 32];
+        for j in 0..32 {
+            d[j] = own[j] ^ p[j];
+        }
+        let shared = (0..256).take_while(|bit| d[bit / 8] & (0x80 >> (bit % 8)) == 0).count() as u32;
+        all.push((shared, d, i as u32));
+    }
+    all.sort();
+    let mut out = Vec::new();
+    let mut taken: Vec<(u32, usize)> = Vec::new();
+    for (bucket, _, i) in all {
+        let count = match taken.last_mut() {
+            Some((b, n)) if *b == bucket => n,
+            _ => {
+                taken.push((bucket, 0));
+                &mut taken.last_mut().unwrap().1
+            }
+        };
+        if *count < per_bucket {
+            *count += 1;
+            out.push(i);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn neighbours_are_the_closest_of_each_bucket(members in members_strategy(), per_bucket in 0usize..=4, pick in any::<prop::sample::Index>()) {
+        let placement = Placement::new(members.clone(), 3).unwrap();
+        let member = pick.index(members.len());
+        let neighbours = placement.neighbours(member, per_bucket);
+        prop_assert_eq!(&neighbours, &brute_force_neighbours(&members, member, per_bucket));
+        prop_assert!(!neighbours.contains(&(member as u32)));
+        prop_assert!(placement.neighbours(members.len(), per_bucket).is_empty());
+    }
+}
+
+/// With one member per bucket already, the kept links join every member: gossip over
+/// them reaches the whole network (the reason `neighbours` keeps farther buckets too).
+#[test]
+fn neighbour_links_connect_every_member() {
+    for n in [2usize, 10, 100, 300] {
+        let members: Vec<Vec<u8>> = (0..n).map(|i| Sha256::digest(format!("member {i}")).to_vec()).collect();
+        let placement = Placement::new(members, 3).unwrap();
+        let mut reached = vec![false; n];
+        let mut stack = vec![0usize];
+        reached[0] = true;
+        while let Some(m) = stack.pop() {
+            for next in placement.neighbours(m, 1) {
+                let next = next as usize;
+                if !reached[next] {
+                    reached[next] = true;
+                    stack.push(next);
+                }
+            }
+        }
+        assert!(reached.iter().all(|r| *r), "{n} members: not all reached");
+        let most = (0..n).map(|m| placement.neighbours(m, 2).len()).max().unwrap();
+        assert!(most <= 2 * 20, "{n} members: a member keeps {most} links");
+    }
+}
+
 /// Few souls, so that updates of one soul come in runs (encoded with "same soul as the
 /// previous update") and also recur after others; some signed.
 fn update_strategy() -> impl Strategy<Value = Update> {

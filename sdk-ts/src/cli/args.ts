@@ -35,6 +35,8 @@ export const DEFAULTS = {
   replicas: 3,
   /** Souls a server holds for owners that have not taken them yet (network.dht.maxHints). */
   maxHints: 100_000,
+  /** Other servers up to which every one is kept connected (network.dht.fullMeshMax). */
+  fullMeshMax: 24,
   /** Loopback: /metrics and /health reveal topology; exposing them is an explicit choice. */
   httpHost: '127.0.0.1',
   logLevel: 'info' as LogLevel,
@@ -73,6 +75,8 @@ export interface ServeOptions {
   readonly trustedMembers: readonly string[];
   /** Souls held for owners that have not taken them, at most (--max-hints). */
   readonly maxHints: number;
+  /** Other servers up to which each is kept connected; beyond, routing-table neighbours and on demand (--full-mesh-max). */
+  readonly fullMeshMax: number;
   /** Addresses announced to the other members instead of the listening ones (--announce). */
   readonly announce: readonly string[];
 }
@@ -146,6 +150,7 @@ export const OPTIONS = {
     replicas: { type: 'string' },
     'trusted-member': { type: 'string', multiple: true },
     'max-hints': { type: 'string' },
+    'full-mesh-max': { type: 'string' },
     announce: { type: 'string', multiple: true },
     ...HELP_OPTION,
   },
@@ -259,6 +264,9 @@ Options:
   --max-hints N         souls this server may hold for owners that have not taken them
                         yet (hinted hand-off; default: ${DEFAULTS.maxHints}); past it, clients'
                         writes of souls it does not own are refused for now (quota/hints)
+  --full-mesh-max N     up to N other servers, keep a connection to every one (default:
+                        ${DEFAULTS.fullMeshMax}); beyond, to routing-table neighbours, and to others while
+                        a write, read or repair needs them
   --announce ADDR       multiaddr the other servers dial this one at, instead of the
                         listening addresses (behind NAT or a proxy); repeat for several
   -h, --help            show this help
@@ -514,6 +522,7 @@ function parseServe(args: readonly string[]): ServeOptions {
     replicas: values.replicas === undefined ? DEFAULTS.replicas : integer('replicas', values.replicas, 1, 64, 'serve'),
     trustedMembers: values['trusted-member'] ?? [],
     maxHints: values['max-hints'] === undefined ? DEFAULTS.maxHints : integer('max-hints', values['max-hints'], 1, 1_000_000_000, 'serve'),
+    fullMeshMax: values['full-mesh-max'] === undefined ? DEFAULTS.fullMeshMax : integer('full-mesh-max', values['full-mesh-max'], 0, 100_000, 'serve'),
     announce: multiaddrs('--announce', values.announce ?? [], 'serve'),
   };
 }

@@ -156,6 +156,7 @@ export async function serve(options: ServeOptions, io: CliIO): Promise<number> {
           replicas: options.replicas,
           trustedMembers: options.trustedMembers.length === 0 ? undefined : options.trustedMembers,
           maxHints: options.maxHints,
+          fullMeshMax: options.fullMeshMax,
           announce: options.announce.length === 0 ? undefined : options.announce,
         },
       },

@@ -101,8 +101,6 @@ export class NetworkParts {
     this.choice = new ServerChoice({
       peers: this.peers,
       keepsPeer: (peerId) => this.dialler.keepsPeer(peerId),
-      selfId: this.peerId,
-      ownersOf: (soul) => this.dht?.placement.ownersOf([soul])[0],
     });
     this.#subscriber = new Subscriber({
       replica,
@@ -133,7 +131,6 @@ export class NetworkParts {
       dht,
       emit,
       isServer: (session) => this.choice.isServer(session),
-      ownerSessions: (soul) => this.choice.ownerSessions(soul),
     });
     this.roster = new DutyRoster({
       replica,

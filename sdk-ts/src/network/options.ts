@@ -28,7 +28,7 @@ export function validateNetworkOptions(options: NetworkOptions): void {
 function validateDhtOptions(dht: NetworkOptions['dht']): void {
   if (dht === undefined) return;
   if (dht === null || typeof dht !== 'object') throw new InvalidValueError('config/invalid', 'option network.dht must be an object.');
-  const { replicas, trustedMembers, capacity, announce, maxHints } = dht;
+  const { replicas, trustedMembers, capacity, announce, maxHints, fullMeshMax } = dht;
   if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 64)) {
     throw new InvalidValueError('config/invalid', `option network.dht.replicas must be an integer from 1 to 64, got ${String(replicas)}.`);
   }
@@ -37,6 +37,9 @@ function validateDhtOptions(dht: NetworkOptions['dht']): void {
   }
   if (maxHints !== undefined && (typeof maxHints !== 'number' || !Number.isSafeInteger(maxHints) || maxHints < 1)) {
     throw new InvalidValueError('config/invalid', `option network.dht.maxHints must be a whole number >= 1, got ${String(maxHints)}.`);
+  }
+  if (fullMeshMax !== undefined && (typeof fullMeshMax !== 'number' || !Number.isSafeInteger(fullMeshMax) || fullMeshMax < 0)) {
+    throw new InvalidValueError('config/invalid', `option network.dht.fullMeshMax must be a whole number >= 0, got ${String(fullMeshMax)}.`);
   }
   if (capacity !== undefined && (typeof capacity !== 'number' || !Number.isSafeInteger(capacity) || capacity < 0)) {
     throw new InvalidValueError('config/invalid', 'option network.dht.capacity must be a whole number of bytes >= 0.');

@@ -75,6 +75,16 @@ export interface DhtOptions {
    * stay unreachable does not grow without bound.
    */
   readonly maxHints?: number;
+  /**
+   * Up to this many other servers, each server keeps a connection to every one (a full
+   * mesh: failures are seen by everyone within seconds). Beyond it, a server keeps
+   * connections to its routing-table neighbours (a few per Kademlia bucket around it:
+   * its nearest co-owners and links into every part of the key space, over which
+   * membership gossip spreads) and dials any other member when a job needs it
+   * (coordinating a write, reading from owners, repair), for as long as it keeps
+   * needing it. Default 24.
+   */
+  readonly fullMeshMax?: number;
 }
 
 /** What `network.status().dht` reports on a server. */

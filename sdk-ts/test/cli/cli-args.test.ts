@@ -87,6 +87,7 @@ describe('rustdht serve: options', () => {
       replicas: 3,
       trustedMembers: [],
       maxHints: 100_000,
+      fullMeshMax: 24,
       announce: [],
     });
   });
@@ -113,6 +114,7 @@ describe('rustdht serve: options', () => {
       '--trusted-member', '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN',
       '--trusted-member=12D3KooWDPJFDEAtLBgrABdvV9HCyBjqVzK6ehsSvxTJsN9GADda',
       '--max-hints', '5000',
+      '--full-mesh-max', '40',
       '--announce', '/dns4/a.example.com/tcp/7401',
     ]);
     expect(parsed).toEqual({
@@ -134,6 +136,7 @@ describe('rustdht serve: options', () => {
       replicas: 5,
       trustedMembers: ['12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', '12D3KooWDPJFDEAtLBgrABdvV9HCyBjqVzK6ehsSvxTJsN9GADda'],
       maxHints: 5000,
+      fullMeshMax: 40,
       announce: ['/dns4/a.example.com/tcp/7401'],
     });
   });
@@ -143,6 +146,11 @@ describe('rustdht serve: options', () => {
     expect(options('serve', ['--memory-budget', '2gb'])).toMatchObject({ memoryBudgetBytes: 2 * 1024 ** 3 });
     expect(options('serve', ['--memory-budget', '1048576'])).toMatchObject({ memoryBudgetBytes: 1024 ** 2 });
     for (const bad of ['lots', '12', '1TiB', '0.5MiB', '']) expect(() => options('serve', ['--memory-budget', bad]), bad).toThrow(/--memory-budget takes a size/);
+  });
+
+  it('--full-mesh-max takes a whole number from 0', () => {
+    expect(options('serve', ['--full-mesh-max', '0'])).toMatchObject({ fullMeshMax: 0 });
+    for (const bad of ['all', '2.5', '', '100001']) expect(() => options('serve', ['--full-mesh-max', bad]), bad).toThrow(/--full-mesh-max takes a whole number from 0 to 100000/);
   });
 
   it('--max-hints takes a whole number from 1', () => {

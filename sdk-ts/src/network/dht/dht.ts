@@ -80,13 +80,15 @@ export class Dht {
       keep: host.keep,
       drop: host.drop,
       kept: host.kept,
+      neighbours: (perBucket) => this.placement.neighbours(perBucket),
+      fullMeshMax: options.fullMeshMax,
       refused: host.refused,
     });
     this.ownerSubscriptions = new OwnerSubscriptions({
       placement: this.placement,
       table: this.table,
       selfId: host.selfId,
-      sessionOf: host.sessionOf,
+      sessionOf: this.sessionOf,
       requestFailed: host.requestFailed,
     });
     this.handoff = new Handoff({
@@ -95,7 +97,7 @@ export class Dht {
       table: this.table,
       placement: this.placement,
       selfId: host.selfId,
-      sessionOf: host.sessionOf,
+      sessionOf: this.sessionOf,
       watched: host.watched,
       refused: host.refused,
       heldBy: (session, souls) => this.antiEntropy.heldBy(session, souls),
@@ -106,10 +108,44 @@ export class Dht {
       table: this.table,
       placement: this.placement,
       selfId: host.selfId,
-      sessionOf: host.sessionOf,
+      sessionOf: this.sessionOf,
       refused: host.refused,
       handoffSettled: () => this.handoff.settled(),
     });
+  }
+
+  /**
+   * A ready session with member `peerId`, for a job of the DHT's. Asking is what keeps a
+   * member dialled beyond a full mesh (Membership.want): one not connected is dialled
+   * now, so the job finds it on its next try (replicate.ts waits for it until its
+   * deadline, hand-off and anti-entropy try again).
+   */
+  readonly sessionOf = (peerId: string): SyncSession | undefined => {
+    const session = this.#host.sessionOf(peerId);
+    this.membership.want(peerId, session !== undefined);
+    return session;
+  };
+
+  /** The sessions with `soul`'s owners other than this server (a read of a soul it does not own, or lacks). */
+  ownerSessions(soul: string): SyncSession[] {
+    const sessions: SyncSession[] = [];
+    for (const owner of this.placement.ownersOf([soul])[0]!) {
+      if (owner === this.#host.selfId) continue;
+      const session = this.sessionOf(owner);
+      if (session !== undefined && !session.closed) sessions.push(session);
+    }
+    return sessions;
+  }
+
+  /**
+   * Resolves once `needed` of `soul`'s other owners have sessions, or at `deadline`
+   * (ms epoch), whichever comes first: beyond a full mesh, a read from owners first
+   * dials those it has no connection to.
+   */
+  async reachOwners(soul: string, needed: number, deadline: number): Promise<void> {
+    while (this.ownerSessions(soul).length < needed && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   }
 
   /**
@@ -162,13 +198,13 @@ export class Dht {
    * digest: AntiEntropy.heldBy); empty when not connected or it cannot tell.
    */
   async heldBy(peerId: string, souls: readonly string[]): Promise<Set<string>> {
-    const session = this.#host.sessionOf(peerId);
+    const session = this.sessionOf(peerId);
     return session === undefined ? new Set() : this.antiEntropy.heldBy(session, souls);
   }
 
   /** A PUT_AT durable here: to the other owners, and how many confirmed (replicate.ts). */
   replicate(frame: Uint8Array, level: ReplicationLevel): Promise<Replicated> {
-    return replicate({ placement: this.placement, selfId: this.#host.selfId, sessionOf: this.#host.sessionOf }, frame, level);
+    return replicate({ placement: this.placement, selfId: this.#host.selfId, sessionOf: this.sessionOf }, frame, level);
   }
 
   status(): DhtStatus {

@@ -8,9 +8,15 @@
  *   does not (MEMBERS_SYNC with its digest: peer id and issue time of each record kept;
  *   the answer is MEMBERS with the records the other has newer), so a record reaches
  *   every server in O(log N) rounds and renewals need no push;
- * - it keeps every live member dialled (the dialler's backoff and redials), which makes
- *   each one a server *it chose* (peers/server-choice.ts): the outbox, feeds and
- *   reads work between members exactly as between configured servers;
+ * - it keeps live members dialled (the dialler's backoff and redials), which makes each
+ *   one a server *it chose* (peers/server-choice.ts): the outbox, feeds and reads work
+ *   between members exactly as between configured servers. Up to FULL_MESH_MAX others,
+ *   every one (a full mesh); beyond, its routing-table neighbours (PlacementView
+ *   `neighbours`: its nearest co-owners and links into every part of the key space, so
+ *   gossip still reaches everyone) and, on demand, any member a job asks a session of
+ *   (`want`: a coordinated write, a read from owners, repair), until no job has asked for
+ *   WANTED_MS. A full mesh of hundreds of servers costs each of them hundreds of
+ *   connections, pings and feeds; most of which carry nothing;
  * - a member whose sessions all ended and did not come back within DOWN_GRACE_MS is
  *   marked down here (member-table.ts) and leaves placement until it signs a newer record;
  * - at a graceful stop it pushes a `leaving` record, so the others drop it at once.
@@ -30,6 +36,12 @@ export const GOSSIP_MS = 1_000;
 export const GOSSIP_FANOUT = 2;
 /** How long a member may be without a session before this server counts it as down. */
 export const DOWN_GRACE_MS = 1_500;
+/** Up to this many other live members, every one is kept dialled (DhtOptions.fullMeshMax). */
+export const FULL_MESH_MAX = 24;
+/** Beyond a full mesh: members kept dialled per Kademlia bucket around this server. */
+export const NEIGHBOURS_PER_BUCKET = 3;
+/** Beyond a full mesh: how long a member dialled on demand stays dialled after a job last asked for it. */
+export const WANTED_MS = 60_000;
 
 export interface MembershipOptions {
   readonly table: MemberTable;
@@ -49,6 +61,10 @@ export interface MembershipOptions {
   /** Whether some address of `peerId` is kept dialled already (configured peers). */
   readonly kept: (peerId: string) => boolean;
   readonly drop: (address: string) => void;
+  /** The members to keep dialled beyond a full mesh (PlacementView.neighbours). */
+  readonly neighbours: (perBucket: number) => readonly string[];
+  /** Other live members up to which every one is kept dialled (default FULL_MESH_MAX). */
+  readonly fullMeshMax?: number;
   /** A record or exchange was refused: counted and reported. */
   readonly refused: (peerId: string, code: string, message: string) => void;
   readonly now?: () => number;
@@ -60,6 +76,8 @@ export class Membership {
   /** The address each member is kept dialled at. */
   readonly #dialled = new Map<string, string>();
   readonly #downTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Beyond a full mesh: members a job asked a session of, and when it last did. */
+  readonly #wanted = new Map<string, number>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopChange: (() => void) | undefined;
   #stopped = false;
@@ -151,9 +169,23 @@ export class Membership {
     return this.#options.table.sign(this.#options.seed, { role, capacity: this.#options.capacity, addrs }, this.#now());
   }
 
+  /**
+   * A job needs a session with member `peerId` (`connected`: it has one now). Beyond a
+   * full mesh, a member not kept dialled is dialled now and stays so while jobs keep
+   * asking (WANTED_MS); in a full mesh every member is dialled already.
+   */
+  want(peerId: string, connected: boolean): void {
+    if (this.#stopped || peerId === this.#options.selfId) return;
+    if (connected && !this.#wanted.has(peerId)) return;
+    this.#wanted.set(peerId, this.#now());
+    if (!this.#dialled.has(peerId)) this.#dialMembers();
+  }
+
   #gossip(): void {
     if (this.#stopped) return;
     this.#options.table.expire(this.#now());
+    // Members no job asked for in WANTED_MS are no longer kept dialled.
+    if (this.#wanted.size !== 0) this.#dialMembers();
     const sessions = [...this.#options.sessions()];
     for (let i = 0; i < GOSSIP_FANOUT && sessions.length !== 0; i++) {
       const [session] = sessions.splice(Math.floor(Math.random() * sessions.length), 1);
@@ -178,9 +210,11 @@ export class Membership {
   }
 
   /**
-   * Keeps every member dialled at one address, those seen down included (their dial
+   * Keeps the members it should dialled at one address (all of them in a full mesh;
+   * else its neighbours and those wanted), those seen down included (their dial
    * succeeding again is how we hear they are back); stops once its record expires or
-   * says it left. Members the operator configured are dialled already.
+   * says it left, or it is no longer chosen. Members the operator configured are dialled
+   * already.
    */
   #dialMembers(): void {
     if (this.#stopped) return;
@@ -188,18 +222,32 @@ export class Membership {
     for (const member of this.#options.table.records()) {
       if (member.peerId !== this.#options.selfId && member.role === 'server') live.set(member.peerId, member);
     }
+    const chosen = this.#chosen(live);
     for (const [peerId, address] of this.#dialled) {
-      if (live.has(peerId)) continue;
+      if (chosen.has(peerId)) continue;
       this.#dialled.delete(peerId);
       this.#options.drop(address);
     }
-    for (const [peerId, member] of live) {
+    for (const peerId of chosen) {
+      const member = live.get(peerId)!;
       if (this.#dialled.has(peerId) || this.#options.kept(peerId)) continue;
       const address = dialAddress(member);
       if (address === undefined) continue;
       this.#dialled.set(peerId, address);
       this.#options.keep(address);
     }
+  }
+
+  /** Of the `live` members, those to keep dialled: all in a full mesh; else the neighbours and the members wanted in the last WANTED_MS. */
+  #chosen(live: ReadonlyMap<string, Member>): Set<string> {
+    if (live.size <= (this.#options.fullMeshMax ?? FULL_MESH_MAX)) return new Set(live.keys());
+    const chosen = new Set(this.#options.neighbours(NEIGHBOURS_PER_BUCKET).filter((peerId) => live.has(peerId)));
+    const now = this.#now();
+    for (const [peerId, at] of this.#wanted) {
+      if (now - at > WANTED_MS || !live.has(peerId)) this.#wanted.delete(peerId);
+      else chosen.add(peerId);
+    }
+    return chosen;
   }
 }
 

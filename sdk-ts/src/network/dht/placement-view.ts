@@ -20,6 +20,8 @@ export interface EnginePlacement {
   /** The distinct souls of the last routeFrame, and their owners (flat, `replicas` each). */
   routedSouls(): string[];
   routedOwners(): Uint32Array;
+  /** The members member `member` keeps a connection to beyond a full mesh (Kademlia buckets, `perBucket` each). */
+  neighbours(member: number, perBucket: number): Uint32Array;
   free(): void;
 }
 
@@ -138,6 +140,19 @@ export class PlacementView {
     routed = { parts, souls, owners };
     this.#routed.set(frame, routed);
     return routed;
+  }
+
+  /**
+   * The members this server keeps a connection to when the network is too large for a
+   * full mesh: its routing-table neighbours, the `perBucket` closest of each Kademlia
+   * bucket around it (the engine's decision: placement.rs `neighbours`). Every other
+   * member while this server is not a member itself.
+   */
+  neighbours(perBucket: number): string[] {
+    this.#refresh();
+    const index = this.#index.get(this.#self);
+    if (this.#placement === undefined || index === undefined) return this.#members.filter((peerId) => peerId !== this.#self);
+    return Array.from(this.#placement.neighbours(index, perBucket), (i) => this.#members[i]!);
   }
 
   /** About how much of the ring this server owns (0..1): the share of sampled souls it is an owner of. */

@@ -15,9 +15,6 @@ export interface ServerChoiceOptions {
   readonly peers: PeerTable;
   /** Whether some address kept dialled names `peerId` (peers/dialler.ts). */
   readonly keepsPeer: (peerId: string) => boolean;
-  readonly selfId: string;
-  /** The owners of `soul` (closest first), on a DHT server; undefined elsewhere. */
-  readonly ownersOf: (soul: string) => readonly string[] | undefined;
 }
 
 export class ServerChoice {
@@ -50,16 +47,5 @@ export class ServerChoice {
   readSessions(): SyncSession[] {
     const servers = this.servers();
     return servers.length !== 0 ? servers : this.#options.peers.dutySessions();
-  }
-
-  /** The sessions with `soul`'s owners other than this server (a DHT server's reads of souls it does not own). */
-  ownerSessions(soul: string): SyncSession[] {
-    const sessions: SyncSession[] = [];
-    for (const owner of this.#options.ownersOf(soul) ?? []) {
-      if (owner === this.#options.selfId) continue;
-      const session = this.#options.peers.dutySession(owner);
-      if (session !== undefined && !session.closed) sessions.push(session);
-    }
-    return sessions;
   }
 }

@@ -43,8 +43,6 @@ export interface ServingOptions {
   readonly emit: (event: NetworkEvent) => void;
   /** Whether the peer of `session` is a server this one chose (they replicate what the operator asked for: no quota). */
   readonly isServer: (session: SyncSession) => boolean;
-  /** The sessions with `soul`'s owners other than this server. */
-  readonly ownerSessions: (soul: string) => SyncSession[];
 }
 
 export class Serving {
@@ -66,7 +64,7 @@ export class Serving {
       replica,
       counters,
       emit: options.emit,
-      readSessions: options.ownerSessions,
+      readSessions: (soul) => dht?.ownerSessions(soul) ?? [],
       firstConnectionPending: () => false,
       whenConnected: async () => {},
       changed: () => {},
@@ -85,7 +83,12 @@ export class Serving {
       beforeRead: (session, soul, keys, level) =>
         dht === undefined || dht.placement.isMember(session.peerId)
           ? undefined
-          : dht.readFromOwners(soul, level, (needed) => ownerReads.fetch(soul, { keys, needed, timeoutMs: OWNER_READ_TIMEOUT_MS })),
+          : dht.readFromOwners(soul, level, async (needed) => {
+              // Beyond a full mesh, owners this server has no connection to are dialled first, within the same bound.
+              const deadline = Date.now() + OWNER_READ_TIMEOUT_MS;
+              await dht.reachOwners(soul, needed, deadline);
+              await ownerReads.fetch(soul, { keys, needed, timeoutMs: Math.max(1, deadline - Date.now()) });
+            }),
       replicate: async (frame, level) => (dht === undefined ? { reached: 1, owners: 1 } : dht.replicate(frame, level)),
     });
   }
