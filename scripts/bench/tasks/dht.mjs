@@ -966,11 +966,14 @@ export async function dhtInProcess(opts) {
       });
     }
     const rss = process.memoryUsage().rss;
+    // Sessions each server has with the others (a full mesh is N - 1; beyond fullMeshMax, neighbours and on-demand dials).
+    const connections = cluster.servers.map((db) => db.network.status().peers.length);
     return {
       servers: N,
       replicas: R,
       souls: count,
       agreementPct: (agree / (N * count)) * 100,
+      connectionsPerServer: { mean: Math.round(connections.reduce((a, c) => a + c, 0) / N), max: Math.max(...connections), min: Math.min(...connections) },
       agree,
       pairs: N * count,
       settled: Math.min(...members) === N,

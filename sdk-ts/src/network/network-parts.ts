@@ -227,6 +227,7 @@ export class NetworkParts {
         connected: (peerId) => peers.sessions(peerId).some((session) => !session.closed),
         keep: (address) => this.dialler.keep(address),
         drop: (address) => this.dialler.drop(address),
+        dialFailed: (address) => this.dialler.failures().has(address),
         kept: (peerId) => this.dialler.keepsPeer(peerId),
         refused: (peerId, code, message) => this.#refused(peerId, code, message),
         replica: this.replica,

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateNetworkOptions } from '../../src/network/options.js';
 import { soulPrefix } from '../../src/persistence/layout.js';
 import type { MemoryStore } from '../../src/storage/memory.js';
-import { startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
+import { InProcessRustDHT, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
 import { waitFor } from './helpers/server-process.js';
 
 const SERVERS = 24;
@@ -115,6 +115,35 @@ describe(`${SERVERS} servers beyond a full mesh (fullMeshMax 4, R = ${R})`, () =
     );
     for (const [i, soul] of souls.entries()) expect(await reader.get(soul).get('n').once()).toBe(i);
   }, 60_000);
+
+  it('a crashed server a coordinator has no connection to leaves its placement once a write needs it and the dial fails, not only when its record expires', async () => {
+    const ids = peers.servers.map((server) => server.network.peerId);
+    const members = new Set(ids);
+    // The coordinator: the server (not 0-2, whose clients dialled on demand above) with the fewest connections.
+    const candidates = peers.servers.slice(3);
+    const coordinator = candidates.reduce((a, b) => (connectedServers(a, members).size <= connectedServers(b, members).size ? a : b));
+    const connected = connectedServers(coordinator, members);
+    const victim = peers.servers.find((server, i) => i !== 0 && server !== coordinator && !connected.has(server.network.peerId))!;
+    expect(victim).toBeDefined();
+    let soul = '';
+    do soul = `beyond-mesh/crash/${randomBytes(6).toString('hex')}`;
+    while (!expectedOwners(soul, ids).includes(victim.network.peerId));
+    const writer = await InProcessRustDHT.open({ store: 'memory', network: { role: 'client', peers: [coordinator.network.status().addresses[0]!] } });
+    try {
+      await writer.network.whenConnected({ signal: AbortSignal.timeout(10_000) });
+      // Killed, as kill -9 would: its connections drop, no `leaving` record is sent.
+      await victim.network.node.stop();
+      const killedAt = Date.now();
+      await writer.get(soul).put({ v: 1 });
+      await waitFor('the coordinator to count the crashed server out', () => !coordinator.network.dht!.placement.isMember(victim.network.peerId), {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+      console.log(`[beyond full mesh] the coordinator counted the crashed server out ${Date.now() - killedAt} ms after the crash`);
+    } finally {
+      await writer.close({ timeoutMs: 0 });
+    }
+  }, 40_000);
 
   it('network.dht.fullMeshMax is a whole number from 0', () => {
     expect(() => validateNetworkOptions({ role: 'server', dht: { fullMeshMax: 0 } })).not.toThrow();

@@ -36,6 +36,8 @@ export interface DhtHost {
   readonly connected: (peerId: string) => boolean;
   readonly keep: (address: string) => void;
   readonly drop: (address: string) => void;
+  /** Whether the last dial of `address` failed. */
+  readonly dialFailed: (address: string) => boolean;
   readonly kept: (peerId: string) => boolean;
   readonly refused: (peerId: string, code: string, message: string) => void;
   readonly replica: ReplicaForHandoff & ReplicaForAntiEntropy & { onApplied(listener: (batch: AppliedBatch) => void): () => void; holds(soul: string): Promise<boolean> };
@@ -79,6 +81,7 @@ export class Dht {
       connected: host.connected,
       keep: host.keep,
       drop: host.drop,
+      dialFailed: host.dialFailed,
       kept: host.kept,
       neighbours: (perBucket) => this.placement.neighbours(perBucket),
       fullMeshMax: options.fullMeshMax,

@@ -42,6 +42,13 @@ export const FULL_MESH_MAX = 24;
 export const NEIGHBOURS_PER_BUCKET = 3;
 /** Beyond a full mesh: how long a member dialled on demand stays dialled after a job last asked for it. */
 export const WANTED_MS = 60_000;
+/**
+ * Beyond a full mesh: a member a job has wanted this long without this server getting a
+ * session with it, its dial having failed, is counted down here, as one whose sessions ended would be (a server
+ * not among its neighbours has no session to lose, and would otherwise keep a crashed
+ * member in placement until its record expires).
+ */
+export const UNREACHABLE_MS = 3_000;
 
 export interface MembershipOptions {
   readonly table: MemberTable;
@@ -61,6 +68,8 @@ export interface MembershipOptions {
   /** Whether some address of `peerId` is kept dialled already (configured peers). */
   readonly kept: (peerId: string) => boolean;
   readonly drop: (address: string) => void;
+  /** Whether the last dial of `address` failed (peers/dialler.ts failures). */
+  readonly dialFailed: (address: string) => boolean;
   /** The members to keep dialled beyond a full mesh (PlacementView.neighbours). */
   readonly neighbours: (perBucket: number) => readonly string[];
   /** Other live members up to which every one is kept dialled (default FULL_MESH_MAX). */
@@ -78,6 +87,8 @@ export class Membership {
   readonly #downTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Beyond a full mesh: members a job asked a session of, and when it last did. */
   readonly #wanted = new Map<string, number>();
+  /** Wanted members with no session yet, and since when. */
+  readonly #unreached = new Map<string, number>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopChange: (() => void) | undefined;
   #stopped = false;
@@ -177,7 +188,10 @@ export class Membership {
   want(peerId: string, connected: boolean): void {
     if (this.#stopped || peerId === this.#options.selfId) return;
     if (connected && !this.#wanted.has(peerId)) return;
-    this.#wanted.set(peerId, this.#now());
+    const now = this.#now();
+    this.#wanted.set(peerId, now);
+    if (connected) this.#unreached.delete(peerId);
+    else if (!this.#unreached.has(peerId)) this.#unreached.set(peerId, now);
     if (!this.#dialled.has(peerId)) this.#dialMembers();
   }
 
@@ -186,10 +200,27 @@ export class Membership {
     this.#options.table.expire(this.#now());
     // Members no job asked for in WANTED_MS are no longer kept dialled.
     if (this.#wanted.size !== 0) this.#dialMembers();
+    this.#markUnreachable();
     const sessions = [...this.#options.sessions()];
     for (let i = 0; i < GOSSIP_FANOUT && sessions.length !== 0; i++) {
       const [session] = sessions.splice(Math.floor(Math.random() * sessions.length), 1);
       void this.#syncWith(session!);
+    }
+  }
+
+  /** Wanted members still without a session after UNREACHABLE_MS are down here (until a session or a newer record). */
+  #markUnreachable(): void {
+    const now = this.#now();
+    for (const [peerId, since] of this.#unreached) {
+      if (this.#options.connected(peerId) || !this.#wanted.has(peerId)) {
+        this.#unreached.delete(peerId);
+        continue;
+      }
+      // Still being dialled for the first time (a slow handshake on a busy server) is not unreachable.
+      const address = this.#dialled.get(peerId);
+      if (now - since < UNREACHABLE_MS || address === undefined || !this.#options.dialFailed(address)) continue;
+      this.#unreached.delete(peerId);
+      if (this.#options.table.isLive(peerId)) this.#options.table.markDown(peerId, now);
     }
   }
 
