@@ -43,10 +43,10 @@ export const NEIGHBOURS_PER_BUCKET = 3;
 /** Beyond a full mesh: how long a member dialled on demand stays dialled after a job last asked for it. */
 export const WANTED_MS = 60_000;
 /**
- * Beyond a full mesh: a member a job has wanted this long without this server getting a
- * session with it, its dial having failed, is counted down here, as one whose sessions ended would be (a server
- * not among its neighbours has no session to lose, and would otherwise keep a crashed
- * member in placement until its record expires).
+ * A member a job has wanted this long with no session, its dial having failed, is
+ * counted down here, as one whose sessions ended would be: beyond a full mesh a server
+ * that is not among its neighbours has no session to lose, and would otherwise keep a
+ * crashed member in placement until its record expires.
  */
 export const UNREACHABLE_MS = 3_000;
 
@@ -273,6 +273,10 @@ export class Membership {
   #chosen(live: ReadonlyMap<string, Member>): Set<string> {
     if (live.size <= (this.#options.fullMeshMax ?? FULL_MESH_MAX)) return new Set(live.keys());
     const chosen = new Set(this.#options.neighbours(NEIGHBOURS_PER_BUCKET).filter((peerId) => live.has(peerId)));
+    // One dialled before and down here now stays dialled, as in a full mesh: its dial
+    // succeeding again is how this server hears it is back (a session dropped by a
+    // stalled peer, not a crash), sooner than its next record.
+    for (const peerId of this.#dialled.keys()) if (live.has(peerId) && this.#options.table.isDown(peerId)) chosen.add(peerId);
     const now = this.#now();
     for (const [peerId, at] of this.#wanted) {
       if (now - at > WANTED_MS || !live.has(peerId)) this.#wanted.delete(peerId);
