@@ -44,7 +44,7 @@ import {
   type Head,
 } from './layout.js';
 import type { IsProtected } from './protected-souls.js';
-import { ResidentSouls } from './resident-souls.js';
+import { ResidentSouls, storedEntries } from './resident-souls.js';
 
 /** What opening a store reads. */
 export interface Opening {
@@ -325,9 +325,7 @@ export class ReplicaBacking {
 
   /** Whether the store holds a record of `soul` (one seek; staged records are not seen). */
   async holds(soul: string): Promise<boolean> {
-    if (this.#filter?.mayHold(soul) === false) return false;
-    for await (const _ of this.store.entries({ prefix: soulPrefix(soul), limit: 1 })) return true;
-    return false;
+    return (await storedEntries(this.store, soul, this.#filter, soulPrefix(soul), 1)).length !== 0;
   }
 
   /**
@@ -354,14 +352,7 @@ export class ReplicaBacking {
 
   /** The stored property records ("P" values) of each of `souls`, in key order; none for a soul not stored. */
   async soulRecords(souls: readonly string[]): Promise<Uint8Array[][]> {
-    return Promise.all(
-      souls.map(async (soul) => {
-        const records: Uint8Array[] = [];
-        if (this.#filter?.mayHold(soul) === false) return records;
-        for await (const { value } of this.store.entries({ prefix: soulPrefix(soul) })) records.push(value);
-        return records;
-      }),
-    );
+    return Promise.all(souls.map(async (soul) => (await storedEntries(this.store, soul, this.#filter)).map((entry) => entry.value)));
   }
 
   /**

@@ -109,7 +109,7 @@ export class ResidentSouls {
       const gates = souls.map((soul) => this.#evicting.get(soul)).filter((gate) => gate !== undefined);
       if (gates.length !== 0) await Promise.all(gates);
       const prefixes = souls.map(soulPrefix);
-      const perSoul = await Promise.all(prefixes.map((prefix, i) => (this.#filter?.mayHold(souls[i]!) === false ? [] : this.#scan(prefix))));
+      const perSoul = await Promise.all(souls.map((soul, i) => storedEntries(this.#store, soul, this.#filter, prefixes[i])));
       this.#restore(perSoul.flatMap((entries) => entries.map((entry) => entry.value)));
       for (let i = 0; i < souls.length; i++) {
         this.#prefixes.set(souls[i]!, prefixes[i]!);
@@ -119,10 +119,16 @@ export class ResidentSouls {
       for (const soul of souls) this.#loading.delete(soul);
     }
   }
+}
 
-  async #scan(prefix: Uint8Array): Promise<StorageEntry[]> {
-    const records: StorageEntry[] = [];
-    for await (const entry of this.#store.entries({ prefix })) records.push(entry);
-    return records;
-  }
+/**
+ * The records of `soul` in `store`, in key order (at most `limit`): one prefix scan, or
+ * none at all when the stored-soul filter says the store cannot hold the soul. Every read
+ * of a soul's stored records goes through here, so the filter is consulted in one place.
+ */
+export async function storedEntries(store: StorageAdapter, soul: string, filter: StoredSoulFilter | undefined, prefix = soulPrefix(soul), limit?: number): Promise<StorageEntry[]> {
+  if (filter?.mayHold(soul) === false) return [];
+  const entries: StorageEntry[] = [];
+  for await (const entry of store.entries({ prefix, limit })) entries.push(entry);
+  return entries;
 }
