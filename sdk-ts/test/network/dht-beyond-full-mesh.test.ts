@@ -116,6 +116,31 @@ describe(`${SERVERS} servers beyond a full mesh (fullMeshMax 4, R = ${R})`, () =
     for (const [i, soul] of souls.entries()) expect(await reader.get(soul).get('n').once()).toBe(i);
   }, 60_000);
 
+  it('a client watching a soul through a server with no connection to its owners hears writes made through another server', async () => {
+    const ids = peers.servers.map((server) => server.network.peerId);
+    const members = new Set(ids);
+    // The watcher's server: the one (not 0-2) with the fewest connections; a soul none of whose owners it is connected to.
+    const server = peers.servers.slice(3).reduce((a, b) => (connectedServers(a, members).size <= connectedServers(b, members).size ? a : b));
+    const connected = connectedServers(server, members);
+    connected.add(server.network.peerId);
+    let soul = '';
+    do soul = `beyond-mesh/live/${randomBytes(6).toString('hex')}`;
+    while (expectedOwners(soul, ids).some((owner) => connected.has(owner)));
+    const watcher = await InProcessRustDHT.open({ store: 'memory', network: { role: 'client', peers: [server.network.status().addresses[0]!] } });
+    try {
+      await watcher.network.whenConnected({ signal: AbortSignal.timeout(10_000) });
+      const heard: unknown[] = [];
+      watcher.get(soul).get('n').on((value) => void heard.push(value));
+      // The watcher's server subscribes at the owners (dialling them); then writes through server 1 reach it.
+      for (let n = 1; n <= 3; n++) {
+        await peers.clients[1]!.get(soul).put({ n }, { durability: 'all', signal: AbortSignal.timeout(10_000) });
+        await waitFor(`the watcher to hear n = ${n}`, () => heard.at(-1) === n, { timeoutMs: 10_000, intervalMs: 25 });
+      }
+    } finally {
+      await watcher.close({ timeoutMs: 0 });
+    }
+  }, 60_000);
+
   it('a crashed server a coordinator has no connection to leaves its placement once a write needs it and the dial fails, not only when its record expires', async () => {
     const ids = peers.servers.map((server) => server.network.peerId);
     const members = new Set(ids);

@@ -84,6 +84,7 @@ export class Dht {
       dialFailed: host.dialFailed,
       kept: host.kept,
       neighbours: (perBucket) => this.placement.neighbours(perBucket),
+      needed: () => this.ownerSubscriptions.owners(),
       fullMeshMax: options.fullMeshMax,
       refused: host.refused,
     });

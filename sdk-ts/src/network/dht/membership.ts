@@ -72,6 +72,8 @@ export interface MembershipOptions {
   readonly dialFailed: (address: string) => boolean;
   /** The members to keep dialled beyond a full mesh (PlacementView.neighbours). */
   readonly neighbours: (perBucket: number) => readonly string[];
+  /** Members a standing job needs sessions with (owners subscribed at for this server's subscribers): kept dialled beyond a full mesh. */
+  readonly needed?: () => Iterable<string>;
   /** Other live members up to which every one is kept dialled (default FULL_MESH_MAX). */
   readonly fullMeshMax?: number;
   /** A record or exchange was refused: counted and reported. */
@@ -198,8 +200,8 @@ export class Membership {
   #gossip(): void {
     if (this.#stopped) return;
     this.#options.table.expire(this.#now());
-    // Members no job asked for in WANTED_MS are no longer kept dialled.
-    if (this.#wanted.size !== 0) this.#dialMembers();
+    // Members no job asked for in WANTED_MS are no longer kept dialled; those needed are.
+    this.#dialMembers();
     this.#markUnreachable();
     const sessions = [...this.#options.sessions()];
     for (let i = 0; i < GOSSIP_FANOUT && sessions.length !== 0; i++) {
@@ -277,6 +279,7 @@ export class Membership {
     // succeeding again is how this server hears it is back (a session dropped by a
     // stalled peer, not a crash), sooner than its next record.
     for (const peerId of this.#dialled.keys()) if (live.has(peerId) && this.#options.table.isDown(peerId)) chosen.add(peerId);
+    for (const peerId of this.#options.needed?.() ?? []) if (live.has(peerId)) chosen.add(peerId);
     const now = this.#now();
     for (const [peerId, at] of this.#wanted) {
       if (now - at > WANTED_MS || !live.has(peerId)) this.#wanted.delete(peerId);

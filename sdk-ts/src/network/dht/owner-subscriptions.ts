@@ -48,6 +48,13 @@ export class OwnerSubscriptions {
     this.#souls.clear();
   }
 
+  /** The owners this server is subscribed at for its subscribers: beyond a full mesh they stay dialled while it is (membership.ts `needed`). */
+  owners(): Set<string> {
+    const owners = new Set<string>();
+    for (const at of this.#souls.values()) for (const owner of at) owners.add(owner);
+    return owners;
+  }
+
   /** Whether an EVENT about `soul` answers one of our subscriptions at an owner. */
   accepts(soul: string): boolean {
     return this.#souls.has(soul) || this.#leaving.has(soul);
