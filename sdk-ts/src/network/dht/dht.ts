@@ -142,12 +142,14 @@ export class Dht {
   }
 
   /**
-   * Resolves once `needed` of `soul`'s other owners have sessions, or at `deadline`
-   * (ms epoch), whichever comes first: beyond a full mesh, a read from owners first
-   * dials those it has no connection to.
+   * Resolves once some other owner of `soul` has a session, or at `deadline` (ms epoch),
+   * whichever comes first; the owners without one are being dialled (beyond a full mesh
+   * this server may have no connection to any of them). Waiting for only one leaves a
+   * read its time to ask it: owners that died without a goodbye keep no session, and a
+   * read that waited for them too would have none left.
    */
-  async reachOwners(soul: string, needed: number, deadline: number): Promise<void> {
-    while (this.ownerSessions(soul).length < needed && Date.now() < deadline) {
+  async reachOwners(soul: string, deadline: number): Promise<void> {
+    while (this.ownerSessions(soul).length === 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }

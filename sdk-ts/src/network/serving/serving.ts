@@ -86,7 +86,7 @@ export class Serving {
           : dht.readFromOwners(soul, level, async (needed) => {
               // Beyond a full mesh, owners this server has no connection to are dialled first, within the same bound.
               const deadline = Date.now() + OWNER_READ_TIMEOUT_MS;
-              await dht.reachOwners(soul, needed, deadline);
+              await dht.reachOwners(soul, deadline);
               await ownerReads.fetch(soul, { keys, needed, timeoutMs: Math.max(1, deadline - Date.now()) });
             }),
       replicate: async (frame, level) => (dht === undefined ? { reached: 1, owners: 1 } : dht.replicate(frame, level)),
