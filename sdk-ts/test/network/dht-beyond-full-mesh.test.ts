@@ -123,6 +123,7 @@ describe(`${SERVERS} servers beyond a full mesh (fullMeshMax 4, R = ${R})`, () =
     const server = peers.servers.slice(3).reduce((a, b) => (connectedServers(a, members).size <= connectedServers(b, members).size ? a : b));
     const connected = connectedServers(server, members);
     connected.add(server.network.peerId);
+    expect(SERVERS - connected.size).toBeGreaterThanOrEqual(R);
     let soul = '';
     do soul = `beyond-mesh/live/${randomBytes(6).toString('hex')}`;
     while (expectedOwners(soul, ids).some((owner) => connected.has(owner)));
