@@ -191,6 +191,7 @@ describe('requests and replies', () => {
     peer.stop();
     const error = await asked.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClosedError);
+    expect((error as ClosedError).code).toBe('network/closed');
     expect((error as ClosedError).message).toBe('the connection to peer-1 closed.');
     const sent = peer.messages.length;
     const late = await session.request({ type: 'get', soul: 't', keys: [] }).catch((e: unknown) => e);
@@ -355,9 +356,12 @@ describe('the end', () => {
     expect(handler.closedCount).toBe(1);
   });
 
-  it('a peer that reads nothing does not keep the session waiting for its farewell', async () => {
-    const { session, handler } = sessionPair({ silentPeer: true, channel: { windowBytes: 1 } });
+  it('a peer that reads nothing does not keep the session waiting for its farewell; nothing else is sent meanwhile', async () => {
+    const { session, handler, counters } = sessionPair({ silentPeer: true, channel: { windowBytes: 1 } });
     session.end('wire/slow-consumer', 'not reading');
+    const out = counters.snapshot().messagesOut;
+    await session.notify({ type: 'event', id: 0, frame: frame(1) });
+    expect(counters.snapshot().messagesOut).toBe(out);
     await session.whenClosed();
     expect(handler.closedCount).toBe(1);
   });

@@ -229,7 +229,7 @@ describe('the rate limit', () => {
     expect(pair.handler.requests).toEqual([]);
   });
 
-  it('a late reply, to a request that timed out, was aborted or could not be sent, counts against it like any reply nobody asked for', async () => {
+  it('a late reply, to a request that timed out, was aborted, could not be sent or was answered, counts against it like any reply nobody asked for', async () => {
     const fail = {
       'timed out': (pair: SessionPair) => pair.session.request({ type: 'get', soul: 's', keys: [] }, { timeoutMs: 5 }),
       aborted: (pair: SessionPair) => {
@@ -239,6 +239,13 @@ describe('the rate limit', () => {
         return asked;
       },
       'not sent': (pair: SessionPair) => pair.session.request({ type: 'put', frame: new Uint8Array(5000) }),
+      // Its first reply was the answer; a second one is a reply nobody asked for.
+      'answered already': async (pair: SessionPair) => {
+        const asked = pair.session.request({ type: 'get', soul: 's', keys: [] });
+        await pair.peer.send({ type: 'ok', id: 1 });
+        await asked;
+        throw new Error('answered');
+      },
     };
     for (const [how, request] of Object.entries(fail)) {
       const pair = await readyPair({ limits, maxMessageBytes: 1024 });
