@@ -6,6 +6,8 @@
 #   bash scripts/mutation/ts.sh --tests 'test/network/sync-*.test.ts,test/unit/x.test.ts' FILE
 #       # only these test files (comma-separated, relative to sdk-ts/): static mutants
 #       # rerun every related test file, so narrowing is what makes a large module affordable
+#   --timeoutMS 5000   # StrykerJS's per-mutant timeout (default 20000): for mutants that hang
+#   --disableBail      # every covering test runs for every mutant (its killedBy lists them all)
 #
 # Configuration: stryker.config.mjs (at the root, so its sandbox keeps the tsconfig chain). Report: target/stryker/mutation.html and
 # .json; survivors are listed at the end of the run. Slow (each mutant reruns the
@@ -14,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source scripts/node-env.sh
 files=()
+options=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --diff)
@@ -21,14 +24,17 @@ while [ $# -gt 0 ]; do
       while IFS= read -r f; do files+=("$f"); done < <(git diff --name-only --diff-filter=AM "$base" -- 'sdk-ts/src/*.ts')
       ;;
     --tests) export RUSTDHT_MUTATION_TESTS=${2:?--tests needs a comma-separated list of test files}; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --timeoutMS) options+=(--timeoutMS "${2:?--timeoutMS needs a number of milliseconds}"); shift ;;
+    --disableBail) options+=(--disableBail) ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -*) echo "[rustdht] unknown option $1 (see --help)" >&2; exit 64 ;;
     *) files+=("$1") ;;
   esac
   shift
 done
 [ ${#files[@]} -ne 0 ] || { echo "[rustdht] nothing to mutate: name files (e.g. sdk-ts/src/outbox.ts) or --diff REV" >&2; exit 64; }
 mutate=$(IFS=,; echo "${files[*]}")
-echo "[rustdht] stryker run --mutate $mutate${RUSTDHT_MUTATION_TESTS:+ (tests: $RUSTDHT_MUTATION_TESTS)}"
+echo "[rustdht] stryker run ${options[*]}${options[*]:+ }--mutate $mutate${RUSTDHT_MUTATION_TESTS:+ (tests: $RUSTDHT_MUTATION_TESTS)}"
 start=$SECONDS
-node_modules/.bin/stryker run --mutate "$mutate"
+node_modules/.bin/stryker run "${options[@]}" --mutate "$mutate"
 echo "[rustdht] done in $((SECONDS - start)) s; report: target/stryker/mutation.html"
