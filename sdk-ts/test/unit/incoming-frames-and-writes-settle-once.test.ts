@@ -44,7 +44,7 @@ describe('incoming frames', () => {
     const result = await prepared.receive();
     expect(result).toMatchObject({ applied: 1, outcomes: [{ outcome: 'applied' }] });
     expect(await target.read(() => target.readNode('a'))).not.toBeNull();
-    await expect(prepared.receive()).rejects.toMatchObject({ code: 'engine/used' });
+    await expect(prepared.receive()).rejects.toMatchObject({ code: 'engine/used', message: expect.stringContaining('already received or discarded') });
     // The same update again is ignored; a frame of two updates answers two outcomes, in frame order.
     expect((await target.receive(new Uint8Array(frame[0]!))).outcomes).toEqual([{ outcome: 'ignored' }]);
   });
@@ -113,6 +113,11 @@ describe('local writes', () => {
     const closed = replica.write(() => ['s', 'k', 1], undefined);
     expect(closed).toBeInstanceOf(Promise);
     await expect(closed).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('with a store, a write resolves to its counts once durable', async () => {
+    const replica = await openReplica(new ReusableStore());
+    expect(await replica.write(() => ['s', 'a', 1, 's', 'b', 2], undefined)).toMatchObject({ applied: 2 });
   });
 
   it('with a store, every soul a write touches is loaded (once) before it applies', async () => {

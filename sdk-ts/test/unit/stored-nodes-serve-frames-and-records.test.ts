@@ -6,10 +6,22 @@
  * and, without a store, nothing stored, released or recorded.
  */
 import { describe, expect, it } from 'vitest';
+import type { RangeOptions, StorageEntry } from '../../src/node.js';
 import type { LocalReplica } from '../../src/replica/replica.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
 import { acknowledgeAll, listStored, openReplica, put } from './replica-helpers.js';
 import { ReusableStore } from './store-helpers.js';
+
+/** A ReusableStore whose scans (a soul's load) start a few milliseconds late. */
+class SlowScanStore extends ReusableStore {
+  override entries(range?: RangeOptions): AsyncIterable<StorageEntry> {
+    const entries = super.entries(range);
+    return (async function* () {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      yield* entries;
+    })();
+  }
+}
 
 const LIMITS = { partBytes: 1 << 20, maxBytes: 1 << 20, maxUpdates: 1 };
 
@@ -101,7 +113,7 @@ describe('release listeners and records', () => {
   });
 
   it('release waits for the operations queued before it: a write still loading its soul protects it', async () => {
-    const replica = await openReplica(new ReusableStore());
+    const replica = await openReplica(new SlowScanStore());
     const written = put(replica, 'a', 'x', 1);
     expect(await replica.stored.release(['a'])).toEqual([]);
     await written;
