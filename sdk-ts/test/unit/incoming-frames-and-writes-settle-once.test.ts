@@ -7,7 +7,7 @@
  * frame order.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeUpdates } from '../../src/engine/load-node.js';
+import * as engineModule from '../../src/engine/load-node.js';
 import { DEFERRED_RECORD_PREFIX } from '../../src/persistence/layout.js';
 import type { StorageOperation } from '../../src/storage/adapter.js';
 import { openReplica, put } from './replica-helpers.js';
@@ -66,7 +66,7 @@ describe('incoming frames', () => {
     const replica = await openReplica(store);
     store.close_();
     let resolved = false;
-    const received = replica.receive(encodeUpdates(['f', 'v', 1], Float64Array.of(Date.now() + 60_000))).then((result) => ((resolved = true), result));
+    const received = replica.receive(engineModule.encodeUpdates(['f', 'v', 1], Float64Array.of(Date.now() + 60_000))).then((result) => ((resolved = true), result));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const early = resolved;
     store.open();
@@ -113,6 +113,17 @@ describe('local writes', () => {
     const closed = replica.write(() => ['s', 'k', 1], undefined);
     expect(closed).toBeInstanceOf(Promise);
     await expect(closed).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it("a signed write's changes name its signer; an unsigned one's none", async () => {
+    const replica = await openReplica(new ReusableStore());
+    const signer = engineModule.Signer.fromSeed(new Uint8Array(32).fill(7));
+    const space = `~${signer.publicKey()}`;
+    const signers: unknown[] = [];
+    replica.onApplied((batch) => signers.push(...batch.changes.map((change) => (change as readonly unknown[])[4])));
+    await replica.write(() => [space, 'k', 1], signer);
+    await replica.write(() => ['plain', 'k', 1], undefined);
+    expect(signers).toEqual([signer.publicKey(), null]);
   });
 
   it('with a store, a write resolves to its counts once durable', async () => {
