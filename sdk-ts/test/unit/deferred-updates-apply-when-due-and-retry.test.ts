@@ -40,7 +40,7 @@ describe('deferred updates', () => {
     const store = new ReusableStore();
     const first = await openReplica(store);
     await put(first, 'a', 'x', 1);
-    expect((await first.receive(encodeUpdates(['a', 'y', 2], Float64Array.of(Date.now() + 300)))).deferred).toBe(1);
+    expect((await first.receive(encodeUpdates(['a', 'y', 2], Float64Array.of(Date.now() + 1_000)))).deferred).toBe(1);
     await first.close();
     const replica = await openReplica(store);
     store.scans.length = 0;
@@ -55,7 +55,7 @@ describe('deferred updates', () => {
   it('a due update whose commit fails is ingested again until it is stored', async () => {
     const store = new ReusableStore();
     const replica = await openReplica(store);
-    expect((await replica.receive(encodeUpdates(['r', 'v', 'later'], Float64Array.of(Date.now() + 100)))).deferred).toBe(1);
+    expect((await replica.receive(encodeUpdates(['r', 'v', 'later'], Float64Array.of(Date.now() + 1_000)))).deferred).toBe(1);
     store.failNextBatch = true;
     await vi.waitFor(() => expect(replica.deferredQueue().count).toBe(0), { timeout: 5_000, interval: 20 });
     // The failed commit took r out of memory; the retry (a second later) stores it.
