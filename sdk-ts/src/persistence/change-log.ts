@@ -170,7 +170,8 @@ export class ChangeLog {
       properties += chunk[chunk.length - 1]!.properties.length;
       if (properties >= COMPACT_STEP_PROPERTIES) break;
     }
-    const full = chunk.length === COMPACT_STEP_PROPERTIES || properties >= COMPACT_STEP_PROPERTIES;
+    // Every entry names a property, so a step that read its entry limit is full by properties too.
+    const full = properties >= COMPACT_STEP_PROPERTIES;
     if (chunk.length === 0 || this.#closed) return false;
     // The latest seq of each property within the chunk.
     const latest = new Map<string, { seq: number; key: Uint8Array }>();

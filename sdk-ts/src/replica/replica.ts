@@ -112,6 +112,7 @@ export class LocalReplica implements GraphView {
     this.outbox = new Outbox(persisted, counters, () => this.assertOpen(), (frame) => this.soulsOf(frame));
     if (backing !== undefined) this.outbox.onChange((event) => event.type === 'removed' && backing.relaxEviction());
     this.identities = new IdentityKeeper(persisted, settings.importIdentity, () => this.assertOpen());
+    const resident = (soul: string): boolean => this.#residency.has(soul);
     // What the paths around the engine share (each host interface takes its part).
     const core = {
       engine,
@@ -120,8 +121,8 @@ export class LocalReplica implements GraphView {
       hasStore: backing !== undefined,
       freed: () => this.#freed,
       closed: () => this.#closed,
-      uses: (soul: string) => void this.#residency.has(soul),
-      resident: (soul: string) => this.#residency.has(soul),
+      resident,
+      uses: resident,
       assertOpen: () => this.assertOpen(),
       queued: <P, R>(plan: () => P, apply: (planned: P) => R) => this.queued(plan, apply),
       read: <T>(plan: () => T) => this.read(plan),
