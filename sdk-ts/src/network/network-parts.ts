@@ -262,6 +262,8 @@ export class NetworkParts {
       counters: this.counters,
       handler: this.#handler,
       protocol: channel.protocol,
+      // Never a server to us: we wait on its replies, which come on the same channel.
+      mayPauseReading: (session) => !this.choice.isServer(session),
     });
     if (!this.peers.add(session, remote)) {
       session.end('wire/too-many-sessions', `more than ${MAX_SESSIONS_PER_PEER} sessions with one peer.`);

@@ -16,7 +16,11 @@
  *
  * What this peer sends and the peer has not read is bounded per remote peer, across all
  * its sessions (`PeerSendQueue`): past it, the session ends with `wire/slow-consumer`
- * rather than buffer without bound for a peer that asks and does not read.
+ * rather than buffer without bound for a peer that asks and does not read. The other way
+ * round is flow control: a peer whose requests wait for answers here (READ_AHEAD_REQUESTS)
+ * is not read further until they are answered, the channel paused so the transport holds
+ * it back; and a burst is taken MESSAGES_PER_TURN messages a macrotask, so one peer's
+ * chunk does not hold up every other peer's messages.
  *
  * Longer than 400 lines on purpose: the path every byte from a peer takes (framing,
  * hello, the rate limit per message type, request limits, replies) is one sequence that
@@ -24,6 +28,7 @@
  */
 import { ClosedError, RustDHTError } from '../api/errors.js';
 import type { NetworkCounterSink } from './counters.js';
+import { afterMicrotasks } from '../util/macrotask.js';
 import { refusalOf } from './refusal.js';
 import type { Channel } from './transport/channel.js';
 import type { PeerRole } from './types.js';
@@ -67,6 +72,12 @@ export interface SessionOptions {
    * (an in-process channel): the newest. On /rustdht/sync/1.0.0 no GET_PART is sent.
    */
   readonly protocol?: string;
+  /**
+   * Whether this session may stop reading while the peer's requests wait for answers
+   * (flow control, READ_AHEAD_REQUESTS). Not for a peer whose replies this peer waits on
+   * to answer it (a server to us): its replies arrive on the same channel. Default: yes.
+   */
+  readonly mayPauseReading?: (session: SyncSession) => boolean;
 }
 
 /**
@@ -80,6 +91,24 @@ const REFUSALS_PER_SECOND = 100;
 
 /** Requests a peer may have outstanding with us; more is a flood. */
 const MAX_IN_FLIGHT = 4096;
+
+/**
+ * Flow control: past this many of a peer's requests (or READ_AHEAD_BYTES of them) waiting
+ * for their answers, the session stops reading its channel, so the transport holds the
+ * peer's further messages back (yamux stops granting it window) until half are answered.
+ * A peer that sends faster than it is served is slowed to its turn (serving/fair-queue.ts)
+ * instead of being read, decrypted and queued ahead of everyone else's requests.
+ */
+export const READ_AHEAD_REQUESTS = 32;
+export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Messages of one peer taken in one macrotask at most. A transport chunk can carry a
+ * thousand small messages; taking them all at once would keep every other peer's
+ * messages (and the timers) waiting behind one peer's burst. The rest waits for the next
+ * macrotask, with the channel paused meanwhile.
+ */
+export const MESSAGES_PER_TURN = 64;
 
 interface Pending {
   readonly resolve: (reply: Reply) => void;
@@ -111,6 +140,19 @@ export class SyncSession {
   /** Bytes handed to the stream that it has not taken yet (the peer reads slower than we send). */
   #queuedBytes = 0;
   #inFlight = 0;
+  /** Bytes of the requests counted in #inFlight. */
+  #inFlightBytes = 0;
+  /** Reading waits for the peer's requests to be answered (READ_AHEAD_REQUESTS). */
+  #behind = false;
+  /** Messages received and not taken yet (MESSAGES_PER_TURN), from #backlogHead on. */
+  #backlog: Uint8Array[] = [];
+  #backlogHead = 0;
+  /** Messages taken in this macrotask. */
+  #takenThisTurn = 0;
+  /** A later macrotask takes the rest of the backlog. */
+  #turnScheduled = false;
+  /** The channel is paused (for either reason above). */
+  #channelPaused = false;
   /** Refusals this session may still earn before it is cut off (REFUSAL_BURST, refilled at REFUSALS_PER_SECOND). */
   readonly #refusals = new TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST);
   /** No message is taken any more (set at once when the peer breaks the protocol). */
@@ -311,11 +353,39 @@ export class SyncSession {
       this.#violation(error);
       return;
     }
-    for (const body of bodies) {
-      if (this.#closed) return;
+    for (const body of bodies) this.#backlog.push(body);
+    this.#takeTurn();
+  }
+
+  /**
+   * Takes the backlog's messages in order, at most MESSAGES_PER_TURN a macrotask; stops
+   * while the peer is behind (its requests wait for answers) and goes on once it is not.
+   */
+  #takeTurn(): void {
+    while (this.#backlogHead < this.#backlog.length && !this.#closed && !this.#behind) {
+      if (this.#takenThisTurn === MESSAGES_PER_TURN) {
+        this.#scheduleTurn();
+        break;
+      }
+      if (this.#takenThisTurn++ === 0) afterMicrotasks(() => (this.#takenThisTurn = 0));
+      const body = this.#backlog[this.#backlogHead++]!;
       this.#options.counters.received(body.length);
       this.#onMessage(body);
     }
+    if (this.#backlogHead === this.#backlog.length || this.#closed) {
+      this.#backlog = [];
+      this.#backlogHead = 0;
+    }
+    this.#updateReading();
+  }
+
+  #scheduleTurn(): void {
+    if (this.#turnScheduled) return;
+    this.#turnScheduled = true;
+    afterMicrotasks(() => {
+      this.#turnScheduled = false;
+      this.#takeTurn();
+    });
   }
 
   #onMessage(body: Uint8Array): void {
@@ -393,7 +463,7 @@ export class SyncSession {
           void this.#send({ type: 'error', id: message.id, code: problem.code, message: problem.message }).catch(() => {});
           return;
         }
-        this.#answer(message);
+        this.#answer(message, body.length);
       }
     }
   }
@@ -441,11 +511,18 @@ export class SyncSession {
     return false;
   }
 
-  #answer(message: IncomingRequest): void {
+  #answer(message: IncomingRequest, bytes: number): void {
     this.#inFlight++;
+    this.#inFlightBytes += bytes;
+    this.#pauseIfBehind();
+    const answered = (): void => {
+      this.#inFlight--;
+      this.#inFlightBytes -= bytes;
+      this.#resumeIfCaughtUp();
+    };
     this.#options.handler.request(this, message).then(
       (reply) => {
-        this.#inFlight--;
+        answered();
         if (reply === undefined) return;
         this.#send(reply).catch((error: unknown) => {
           const { code, message: text } = refusalOf(error);
@@ -453,12 +530,40 @@ export class SyncSession {
         });
       },
       (error: unknown) => {
-        this.#inFlight--;
+        answered();
         const { code, message: text } = refusalOf(error);
         this.#options.handler.refused(this, code, text);
         void this.#send({ type: 'error', id: message.id, code, message: text }).catch(() => {});
       },
     );
+  }
+
+  #pauseIfBehind(): void {
+    if (this.#behind || (this.#inFlight < READ_AHEAD_REQUESTS && this.#inFlightBytes < READ_AHEAD_BYTES)) return;
+    if (!(this.#options.mayPauseReading?.(this) ?? true)) return;
+    this.#behind = true;
+    this.#updateReading();
+  }
+
+  #resumeIfCaughtUp(): void {
+    if (!this.#behind || this.#inFlight > READ_AHEAD_REQUESTS / 2 || this.#inFlightBytes > READ_AHEAD_BYTES / 2) return;
+    this.#behind = false;
+    if (this.#backlogHead < this.#backlog.length) this.#scheduleTurn();
+    this.#updateReading();
+  }
+
+  /** Pauses the channel while the peer is behind or messages wait for their turn; resumes it otherwise. */
+  #updateReading(): void {
+    const pause = this.#behind || this.#backlogHead < this.#backlog.length;
+    if (pause === this.#channelPaused || this.#closed) return;
+    this.#channelPaused = pause;
+    if (pause) this.#channel.pause();
+    else this.#channel.resume();
+  }
+
+  /** Whether the session has stopped reading the peer (its requests wait for answers, or its messages for their turn). */
+  get readingPaused(): boolean {
+    return this.#channelPaused;
   }
 
   #refuseQuietly(error: unknown): void {

@@ -4,9 +4,9 @@
  * (StreamChannel) and the in-memory pair (createChannelPair). The sync conformance suite
  * (sync-conformance.test.ts) then runs the protocol itself over both.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createClientNode } from '../../src/network/libp2p/client-node.js';
-import type { RustDHTNode } from '../../src/network/libp2p/shared.js';
+import { STREAM_WINDOW_BYTES, type RustDHTNode } from '../../src/network/libp2p/shared.js';
 import { handleChannels, openChannel } from '../../src/network/libp2p/stream-channel.js';
 import type { Channel } from '../../src/network/transport/channel.js';
 import { createChannelPair } from '../../src/network/transport/memory-channel.js';
@@ -15,6 +15,8 @@ const PROTOCOL = '/rustdht-test/channel/1.0.0';
 
 interface Transport {
   readonly name: string;
+  /** Most the receiver holds unread before the sender waits (a paused end included). */
+  readonly windowBytes: number;
   /** A fresh connected pair: what `a` sends, `b` receives. */
   pair(): Promise<[Channel, Channel]>;
 }
@@ -24,6 +26,7 @@ let accepted: ((channel: Channel) => void) | undefined;
 
 const libp2p: Transport = {
   name: 'libp2p stream over loopback TCP',
+  windowBytes: STREAM_WINDOW_BYTES,
   async pair() {
     const atB = new Promise<Channel>((resolve) => (accepted = resolve));
     const a = await openChannel(nodes[0]!, nodes[1]!.getMultiaddrs()[0]!, PROTOCOL);
@@ -31,8 +34,8 @@ const libp2p: Transport = {
   },
 };
 
-const memory: Transport = { name: 'in-memory pair', pair: async () => createChannelPair() };
-const memorySmallChunks: Transport = { name: 'in-memory pair, 7-byte chunks, 1 KiB window', pair: async () => createChannelPair({ maxChunkBytes: 7, windowBytes: 1024 }) };
+const memory: Transport = { name: 'in-memory pair', windowBytes: 64 * 1024, pair: async () => createChannelPair() };
+const memorySmallChunks: Transport = { name: 'in-memory pair, 7-byte chunks, 1 KiB window', windowBytes: 1024, pair: async () => createChannelPair({ maxChunkBytes: 7, windowBytes: 1024 }) };
 
 beforeAll(async () => {
   nodes.push(await createClientNode(), await createClientNode({ listen: ['/ip4/127.0.0.1/tcp/0'] }));
@@ -133,6 +136,34 @@ describe.each([libp2p, memory, memorySmallChunks])('Channel contract: $name', (t
     a.abort(new Error('protocol violation'));
     expect(same(await atB, farewell)).toBe(true);
     expect(await endedB).toBeInstanceOf(Error);
+  });
+
+  it('pause() holds what arrives and holds the sender back; resume() delivers all of it, in order', async () => {
+    const [a, b] = await transport.pair();
+    const first = pattern(1000, 8);
+    const rest = pattern(2 * transport.windowBytes + 100_000, 9);
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    b.onBytes((chunk) => {
+      chunks.push(chunk.slice());
+      received += chunk.byteLength;
+    });
+    await a.send(first);
+    await vi.waitFor(() => expect(received).toBe(first.length));
+    b.pause();
+    let sent = false;
+    const sending = (async () => {
+      for (let i = 0; i < rest.length; i += 50_000) await a.send(rest.subarray(i, i + 50_000));
+      sent = true;
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received).toBe(first.length);
+    expect(sent).toBe(false);
+    b.resume();
+    await sending;
+    await vi.waitFor(() => expect(received).toBe(first.length + rest.length), { timeout: 10_000 });
+    expect(same(Buffer.concat(chunks), Buffer.concat([first, rest]))).toBe(true);
+    a.abort(new Error('test done'));
   });
 
   it('a bytes listener that throws aborts the channel', async () => {

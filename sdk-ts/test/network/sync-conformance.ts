@@ -10,7 +10,8 @@
  * comes back: HELLO, GET/NODE, GET_PART/NODE_PART (whole nodes in parts; 1.0 peers get
  * none), PUT/ACK per outcome, SUBSCRIBE/EVENT filtering,
  * UNSUBSCRIBE, FEED catch-up and live entries, the order of ACK/EVENT/FEED_ENTRY/NODE and
- * the store commit (and of an UNSUBSCRIBE's OK after the EVENTs before it), limits (message size, rate, subscriptions), bad input (garbage, a first
+ * the store commit (and of an UNSUBSCRIBE's OK after the EVENTs before it), limits (message size, rate, subscriptions,
+ * flow control of a peer whose requests wait), bad input (garbage, a first
  * message that is not HELLO, unknown version or type, a second HELLO, a garbage frame,
  * unsolicited EVENTs), and two SDK databases syncing through the server.
  *
@@ -459,6 +460,37 @@ export function syncConformance(transport: SyncTransport): void {
         expect(limited).toBeLessThan(count);
         expect(peer.closed).toBe(false);
         await waitFor('a request to be served again', async () => (await peer.request({ type: 'get', soul: soul('flood'), keys: [] })).type === 'node');
+      });
+
+      it('a peer whose requests wait here is read no further until they are answered (flow control): it is held back, nothing refused or lost', async () => {
+        const peer = await ready();
+        // 60 PUTs of ~200 KB (12 MB): past the requests a session reads ahead of their
+        // answers, and past what any transport window holds for a paused reader.
+        const puts = Array.from({ length: 60 }, (_, i) => ({ type: 'put' as const, id: 5000 + i, frame: frameOf([[soul(`held-back/${i}`), 'v', 'x'.repeat(200_000), Date.now()]]) }));
+        const refusedBefore = Object.values(server.network.counters().rejects).reduce((sum, n) => sum + n, 0);
+        store.hold();
+        let sent = 0;
+        let sending: Promise<void> | undefined;
+        try {
+          // One message a send: each waits while the transport holds the peer back.
+          sending = (async () => {
+            for (const message of puts) {
+              await peer.send(message);
+              sent++;
+            }
+          })();
+          await waitFor('the commits to reach the store', () => store.waiting > 0);
+          await pause(300);
+          // Answers wait for the held commits, so the server stopped reading the peer.
+          expect(sent).toBeLessThan(puts.length);
+        } finally {
+          store.release();
+        }
+        await sending;
+        await waitFor('every PUT to be answered', () => puts.every((message) => peer.messages.some((m) => m.id === message.id)), { timeoutMs: 20_000 });
+        for (const message of puts) expect(peer.messages.find((m) => m.id === message.id)).toMatchObject({ type: 'ack', outcomes: [{ outcome: 'applied' }] });
+        expect(Object.values(server.network.counters().rejects).reduce((sum, n) => sum + n, 0)).toBe(refusedBefore);
+        expect(peer.closed).toBe(false);
       });
 
       it('more than 10,000 subscriptions: ERROR limit/subscriptions', async () => {

@@ -44,6 +44,14 @@ export function peerKeyOf(node: object): PrivateKey | undefined {
 }
 
 /**
+ * Most a yamux stream lets its remote send ahead of what is read: the window it grants,
+ * and what a paused stream holds (both sides the same, so a full window never resets it).
+ * 4 MiB is a whole message at the largest wire limit and tens of MiB/s per stream even
+ * at a 100 ms round trip.
+ */
+export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+
+/**
  * Loopback, which `exemptLoopback` lets bypass the connection manager's inbound limits
  * (5 new connections per second per host, 10 pending, 300 in all). Off by default:
  * behind a reverse proxy on the same host every client arrives from loopback, and the
@@ -74,7 +82,10 @@ export function baseConfig(options: BaseConfigOptions = {}): Pick<
 > & { services: ServiceFactoryMap<NodeServices> } {
   return {
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A paused stream (flow control: transport/channel.ts) holds what the remote may still
+    // send, up to its receive window; yamux grows that window up to 16 MiB, past the
+    // stream's 4 MiB read buffer, which would reset the stream instead of holding it back.
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES, maxReadBufferLength: STREAM_WINDOW_BYTES } })],
     connectionGater: permissiveConnectionGater(),
     connectionManager: options.exemptLoopback === true ? { allow: [...LOOPBACK_ALLOW] } : {},
     // libp2p's monitor aborts a connection on the first ping that misses its adaptive

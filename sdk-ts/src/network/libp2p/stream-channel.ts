@@ -121,6 +121,20 @@ export class StreamChannel implements Channel {
     this.#stream.abort(error);
   }
 
+  /**
+   * Stops 'message' events; the stream keeps what arrives and yamux stops granting the
+   * remote more window, so the remote's writes wait once what it may still send (at most
+   * a stream window, which the node's yamux settings keep within the stream's read
+   * buffer) has arrived.
+   */
+  pause(): void {
+    if (this.#stream.readStatus === 'readable') this.#stream.pause();
+  }
+
+  resume(): void {
+    if (this.#stream.readStatus === 'paused') this.#stream.resume();
+  }
+
   #onMessage(event: StreamMessageEvent): void {
     const chunk = event.data instanceof Uint8Array ? event.data : event.data.subarray();
     this.#bytesIn += chunk.byteLength;

@@ -21,7 +21,11 @@
  *   already sent still reaches the remote end, which then reports an error of its own
  *   (a reset); the local end reports `error`;
  * - `onClose` listeners are called once; one added after the end is called at once
- *   (next microtask).
+ *   (next microtask);
+ * - `pause()` stops delivering bytes until `resume()`: what arrives meanwhile is kept (a
+ *   transport window's worth at most: the remote's `send()` then waits), nothing is lost
+ *   or reordered. It is how a reader slows a peer down instead of buffering or refusing
+ *   what it sends (flow control); both calls are no-ops on an ended channel.
  */
 
 export type BytesListener = (chunk: Uint8Array) => void;
@@ -44,4 +48,8 @@ export interface Channel {
   close(): Promise<void>;
   /** Closes at once, discarding anything unsent or unread. */
   abort(error: Error): void;
+  /** Stops delivering received bytes (they wait, and the sender is held back) until resume(). */
+  pause(): void;
+  /** Delivers what waited, and what comes next, again. */
+  resume(): void;
 }

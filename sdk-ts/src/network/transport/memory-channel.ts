@@ -8,7 +8,7 @@
  *
  * Backpressure: bytes sent and not yet delivered to the other end's listeners count
  * against `windowBytes`; past it, `send()` resolves only once they are delivered. An end
- * with no `onBytes()` listener yet keeps what arrives, so its sender waits.
+ * with no `onBytes()` listener yet, or paused, keeps what arrives, so its sender waits.
  *
  * An abort ends this end at once (what it has not read is lost); what it already sent
  * still reaches the other end, which then sees the reset: a multiplexed libp2p stream
@@ -57,6 +57,8 @@ class MemoryChannel implements Channel {
   readonly #inbox: Uint8Array[] = [];
   #inboxBytes = 0;
   #deliveryScheduled = false;
+  /** pause() was called and resume() not yet: arrivals wait in the inbox. */
+  #paused = false;
   readonly #bytesListeners: BytesListener[] = [];
   readonly #closeListeners: CloseListener[] = [];
   /** Our sends waiting for the remote end's inbox to drain below the window. */
@@ -116,6 +118,16 @@ class MemoryChannel implements Channel {
     return this.#ended !== undefined ? Promise.resolve() : (this.#whenEnded ??= new Promise((resolve) => (this.#resolveEnded = resolve)));
   }
 
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#scheduleDelivery();
+  }
+
   abort(error: Error): void {
     if (this.#ended !== undefined) return;
     this.#end(error);
@@ -128,7 +140,8 @@ class MemoryChannel implements Channel {
     // Its sends waiting for room at the aborted end will never get it.
     const closed = new ClosedError('closed', `memory channel ${this.#name} was reset before its data was delivered`, { cause: error });
     for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closed);
-    if (this.#inbox.length === 0 || this.#bytesListeners.length === 0) this.#end(error);
+    // A paused end is reset at once, as a paused libp2p stream is: what it did not read is lost.
+    if (this.#inbox.length === 0 || this.#bytesListeners.length === 0 || this.#paused) this.#end(error);
     else this.#scheduleDelivery();
   }
 
@@ -146,7 +159,7 @@ class MemoryChannel implements Channel {
   }
 
   #scheduleDelivery(): void {
-    if (this.#deliveryScheduled || this.#ended !== undefined) return;
+    if (this.#deliveryScheduled || this.#ended !== undefined || this.#paused) return;
     if (this.#bytesListeners.length === 0 && !this.#remoteWriteClosed) return;
     this.#deliveryScheduled = true;
     afterMicrotasks(() => this.#deliver());
@@ -154,9 +167,11 @@ class MemoryChannel implements Channel {
 
   #deliver(): void {
     this.#deliveryScheduled = false;
-    if (this.#ended !== undefined) return;
+    if (this.#ended !== undefined || this.#paused) return;
     if (this.#bytesListeners.length !== 0) {
       while (this.#inbox.length !== 0 && this.#ended === undefined) {
+        // A listener paused us: the rest waits for resume() (and the sender for room).
+        if (this.#paused) break;
         const chunk = this.#inbox.shift()!;
         this.#inboxBytes -= chunk.length;
         try {
@@ -167,6 +182,7 @@ class MemoryChannel implements Channel {
         }
       }
       this.#remote.#drained();
+      if (this.#paused) return;
     }
     if (this.#reset !== undefined) {
       this.#end(this.#reset);
