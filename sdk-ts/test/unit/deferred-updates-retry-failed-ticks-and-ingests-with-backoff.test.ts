@@ -5,7 +5,8 @@
  * - a tick whose souls cannot be loaded (the queued operation rejects, or throws at once)
  *   is tried again one second later, not sooner, and then applies; a tick that needs no
  *   load (the queued operation returns at once) is simply applied;
- * - a failure that lands after the replica closed schedules nothing;
+ * - a failure that lands after the replica closed schedules nothing; a wake-up after
+ *   close, or after cancel(), does nothing; a tick that applied nothing is no batch;
  * - due updates whose commit fails are ingested again after 1 s, then 2 s, 4 s, …,
  *   doubling up to 60 s, until an ingest is taken; a replica closed meanwhile ingests
  *   nothing; without a store, the tick marks no soul for loading and keeps no frame;
@@ -32,7 +33,7 @@ class ScriptedHost {
   /** What engine.tick reports as applied. */
   dueChanges: EngineChange[] = [CHANGE];
   /** How the queued operation behaves at each call (after those: runs plan and apply at once). */
-  readonly queueScript: ('reject' | 'throw' | 'reject-after-close')[] = [];
+  readonly queueScript: ('reject' | 'throw' | 'reject-after-close' | 'close-before-apply')[] = [];
   /** How many afterBatch calls fail (their commit refused). */
   afterBatchFailures = 0;
   /** How many receive calls fail. */
@@ -89,6 +90,7 @@ class ScriptedHost {
         if (step === 'throw') throw new Error('the queue refused');
         const planned = plan();
         if (step === 'reject') return Promise.reject(new Error('the store refuses reads'));
+        if (step === 'close-before-apply') this.closedNow = true;
         if (step === 'reject-after-close') {
           this.closedNow = true;
           return Promise.reject(new Error('closed while loading'));
@@ -194,6 +196,39 @@ describe('a tick whose souls cannot be loaded', () => {
     expect(vi.getTimerCount()).toBe(0);
     await advance(5000);
     expect(scripted.queuedAt).toEqual([100]);
+  });
+});
+
+describe('when nothing is to be done', () => {
+  it('cancel(): the wake-up is disarmed, no tick comes', async () => {
+    const { scripted, deferred } = start(100);
+    deferred.cancel();
+    expect(vi.getTimerCount()).toBe(0);
+    await advance(5000);
+    expect(scripted.queuedAt).toEqual([]);
+  });
+
+  it('a wake-up after the replica closed queues nothing', async () => {
+    const { scripted } = start(100);
+    scripted.closedNow = true;
+    await advance(100);
+    expect(scripted.queuedAt).toEqual([]);
+    expect(scripted.ticks).toEqual([]);
+  });
+
+  it('the replica closed while the tick waited in the queue: the engine (maybe freed by then) is not ticked', async () => {
+    const { scripted } = start(100, (s) => s.queueScript.push('close-before-apply'));
+    await advance(100);
+    expect(scripted.queuedAt).toEqual([100]);
+    expect(scripted.ticks).toEqual([]);
+    expect(scripted.batches).toEqual([]);
+  });
+
+  it('a tick that applied nothing is no batch: the replica steps are not run', async () => {
+    const { scripted } = start(100, (s) => (s.dueChanges = []));
+    await advance(100);
+    expect(scripted.ticks).toEqual([100]);
+    expect(scripted.batches).toEqual([]);
   });
 });
 
