@@ -172,13 +172,21 @@ describe('the duty roster', () => {
     expect(s.puts).toEqual([]);
   });
 
-  it('a write waiting for a durability level goes as PUT_AT with that level', async () => {
-    const { duties, session, replicationWaits } = roster();
+  it("a write waiting for a durability level goes as PUT_AT with that level, and the server's ACK_AT settles the wait", async () => {
+    const { duties, session, replicationWaits, outbox } = roster();
     const s = session('server-a');
     duties.takeServerDuties(asSession(s));
-    void replicationWaits.expect(9, 'quorum');
+    const wait = replicationWaits.expect(9, 'quorum');
+    let report: unknown;
+    void wait.result.then((r) => (report = r));
     duties.offer({ id: 9, frame: entryFrame(9) });
     await until('the write to be sent', () => s.puts.length === 1);
     expect(s.puts[0]!.message).toMatchObject({ type: 'put-at', level: 'quorum' });
+    s.puts[0]!.resolve({ type: 'ack-at', id: 1, reached: 2, owners: 3, outcomes: [{ outcome: 'applied' }] });
+    await until('the entry to leave the outbox', () => outbox.acknowledged.length === 1);
+    await nextMacrotask();
+    expect(report).toEqual({ reached: 2, owners: 3 });
+    // Settled: the entry no longer raises a PUT's level.
+    expect(replicationWaits.levelOf([9])).toBeUndefined();
   });
 });

@@ -3,7 +3,8 @@
  * scripted replica:
  *
  * - with no session and no first connection being made, a fetch returns at once, asking
- *   nobody; while the first connection is being made it waits for it, then asks;
+ *   nobody; while the first connection is being made it waits for it, then asks (if it
+ *   brought nobody, the fetch resolves then, whatever `needed` asked for);
  * - a read of some keys is one GET of those keys; a whole node from a 1.1 peer is asked
  *   part by part (GET_PART from "", then from each `next`), a 1.0 peer gets one GET; the
  *   read level rides on the first request only, and only to a 1.2 peer;
@@ -108,6 +109,21 @@ describe('who is asked', () => {
     await t.fetcher.fetch('s', read());
     expect(t.events).toEqual([]);
     expect(t.fetcher.inFlight).toBe(0);
+  });
+
+  it('nobody to ask after the first connection, with `needed` answers asked for: resolves at once, not at the time limit', async () => {
+    for (const needed of [1, 3]) {
+      const t = setup([], { pending: true });
+      const started = Date.now();
+      const outcome = await Promise.race([
+        t.fetcher.fetch('s', read({ needed, timeoutMs: 10_000 })).then(() => 'resolved'),
+        new Promise((resolve) => setTimeout(resolve, 1000, 'still waiting')),
+      ]);
+      expect(outcome).toBe('resolved');
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(t.events).toEqual([]);
+      expect(t.fetcher.inFlight).toBe(0);
+    }
   });
 });
 

@@ -113,6 +113,16 @@ describe('cancel', () => {
     expect(await settled(only.result)).toBeUndefined();
   });
 
+  it('after the report, with no other wait on the entry: does not throw, changes nothing', async () => {
+    const waits = new ReplicationWaitList();
+    const only = waits.expect(1, 'all');
+    waits.report([1], REPORT);
+    expect(() => only.cancel()).not.toThrow();
+    expect(() => only.cancel()).not.toThrow();
+    expect(waits.levelOf([1])).toBeUndefined();
+    expect(await settled(only.result)).toEqual({ value: REPORT });
+  });
+
   it('after the report, or twice: changes nothing (a later wait of the entry stays)', async () => {
     const waits = new ReplicationWaitList();
     const first = waits.expect(1, 'all');

@@ -109,6 +109,7 @@ describe('requests and replies', () => {
     expect(await first).toEqual({ type: 'node', id: 1, frame: frame(3) });
     const error = await third.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RemoteError);
+    expect((error as RemoteError).name).toBe('RemoteError');
     expect((error as RemoteError).code).toBe('feed/unavailable');
     expect((error as RemoteError).message).toBe('peer-1 refused the feed: no change log');
   });
@@ -196,6 +197,7 @@ describe('requests and replies', () => {
     const sent = peer.messages.length;
     const late = await session.request({ type: 'get', soul: 't', keys: [] }).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(ClosedError);
+    expect((late as ClosedError).code).toBe('network/closed');
     expect((late as ClosedError).message).toBe('the connection to peer-1 is closed.');
     expect(peer.messages.length).toBe(sent);
     await session.whenClosed();
@@ -222,6 +224,34 @@ describe('follow (FEED)', () => {
     await peer.send(entry(1, 7));
     await waitFor('both entries', () => heard.length === 2);
     expect(heard).toEqual([6, 7]);
+    expect(handler.refusals).toEqual([]);
+  });
+
+  it('a FEED takes a fresh id like any request: two follows and a request after them get 1, 2, 3, each answered on its own', async () => {
+    const { session, peer, handler } = await readyPair();
+    const first: number[] = [];
+    const second: number[] = [];
+    const feeds: number[] = [];
+    const followingA = session.follow(0, (e) => first.push(e.seq), (feed) => feeds.push(feed));
+    const followingB = session.follow(10, (e) => second.push(e.seq), (feed) => feeds.push(feed));
+    const asked = session.request({ type: 'get', soul: 's', keys: [] });
+    expect(feeds).toEqual([1, 2]);
+    const sent = await waitFor('three requests', () => (peer.messages.length >= 4 ? peer.messages.slice(1) : undefined), { intervalMs: 2 });
+    expect(sent).toEqual([
+      { type: 'feed', id: 1, since: 0 },
+      { type: 'feed', id: 2, since: 10 },
+      { type: 'get', id: 3, soul: 's', keys: [] },
+    ]);
+    await peer.send({ type: 'node', id: 3, frame: frame(1) });
+    await peer.send({ type: 'ok', id: 2 });
+    await peer.send({ type: 'ok', id: 1 });
+    await Promise.all([followingA, followingB]);
+    expect(await asked).toEqual({ type: 'node', id: 3, frame: frame(1) });
+    await peer.send(entry(2, 11));
+    await peer.send(entry(1, 1));
+    await waitFor('both entries', () => first.length + second.length === 2);
+    expect(first).toEqual([1]);
+    expect(second).toEqual([11]);
     expect(handler.refusals).toEqual([]);
   });
 

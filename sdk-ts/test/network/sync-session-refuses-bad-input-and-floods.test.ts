@@ -106,6 +106,15 @@ describe('bytes that end the session', () => {
     expect(pair.handler.refusals).toEqual([{ code: 'wire/slow-consumer', message: 'the peer ended the session: bye' }]);
   });
 
+  it('a reply other than ERROR with id 0 (an OK) does not decode: wire/malformed, never taken as a reply', async () => {
+    const pair = await readyPair();
+    // version 1 | OK (0x0a) | id 0: the encoder refuses to write it, so by hand.
+    await pair.peer.sendBytes(lengthPrefixed(new Uint8Array([1, 0x0a, 0])));
+    const farewell = await pair.peer.ended();
+    expect(farewell?.code).toBe('wire/malformed');
+    expect(pair.handler.codes()).toEqual(['wire/malformed']);
+  });
+
   it('messages before the bad one in the chunk are each taken and counted', async () => {
     const pair = await readyPair();
     const before = pair.counters.snapshot();
@@ -184,6 +193,21 @@ describe('events', () => {
     // MEMBERS with id 0 is not a reply: nothing was pending, nothing answered.
     expect(pair.peer.messages.filter((m) => m.type !== 'hello')).toEqual([]);
     expect(pair.session.closed).toBe(false);
+  });
+
+  it('a MEMBERS (id 0) handler that fails: refused with its code, the session goes on and takes the next', async () => {
+    const pair = await readyPair();
+    pair.handler.takeEvent = async (m) => {
+      if (m.type === 'members') throw new RustDHTError('members/bad-record', 'a record does not verify');
+    };
+    const members: WireMessage = { type: 'members', id: 0, records: [] };
+    await pair.peer.send(members);
+    await refusedWith(pair.handler, 'members/bad-record');
+    expect(pair.handler.events).toEqual([members]);
+    expect(pair.handler.refusals).toEqual([{ code: 'members/bad-record', message: 'a record does not verify' }]);
+    expect(pair.session.closed).toBe(false);
+    await pair.peer.send(get(1));
+    expect(await replyTo(pair, 1)).toEqual({ type: 'ok', id: 1 });
   });
 
   it('an EVENT handler that rejects with a plain error: refused as internal', async () => {

@@ -30,7 +30,12 @@ describe('an address', () => {
     [`/ip4/127.0.0.1/udp/7403/webrtc-direct/certhash/${CERT}/p2p/${PEER}`, 'webrtc-direct'],
     [`/ip4/127.0.0.1/tcp/7402/p2p/${RELAY}/p2p-circuit/p2p/${PEER}`, 'circuit-relay'],
     [`/ip4/127.0.0.1/tcp/7402/p2p/${RELAY}/p2p-circuit/webrtc/p2p/${PEER}`, 'webrtc'],
+    ['/dns4/example.com/tcp/443/tls/sni/example.com', 'tcp'],
+    [`/ip4/127.0.0.1/tcp/7402/ws/noise/p2p/${PEER}`, 'websockets'],
     ['/ip4/127.0.0.1/udp/7403/quic-v1', 'other'],
+    // An unknown component outermost is 'other', whatever transport it rides on.
+    ['/ip4/127.0.0.1/tcp/7402/http', 'other'],
+    [`/ip4/127.0.0.1/tcp/7402/ws/http/p2p/${PEER}`, 'other'],
     ['/ip4/127.0.0.1', 'other'],
     [`/p2p/${PEER}`, 'other'],
   ];
