@@ -21,7 +21,7 @@ export function replicaForNetwork(replica: LocalReplica): ReplicaForNetwork {
     outbox,
     subscriptions,
     engineModule,
-    receive: (frame) => replica.receive(frame),
+    receive: (frame, options) => replica.receive(frame, options),
     prepare: (frame) => replica.prepare(frame),
     soulsOf: (frame) => replica.soulsOf(frame),
     spaceOwner: (soul) => replica.spaceOwner(soul),

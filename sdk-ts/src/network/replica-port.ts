@@ -23,6 +23,8 @@ export interface AppliedBatch {
   readonly changes: readonly (readonly [soul: string, key: string, ...rest: unknown[]])[];
   /** Its change-log seq (servers), else undefined. */
   readonly seq: number | undefined;
+  /** false: logged, but not sent to live followers (`receive`'s `feedLive`). */
+  readonly feedLive?: false;
 }
 
 /** An outbox entry: one local write's changes frame. */
@@ -90,8 +92,12 @@ export interface ReplicaForNetwork {
   useRemoteReads(reads: RemoteReads): () => void;
   /** Registers how writes wait for a durability level; returns the unregister function. */
   useReplication(waits: ReplicationWaits): () => void;
-  /** A peer's frame through the engine (decode, verify, validate, merge); resolves once durable. */
-  receive(frame: Uint8Array): Promise<ReceivedBatch>;
+  /**
+   * A peer's frame through the engine (decode, verify, validate, merge); resolves once
+   * durable. `feedLive: false`: what it changes is logged but not sent to live followers
+   * (another DHT server's PUT: its sender reaches every owner itself).
+   */
+  receive(frame: Uint8Array, options?: { readonly feedLive?: boolean }): Promise<ReceivedBatch>;
   /** A peer's frame decoded once: its souls now, its merge (`receive()`) or `discard()` later. Throws DecodeError for malformed bytes. */
   prepare(frame: Uint8Array): { readonly souls: readonly string[]; receive(): Promise<ReceivedBatch>; discard(): void };
   /** The distinct souls a frame touches; throws DecodeError for malformed bytes. */

@@ -10,11 +10,11 @@ import type { PreparedFrame } from '../engine/core-types.js';
 import type { ReplicaCore } from './core-host.js';
 import { engineCall, InvalidValueError } from '../api/errors.js';
 import { countOutcomes, type EngineChange, type EngineOutcome, parseReport } from './batch-report.js';
-import type { PreparedIncoming, ReceiveResult, UpdateOutcome } from './types.js';
+import type { PreparedIncoming, ReceiveOptions, ReceiveResult, UpdateOutcome } from './types.js';
 
 export interface IncomingHost extends ReplicaCore {
   /** The replica's steps after a batch from a peer; resolves once durable. */
-  readonly afterBatch: (changes: readonly EngineChange[]) => Promise<void>;
+  readonly afterBatch: (changes: readonly EngineChange[], feedLive: boolean) => Promise<void>;
   /** The ingest parked updates from the future (deferred-updates.ts). */
   readonly deferredChanged: () => void;
   /** Resolves once everything staged so far is durable (the deferred records included). */
@@ -29,9 +29,9 @@ export class IncomingFrames {
   }
 
   /** Bytes from a peer or from storage. Throws DecodeError for a malformed frame. */
-  receive(frame: Uint8Array): Promise<ReceiveResult> {
+  receive(frame: Uint8Array, options?: ReceiveOptions): Promise<ReceiveResult> {
     try {
-      return this.prepare(frame).receive();
+      return this.prepare(frame).receive(options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -50,10 +50,10 @@ export class IncomingFrames {
     let settled = false;
     return {
       souls,
-      receive: () => {
+      receive: (options) => {
         if (settled) return Promise.reject(new InvalidValueError('engine/used', 'this prepared frame was already received or discarded.'));
         settled = true;
-        return this.#receivePrepared(prepared, souls);
+        return this.#receivePrepared(prepared, souls, options?.feedLive ?? true);
       },
       discard: () => {
         if (settled) return;
@@ -63,12 +63,12 @@ export class IncomingFrames {
     };
   }
 
-  async #receivePrepared(prepared: PreparedFrame, souls: readonly string[]): Promise<ReceiveResult> {
+  async #receivePrepared(prepared: PreparedFrame, souls: readonly string[], feedLive: boolean): Promise<ReceiveResult> {
     let queued: { outcomes: readonly EngineOutcome[]; durable: Promise<void> };
     try {
       queued = await this.#host.queued(
         () => this.#planSouls(souls),
-        () => this.#ingest(prepared),
+        () => this.#ingest(prepared, feedLive),
       );
     } finally {
       prepared.free();
@@ -88,10 +88,10 @@ export class IncomingFrames {
     for (const soul of souls) this.#host.uses(soul);
   }
 
-  #ingest(prepared: PreparedFrame): { outcomes: readonly EngineOutcome[]; durable: Promise<void> } {
+  #ingest(prepared: PreparedFrame, feedLive: boolean): { outcomes: readonly EngineOutcome[]; durable: Promise<void> } {
     const host = this.#host;
     const report = parseReport(engineCall(() => host.engine.ingestPrepared(prepared, host.now())));
-    const durable = host.afterBatch(report.changes);
+    const durable = host.afterBatch(report.changes, feedLive);
     for (const { o } of report.outcomes) {
       if (o === 'deferred') {
         host.deferredChanged();

@@ -37,7 +37,7 @@ import { SubscriptionRegistry } from './subscription-registry.js';
 
 /** The engine's JSON for one node (see `Engine.read`) and its settings: declared by the engine. */
 export type { EngineConfig, EngineNode };
-import type { AppliedListener, ChangesListener, PreparedIncoming, ReceiveResult, ReplicaSettings } from './types.js';
+import type { AppliedListener, ChangesListener, PreparedIncoming, ReceiveOptions, ReceiveResult, ReplicaSettings } from './types.js';
 
 export type { AppliedBatch, AppliedListener, ChangesListener, ReceiveResult, ReplicaSettings, UpdateOutcome } from './types.js';
 export type { CacheReport };
@@ -131,7 +131,7 @@ export class LocalReplica implements GraphView {
     this.#writes = new LocalWrites({ ...core, afterBatch: (changes, onQueued) => this.#afterBatch(changes, true, onQueued), nothingToPersist: NOTHING_TO_PERSIST });
     this.#incoming = new IncomingFrames({
       ...core,
-      afterBatch: (changes) => this.#afterBatch(changes, false),
+      afterBatch: (changes, feedLive) => this.#afterBatch(changes, false, undefined, feedLive),
       deferredChanged: () => this.#deferred.changed(),
       committed: () => backing?.commit.durable(),
     });
@@ -229,8 +229,8 @@ export class LocalReplica implements GraphView {
   }
 
   /** Bytes from a peer or from storage (incoming.ts). Throws DecodeError for a malformed frame. */
-  receive(frame: Uint8Array): Promise<ReceiveResult> {
-    return this.#incoming.receive(frame);
+  receive(frame: Uint8Array, options?: ReceiveOptions): Promise<ReceiveResult> {
+    return this.#incoming.receive(frame, options);
   }
 
   /** A peer's frame decoded once: its souls now, its merge or its discarding later (incoming.ts). */
@@ -240,7 +240,7 @@ export class LocalReplica implements GraphView {
 
   // ---- the steps after every batch ----------------------------------------------------------
 
-  #afterBatch(changes: readonly EngineChange[], local: boolean, onQueued?: OnQueued): Promise<void> {
+  #afterBatch(changes: readonly EngineChange[], local: boolean, onQueued?: OnQueued, feedLive = true): Promise<void> {
     // A batch that changed nothing (already held, older) was decided against state that
     // may still be in an uncommitted batch: its caller (an ACK) waits for that too.
     if (changes.length === 0) return this.#backing?.commit.durable() ?? NOTHING_TO_PERSIST;
@@ -259,7 +259,7 @@ export class LocalReplica implements GraphView {
       const frame = records?.length === 1 ? records[0]! : this.#engine.lastChangesFrame();
       const seq = changeLog?.append(changes);
       if (local) this.#announceLocal(frame, onQueued);
-      notifyAll(this.#appliedListeners, { frame, changes, local, seq });
+      notifyAll(this.#appliedListeners, feedLive ? { frame, changes, local, seq } : { frame, changes, local, seq, feedLive });
     }
     this.subscriptions.dispatch(changes);
     return backing === undefined ? NOTHING_TO_PERSIST : backing.commit.durable();

@@ -24,11 +24,20 @@ export type UpdateOutcome =
     };
 
 /** A peer's frame decoded once (`LocalReplica.prepare`): its souls, then its merge or its discarding. */
+export interface ReceiveOptions {
+  /**
+   * false: what it changes is logged but not sent to live followers (`AppliedBatch.feedLive`):
+   * a DHT server's PUT to another, whose sender reaches every owner itself. A follower
+   * catching up from its cursor still reads it from the log. Default true.
+   */
+  readonly feedLive?: boolean;
+}
+
 export interface PreparedIncoming {
   /** The distinct souls it touches, in first-seen order. */
   readonly souls: readonly string[];
   /** Merges it (as `receive(frame)` would, without decoding it again). */
-  receive(): Promise<ReceiveResult>;
+  receive(options?: ReceiveOptions): Promise<ReceiveResult>;
   /** Drops it unmerged (the engine frees the decoded updates). */
   discard(): void;
 }
@@ -75,6 +84,8 @@ export interface AppliedBatch {
   readonly local: boolean;
   /** Its change-log seq, when the replica keeps a change log. */
   readonly seq: number | undefined;
+  /** false: live followers are not sent it (ReceiveOptions.feedLive); absent: they are. */
+  readonly feedLive?: false;
 }
 
 export type AppliedListener = (batch: AppliedBatch) => void;

@@ -167,7 +167,9 @@ export class FeedServer {
     };
     let listening = true;
     const stopApplied = this.#replica.onApplied((batch) => {
-      if (batch.seq === undefined) return;
+      // Not logged; or logged but not for live followers (another DHT server's PUT: they
+      // got it from the same sender). A follower that was away reads it in its backlog.
+      if (batch.seq === undefined || batch.feedLive === false) return;
       this.#durability.after((error) => {
         // Not durable (the commit failed): not logged either, so not fed.
         if (error !== undefined || !listening) return;

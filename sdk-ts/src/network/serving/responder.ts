@@ -41,6 +41,14 @@ export interface ResponderHooks {
   readonly admit?: (session: SyncSession, frame: Uint8Array) => void;
   /** Before a read is answered here: a DHT server that does not own the soul asks its owners first (network/dht/). */
   readonly beforeRead?: BeforeRead;
+  /**
+   * Whether what a peer's PUT changes is sent to this server's live followers. Not for
+   * another DHT server's PUT (its replication of a write it coordinated, a hand-off, a
+   * repair): it reaches every owner itself, and feeding it on would make each co-owner
+   * merge it again. It is logged either way, so a follower catching up from its cursor
+   * (one that was away) still reads it. Default: always.
+   */
+  readonly feedsLive?: (session: SyncSession) => boolean;
   /** After a PUT_AT is durable here: how many owners hold it (network/dht/replicate.ts); a lone server: itself. */
   readonly replicate?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
 }
@@ -69,6 +77,7 @@ export class Responder {
     this.#hooks = {
       admit: hooks.admit ?? (() => {}),
       beforeRead: hooks.beforeRead ?? (() => undefined),
+      feedsLive: hooks.feedsLive ?? (() => true),
       replicate: hooks.replicate ?? (async () => ({ reached: 1, owners: 1 })),
     };
     this.#replica = replica;
@@ -100,7 +109,8 @@ export class Responder {
       case 'put': {
         // Quotas and the server's gate, before the engine sees the frame: a refusal applies nothing.
         this.#hooks.admit(session, message.frame);
-        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame));
+        const feedLive = this.#hooks.feedsLive(session);
+        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame, { feedLive }));
         this.#counters.peerBatch(result);
         return {
           type: 'ack',
@@ -110,7 +120,8 @@ export class Responder {
       }
       case 'put-at': {
         this.#hooks.admit(session, message.frame);
-        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame));
+        const feedLive = this.#hooks.feedsLive(session);
+        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame, { feedLive }));
         this.#counters.peerBatch(result);
         // Durable here: now the owners (network/dht/replicate.ts).
         const { reached, owners } = await this.#hooks.replicate(message.frame, message.level);

@@ -89,6 +89,8 @@ export class Serving {
               await dht.reachOwners(soul, deadline);
               await ownerReads.fetch(soul, { keys, needed, timeoutMs: Math.max(1, deadline - Date.now()) });
             }),
+      // Another member's PUT reaches every owner by itself (replicate.ts, handoff.ts, anti-entropy.ts).
+      feedsLive: (session) => dht === undefined || !dht.placement.isMember(session.peerId),
       replicate: async (frame, level) => (dht === undefined ? { reached: 1, owners: 1 } : dht.replicate(frame, level)),
     });
   }

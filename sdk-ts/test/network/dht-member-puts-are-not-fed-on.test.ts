@@ -1,0 +1,83 @@
+/**
+ * What a DHT server receives from another member by PUT — the replication of a write it
+ * coordinated (replicate.ts), a hand-off or a repair (handoff.ts, anti-entropy.ts) — is
+ * logged but not sent to its live followers (serving/serving.ts `feedsLive`): the sender
+ * reaches every owner itself. Before, each owner fed every coordinated write on to its
+ * co-owners, which merged it again for nothing (at R = 3, each owner took each write three
+ * times more than it needed). A follower that was away still reads it from the log when
+ * it catches up; a client's write is fed live as before.
+ *
+ * Five servers in one process (helpers/in-process-peers.ts), R = 3, so placement is not
+ * "everyone owns everything"; one client writes through server 0 with durability 'all'.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { CHANGE_LOG_PREFIX, PROPERTY_PREFIX, soulOfPropertyKey } from '../../src/persistence/layout.js';
+import type { Peer } from './helpers/in-process-peers.js';
+import type { MemoryStore } from '../../src/storage/memory.js';
+import { ownersOf } from './helpers/dht-cluster.js';
+import { startPeers, type InProcessPeers } from './helpers/in-process-peers.js';
+import { waitFor } from './helpers/server-process.js';
+
+const R = 3;
+const SOULS = 60;
+
+let peers: InProcessPeers | undefined;
+
+afterEach(async () => {
+  await peers?.close();
+  peers = undefined;
+}, 60_000);
+
+async function count(store: MemoryStore, prefix: Uint8Array): Promise<number> {
+  let n = 0;
+  for await (const _ of store.entries({ prefix })) n++;
+  return n;
+}
+
+async function storedSouls(store: MemoryStore): Promise<Set<string>> {
+  const souls = new Set<string>();
+  for await (const { key } of store.entries({ prefix: PROPERTY_PREFIX })) souls.add(soulOfPropertyKey(key).soul);
+  return souls;
+}
+
+/** Updates this server took from peers (any path, any outcome). */
+function taken(server: Peer): number {
+  const updates = server.network.counters().updates;
+  return Object.values(updates).reduce((sum, n) => sum + n, 0);
+}
+
+describe("a member's PUT is not fed on live", () => {
+  it('each owner takes a coordinated write from the coordinator and its feed, not again from every co-owner; all log it; every owner holds it', async () => {
+    peers = await startPeers({ servers: 5, clients: 1, dht: { replicas: R } });
+    const { servers, stores, clients } = peers;
+    await peers.whenConnected(AbortSignal.timeout(20_000));
+    await waitFor('every server to count 5 members', () => servers.every((s) => s.network.status().dht?.members === 5), { timeoutMs: 20_000, intervalMs: 50 });
+    const logsBefore = await Promise.all(stores.map((store) => count(store, CHANGE_LOG_PREFIX)));
+    const takenBefore = servers.map(taken);
+
+    const souls = Array.from({ length: SOULS }, (_, i) => `member-puts/${i}`);
+    for (const [i, soul] of souls.entries()) await clients[0]!.get(soul).put({ n: i }, { durability: 'all' });
+    await Promise.all(servers.map((s) => s.network.dht!.handoff.idle()));
+    // Whatever the feeds still carry has arrived.
+    const members = servers.map((s) => s.network.peerId);
+    const ownedBy = servers.map((server) => souls.filter((soul) => ownersOf(soul, members, R).includes(server.network.peerId)));
+    await waitFor('the coordinator\'s feed to reach every owner', () => servers.slice(1).every((s, k) => taken(s) - takenBefore[k + 1]! >= 2 * ownedBy[k + 1]!.length), { timeoutMs: 10_000, intervalMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    for (const [k] of servers.entries()) {
+      const held = await storedSouls(stores[k]!);
+      expect(ownedBy[k]!.filter((soul) => !held.has(soul))).toEqual([]);
+    }
+    // Each other owner took each of its writes twice: the coordinator's PUT and the
+    // coordinator's feed (it logged the client's write). Fed on by each co-owner too, it
+    // would be four times.
+    for (const [k, server] of servers.entries()) {
+      if (k === 0) continue;
+      expect(taken(server) - takenBefore[k]!).toBe(2 * ownedBy[k]!.length);
+    }
+    // Logged everywhere it changed something: a follower that was away reads it from there.
+    const logged = (await Promise.all(stores.map((store) => count(store, CHANGE_LOG_PREFIX)))).map((n, k) => n - logsBefore[k]!);
+    expect(logged[0]).toBe(SOULS);
+    for (const [k] of servers.entries()) if (k !== 0) expect(logged[k]).toBe(ownedBy[k]!.length);
+  });
+});
