@@ -76,8 +76,11 @@ export class DigestCache {
 
   async #refresh(stopped: () => boolean): Promise<void> {
     if (!this.#scanned) {
-      // Changes made while the scan runs are marked dirty and read again after it.
-      this.#dirty.clear();
+      // Souls marked dirty before the scan stay marked and are read again after it, as
+      // are those changed while it runs: the scan lists what the store holds *now*, and a
+      // change whose commit has not landed yet is not there (cleared here, such a soul was
+      // missing from this server's digests until it changed again, and anti-entropy pushed
+      // it to this server every round, merged to nothing).
       this.#digests.clear();
       let chunk: string[] = [];
       for await (const soul of this.#replica.storedSouls()) {
