@@ -16,8 +16,12 @@
  * - a session that ends leaves the peer table (peer:disconnect, offline);
  * - a peer offline on purpose hangs up on a channel handed to it; a fifth session with
  *   one peer is ended with wire/too-many-sessions;
+ * - a read made right after open waits for the first connection; one through a server
+ *   that never answers ends at readTimeoutMs (syncing meanwhile); a server this peer
+ *   dialled is exempt from the write quota, the same kind of peer dialling in is not;
  * - fetch refuses a soul that is not a non-empty string and an aborted signal, and a
- *   stopped network; whenConnected, aborted, says how many connections it waited for;
+ *   stopped network; whenConnected, aborted (before or while waiting), rejects saying how
+ *   many connections it waited for;
  * - closing the database stops its network.
  *
  * Why: the network tests use these through whole scenarios where most of the wires never
@@ -29,6 +33,7 @@ import { createChannelPair } from '../../src/network/transport/memory-channel.js
 import type { NetworkEvent } from '../../src/network/types.js';
 import { MemoryStore } from '../../src/node.js';
 import { InProcessRustDHT, type Peer } from './helpers/in-process-peers.js';
+import { openReplica } from '../unit/replica-helpers.js';
 import { RawPeer } from './helpers/raw-peer.js';
 import { waitFor } from './helpers/server-process.js';
 
@@ -60,9 +65,9 @@ const events = (db: Peer): NetworkEvent[] => {
 
 let attached = 0;
 /** A raw peer on a channel pair handed to `db` (as if it dialled in). */
-function attach(db: Peer, peerId = `raw-peer-${++attached}`): RawPeer {
+function attach(db: Peer, peerId = `raw-peer-${++attached}`, dialled = false): RawPeer {
   const [ours, theirs] = createChannelPair();
-  db.network.attach(theirs, { peerId, transport: 'other', address: '/memory/raw' });
+  db.network.attach(theirs, { peerId, transport: 'other', address: '/memory/raw', ...(dialled ? { dialled } : {}) });
   const peer = new RawPeer(ours);
   raw.push(peer);
   return peer;
@@ -169,6 +174,49 @@ describe('network parts', () => {
     await c.network.stop();
     expect(c.network.status().state).toBe('offline');
     await expect(c.network.fetch('soul')).rejects.toMatchObject({ code: 'network/closed' });
+  });
+
+  it('a read made right after open waits for the first connection; a peer is listed with its role, transport (memory is "other") and address', async () => {
+    const s = await server();
+    await s.get('early').put({ v: 'there' });
+    const c = await client([addressOf(s)]);
+    expect(await c.get('early').get('v').once()).toBe('there');
+    const [peer] = c.network.status().peers;
+    expect(peer).toMatchObject({ peerId: s.network.peerId, role: 'server', transport: 'other' });
+    expect(peer!.address).toBe(addressOf(s));
+  });
+
+  it('a read through a server that never answers ends at readTimeoutMs, the state syncing meanwhile', async () => {
+    const c = await client([], { readTimeoutMs: 150 });
+    const silent = attach(c, 'silent-server', true);
+    await silent.hello({ role: 'server' });
+    await c.network.whenConnected();
+    const states: string[] = [];
+    c.network.on((event) => void (event.type === 'state' && states.push(event.state)));
+    const started = Date.now();
+    expect(await c.get('nowhere').once()).toBeUndefined();
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(1500);
+    expect(states).toEqual(['syncing', 'idle']);
+    expect(silent.messages.some((m) => m.type === 'get' || m.type === 'get-part')).toBe(true);
+  });
+
+  it('a server this peer dialled (a server it chose) is exempt from the write quota; the same peer dialling in is not', async () => {
+    const s = await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers: [], quota: { peerBytesPerSecond: 1 } } });
+    opened.push(s);
+    const writer = await openReplica(new MemoryStore());
+    await writer.write(() => ['quota', 'v', 1], undefined);
+    let frame: Uint8Array | undefined;
+    for await (const entry of writer.outbox.pending()) frame = entry.frame;
+    const chosen = attach(s, 'chosen-server', true);
+    await chosen.hello({ role: 'server' });
+    const stranger = attach(s, 'stranger-server');
+    await stranger.hello({ role: 'server' });
+    // A full bucket lets one write through; the second is over 1 byte per second.
+    for (let i = 0; i < 3; i++) expect(await chosen.request({ type: 'put', frame: frame! })).toMatchObject({ type: 'ack' });
+    expect(await stranger.request({ type: 'put', frame: frame! })).toMatchObject({ type: 'ack' });
+    expect(await stranger.request({ type: 'put', frame: frame! })).toMatchObject({ type: 'error', code: 'quota/peer' });
   });
 
   it('closing the database stops its network', async () => {
