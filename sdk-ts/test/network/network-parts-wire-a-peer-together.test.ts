@@ -22,6 +22,12 @@
  * - fetch refuses a soul that is not a non-empty string and an aborted signal, and a
  *   stopped network; whenConnected, aborted (before or while waiting), rejects saying how
  *   many connections it waited for;
+ * - a write the server refuses is reported at the writer (the server's id and code) and
+ *   kept; a server with no address to listen on is offline until a peer connects; a
+ *   connected network that stops is offline with no peers;
+ * - two servers: a write at one reaches the other, each counts both as members and
+ *   refuses nothing of the other (FEED_ACKs and MEMBERS pushes routed), and one that
+ *   stops says goodbye (the other counts one member well before the 20 s timeout);
  * - closing the database stops its network.
  *
  * Why: the network tests use these through whole scenarios where most of the wires never
@@ -32,16 +38,25 @@ import { AbortError, InvalidValueError } from '../../src/api/errors.js';
 import { createChannelPair } from '../../src/network/transport/memory-channel.js';
 import type { NetworkEvent } from '../../src/network/types.js';
 import { MemoryStore } from '../../src/node.js';
-import { InProcessRustDHT, type Peer } from './helpers/in-process-peers.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RustDHT } from '../../src/node.js';
+import { InProcessRustDHT, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
 import { openReplica } from '../unit/replica-helpers.js';
 import { RawPeer } from './helpers/raw-peer.js';
 import { waitFor } from './helpers/server-process.js';
 
-const opened: Peer[] = [];
+const opened: { close(options: { timeoutMs: number }): Promise<unknown> }[] = [];
 const raw: RawPeer[] = [];
+const dirs: string[] = [];
+let cluster: InProcessPeers | undefined;
 afterEach(async () => {
   for (const peer of raw.splice(0)) peer.stop();
   await Promise.allSettled(opened.splice(0).map((db) => db.close({ timeoutMs: 0 })));
+  await cluster?.close();
+  cluster = undefined;
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
 async function server(): Promise<Peer> {
@@ -217,6 +232,62 @@ describe('network parts', () => {
     for (let i = 0; i < 3; i++) expect(await chosen.request({ type: 'put', frame: frame! })).toMatchObject({ type: 'ack' });
     expect(await stranger.request({ type: 'put', frame: frame! })).toMatchObject({ type: 'ack' });
     expect(await stranger.request({ type: 'put', frame: frame! })).toMatchObject({ type: 'error', code: 'quota/peer' });
+  });
+
+  it('a write the server refuses is reported at the writer with the server\'s id and code, and kept', async () => {
+    const s = await InProcessRustDHT.open({
+      store: new MemoryStore(),
+      network: { role: 'server', peers: [], writeGate: () => ({ code: 'storage/full', message: 'the test says the disk is full.' }) },
+    });
+    opened.push(s);
+    const c = await client([addressOf(s)]);
+    const seen = events(c);
+    await c.network.whenConnected();
+    await c.get('refused').put({ v: 1 });
+    await waitFor('the refusal', () => seen.some((event) => event.type === 'reject'), { timeoutMs: 5000, intervalMs: 2 });
+    expect(seen.find((event) => event.type === 'reject')).toMatchObject({ peerId: s.network.peerId, code: 'storage/full' });
+    expect(c.network.status().outboxSize).toBe(1);
+  });
+
+  it('a server with no address to listen on is offline until a peer connects', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'rustdht-parts-'));
+    dirs.push(dataDir);
+    const s = await RustDHT.open({ store: new MemoryStore(), network: { role: 'server', dataDir, listen: [] } });
+    opened.push(s);
+    expect(s.network!.status().state).toBe('offline');
+    const [ours, theirs] = createChannelPair();
+    s.network!.attach(theirs, { peerId: 'raw-client', transport: 'other', address: '/memory/raw' });
+    const peer = new RawPeer(ours);
+    raw.push(peer);
+    await peer.hello();
+    await waitFor('idle', () => s.network!.status().state === 'idle', { timeoutMs: 5000, intervalMs: 2 });
+  });
+
+  it('a connected network that stops is offline with no peers, and its server sees it go', async () => {
+    const s = await server();
+    const c = await client([addressOf(s)]);
+    await c.network.whenConnected();
+    await waitFor('idle', () => c.network.status().state === 'idle', { timeoutMs: 5000, intervalMs: 2 });
+    await c.network.stop();
+    expect(c.network.status().state).toBe('offline');
+    expect(c.network.status().peers).toEqual([]);
+    await waitFor('the server saw it go', () => s.network.status().peers.length === 0, { timeoutMs: 5000, intervalMs: 2 });
+  });
+
+  it('two servers: a write at one reaches the other, both count two members and refuse nothing of each other; one that stops says goodbye at once', async () => {
+    cluster = await startPeers({ servers: 2, clients: 0 });
+    const [a, b] = cluster.servers as [Peer, Peer];
+    const refusals: NetworkEvent[] = [];
+    for (const s of [a, b]) s.network.on((event) => void (event.type === 'reject' && refusals.push(event)));
+    await cluster.whenConnected(AbortSignal.timeout(10_000));
+    await waitFor('two members each', () => [a, b].every((s) => s.network.status().dht?.members === 2), { timeoutMs: 10_000, intervalMs: 10 });
+    await a.get('shared').put({ v: 'from a' });
+    await waitFor('the write at b', async () => (await b.get('shared').get('v').once({ local: true })) === 'from a', { timeoutMs: 10_000, intervalMs: 10 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(refusals).toEqual([]);
+    await a.network.stop();
+    // The leaving record, not a timeout, tells b (DEAD_AFTER_MS is 20 s).
+    await waitFor('b to count one member', () => b.network.status().dht?.members === 1, { timeoutMs: 3000, intervalMs: 10 });
   });
 
   it('closing the database stops its network', async () => {
