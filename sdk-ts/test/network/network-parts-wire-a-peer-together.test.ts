@@ -28,6 +28,7 @@
  * - two servers: a write at one reaches the other, each counts both as members and
  *   refuses nothing of the other (FEED_ACKs and MEMBERS pushes routed), and one that
  *   stops says goodbye (the other counts one member well before the 20 s timeout);
+ * - a quiet peer is pinged (its round-trip time in the status, after ~5 s of quiet);
  * - closing the database stops its network.
  *
  * Why: the network tests use these through whole scenarios where most of the wires never
@@ -289,6 +290,13 @@ describe('network parts', () => {
     // The leaving record, not a timeout, tells b (DEAD_AFTER_MS is 20 s).
     await waitFor('b to count one member', () => b.network.status().dht?.members === 1, { timeoutMs: 3000, intervalMs: 10 });
   });
+
+  it('a quiet peer is pinged: its round-trip time shows in the status', async () => {
+    const s = await server();
+    const c = await client([addressOf(s)]);
+    await c.network.whenConnected();
+    await waitFor('a round-trip time', () => typeof c.network.status().peers[0]?.rttMs === 'number', { timeoutMs: 9000, intervalMs: 20 });
+  }, 15_000);
 
   it('closing the database stops its network', async () => {
     const s = await server();
