@@ -67,6 +67,8 @@ describe('FilePrefixDatastore', () => {
     expect(await store.has(new Key('/peers/a'))).toBe(false);
     await store.delete(key);
     expect(await store.has(key)).toBe(false);
+    // A key under a prefix that was never written has no file: deleting it is no error.
+    await store.delete(new Key('/pkcs8/never-written'));
     expect(await readdir(dir)).toEqual([]);
     expect(await (await FilePrefixDatastore.open(dir, ['/pkcs8/'])).has(key)).toBe(false);
   });
@@ -80,6 +82,9 @@ describe('FilePrefixDatastore', () => {
     const reopened = await FilePrefixDatastore.open(dir, ['/pkcs8/']);
     expect(text(await reopened.get(new Key('/pkcs8/self')))).toBe('complete');
     expect(await reopened.has(new Key('/pkcs8/other'))).toBe(false);
+    const keys: string[] = [];
+    for await (const { key } of reopened.query({})) keys.push(key.toString());
+    expect(keys).toEqual(['/pkcs8/self']);
   });
 
   it('a failed file write fails its put, and the writes after it still happen', async () => {

@@ -113,7 +113,7 @@ describe('StreamChannel', () => {
       expect(channel.closed).toBe(true);
       const error = await channel.send(new Uint8Array(1)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ClosedError);
-      expect((error as Error).message).toBe('cannot send on stream stream-7 (/rustdht/sync/1.2.0): the channel is closed');
+      expect(error).toMatchObject({ code: 'closed', message: 'cannot send on stream stream-7 (/rustdht/sync/1.2.0): the channel is closed' });
       expect(stream.sent).toHaveLength(0);
     }
     const refusing = new FakeStream();
@@ -148,9 +148,11 @@ describe('StreamChannel', () => {
     other.onSend = () => false;
     other.writableNeedsDrain = true;
     const failing = second.send(new Uint8Array(4));
-    other.fire('close', { error: new Error('reset by peer') });
+    const reset = new Error('reset by peer');
+    other.fire('close', { error: reset });
     const error = await failing.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClosedError);
+    expect(error).toMatchObject({ code: 'closed', cause: reset });
     expect((error as Error).message).toBe('stream stream-7 (/rustdht/sync/1.2.0) closed before its data was sent: reset by peer');
     other.fire('drain');
 
