@@ -4,7 +4,7 @@
  * (`whenConnected`, `whenSynced`): a wait re-checks its condition after every network
  * event and every outbox change, and ends with the signal or when the network stops.
  */
-import { ClosedError, abortErrorFrom, throwIfAborted } from '../api/errors.js';
+import { ClosedError, abortErrorFrom } from '../api/errors.js';
 import { notifyAll } from '../util/listeners.js';
 import type { NetworkEvent, NetworkStatus } from './types.js';
 
@@ -50,10 +50,12 @@ export class NetworkSignals {
 
   /** Resolves when `done()` holds, re-checked after every network event and outbox change. */
   waitFor(done: () => boolean, signal: AbortSignal | undefined): Promise<void> {
-    throwIfAborted(signal);
+    // Rejects, never throws: a caller's .catch (whenConnected's reason) sees an aborted
+    // signal or a stopped network as it sees a later abort.
+    if (signal?.aborted) return Promise.reject(abortErrorFrom(signal));
     if (done()) return Promise.resolve();
     const stop = this.#options.stop;
-    if (stop.aborted) throw stopped();
+    if (stop.aborted) return Promise.reject(stopped());
     return new Promise<void>((resolve, reject) => {
       const stopOutbox = this.#options.onOutboxChange(() => check());
       const finish = (error?: unknown): void => {
