@@ -1,0 +1,123 @@
+/**
+ * More of how a database's network is put together (network/network-parts.ts), each test
+ * starting its own peers (in-process libp2p nodes and raw peers on channel pairs):
+ *
+ * - a SUBSCRIBE its server refuses is reported at the subscriber (the server's id and
+ *   code, counted); one cut off by its session closing is not a refusal;
+ * - hanging up on a peer, or going offline, ends the libp2p connection too, not only
+ *   the sync sessions;
+ * - a read made while offline on purpose is local at once (it does not wait for a first
+ *   connection that is not being dialled);
+ * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
+ *   period: the last session with a peer ending tells the membership.
+ *
+ * Why: these wires survived mutation testing (scripts/mutation/README.md).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createChannelPair } from '../../src/network/transport/memory-channel.js';
+import type { NetworkEvent } from '../../src/network/types.js';
+import { MemoryStore } from '../../src/node.js';
+import { InProcessRustDHT, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
+import { RawPeer } from './helpers/raw-peer.js';
+import { waitFor } from './helpers/server-process.js';
+
+const opened: { close(options: { timeoutMs: number }): Promise<unknown> }[] = [];
+const raw: RawPeer[] = [];
+let cluster: InProcessPeers | undefined;
+afterEach(async () => {
+  for (const peer of raw.splice(0)) peer.stop();
+  await Promise.allSettled(opened.splice(0).map((db) => db.close({ timeoutMs: 0 })));
+  await cluster?.close();
+  cluster = undefined;
+});
+
+async function server(): Promise<Peer> {
+  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers: [] } });
+  opened.push(db);
+  return db;
+}
+
+async function client(peers: string[], network: Record<string, unknown> = {}): Promise<Peer> {
+  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { peers, ...network } });
+  opened.push(db);
+  return db;
+}
+
+const addressOf = (db: Peer): string => db.network.status().addresses[0]!;
+const rejects = (db: Peer): Extract<NetworkEvent, { type: 'reject' }>[] => {
+  const seen: Extract<NetworkEvent, { type: 'reject' }>[] = [];
+  db.network.on((event) => void (event.type === 'reject' && seen.push(event)));
+  return seen;
+};
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A raw server on a channel pair handed to `db` as one it dialled. */
+async function rawServer(db: Peer, peerId: string): Promise<RawPeer> {
+  const [ours, theirs] = createChannelPair();
+  db.network.attach(theirs, { peerId, transport: 'other', address: '/memory/raw', dialled: true });
+  const peer = new RawPeer(ours);
+  raw.push(peer);
+  await peer.hello({ role: 'server' });
+  return peer;
+}
+
+describe('network parts: failed requests, hanging up, offline reads, members gone', () => {
+  it('a SUBSCRIBE the server refuses is reported with its id and code; one cut off by the session closing is not', async () => {
+    const c = await client([]);
+    const seen = rejects(c);
+    const refusing = await rawServer(c, 'refusing-server');
+    await c.network.whenConnected();
+    c.get('watched').get('x').on(() => {});
+    const subscribe = await refusing.next((m) => m.type === 'subscribe', 'the SUBSCRIBE');
+    await refusing.send({ type: 'error', id: subscribe.id, code: 'storage/full', message: 'the test refuses.' });
+    await waitFor('the refusal', () => seen.length > 0, { timeoutMs: 5000, intervalMs: 2 });
+    expect(seen).toEqual([{ type: 'reject', peerId: 'refusing-server', code: 'storage/full', message: 'refusing-server refused the subscribe: the test refuses.' }]);
+    expect(c.network.counters().rejects).toMatchObject({ 'storage/full': 1 });
+
+    // A second server gets the next SUBSCRIBE and goes away before answering it.
+    const leaving = await rawServer(c, 'leaving-server');
+    await waitFor('two peers', () => c.network.status().peers.length === 2, { timeoutMs: 5000, intervalMs: 2 });
+    c.get('other').get('y').on(() => {});
+    await leaving.next((m) => m.type === 'subscribe' && m.souls.includes('other'), 'the second SUBSCRIBE');
+    leaving.stop();
+    await waitFor('the peer gone', () => c.network.status().peers.length === 1, { timeoutMs: 5000, intervalMs: 2 });
+    await sleep(50);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('hanging up on a peer ends its libp2p connection too; so does going offline', async () => {
+    const s = await server();
+    const c = await client([addressOf(s)]);
+    await c.network.whenConnected();
+    expect(c.network.node.getConnections(s.network.node.peerId)).not.toHaveLength(0);
+    await c.network.hangUp(addressOf(s));
+    expect(c.network.node.getConnections(s.network.node.peerId)).toHaveLength(0);
+
+    const d = await client([addressOf(s)]);
+    await d.network.whenConnected();
+    expect(d.network.node.getConnections(s.network.node.peerId)).not.toHaveLength(0);
+    await d.network.goOffline();
+    expect(d.network.node.getConnections(s.network.node.peerId)).toHaveLength(0);
+  });
+
+  it('a read made while offline on purpose is local at once, not held for a first connection', async () => {
+    const s = await server();
+    await s.get('far').put({ v: 'away' });
+    const c = await client([addressOf(s)], { readTimeoutMs: 3000 });
+    await c.network.goOffline();
+    const started = Date.now();
+    expect(await c.get('far').get('v').once()).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('a DHT server whose peer server vanished (no goodbye) counts it down after the grace period', async () => {
+    cluster = await startPeers({ servers: 2, clients: 0 });
+    const [a, b] = cluster.servers as [Peer, Peer];
+    await cluster.whenConnected(AbortSignal.timeout(10_000));
+    await waitFor('two members each', () => [a, b].every((s) => s.network.status().dht?.members === 2), { timeoutMs: 10_000, intervalMs: 10 });
+    // b's libp2p node stops under it: its sessions end, with no leaving record.
+    await b.network.node.stop();
+    // DOWN_GRACE_MS is 1.5 s; the record itself would live for minutes.
+    await waitFor('a to count one member', () => a.network.status().dht?.members === 1, { timeoutMs: 4000, intervalMs: 20 });
+  });
+});
