@@ -8,6 +8,10 @@
  *   the sync sessions;
  * - a read made while offline on purpose is local at once (it does not wait for a first
  *   connection that is not being dialled);
+ * - a read made while its only server is redialled after a lost connection is local at
+ *   once (only a first connection is waited for);
+ * - a write at a DHT server reaches a soul's owner it knew only through the membership
+ *   gossip (dialled on demand);
  * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
  *   period: the last session with a peer ending tells the membership.
  *
@@ -108,6 +112,36 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     const started = Date.now();
     expect(await c.get('far').get('v').once()).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('a read made while its only server is being redialled after a lost connection is local at once', async () => {
+    const s = await server();
+    await s.get('far').put({ v: 'away' });
+    const c = await client([addressOf(s)], { readTimeoutMs: 3000 });
+    await c.network.whenConnected();
+    // The server hangs up (its libp2p connection): the client redials it, after a backoff.
+    await s.network.node.hangUp(c.network.node.peerId);
+    await waitFor('the client to lose it', () => c.network.status().peers.length === 0, { timeoutMs: 5000, intervalMs: 2 });
+    const started = Date.now();
+    expect(await c.get('far').get('v').once()).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('a write at a DHT server reaches the owner it only knew of through gossip (dialled for it)', async () => {
+    // Each server knows only the first: the second and third find each other through MEMBERS.
+    cluster = await startPeers({ servers: 3, clients: 0, bootstrap: 'first', dht: { replicas: 1 } });
+    const servers = cluster.servers;
+    await waitFor('three members each', () => servers.every((s) => s.network.status().dht?.members === 3), { timeoutMs: 10_000, intervalMs: 10 });
+    const [, writer, third] = servers as [Peer, Peer, Peer];
+    const souls = Array.from({ length: 12 }, (_, i) => `gossip-${i}`);
+    const ownerOf = (soul: string): Peer => servers.find((s) => s.network.peerId === writer.network.dht!.placement.ownersOf([soul])[0]![0])!;
+    expect(souls.some((soul) => ownerOf(soul) === third)).toBe(true);
+    for (const soul of souls) await writer.get(soul).put({ v: soul });
+    await waitFor(
+      'each soul at its owner',
+      async () => (await Promise.all(souls.map(async (soul) => (await ownerOf(soul).get(soul).get('v').once({ local: true })) === soul))).every(Boolean),
+      { timeoutMs: 10_000, intervalMs: 20 },
+    );
   });
 
   it('a DHT server whose peer server vanished (no goodbye) counts it down after the grace period', async () => {
