@@ -12,6 +12,8 @@
  *   once (only a first connection is waited for);
  * - a write at a DHT server reaches a soul's owner it knew only through the membership
  *   gossip (dialled on demand);
+ * - a DHT server refuses (and reports) a peer's malformed member record and an EVENT
+ *   of a soul neither it nor an owner subscription of its asked for;
  * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
  *   period: the last session with a peer ending tells the membership.
  *
@@ -23,6 +25,7 @@ import type { NetworkEvent } from '../../src/network/types.js';
 import { MemoryStore } from '../../src/node.js';
 import { InProcessRustDHT, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
 import { RawPeer } from './helpers/raw-peer.js';
+import { openReplica } from '../unit/replica-helpers.js';
 import { waitFor } from './helpers/server-process.js';
 
 const opened: { close(options: { timeoutMs: number }): Promise<unknown> }[] = [];
@@ -142,6 +145,31 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
       async () => (await Promise.all(souls.map(async (soul) => (await ownerOf(soul).get(soul).get('v').once({ local: true })) === soul))).every(Boolean),
       { timeoutMs: 10_000, intervalMs: 20 },
     );
+  });
+
+  it('a DHT server refuses a peer\'s bad member record and an EVENT of a soul nobody subscribed to, and reports both', async () => {
+    cluster = await startPeers({ servers: 1, clients: 0 });
+    const s = cluster.servers[0]!;
+    const seen = rejects(s);
+    const [ours, theirs] = createChannelPair();
+    s.network.attach(theirs, { peerId: 'raw-member', transport: 'other', address: '/memory/raw' });
+    const peer = new RawPeer(ours);
+    raw.push(peer);
+    await peer.hello({ role: 'server' });
+
+    await peer.send({ type: 'members', id: 0, records: [new Uint8Array([1, 2, 3])] });
+    await waitFor('the record refused', () => seen.length === 1, { timeoutMs: 5000, intervalMs: 2 });
+    expect(seen[0]).toMatchObject({ peerId: 'raw-member', message: expect.stringMatching(/^a member record was refused: /) });
+    expect(s.network.status().dht?.members).toBe(1);
+
+    const writer = await openReplica(new MemoryStore());
+    await writer.write(() => ['unasked', 'v', 1], undefined);
+    let frame: Uint8Array | undefined;
+    for await (const entry of writer.outbox.pending()) frame = entry.frame;
+    await peer.send({ type: 'event', id: 0, frame: frame! });
+    await waitFor('the EVENT refused', () => seen.length === 2, { timeoutMs: 5000, intervalMs: 2 });
+    expect(seen[1]).toMatchObject({ peerId: 'raw-member', code: 'event/unsolicited' });
+    expect(await s.get('unasked').get('v').once({ local: true })).toBeUndefined();
   });
 
   it('a DHT server whose peer server vanished (no goodbye) counts it down after the grace period', async () => {
