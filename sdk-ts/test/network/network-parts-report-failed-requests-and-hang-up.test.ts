@@ -14,6 +14,8 @@
  *   gossip (dialled on demand);
  * - a DHT server refuses (and reports) a peer's malformed member record and an EVENT
  *   of a soul neither it nor an owner subscription of its asked for;
+ * - a client subscribed at a DHT server that does not own the soul gets the owner's
+ *   writes (the server's owner subscription); a client ignores a MEMBERS push;
  * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
  *   period: the last session with a peer ending tells the membership.
  *
@@ -170,6 +172,34 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     await waitFor('the EVENT refused', () => seen.length === 2, { timeoutMs: 5000, intervalMs: 2 });
     expect(seen[1]).toMatchObject({ peerId: 'raw-member', code: 'event/unsolicited' });
     expect(await s.get('unasked').get('v').once({ local: true })).toBeUndefined();
+  });
+
+  it('a client subscribed at a DHT server that does not own the soul gets the owner\'s writes (an owner subscription\'s EVENTs)', async () => {
+    cluster = await startPeers({ servers: 3, clients: 0, dht: { replicas: 1 } });
+    const servers = cluster.servers;
+    await cluster.whenConnected(AbortSignal.timeout(10_000));
+    await waitFor('three members each', () => servers.every((s) => s.network.status().dht?.members === 3), { timeoutMs: 10_000, intervalMs: 10 });
+    const entry = servers[0]!;
+    const ownerOf = (soul: string): Peer => servers.find((s) => s.network.peerId === entry.network.dht!.placement.ownersOf([soul])[0]![0])!;
+    const soul = Array.from({ length: 50 }, (_, i) => `elsewhere-${i}`).find((candidate) => ownerOf(candidate) !== entry)!;
+    const c = await client([addressOf(entry)]);
+    await c.network.whenConnected();
+    const seen: unknown[] = [];
+    c.get(soul).get('v').on((value) => seen.push(value));
+    await sleep(300);
+    await ownerOf(soul).get(soul).put({ v: 'from the owner' });
+    await waitFor('the owner\'s write at the client', () => seen.includes('from the owner'), { timeoutMs: 5000, intervalMs: 5 });
+  });
+
+  it('a client ignores a MEMBERS push (it has no DHT)', async () => {
+    const c = await client([]);
+    const seen = rejects(c);
+    const peer = await rawServer(c, 'pushing-server');
+    await c.network.whenConnected();
+    await peer.send({ type: 'members', id: 0, records: [new Uint8Array([1, 2, 3])] });
+    expect(await peer.request({ type: 'get', soul: 'nothing', keys: [] })).toMatchObject({ type: 'node' });
+    expect(seen).toEqual([]);
+    expect(c.network.status().peers).toHaveLength(1);
   });
 
   it('a DHT server whose peer server vanished (no goodbye) counts it down after the grace period', async () => {
