@@ -186,8 +186,11 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     await c.network.whenConnected();
     const seen: unknown[] = [];
     c.get(soul).get('v').on((value) => seen.push(value));
-    await sleep(300);
-    await ownerOf(soul).get(soul).put({ v: 'from the owner' });
+    // Written through a client of the owner: the owner's feed carries it only to owners.
+    const writer = await client([addressOf(ownerOf(soul))]);
+    await writer.network.whenConnected();
+    await sleep(200);
+    await writer.get(soul).put({ v: 'from the owner' });
     await waitFor('the owner\'s write at the client', () => seen.includes('from the owner'), { timeoutMs: 5000, intervalMs: 5 });
   });
 
