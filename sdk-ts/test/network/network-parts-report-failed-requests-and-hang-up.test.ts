@@ -16,6 +16,7 @@
  *   of a soul neither it nor an owner subscription of its asked for;
  * - a client subscribed at a DHT server that does not own the soul gets the owner's
  *   writes (the server's owner subscription); a client ignores a MEMBERS push;
+ * - a DHT server that stops says goodbye (MEMBERS) to its servers, not its clients;
  * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
  *   period: the last session with a peer ending tells the membership.
  *
@@ -203,6 +204,27 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     expect(await peer.request({ type: 'get', soul: 'nothing', keys: [] })).toMatchObject({ type: 'node' });
     expect(seen).toEqual([]);
     expect(c.network.status().peers).toHaveLength(1);
+  });
+
+  it('a DHT server that stops says goodbye to the servers connected to it, not to its clients', async () => {
+    cluster = await startPeers({ servers: 1, clients: 0 });
+    const s = cluster.servers[0]!;
+    const attachRaw = async (peerId: string, role: 'client' | 'server'): Promise<RawPeer> => {
+      const [ours, theirs] = createChannelPair();
+      s.network.attach(theirs, { peerId, transport: 'other', address: '/memory/raw' });
+      const peer = new RawPeer(ours);
+      raw.push(peer);
+      await peer.hello({ role });
+      return peer;
+    };
+    const rawClient = await attachRaw('raw-client', 'client');
+    const rawServer = await attachRaw('raw-server', 'server');
+    await waitFor('two peers', () => s.network.status().peers.length === 2, { timeoutMs: 5000, intervalMs: 2 });
+    await sleep(50);
+    const before = rawServer.messages.filter((m) => m.type === 'members').length;
+    await s.network.stop();
+    await waitFor('the goodbye', () => rawServer.messages.filter((m) => m.type === 'members').length > before, { timeoutMs: 5000, intervalMs: 2 });
+    expect(rawClient.messages.filter((m) => m.type === 'members')).toEqual([]);
   });
 
   it('a DHT server whose peer server vanished (no goodbye) counts it down after the grace period', async () => {
