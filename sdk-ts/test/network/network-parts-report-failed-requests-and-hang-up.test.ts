@@ -15,8 +15,11 @@
  * - a DHT server refuses (and reports) a peer's malformed member record and an EVENT
  *   of a soul neither it nor an owner subscription of its asked for;
  * - a client subscribed at a DHT server that does not own the soul gets the owner's
- *   writes (the server's owner subscription); a client ignores a MEMBERS push;
+ *   writes (the server's owner subscription); a client ignores a MEMBERS push and
+ *   refuses an unsolicited EVENT;
  * - a DHT server that stops says goodbye (MEMBERS) to its servers, not its clients;
+ * - fetch's refusal of a bad soul says what it takes; whenConnected's abort keeps the
+ *   signal's reason as its cause;
  * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
  *   period: the last session with a peer ending tells the membership.
  *
@@ -195,7 +198,7 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     await waitFor('the owner\'s write at the client', () => seen.includes('from the owner'), { timeoutMs: 5000, intervalMs: 5 });
   });
 
-  it('a client ignores a MEMBERS push (it has no DHT)', async () => {
+  it('a client ignores a MEMBERS push (it has no DHT) and refuses an EVENT it did not ask for', async () => {
     const c = await client([]);
     const seen = rejects(c);
     const peer = await rawServer(c, 'pushing-server');
@@ -204,6 +207,15 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     expect(await peer.request({ type: 'get', soul: 'nothing', keys: [] })).toMatchObject({ type: 'node' });
     expect(seen).toEqual([]);
     expect(c.network.status().peers).toHaveLength(1);
+
+    // An EVENT it did not subscribe to is refused as such (a client has no owner subscriptions).
+    const writer = await openReplica(new MemoryStore());
+    await writer.write(() => ['unasked', 'v', 1], undefined);
+    let frame: Uint8Array | undefined;
+    for await (const entry of writer.outbox.pending()) frame = entry.frame;
+    await peer.send({ type: 'event', id: 0, frame: frame! });
+    await waitFor('the EVENT refused', () => seen.length === 1, { timeoutMs: 5000, intervalMs: 2 });
+    expect(seen[0]).toMatchObject({ peerId: 'pushing-server', code: 'event/unsolicited' });
   });
 
   it('a DHT server that stops says goodbye to the servers connected to it, not to its clients', async () => {
@@ -225,6 +237,14 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     await s.network.stop();
     await waitFor('the goodbye', () => rawServer.messages.filter((m) => m.type === 'members').length > before, { timeoutMs: 5000, intervalMs: 2 });
     expect(rawClient.messages.filter((m) => m.type === 'members')).toEqual([]);
+  });
+
+  it('fetch says what soul it takes; whenConnected, aborted, keeps the signal\'s reason as the cause', async () => {
+    const c = await client([]);
+    await expect(c.network.fetch('')).rejects.toThrow('fetch() takes a non-empty string soul.');
+    const reason = new Error('the test gave up');
+    const error = await c.network.whenConnected({ signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
+    expect((error as Error).cause).toBe(reason);
   });
 
   it('a DHT server whose peer server vanished (no goodbye) counts it down after the grace period', async () => {
