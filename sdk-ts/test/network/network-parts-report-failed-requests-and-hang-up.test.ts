@@ -10,8 +10,8 @@
  *   connection that is not being dialled);
  * - a read made while its only server is redialled after a lost connection is local at
  *   once (only a first connection is waited for);
- * - a write at a DHT server reaches a soul's owner it knew only through the membership
- *   gossip (dialled on demand);
+ * - a write at a DHT server reaches each soul's owner, each server given only the first
+ *   server's address (the others known through the membership gossip);
  * - a DHT server refuses (and reports) a peer's malformed member record and an EVENT
  *   of a soul neither it nor an owner subscription of its asked for;
  * - a client subscribed at a DHT server that does not own the soul gets the owner's
@@ -136,7 +136,7 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
-  it('a write at a DHT server reaches the owner it only knew of through gossip (dialled for it)', async () => {
+  it('a write at a DHT server reaches each soul\'s owner in a cluster where each server was given only the first', async () => {
     // Each server knows only the first: the second and third find each other through MEMBERS.
     cluster = await startPeers({ servers: 3, clients: 0, bootstrap: 'first', dht: { replicas: 1 } });
     const servers = cluster.servers;
