@@ -20,6 +20,7 @@
  * - a DHT server that stops says goodbye (MEMBERS) to its servers, not its clients;
  * - fetch's refusal of a bad soul says what it takes; whenConnected's abort keeps the
  *   signal's reason as its cause;
+ * - a server following a chosen server's feed reports an entry that does not decode;
  * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
  *   period: the last session with a peer ending tells the membership.
  *
@@ -245,6 +246,16 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     const reason = new Error('the test gave up');
     const error = await c.network.whenConnected({ signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
     expect((error as Error).cause).toBe(reason);
+  });
+
+  it('a server that follows a chosen server\'s feed reports a feed entry that does not decode', async () => {
+    const s = await server();
+    const seen = rejects(s);
+    const peer = await rawServer(s, 'feeding-server');
+    const feed = await peer.next((m) => m.type === 'feed', 'the FEED request');
+    await peer.send({ type: 'feed-entry', id: feed.id, seq: 1, frame: new Uint8Array([9, 9, 9]) });
+    await waitFor('the entry refused', () => seen.length > 0, { timeoutMs: 5000, intervalMs: 2 });
+    expect(seen[0]).toMatchObject({ peerId: 'feeding-server', message: expect.stringMatching(/^a feed entry was refused: /) });
   });
 
   it('a DHT server whose peer server vanished (no goodbye) counts it down after the grace period', async () => {
