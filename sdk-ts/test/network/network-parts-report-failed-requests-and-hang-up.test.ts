@@ -19,7 +19,7 @@
  *   refuses an unsolicited EVENT;
  * - a DHT server that stops says goodbye (MEMBERS) to its servers, not its clients;
  * - fetch's refusal of a bad soul says what it takes; whenConnected's abort keeps the
- *   signal's reason as its cause;
+ *   signal's reason as its cause, and a stop rejects it as closed (not as an abort);
  * - a server following a chosen server's feed reports an entry that does not decode;
  * - a DHT server whose peer server vanished (no goodbye) counts it down after the grace
  *   period: the last session with a peer ending tells the membership.
@@ -240,12 +240,17 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     expect(rawClient.messages.filter((m) => m.type === 'members')).toEqual([]);
   });
 
-  it('fetch says what soul it takes; whenConnected, aborted, keeps the signal\'s reason as the cause', async () => {
+  it('fetch says what soul it takes; whenConnected, aborted, keeps the signal\'s reason as the cause, and a stop rejects it as closed', async () => {
     const c = await client([]);
     await expect(c.network.fetch('')).rejects.toThrow('fetch() takes a non-empty string soul.');
     const reason = new Error('the test gave up');
     const error = await c.network.whenConnected({ signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
     expect((error as Error).cause).toBe(reason);
+    // A network that stops while it waits: the stop's own error, not an abort.
+    const waiting = c.network.whenConnected().catch((e: unknown) => e);
+    await c.network.stop();
+    expect(await waiting).toMatchObject({ code: 'network/closed' });
+    await expect(c.network.whenConnected()).rejects.toMatchObject({ code: 'network/closed' });
   });
 
   it('a server that follows a chosen server\'s feed reports a feed entry that does not decode', async () => {
