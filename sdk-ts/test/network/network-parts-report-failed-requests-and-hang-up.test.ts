@@ -3,7 +3,8 @@
  * starting its own peers (in-process libp2p nodes and raw peers on channel pairs):
  *
  * - a SUBSCRIBE its server refuses is reported at the subscriber (the server's id and
- *   code, counted); one cut off by its session closing is not a refusal;
+ *   code, counted); one cut off by its session closing is not a refusal; with its last
+ *   server gone the client is offline;
  * - hanging up on a peer, or going offline, ends the libp2p connection too, not only
  *   the sync sessions;
  * - a read made while offline on purpose is local at once (it does not wait for a first
@@ -76,7 +77,7 @@ async function rawServer(db: Peer, peerId: string): Promise<RawPeer> {
 }
 
 describe('network parts: failed requests, hanging up, offline reads, members gone', () => {
-  it('a SUBSCRIBE the server refuses is reported with its id and code; one cut off by the session closing is not', async () => {
+  it('a SUBSCRIBE the server refuses is reported with its id and code; one cut off by the session closing is not; the last server gone, the client is offline', async () => {
     const c = await client([]);
     const seen = rejects(c);
     const refusing = await rawServer(c, 'refusing-server');
@@ -97,6 +98,9 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     await waitFor('the peer gone', () => c.network.status().peers.length === 1, { timeoutMs: 5000, intervalMs: 2 });
     await sleep(50);
     expect(seen).toHaveLength(1);
+    // The last server going away leaves the client offline.
+    refusing.stop();
+    await waitFor('offline', () => c.network.status().state === 'offline', { timeoutMs: 2000, intervalMs: 2 });
   });
 
   it('hanging up on a peer ends its libp2p connection too; so does going offline', async () => {
