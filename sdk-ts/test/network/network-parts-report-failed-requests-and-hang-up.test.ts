@@ -16,7 +16,7 @@
  * - a DHT server refuses (and reports) a peer's malformed member record and an EVENT
  *   of a soul neither it nor an owner subscription of its asked for;
  * - a client subscribed at a DHT server that does not own the soul gets the owner's
- *   writes (the server's owner subscription); a client ignores a MEMBERS push and
+ *   writes (the server's owner subscription), which ends when the client leaves; a client ignores a MEMBERS push and
  *   refuses an unsolicited EVENT;
  * - a DHT server that stops says goodbye (MEMBERS) to its servers, not its clients;
  * - fetch's refusal of a bad soul says what it takes; whenConnected's abort keeps the
@@ -183,7 +183,7 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     expect(await s.get('unasked').get('v').once({ local: true })).toBeUndefined();
   });
 
-  it('a client subscribed at a DHT server that does not own the soul gets the owner\'s writes (an owner subscription\'s EVENTs)', async () => {
+  it('a client subscribed at a DHT server that does not own the soul gets the owner\'s writes (an owner subscription\'s EVENTs), until it leaves', async () => {
     cluster = await startPeers({ servers: 3, clients: 0, dht: { replicas: 1 } });
     const servers = cluster.servers;
     await cluster.whenConnected(AbortSignal.timeout(10_000));
@@ -201,6 +201,10 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     await sleep(200);
     await writer.get(soul).put({ v: 'from the owner' });
     await waitFor('the owner\'s write at the client', () => seen.includes('from the owner'), { timeoutMs: 5000, intervalMs: 5 });
+    // The client gone, its subscription goes with it: the server takes no more EVENTs of the soul.
+    expect(entry.network.dht!.ownerSubscriptions.accepts(soul)).toBe(true);
+    await c.close({ timeoutMs: 0 });
+    await waitFor('the owner subscription ended', () => !entry.network.dht!.ownerSubscriptions.accepts(soul), { timeoutMs: 5000, intervalMs: 5 });
   });
 
   it('a client ignores a MEMBERS push (it has no DHT) and refuses an EVENT it did not ask for', async () => {
