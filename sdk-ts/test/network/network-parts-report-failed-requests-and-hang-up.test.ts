@@ -12,7 +12,8 @@
  * - a read made while its only server is redialled after a lost connection is local at
  *   once (only a first connection is waited for);
  * - a write at a DHT server reaches each soul's owner, each server given only the first
- *   server's address (the others known through the membership gossip);
+ *   server's address (the others known through the membership gossip, and dialled: a
+ *   cluster this small is a full mesh);
  * - a DHT server refuses (and reports) a peer's malformed member record and an EVENT
  *   of a soul neither it nor an owner subscription of its asked for;
  * - a client subscribed at a DHT server that does not own the soul gets the owner's
@@ -146,10 +147,14 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     cluster = await startPeers({ servers: 3, clients: 0, bootstrap: 'first', dht: { replicas: 1 } });
     const servers = cluster.servers;
     await waitFor('three members each', () => servers.every((s) => s.network.status().dht?.members === 3), { timeoutMs: 10_000, intervalMs: 10 });
+    // A cluster this small is a full mesh: the members found through gossip are dialled.
+    await waitFor('a full mesh', () => servers.every((s) => s.network.status().peers.length === 2), { timeoutMs: 5000, intervalMs: 10 });
     const [, writer, third] = servers as [Peer, Peer, Peer];
-    const souls = Array.from({ length: 12 }, (_, i) => `gossip-${i}`);
     const ownerOf = (soul: string): Peer => servers.find((s) => s.network.peerId === writer.network.dht!.placement.ownersOf([soul])[0]![0])!;
-    expect(souls.some((soul) => ownerOf(soul) === third)).toBe(true);
+    // Four souls owned by each server (placement hashes the random peer ids: picked, not assumed).
+    const candidates = Array.from({ length: 300 }, (_, i) => `gossip-${i}`);
+    const souls = servers.flatMap((owner) => candidates.filter((soul) => ownerOf(soul) === owner).slice(0, 4));
+    expect(souls.filter((soul) => ownerOf(soul) === third)).toHaveLength(4);
     for (const soul of souls) await writer.get(soul).put({ v: soul });
     await waitFor(
       'each soul at its owner',
