@@ -13,7 +13,7 @@
  *   once (only a first connection is waited for);
  * - a write at a DHT server reaches each soul's owner, each server given only the first
  *   server's address (the others known through the membership gossip, and dialled: a
- *   cluster this small is a full mesh);
+ *   cluster this small is a full mesh), and one that leaves is no longer dialled;
  * - a DHT server refuses (and reports) a peer's malformed member record and an EVENT
  *   of a soul neither it nor an owner subscription of its asked for;
  * - a client subscribed at a DHT server that does not own the soul gets the owner's
@@ -142,7 +142,7 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
-  it('a write at a DHT server reaches each soul\'s owner in a cluster where each server was given only the first', async () => {
+  it('a write at a DHT server reaches each soul\'s owner in a cluster where each server was given only the first; one that leaves is no longer dialled', async () => {
     // Each server knows only the first: the second and third find each other through MEMBERS.
     cluster = await startPeers({ servers: 3, clients: 0, bootstrap: 'first', dht: { replicas: 1 } });
     const servers = cluster.servers;
@@ -161,6 +161,11 @@ describe('network parts: failed requests, hanging up, offline reads, members gon
       async () => (await Promise.all(souls.map(async (soul) => (await ownerOf(soul).get(soul).get('v').once({ local: true })) === soul))).every(Boolean),
       { timeoutMs: 10_000, intervalMs: 20 },
     );
+    // The third leaves (a goodbye): the writer stops dialling it, so no dial of it fails.
+    await third.network.stop();
+    await waitFor('two members at the writer', () => writer.network.status().dht?.members === 2, { timeoutMs: 3000, intervalMs: 10 });
+    await sleep(2000);
+    expect([...writer.network.dialFailures().keys()]).toEqual([]);
   });
 
   it('a DHT server refuses a peer\'s bad member record and an EVENT of a soul nobody subscribed to, and reports both', async () => {
