@@ -8,7 +8,7 @@
  * the sync conformance suite checks the same over libp2p streams against a database.
  */
 import { describe, expect, it } from 'vitest';
-import { MESSAGES_PER_TURN, READ_AHEAD_REQUESTS } from '../../src/network/sync-session.js';
+import { MESSAGES_PER_TURN, READ_AHEAD_BYTES, READ_AHEAD_REQUESTS } from '../../src/network/sync-session.js';
 import { lengthPrefixed } from '../../src/network/wire/framing.js';
 import { encodeMessage, type WireMessage } from '../../src/network/wire/messages.js';
 import { readyPair, settle, type SessionPair } from './helpers/session-harness.js';
@@ -50,6 +50,31 @@ describe('a peer whose requests wait for answers', () => {
     expect(pair.handler.refusals).toEqual([]);
     expect(pair.peer.messages.filter((m) => m.type === 'error')).toEqual([]);
     expect(pair.session.readingPaused).toBe(false);
+  });
+
+  it(`past ${READ_AHEAD_BYTES / 2 ** 20} MiB of them too, however few: large PUTs pause it, and it reads on once half the bytes are answered`, async () => {
+    const pair = await readyPair({ limits: { messagesPerSecond: 1_000_000 } });
+    const held = holdAnswers(pair);
+    // Six PUTs of 1 MiB: the fifth passes READ_AHEAD_BYTES, long before READ_AHEAD_REQUESTS.
+    const frame = new Uint8Array(2 ** 20);
+    const puts: WireMessage[] = Array.from({ length: 6 }, (_, i) => ({ type: 'put', id: 1 + i, frame }));
+    // Not awaited: the sender is held back until the session reads on.
+    const sending = pair.peer.sendBytes(framed(puts));
+    await waitFor('the first PUTs', () => pair.handler.requests.length === 4);
+    await settle(50);
+    expect(pair.handler.requests).toHaveLength(4);
+    expect(pair.session.readingPaused).toBe(true);
+    // Two answered: a little over 2 MiB still waiting (the PUTs' own bytes), more than half: still held.
+    held.splice(0, 2).forEach((answer) => answer());
+    await settle(50);
+    expect(pair.handler.requests).toHaveLength(4);
+    // Three answered: 1 MiB, under half: read on, and the last two come in.
+    held.shift()!();
+    await waitFor('the rest', () => pair.handler.requests.length === 6);
+    held.splice(0).forEach((answer) => answer());
+    await sending;
+    await waitFor('every PUT answered', () => answered(pair) === 6);
+    await waitFor('reading again', () => !pair.session.readingPaused);
   });
 
   it('holds the sender back meanwhile: its sends wait once the transport window is full', async () => {
