@@ -32,7 +32,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createChannelPair } from '../../src/network/transport/memory-channel.js';
 import type { NetworkEvent } from '../../src/network/types.js';
 import { MemoryStore } from '../../src/node.js';
-import { InProcessRustDHT, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
+import { addressOf, singlePeers, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
 import { RawPeer } from './helpers/raw-peer.js';
 import { openReplica } from '../unit/replica-helpers.js';
 import { waitFor } from './helpers/server-process.js';
@@ -47,19 +47,7 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function server(): Promise<Peer> {
-  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers: [] } });
-  opened.push(db);
-  return db;
-}
-
-async function client(peers: string[], network: Record<string, unknown> = {}): Promise<Peer> {
-  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { peers, ...network } });
-  opened.push(db);
-  return db;
-}
-
-const addressOf = (db: Peer): string => db.network.status().addresses[0]!;
+const { server, client } = singlePeers(opened);
 const rejects = (db: Peer): Extract<NetworkEvent, { type: 'reject' }>[] => {
   const seen: Extract<NetworkEvent, { type: 'reject' }>[] = [];
   db.network.on((event) => void (event.type === 'reject' && seen.push(event)));

@@ -43,7 +43,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RustDHT } from '../../src/node.js';
-import { InProcessRustDHT, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
+import { addressOf, InProcessRustDHT, singlePeers, startPeers, type InProcessPeers, type Peer } from './helpers/in-process-peers.js';
 import { openReplica } from '../unit/replica-helpers.js';
 import { RawPeer } from './helpers/raw-peer.js';
 import { waitFor } from './helpers/server-process.js';
@@ -60,19 +60,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-async function server(): Promise<Peer> {
-  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers: [] } });
-  opened.push(db);
-  return db;
-}
-
-async function client(peers: string[], network: Record<string, unknown> = {}): Promise<Peer> {
-  const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { peers, ...network } });
-  opened.push(db);
-  return db;
-}
-
-const addressOf = (db: Peer): string => db.network.status().addresses[0]!;
+const { server, client } = singlePeers(opened);
 const events = (db: Peer): NetworkEvent[] => {
   const seen: NetworkEvent[] = [];
   db.network.on((event) => seen.push(event));

@@ -121,8 +121,34 @@ export async function startPeers(options: StartOptions): Promise<InProcessPeers>
   };
 }
 
-function addressOf(db: Peer): string {
+
+/** A database's first listen address. */
+export function addressOf(db: Peer): string {
   const address = db.network.status().addresses[0];
   if (address === undefined) throw new Error(`${db.network.peerId} listens nowhere`);
   return address;
 }
+
+/**
+ * Opens one in-process database at a time: a server with no peers, or a client of `peers`
+ * (with more network options), each on a MemoryStore and recorded in `opened`, which the
+ * test closes after each case.
+ */
+export function singlePeers(opened: { close(options: { timeoutMs: number }): Promise<unknown> }[]): {
+  server(): Promise<Peer>;
+  client(peers: string[], network?: Record<string, unknown>): Promise<Peer>;
+} {
+  return {
+    async server() {
+      const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { role: 'server', peers: [] } });
+      opened.push(db);
+      return db;
+    },
+    async client(peers, network = {}) {
+      const db = await InProcessRustDHT.open({ store: new MemoryStore(), network: { peers, ...network } });
+      opened.push(db);
+      return db;
+    },
+  };
+}
+
