@@ -23,7 +23,7 @@
  * EVENTs a peer pushes here answer this peer's own subscriptions: duties/subscriber.ts.
  */
 import type { CounterSet } from '../counters.js';
-import type { ReplicaForNetwork } from '../replica-port.js';
+import type { ReceivedBatch, ReplicaForNetwork } from '../replica-port.js';
 import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { ReplicationLevel, WireMessage } from '../wire/messages.js';
 import type { DurabilityBarrier } from './durability.js';
@@ -107,11 +107,7 @@ export class Responder {
         return { type: 'node-part', id: message.id, next: part.next ?? '', skipped: part.skipped, frame: part.frame };
       }
       case 'put': {
-        // Quotas and the server's gate, before the engine sees the frame: a refusal applies nothing.
-        this.#hooks.admit(session, message.frame);
-        const feedLive = this.#hooks.feedsLive(session);
-        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame, { feedLive }));
-        this.#counters.peerBatch(result);
+        const result = await this.#take(session, message.frame);
         return {
           type: 'ack',
           id: message.id,
@@ -119,10 +115,7 @@ export class Responder {
         };
       }
       case 'put-at': {
-        this.#hooks.admit(session, message.frame);
-        const feedLive = this.#hooks.feedsLive(session);
-        const result = await this.#fair.run(session.peerId, message.frame.length, () => this.#replica.receive(message.frame, { feedLive }));
-        this.#counters.peerBatch(result);
+        const result = await this.#take(session, message.frame);
         // Durable here: now the owners (network/dht/replicate.ts).
         const { reached, owners } = await this.#hooks.replicate(message.frame, message.level);
         return { type: 'ack-at', id: message.id, reached, owners, outcomes: result.outcomes };
@@ -134,5 +127,14 @@ export class Responder {
       case 'feed':
         return this.#feeds.open(session, message);
     }
+  }
+
+  /** A PUT's or PUT_AT's frame: admitted (quotas and the gate, before the engine sees it: a refusal applies nothing), merged in its turn, counted; resolves once durable. */
+  async #take(session: SyncSession, frame: Uint8Array): Promise<ReceivedBatch> {
+    this.#hooks.admit(session, frame);
+    const feedLive = this.#hooks.feedsLive(session);
+    const result = await this.#fair.run(session.peerId, frame.length, () => this.#replica.receive(frame, { feedLive }));
+    this.#counters.peerBatch(result);
+    return result;
   }
 }
