@@ -18,6 +18,7 @@ import type { Identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import type { Ping } from '@libp2p/ping';
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p';
+import { sendWindowUpdatesAtHalf } from './yamux-window-updates.js';
 
 /** The services every node runs; `node.services.<name>` on a started node. */
 export type NodeServices = {
@@ -80,6 +81,7 @@ export function baseConfig(options: BaseConfigOptions = {}): Pick<
   Libp2pOptions<NodeServices>,
   'connectionEncrypters' | 'streamMuxers' | 'connectionGater' | 'connectionManager' | 'connectionMonitor' | 'services'
 > & { services: ServiceFactoryMap<NodeServices> } {
+  sendWindowUpdatesAtHalf();
   return {
     connectionEncrypters: [noise()],
     // A paused stream (flow control: transport/channel.ts) holds what the remote may still
