@@ -217,18 +217,20 @@ export class ChangeLog {
 }
 
 /**
- * Store reads issued together, at most READS_AT_ONCE: each `get` costs the event loop a
- * little before its I/O starts, so a thousand issued in one go (a compaction step's
- * index, a large backlog entry) were one stretch of tens to hundreds of milliseconds in
- * which no peer was served (bench row 11: 22 % of the server's stretches over 30 ms);
- * between slices the loop runs whatever else is waiting.
+ * Store reads issued together, at most READS_AT_ONCE (one `getMany` where the backend
+ * has it): each `get` costs the event loop a little before its I/O starts, so a
+ * thousand issued in one go (a compaction step's index, a large backlog entry) were one
+ * stretch of tens to hundreds of milliseconds in which no peer was served (bench row
+ * 11: 22 % of the server's stretches over 30 ms); between slices the loop runs whatever
+ * else is waiting.
  */
 export const READS_AT_ONCE = 64;
 
 async function readAll(store: StorageAdapter, keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
   const values: Array<Uint8Array | undefined> = [];
   for (let start = 0; start < keys.length; start += READS_AT_ONCE) {
-    values.push(...(await Promise.all(keys.slice(start, start + READS_AT_ONCE).map((key) => store.get(key)))));
+    const slice = keys.slice(start, start + READS_AT_ONCE);
+    values.push(...(await (store.getMany !== undefined ? store.getMany(slice) : Promise.all(slice.map((key) => store.get(key))))));
   }
   return values;
 }

@@ -45,6 +45,13 @@ export interface StorageAdapter {
   /** The value stored under `key`, or undefined. */
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /**
+   * Optional: the values of many keys (undefined where missing), in the order given, as
+   * `get` of each would return them, in one call to the backend. Callers that read
+   * hundreds of keys at once (persistence/change-log.ts) use it where a backend has it:
+   * one native call instead of one per key (LevelDB).
+   */
+  getMany?(keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>>;
+  /**
    * Entries in byte-wise key order (reversed on request). An iteration sees the
    * store as it was when the iteration started, i.e. at its first `next()`: batches
    * that resolved before then are in it, nothing written later is.

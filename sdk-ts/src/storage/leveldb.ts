@@ -21,7 +21,7 @@
  * reads in chunks, so scanning a large store does not load it into memory.
  */
 import { ClassicLevel } from 'classic-level';
-import { closedError, RustDHTError } from '../api/errors.js';
+import { closedError, InvalidValueError, RustDHTError } from '../api/errors.js';
 import type { RangeOptions, StorageAdapter, StorageEntry, StorageOperation } from './adapter.js';
 import { toKeyRange } from './range.js';
 import { checkBytes, copyOperations } from './validate.js';
@@ -89,6 +89,19 @@ export class LevelStore implements StorageAdapter {
     try {
       const value = await this.#db.get(key);
       return value === undefined ? undefined : plain(value);
+    } catch (error) {
+      throw this.#fromError(error, 'get');
+    }
+  }
+
+  async getMany(keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    this.#assertOpen();
+    if (!Array.isArray(keys)) throw new InvalidValueError('storage/bytes', 'getMany() takes an array of Uint8Array keys.');
+    keys.forEach((key, i) => checkBytes(key, `key ${i}`));
+    if (keys.length === 0) return [];
+    try {
+      const values = await this.#db.getMany([...keys]);
+      return values.map((value) => (value === undefined ? undefined : plain(value)));
     } catch (error) {
       throw this.#fromError(error, 'get');
     }

@@ -21,6 +21,8 @@ export interface StorageSubject {
   makeStore(): Promise<StorageAdapter>;
   /** Persistent backends: opens again the storage behind `store`, which the check has closed. */
   reopen?(store: StorageAdapter): Promise<StorageAdapter>;
+  /** The backend has the optional `getMany` (LevelDB). */
+  readonly getMany?: boolean;
   /** The backend has a quota small enough to fill in a test (localStorage). */
   readonly quotaLimited?: boolean;
   /** Called after every check, passed or not: close what is open, delete what was made. */
@@ -130,6 +132,31 @@ const basics: StorageCheck = {
     await store.batch([]);
     assertEqual((await collect(store.entries())).map((e) => hex(e.key)), ['', hex(text('empty'))], 'keys left');
     await store.close();
+  },
+};
+
+const manyReads: StorageCheck = {
+  name: 'getMany returns what get of each key would, in the order asked; rejects bad keys and a closed store',
+  notApplicable: (subject) => (subject.getMany === true ? undefined : 'the backend has no getMany (callers read key by key)'),
+  async run(subject) {
+    const store = await subject.makeStore();
+    assert(store.getMany !== undefined, 'the subject says the backend has getMany');
+    const random = new Random(0x6e7);
+    const stored = Array.from({ length: 300 }, (_, i) => put(text(`k${i}`), random.bytes(i % 7 === 0 ? 0 : 1 + (i % 50))));
+    await store.batch(stored);
+    const asked = [text('missing'), ...stored.map((operation) => operation.key).reverse(), text('k1'), bytes(), text('k1\0')];
+    const values = await store.getMany!(asked);
+    assertEqual(values.length, asked.length, 'one value per key asked');
+    for (const [i, key] of asked.entries()) assertBytes(values[i], await store.get(key), `getMany value ${i} (${hex(key)})`);
+    assertEqual((await store.getMany!([])).length, 0, 'getMany([])');
+    // What it returns is the caller's: changing it changes nothing stored.
+    const [first] = await store.getMany!([text('k1')]);
+    first![0] = (first![0]! + 1) & 0xff;
+    assertBytes((await store.getMany!([text('k1')]))[0], (stored[1] as { value: Uint8Array }).value, 'k1 after changing a returned value');
+    assertError(await rejection(() => store.getMany!(['x' as never]), 'getMany of a string key'), InvalidValueError, 'getMany of a string key');
+    assertError(await rejection(() => store.getMany!('x' as never), 'getMany of a string'), InvalidValueError, 'getMany of a string');
+    await store.close();
+    assertError(await rejection(() => store.getMany!([text('k1')]), 'getMany after close()'), ClosedError, 'getMany after close()', 'closed');
   },
 };
 
@@ -676,6 +703,7 @@ const quota: StorageCheck = {
 /** Every check, in the order they run. The names are the suite's identity across platforms. */
 export const storageChecks: readonly StorageCheck[] = [
   basics,
+  manyReads,
   batchOrder,
   copies,
   byteOrder,
