@@ -30,7 +30,7 @@
 //   the same data directory and every write is read back again (lost = not read back
 //   with its value, twice, by two fresh clients).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -70,6 +70,11 @@ export async function rustSoak(opts) {
     // Diagnostics: which hostile roles run (default all of HOSTILE).
     hostile = HOSTILE.map(([role]) => role),
     hostileNice = 10,
+    // Diagnostics: CPU lists (taskset) for the server and for every load process, e.g.
+    // '1' and '0': the server gets a core of its own, as it would against clients on
+    // other machines. Default: unpinned, everything shares every core.
+    serverCpus,
+    loadCpus,
   } = opts;
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing (cd sdk-ts && npm run build)`);
   const dir = mkdtempSync(join(tmpdir(), 'rustdht-bench-soak-'));
@@ -85,6 +90,7 @@ export async function rustSoak(opts) {
   process.on('exit', killServer);
   try {
     server = await startServer(dataDir, budgetMiB);
+    pin(server.pid, serverCpus);
     const tcp = server.addresses.find((a) => a.includes('/tcp/') && !a.includes('/ws') && a.includes('/p2p/'));
     if (!tcp) throw new Error(`the server has no TCP address with /p2p/: ${JSON.stringify(server.addresses)}`);
     debug(`server ${server.pid} at ${tcp}, http ${server.http}`);
@@ -93,6 +99,7 @@ export async function rustSoak(opts) {
     const specs = [...Array.from({ length: honest }, (_, k) => ['honest', { index: k, writeHz, readHz }]), ...HOSTILE.filter(([role]) => hostile.includes(role))];
     const children = await Promise.all(specs.map(([role], k) => startChild(CLIENT, { name: `soak ${role} ${k}`, args: [role], readyTimeoutMs: 60_000 })));
     debug('load generators loaded');
+    children.forEach((child) => pin(child.process.pid, loadCpus));
     if (hostileNice !== 0) children.forEach((child, k) => specs[k][0] !== 'honest' && setPriority(child.process.pid, hostileNice));
 
     const runId = `r${Date.now().toString(36)}`;
@@ -139,7 +146,7 @@ export async function rustSoak(opts) {
 
     return summarize({
       seconds, loadMs, budgetMiB, overheadMiB, bucketSeconds, targetAckP99Ms, hostileNice, honestReports, reports, metrics, finalHealth,
-      samples: sampler.samples, idleSample, startErrors, beforeRestart, afterRestart, stop1, stop2, serverArgs: serverArgs('<dir>', budgetMiB),
+      samples: sampler.samples, idleSample, startErrors, beforeRestart, afterRestart, stop1, stop2, serverArgs: serverArgs('<dir>', budgetMiB), serverCpus, loadCpus,
     });
   } finally {
     killServer();
@@ -149,6 +156,12 @@ export async function rustSoak(opts) {
 }
 
 // ---- the server -----------------------------------------------------------------------------
+
+/** Moves every thread of `pid` onto `cpus` (a taskset CPU list), when given. */
+function pin(pid, cpus) {
+  if (cpus === undefined) return;
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpus), String(pid)], { stdio: 'ignore' });
+}
 
 function serverArgs(dataDir, budgetMiB) {
   return [CLI, 'serve', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '0', '--memory-budget', `${budgetMiB}MiB`, '--exempt-loopback', '--log-format', 'json'];
@@ -323,6 +336,7 @@ function summarize(s) {
     // Details.
     durationSeconds: Math.round(s.loadMs / 100) / 10,
     hostileNice: s.hostileNice,
+    ...(s.serverCpus === undefined ? {} : { serverCpus: s.serverCpus, loadCpus: s.loadCpus }),
     putAck: { ...whole(acks), perBucket: ackBuckets, signed: stats(acks.filter((x) => x[2] === 1).map((x) => x[1])), unsigned: stats(acks.filter((x) => x[2] === 0).map((x) => x[1])) },
     read: { ...whole(reads), perBucket: readBuckets },
     bucketSeconds,

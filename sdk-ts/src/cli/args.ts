@@ -250,7 +250,8 @@ Options:
                         (quota/public); writes signed into an owner's ~ space still pass
                         (default: no cap)
   --peer-write-rate SIZE  bytes per second one peer may have this server store, with
-                        bursts of 30 s of it (quota/peer; default: 4MiB); the servers in
+                        bursts of 30 s of it (quota/peer; default: 4MiB); each update
+                        counts 512 bytes more than its size; the servers in
                         --bootstrap are exempt
   --total-write-rate SIZE the same for all peers together (quota/rate; default: 32MiB), so
                         a swarm of peer ids cannot multiply the per-peer rate

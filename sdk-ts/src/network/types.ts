@@ -160,7 +160,7 @@ export type NetworkEvent =
 
 /** What peers may make a server store per second (`network.quota`; network/serving/write-admission.ts). */
 export interface WriteQuota {
-  /** Bytes per second one peer may have this server store, sustained (default 4 MiB/s; bursts of 30 s of it). */
+  /** Bytes per second one peer may have this server store, sustained (default 4 MiB/s; bursts of 30 s of it). Each update counts 512 bytes more than its size. */
   readonly peerBytesPerSecond?: number;
   /** Bytes per second all peers together may have it store (default 32 MiB/s; bursts of 30 s of it). */
   readonly totalBytesPerSecond?: number;
@@ -170,6 +170,8 @@ export interface WriteQuota {
 export interface WriteRequest {
   readonly peerId: string;
   readonly bytes: number;
+  /** Updates the PUT carries (0 when its frame is malformed: the engine refuses it next). */
+  readonly updates: number;
   readonly ownedOnly: () => boolean;
 }
 

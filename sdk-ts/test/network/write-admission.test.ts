@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { MemoryStore, RustDHT } from '../../src/node.js';
 import type { NetworkEvent, WriteQuota } from '../../src/network/types.js';
+import { UPDATE_OVERHEAD_BYTES, WriteAdmission } from '../../src/network/serving/write-admission.js';
 import { DiskGuard } from '../../src/server/disk-guard.js';
 import { startServer, stopAllServers, waitFor, withDeadline } from './helpers/server-process.js';
 
@@ -71,10 +72,35 @@ it('peers together over the server\'s total write rate are refused with quota/ra
   expect(((await s.db.get('swarm-b-39').get('body').once({ local: true })) as string).startsWith('39:')).toBe(true);
 }, 70_000);
 
+it('each update costs the quotas UPDATE_OVERHEAD_BYTES more than its bytes: tiny updates cannot multiply the server\'s work within a byte rate', () => {
+  const frozen = (): number => 0;
+  const admitted = (updates: number, bytes: number): number => {
+    // 1 KiB/s: a burst of 30 s, 30 KiB, for the peer; the total far above it.
+    const admission = new WriteAdmission({ peerBytesPerSecond: 1024, totalBytesPerSecond: 1024 * 1024 * 1024 }, undefined, frozen);
+    let count = 0;
+    for (;;) {
+      try {
+        admission.admit({ peerId: 'p', bytes, updates, ownedOnly: () => false }, false);
+        count++;
+      } catch (error) {
+        expect((error as { code?: string }).code).toBe('quota/peer');
+        return count;
+      }
+    }
+  };
+  expect(UPDATE_OVERHEAD_BYTES).toBe(512);
+  // 100-byte PUTs of one update each: 30,720 / 612 = 50 (by bytes alone, 307).
+  expect(admitted(1, 100)).toBe(50);
+  // The same bytes split into ten updates cost more: 30,720 / (100 + 5,120) = 5.
+  expect(admitted(10, 100)).toBe(5);
+  // A frame the engine could not count (0 updates) is charged its bytes.
+  expect(admitted(0, 1024)).toBe(30);
+});
+
 it('the disk guard refuses every write while the disk is nearly full, and public writes once the store is at its cap', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'rustdht-guard-'));
   dirs.push(dataDir);
-  const write = (ownedOnly: boolean) => ({ peerId: 'p', bytes: 10, ownedOnly: () => ownedOnly });
+  const write = (ownedOnly: boolean) => ({ peerId: 'p', bytes: 10, updates: 1, ownedOnly: () => ownedOnly });
   const fine = new DiskGuard({ dataDir, minFreeBytes: 0, maxStoreBytes: undefined, storeBytes: async () => 10 });
   await fine.sample();
   expect(fine.gate(write(false))).toBeUndefined();

@@ -25,6 +25,9 @@ import { Publisher } from './publisher.js';
 import { Responder } from './responder.js';
 import { WriteAdmission } from './write-admission.js';
 
+/** Enough of a frame for its header: magic (2), version (1), update count (varint, ≤ 5). */
+const FRAME_HEADER_BYTES = 8;
+
 /**
  * How long a DHT server waits for a soul's owners before answering a read of a soul it
  * does not own with what it has (a soul nobody has: "not found", bounded).
@@ -69,13 +72,21 @@ export class Serving {
       whenConnected: async () => {},
       changed: () => {},
     });
+    // The update count is in a frame's header (its first bytes): only those go to the engine.
+    const updatesIn = (frame: Uint8Array): number => {
+      try {
+        return replica.engineModule.frameUpdateCount(frame.subarray(0, FRAME_HEADER_BYTES));
+      } catch {
+        return 0;
+      }
+    };
     this.#responder = new Responder(replica, counters, this.publisher, this.feeds, durability, {
       admit: (session, frame) => {
         // The servers this one chose replicate what the operator asked for.
         const exempt = options.isServer(session);
         const hints = exempt ? undefined : dht?.hintRefusal(() => replica.soulsOf(frame));
         if (hints !== undefined) throw new RustDHTError(hints.code, hints.message);
-        admission.admit({ peerId: session.peerId, bytes: frame.length, ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) }, exempt);
+        admission.admit({ peerId: session.peerId, bytes: frame.length, updates: updatesIn(frame), ownedOnly: () => replica.soulsOf(frame).every((soul) => replica.spaceOwner(soul) !== undefined) }, exempt);
       },
       // Only a client's read is passed on to the owners: a member asking is itself reading
       // for a client (or repairing), and passing its read on again would echo between

@@ -6,7 +6,12 @@
  *
  * - `quota/peer`: one peer's stored bytes per second (token bucket: the rate, and a burst
  *   of BURST_SECONDS of it). Far below the wire's 16 MiB/s: the wire limit is about
- *   messages a peer may send, this is about what it may make the server keep.
+ *   messages a peer may send, this is about what it may make the server keep. Each
+ *   update counts UPDATE_OVERHEAD_BYTES more than its bytes on the wire: what the
+ *   server writes for it besides the value (its property record's key and state, its
+ *   change-log mention and index entry) and the work of merging it. Charged by bytes
+ *   alone, a peer writing 512-byte values had the server apply 8,000 updates a second
+ *   within the 4 MiB/s default (bench row 11's flood), most of the server's time.
  * - `quota/rate`: all peers together, the same way, so a swarm of peer ids (a sybil
  *   attack costs nothing: ids are free) cannot multiply the per-peer quota.
  * - the server's gate (`writeGate`: `rustdht serve` refuses with `storage/full` while
@@ -24,6 +29,8 @@ import { TokenBucket, type Clock } from '../wire/rate-limiter.js';
 
 export const DEFAULT_WRITE_QUOTA = Object.freeze({ peerBytesPerSecond: 4 * 1024 * 1024, totalBytesPerSecond: 32 * 1024 * 1024 });
 const BURST_SECONDS = 30;
+/** What one update costs against the quotas on top of its bytes (see above). */
+export const UPDATE_OVERHEAD_BYTES = 512;
 const MAX_TRACKED_PEERS = 10_000;
 
 export function resolveWriteQuota(quota: WriteQuota = {}): Required<WriteQuota> {
@@ -57,14 +64,15 @@ export class WriteAdmission {
     const refusal = this.#gate?.(write);
     if (refusal !== undefined) throw new RustDHTError(refusal.code, refusal.message);
     if (exempt) return;
+    const cost = write.bytes + write.updates * UPDATE_OVERHEAD_BYTES;
     const peer = this.#bucketOf(write.peerId);
-    if (!peer.canTake(write.bytes)) {
+    if (!peer.canTake(cost)) {
       throw new RustDHTError('quota/peer', `this peer may have the server store ${Math.round(this.#quota.peerBytesPerSecond / 1024)} KiB/s (bursts of ${BURST_SECONDS} s); try again shortly.`);
     }
-    if (!this.#total.take(write.bytes)) {
+    if (!this.#total.take(cost)) {
       throw new RustDHTError('quota/rate', 'the server takes no more writes from peers for now (all peers together are over its write rate); try again shortly.');
     }
-    peer.take(write.bytes);
+    peer.take(cost);
   }
 
   #bucketOf(peerId: string): TokenBucket {
