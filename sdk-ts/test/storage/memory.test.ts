@@ -1,5 +1,5 @@
 import { MemoryStore } from '../../src/storage/memory.js';
 import { describeConformance } from './vitest-conformance.js';
 
-// Not persistent (no reopen) and without a quota: those two checks are skipped.
+// Not persistent (no reopen), without a quota and without getMany: those three checks are skipped.
 describeConformance({ name: 'MemoryStore', makeStore: async () => new MemoryStore() });
