@@ -100,7 +100,8 @@ export class LevelStore implements StorageAdapter {
     keys.forEach((key, i) => checkBytes(key, `key ${i}`));
     if (keys.length === 0) return [];
     try {
-      const values = await this.#db.getMany([...keys]);
+      // classic-level reads the array and keeps nothing of it: no copy needed.
+      const values = await this.#db.getMany(keys as Uint8Array[]);
       return values.map((value) => (value === undefined ? undefined : plain(value)));
     } catch (error) {
       throw this.#fromError(error, 'get');

@@ -10,6 +10,7 @@ import { STREAM_WINDOW_BYTES, type RustDHTNode } from '../../src/network/libp2p/
 import { handleChannels, openChannel } from '../../src/network/libp2p/stream-channel.js';
 import type { Channel } from '../../src/network/transport/channel.js';
 import { createChannelPair } from '../../src/network/transport/memory-channel.js';
+import { pattern, receive, same } from './helpers/channel-bytes.js';
 
 const PROTOCOL = '/rustdht-test/channel/1.0.0';
 
@@ -46,32 +47,8 @@ afterAll(async () => {
   await Promise.all(nodes.map((node) => node.stop()));
 });
 
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed) & 0xff;
-  return bytes;
-}
-
-/** Everything `channel` receives, as one array, once `length` bytes arrived. */
-function receive(channel: Channel, length: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const received = new Uint8Array(length);
-    let offset = 0;
-    channel.onBytes((chunk) => {
-      received.set(chunk.subarray(0, length - offset), offset);
-      offset += chunk.byteLength;
-      if (offset >= length) resolve(received);
-    });
-    channel.onClose((error) => reject(error ?? new Error(`closed after ${offset} of ${length} bytes`)));
-  });
-}
-
 function closedWith(channel: Channel): Promise<Error | undefined> {
   return new Promise((resolve) => channel.onClose(resolve));
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 describe.each([libp2p, memory, memorySmallChunks])('Channel contract: $name', (transport) => {

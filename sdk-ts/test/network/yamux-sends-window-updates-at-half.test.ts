@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientNode } from '../../src/network/libp2p/client-node.js';
 import type { RustDHTNode } from '../../src/network/libp2p/shared.js';
 import { handleChannels, openChannel, type StreamChannel } from '../../src/network/libp2p/stream-channel.js';
+import { pattern, receive, same } from './helpers/channel-bytes.js';
 
 const PROTOCOL = '/rustdht-test/window-updates/1.0.0';
 /** A yamux frame's type field: 0x1 is Window Update (the yamux spec). */
@@ -47,26 +48,6 @@ async function pair(): Promise<{ sender: StreamChannel; receiver: StreamChannel;
   return { sender, receiver, windowUpdates: () => updates };
 }
 
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed) & 0xff;
-  return bytes;
-}
-
-/** Everything `channel` receives until `length` bytes arrived. */
-function receive(channel: StreamChannel, length: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let received = 0;
-  return new Promise((resolve, reject) => {
-    channel.onBytes((chunk) => {
-      chunks.push(Buffer.from(chunk));
-      received += chunk.byteLength;
-      if (received >= length) resolve(Buffer.concat(chunks));
-    });
-    channel.onClose((error) => reject(error ?? new Error(`closed after ${received} of ${length} bytes`)));
-  });
-}
-
 describe('yamux window updates', () => {
   it('2,000 small messages sent one at a time: a handful of window updates back, not one per message, and every byte arrives in order', async () => {
     const { sender, receiver, windowUpdates } = await pair();
@@ -74,7 +55,7 @@ describe('yamux window updates', () => {
     const arrived = receive(receiver, 200_000);
     for (const message of messages) await sender.send(message);
     const bytes = await arrived;
-    expect(bytes.equals(Buffer.concat(messages))).toBe(true);
+    expect(same(bytes, Buffer.concat(messages))).toBe(true);
     // 200,000 bytes through a 256 KiB initial window: one update at half, maybe one more
     // as the window grows; yamux by itself sends ~2,000 (one per data frame).
     expect(windowUpdates()).toBeLessThanOrEqual(4);
@@ -87,7 +68,7 @@ describe('yamux window updates', () => {
     const arrived = receive(receiver, 8 * 1024 * 1024);
     await Promise.all(messages.map((message) => sender.send(message)));
     const bytes = await arrived;
-    expect(bytes.equals(Buffer.concat(messages))).toBe(true);
+    expect(same(bytes, Buffer.concat(messages))).toBe(true);
     expect(windowUpdates()).toBeGreaterThan(0);
     expect(windowUpdates()).toBeLessThan(64);
     await sender.close();
