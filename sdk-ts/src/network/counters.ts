@@ -10,6 +10,8 @@ import type { NetworkCounters } from './types.js';
 export interface NetworkCounterSink {
   sent(bytes: number): void;
   received(bytes: number): void;
+  /** A peer's message waited for room in its rate limit (the session held it back instead of refusing it). */
+  heldBack(): void;
 }
 
 export class CounterSet implements NetworkCounterSink {
@@ -17,6 +19,7 @@ export class CounterSet implements NetworkCounterSink {
   #messagesOut = 0;
   #bytesIn = 0;
   #bytesOut = 0;
+  #heldBack = 0;
   readonly #updates: Record<OutcomeKind, number> = { applied: 0, ignored: 0, historical: 0, deferred: 0, rejected: 0 };
   readonly #rejects = new Map<string, number>();
 
@@ -28,6 +31,10 @@ export class CounterSet implements NetworkCounterSink {
   received(bytes: number): void {
     this.#messagesIn++;
     this.#bytesIn += bytes;
+  }
+
+  heldBack(): void {
+    this.#heldBack++;
   }
 
   /** A peer's batch as the engine took it: its outcomes, and each rejection by reason. */
@@ -52,6 +59,7 @@ export class CounterSet implements NetworkCounterSink {
       messagesOut: this.#messagesOut,
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
+      heldBack: this.#heldBack,
       updates: { ...this.#updates },
       rejects: Object.fromEntries(this.#rejects),
     };

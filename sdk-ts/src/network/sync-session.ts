@@ -7,8 +7,11 @@
  *
  * Bad input is contained at this boundary. Bytes that are not a well-formed message
  * (wrong version, unknown type, truncated, oversized) end the conversation with a
- * connection-level ERROR and a closed stream; a message over the peer's rate limit is
- * answered with ERROR `wire/rate-limited` and dropped; a request naming a soul or key
+ * connection-level ERROR and a closed stream. A message over the peer's rate limit is
+ * held back: the session stops reading until the peer's budget has room for it, so the
+ * transport holds the peer's further messages back and a flood costs no more than the
+ * limit. Only a session that may not stop reading (a server to us, whose replies we wait
+ * on) answers it with ERROR `wire/rate-limited` and drops it instead. A request naming a soul or key
  * longer than the engine takes is refused before any part sees it (wire/request-limits.ts);
  * a handler that throws answers that one request with its error. Every message passes
  * the rate limit, whatever its type: replies nobody asked for, connection-level ERRORs
@@ -149,9 +152,11 @@ export class SyncSession {
   #backlogHead = 0;
   /** Messages taken in this macrotask. */
   #takenThisTurn = 0;
+  /** The message at the backlog's head is over the rate limit: nothing is taken until this timer fires. */
+  #heldBack: ReturnType<typeof setTimeout> | undefined;
   /** A later macrotask takes the rest of the backlog. */
   #turnScheduled = false;
-  /** The channel is paused (for either reason above). */
+  /** The channel is paused (for any reason above). */
   #channelPaused = false;
   /** Refusals this session may still earn before it is cut off (REFUSAL_BURST, refilled at REFUSALS_PER_SECOND). */
   readonly #refusals = new TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST);
@@ -362,15 +367,17 @@ export class SyncSession {
    * while the peer is behind (its requests wait for answers) and goes on once it is not.
    */
   #takeTurn(): void {
-    while (this.#backlogHead < this.#backlog.length && !this.#closed && !this.#behind) {
+    while (this.#backlogHead < this.#backlog.length && !this.#closed && !this.#behind && this.#heldBack === undefined) {
       if (this.#takenThisTurn === MESSAGES_PER_TURN) {
         this.#scheduleTurn();
         break;
       }
+      const body = this.#backlog[this.#backlogHead]!;
+      // Held back (over the rate limit): it stays at the head and is taken when its time comes.
+      if (!this.#onMessage(body)) break;
+      this.#backlogHead++;
       if (this.#takenThisTurn++ === 0) afterMicrotasks(() => (this.#takenThisTurn = 0));
-      const body = this.#backlog[this.#backlogHead++]!;
       this.#options.counters.received(body.length);
-      this.#onMessage(body);
     }
     if (this.#backlogHead === this.#backlog.length || this.#closed) {
       this.#backlog = [];
@@ -388,25 +395,78 @@ export class SyncSession {
     });
   }
 
-  #onMessage(body: Uint8Array): void {
+  /** Takes one message; false (and nothing done) when it is held back for the rate limit. */
+  #onMessage(body: Uint8Array): boolean {
     let message: WireMessage;
     try {
       message = decodeMessage(body);
     } catch (error) {
       this.#violation(error);
-      return;
+      return true;
     }
     if (this.#remoteRole === undefined) {
       if (message.type !== 'hello') {
         this.#violation(new WireError('wire/malformed', `expected a hello first, got ${message.type}.`));
-        return;
+        return true;
       }
       this.#remoteRole = message.role;
       // A peer that claims to take nothing still gets replies small enough for anyone.
       this.#remoteMaxMessageBytes = Math.max(1024, message.maxMessageBytes);
       this.#resolveHello(message.role);
-      return;
+      return true;
     }
+    const budget = this.#budgetOf(message);
+    if (budget !== undefined && this.#holdBack(body.length, budget)) return false;
+    this.#dispatch(message, body);
+    return true;
+  }
+
+  /**
+   * Which rate-limit budget a message draws on: none for replies to our own requests (and
+   * a second HELLO, which ends the session anyway), the EVENT budget for what answers our
+   * subscriptions and feeds, the message budget for everything else.
+   */
+  #budgetOf(message: WireMessage): 'message' | 'event' | undefined {
+    switch (message.type) {
+      case 'hello':
+        return undefined;
+      case 'node':
+      case 'node-part':
+      case 'ack':
+      case 'ack-at':
+      case 'digest-reply':
+      case 'ok':
+      case 'error':
+      case 'members':
+        return message.id !== 0 && this.#pending.has(message.id) ? undefined : 'message';
+      case 'event':
+        return 'event';
+      case 'feed-entry':
+        return this.#feeds.has(message.id) ? 'event' : 'message';
+      default:
+        return 'message';
+    }
+  }
+
+  /**
+   * Over its rate limit, a peer this session may pause is held back rather than refused:
+   * nothing more is read until its budget has room for the message (the channel paused,
+   * so the transport stops granting the peer window). A flood then costs what the limit
+   * allows and no more, and an honest burst is slowed instead of answered with errors it
+   * must retry. A session that may not pause (a server to us) refuses instead (#admit).
+   */
+  #holdBack(bytes: number, budget: 'message' | 'event'): boolean {
+    const waitMs = this.#limiter.msUntilAdmitted(bytes, budget === 'event');
+    if (waitMs === 0 || !(this.#options.mayPauseReading?.(this) ?? true)) return false;
+    this.#options.counters.heldBack();
+    this.#heldBack = setTimeout(() => {
+      this.#heldBack = undefined;
+      this.#takeTurn();
+    }, Math.ceil(waitMs));
+    return true;
+  }
+
+  #dispatch(message: WireMessage, body: Uint8Array): void {
     switch (message.type) {
       case 'node':
       case 'node-part':
@@ -554,14 +614,14 @@ export class SyncSession {
 
   /** Pauses the channel while the peer is behind or messages wait for their turn; resumes it otherwise. */
   #updateReading(): void {
-    const pause = this.#behind || this.#backlogHead < this.#backlog.length;
+    const pause = this.#behind || this.#heldBack !== undefined || this.#backlogHead < this.#backlog.length;
     if (pause === this.#channelPaused || this.#closed) return;
     this.#channelPaused = pause;
     if (pause) this.#channel.pause();
     else this.#channel.resume();
   }
 
-  /** Whether the session has stopped reading the peer (its requests wait for answers, or its messages for their turn). */
+  /** Whether the session has stopped reading the peer (its requests wait for answers, or its messages for their turn or its rate limit). */
   get readingPaused(): boolean {
     return this.#channelPaused;
   }
@@ -589,6 +649,7 @@ export class SyncSession {
     const first = !this.#ended;
     this.#ended = true;
     this.#closed = true;
+    clearTimeout(this.#heldBack);
     if (!first) return;
     const error = new ClosedError('network/closed', `the connection to ${this.peerId} closed.`);
     this.#rejectHello(error);

@@ -140,6 +140,8 @@ export interface NetworkCounters {
   readonly messagesOut: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** Times a peer's message waited for room in its rate limit: over the limit, a peer is read more slowly rather than refused (a server to us is refused instead: `rejects['wire/rate-limited']`). */
+  readonly heldBack: number;
   /** Updates from peers by engine outcome: applied, ignored, historical, deferred, rejected. */
   readonly updates: Readonly<Record<'applied' | 'ignored' | 'historical' | 'deferred' | 'rejected', number>>;
   /** Rejections by reason code: engine codes (signature/invalid, namespace/not-owner, clock/too-far-ahead…) and wire codes (wire/malformed, wire/too-large, wire/rate-limited…). */

@@ -64,6 +64,7 @@ export const METRIC_NAMES = [
   'rustdht_messages_total',
   'rustdht_bytes_total',
   'rustdht_updates_total',
+  'rustdht_held_back_total',
   'rustdht_rejects_total',
   'rustdht_store_bytes',
   'rustdht_outbox_entries',
@@ -193,6 +194,16 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
       bytes.reset();
       bytes.inc({ direction: 'in' }, total(counters.bytesIn));
       bytes.inc({ direction: 'out' }, total(counters.bytesOut));
+    },
+  });
+
+  const heldBack = new Counter({
+    name: 'rustdht_held_back_total',
+    help: 'Times a peer was read more slowly because its next message was over its rate limit (held back until its budget had room, instead of refused).',
+    registers,
+    collect() {
+      heldBack.reset();
+      heldBack.inc(total(source.counters().heldBack));
     },
   });
 

@@ -43,7 +43,7 @@ it('reports degraded with reasons, as HTTP 503, while writes are refused or the 
       version: VERSION,
     };
   };
-  const metrics = createMetricsRegistry({ status: () => ({ peerId: 'p', role: 'server', addresses: [], peers: [], outboxSize: 0, state: 'idle' }), counters: () => ({ messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, updates: { applied: 0, ignored: 0, historical: 0, deferred: 0, rejected: 0 }, rejects: {} }), storeBytes: async () => 0, uptimeSeconds: () => 1 }, { defaultMetrics: false });
+  const metrics = createMetricsRegistry({ status: () => ({ peerId: 'p', role: 'server', addresses: [], peers: [], outboxSize: 0, state: 'idle' }), counters: () => ({ messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, heldBack: 0, updates: { applied: 0, ignored: 0, historical: 0, deferred: 0, rejected: 0 }, rejects: {} }), storeBytes: async () => 0, uptimeSeconds: () => 1 }, { defaultMetrics: false });
   server = await startHttpServer({ port: 0, host: '127.0.0.1', health, metrics });
 
   const get = async (): Promise<{ status: number; body: HealthJson }> => {

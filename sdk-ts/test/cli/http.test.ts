@@ -38,6 +38,7 @@ const counters: NetworkCounters = {
   messagesOut: 95,
   bytesIn: 40_000,
   bytesOut: 31_000,
+  heldBack: 6,
   updates: { applied: 50, ignored: 7, historical: 2, deferred: 1, rejected: 3 },
   rejects: { 'signature/invalid': 2, 'wire/rate-limited': 1 },
 };
@@ -222,6 +223,7 @@ describe('startHttpServer', () => {
       'rustdht_updates_total{outcome="historical"}': 2,
       'rustdht_updates_total{outcome="deferred"}': 1,
       'rustdht_updates_total{outcome="rejected"}': 3,
+      rustdht_held_back_total: 6,
       'rustdht_rejects_total{reason="signature/invalid"}': 2,
       'rustdht_rejects_total{reason="wire/rate-limited"}': 1,
       rustdht_store_bytes: 123_456,

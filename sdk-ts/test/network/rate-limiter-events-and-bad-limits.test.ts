@@ -5,6 +5,9 @@
  *   ten times the message rate with a burst of twice that, and share the byte budget
  *   with every other message; a refused EVENT is charged to neither bucket, and EVENTs
  *   never spend the budget of requests (nor requests that of EVENTs);
+ * - how long a message over the limit waits for room (what a held-back peer waits):
+ *   the longer of its message and byte buckets, an oversized message until the bucket
+ *   is full;
  * - what is refused as a limit, and how it is said: network.limits that is not an
  *   object, a TokenBucket with a rate or burst that is not a positive finite number, a
  *   maxMessageBytes that is not whole or too large.
@@ -61,6 +64,20 @@ describe('rate limits: EVENTs and bad settings', () => {
     expect(limiter.admitEvent(0)).toBe(false); // refused on EVENTs: no bytes spent
     c.advance(1000); // +100 bytes; +1 EVENT
     expect(limiter.admitEvent(100)).toBe(true);
+  });
+
+  it('how long a message over the limit waits: until both its buckets have room, an oversized one until the bytes are full', () => {
+    const c = clock();
+    const limiter = new PeerRateLimiter({ maxMessageBytes: 1000, messagesPerSecond: 10, bytesPerSecond: 100 }, c.now);
+    expect(limiter.msUntilAdmitted(10)).toBe(0);
+    for (let i = 0; i < 20; i++) expect(limiter.admit(1)).toBe(true); // messages: none of 20 left; bytes: 180
+    expect(limiter.msUntilAdmitted(1)).toBe(100); // one message token at 10 a second
+    expect(limiter.msUntilAdmitted(1, true)).toBe(0); // EVENTs have their own
+    expect(limiter.msUntilAdmitted(200)).toBe(200); // 20 more bytes at 100 a second
+    expect(limiter.msUntilAdmitted(5000)).toBe(200); // over the burst: until the bucket is full
+    c.advance(100);
+    expect(limiter.msUntilAdmitted(1)).toBe(0);
+    expect(limiter.admit(1)).toBe(true);
   });
 
   it('network.limits must be an object', () => {

@@ -10,10 +10,13 @@
  *   a request over the request limits is refused before the handler sees it;
  * - events (EVENT, MEMBERS without id, FEED_ACK) go to the handler; one it fails is a
  *   refusal, the session goes on;
- * - every message passes the rate limit (EVENTs at ten times the rate): a refused request
- *   is answered with ERROR wire/rate-limited, a refused reply, event or connection-level
- *   ERROR is dropped without an answer; at most 4,096 requests in flight (wire/busy);
- *   more than 2,000 refusals in a burst and the peer is disconnected;
+ * - every message passes the rate limit (EVENTs at ten times the rate). A peer the session
+ *   may pause (a client to us) is held back: the message over the limit waits, reading
+ *   stops, and it is taken when the budget has room; nothing is refused. A peer it may not
+ *   pause (a server to us) is refused instead: a request is answered with ERROR
+ *   wire/rate-limited, a reply, event or connection-level ERROR is dropped without an
+ *   answer; at most 4,096 requests in flight (wire/busy); more than 2,000 refusals in a
+ *   burst and the peer is disconnected;
  * - a connection-level ERROR from the peer ends the session.
  *
  * Why: the sync conformance suite checks most of these once, through a whole database;
@@ -221,12 +224,84 @@ describe('events', () => {
   });
 });
 
-describe('the rate limit', () => {
+describe('the rate limit, for a peer the session may pause (a client to us): held back, not refused', () => {
+  it('requests over the limit wait for room in the budget: reading stops, each is taken in turn, none refused', async () => {
+    // 10 a second, a burst of 20: 25 requests are 20 at once and 5 over the next ~0.5 s.
+    const pair = await readyPair({ limits: { messagesPerSecond: 10 } });
+    const started = performance.now();
+    await pair.peer.sendBytes(framed(...Array.from({ length: 25 }, (_, i) => get(i + 1))));
+    await waitFor('the burst', () => pair.handler.requests.length === 20, { timeoutMs: 5000, intervalMs: 2 });
+    await settle();
+    expect(pair.handler.requests).toHaveLength(20);
+    expect(pair.session.readingPaused).toBe(true);
+    await waitFor('every request answered', () => Array.from({ length: 25 }, (_, i) => i + 1).every((id) => pair.peer.messages.some((m) => m.id === id)), { timeoutMs: 5000, intervalMs: 2 });
+    // The 5 over the burst came at the rate: 0.1 s each (a lower bound holds on any machine).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(400);
+    expect(pair.handler.requests.map((r) => r.id)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(pair.peer.messages.filter((m) => m.type === 'error')).toEqual([]);
+    expect(pair.handler.refusals).toEqual([]);
+    expect(pair.counters.snapshot().heldBack).toBeGreaterThanOrEqual(1);
+    expect(pair.session.closed).toBe(false);
+    await settle();
+    expect(pair.session.readingPaused).toBe(false);
+  });
+
+  it('a byte budget too: a message over bytesPerSecond waits until the budget has room for it', async () => {
+    const pair = await readyPair({ limits: { bytesPerSecond: 100 } });
+    const started = performance.now();
+    await pair.peer.sendBytes(framed({ type: 'put', id: 1, frame: new Uint8Array(150) }, { type: 'put', id: 2, frame: new Uint8Array(150) }));
+    expect(await replyTo(pair, 2)).toEqual({ type: 'ok', id: 2 });
+    // A burst of 200 bytes: the second ~155-byte message waits for ~110 bytes of refill.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+    expect(pair.handler.requests.map((r) => r.id)).toEqual([1, 2]);
+  });
+
+  it('EVENTs wait on their own budget (ten times the rate), and messages behind them wait their turn', async () => {
+    const pair = await readyPair({ limits: { messagesPerSecond: 1 } });
+    const events = Array.from({ length: 21 }, (_, i): WireMessage => ({ type: 'event', id: 0, frame: new Uint8Array([i]) }));
+    await pair.peer.sendBytes(framed(...events, get(1)));
+    await waitFor('every EVENT, then the GET', () => pair.handler.requests.length === 1, { timeoutMs: 5000, intervalMs: 2 });
+    expect(pair.handler.events.map((e) => (e as { frame: Uint8Array }).frame[0])).toEqual(Array.from({ length: 21 }, (_, i) => i));
+    expect(pair.handler.refusals).toEqual([]);
+  });
+
+  it('replies to our own requests never wait, even with the budget spent', async () => {
+    const pair = await readyPair({ limits: { messagesPerSecond: 1 } });
+    await pair.peer.sendBytes(framed(get(1), get(2), get(3)));
+    // The third waited for the budget and spent it again as it was taken.
+    await waitFor('all three', () => pair.handler.requests.length === 3, { timeoutMs: 5000, intervalMs: 2 });
+    const held = pair.counters.snapshot().heldBack;
+    expect(held).toBeGreaterThanOrEqual(1);
+    const asked = pair.session.request({ type: 'get', soul: 's', keys: [] });
+    await pair.peer.send({ type: 'ok', id: 1 });
+    expect(await asked).toEqual({ type: 'ok', id: 1 });
+    expect(pair.counters.snapshot().heldBack).toBe(held);
+    // An unasked reply does wait.
+    await pair.peer.send({ type: 'ok', id: 99 });
+    await waitFor('the unasked reply held back', () => pair.counters.snapshot().heldBack > held, { timeoutMs: 5000, intervalMs: 2 });
+    expect(pair.handler.refusals).toEqual([]);
+  });
+
+  it('a session that ends while a message is held back takes nothing more', async () => {
+    const pair = await readyPair({ limits: { messagesPerSecond: 1 } });
+    await pair.peer.sendBytes(framed(get(1), get(2), get(3)));
+    await waitFor('the burst', () => pair.handler.requests.length === 2, { timeoutMs: 5000, intervalMs: 2 });
+    await pair.session.close();
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(pair.handler.requests.map((r) => r.id)).toEqual([1, 2]);
+    expect(pair.handler.refusals).toEqual([]);
+    expect(pair.handler.closedCount).toBe(1);
+  });
+});
+
+describe('the rate limit, for a peer the session may not pause (a server to us): refused', () => {
   // 1 message a second: a burst of 2 (EVENTs: 10 a second, a burst of 20).
   const limits = { messagesPerSecond: 1 };
+  // A server to us is never paused: its replies, which we wait on, come on the same channel.
+  const mayPauseReading = (): boolean => false;
 
   it('a request over the limit of each type: ERROR wire/rate-limited with its id, not handed on; the session lives', async () => {
-    const pair = await readyPair({ limits });
+    const pair = await readyPair({ limits, mayPauseReading });
     await pair.peer.sendBytes(framed(get(1), get(2), ...REQUESTS));
     await waitFor('an ERROR to each', () => REQUESTS.every((r) => errorsTo(pair, r.id).length === 1), { timeoutMs: 5000, intervalMs: 2 });
     for (const request of REQUESTS) {
@@ -238,14 +313,14 @@ describe('the rate limit', () => {
   });
 
   it('a byte budget too: a message over bytesPerSecond is refused', async () => {
-    const pair = await readyPair({ limits: { bytesPerSecond: 100 } });
+    const pair = await readyPair({ limits: { bytesPerSecond: 100 }, mayPauseReading });
     await pair.peer.sendBytes(framed({ type: 'put', id: 1, frame: new Uint8Array(150) }, { type: 'put', id: 2, frame: new Uint8Array(150) }));
     expect(await replyTo(pair, 2)).toMatchObject({ type: 'error', code: 'wire/rate-limited' });
     expect(pair.handler.requests.map((r) => r.id)).toEqual([1]);
   });
 
   it('replies nobody asked for count against it, and are dropped unanswered when over it', async () => {
-    const pair = await readyPair({ limits });
+    const pair = await readyPair({ limits, mayPauseReading });
     await pair.peer.sendBytes(framed({ type: 'ok', id: 90 }, { type: 'node', id: 91, frame: new Uint8Array([1]) }, { type: 'ack', id: 92, outcomes: [] }, get(1)));
     expect(await replyTo(pair, 1)).toMatchObject({ type: 'error', code: 'wire/rate-limited' });
     expect(pair.handler.codes()).toEqual(['wire/rate-limited', 'wire/rate-limited']);
@@ -272,7 +347,7 @@ describe('the rate limit', () => {
       },
     };
     for (const [how, request] of Object.entries(fail)) {
-      const pair = await readyPair({ limits, maxMessageBytes: 1024 });
+      const pair = await readyPair({ limits, maxMessageBytes: 1024, mayPauseReading });
       await expect(request(pair), how).rejects.toBeDefined();
       // Its reply takes one of the two messages of the burst: one GET is answered, the other refused.
       await pair.peer.sendBytes(framed({ type: 'ok', id: 1 }, get(50), get(51)));
@@ -282,7 +357,7 @@ describe('the rate limit', () => {
   });
 
   it('a connection-level ERROR over the limit is dropped: the session does not end', async () => {
-    const pair = await readyPair({ limits });
+    const pair = await readyPair({ limits, mayPauseReading });
     await pair.peer.sendBytes(framed(get(1), get(2), { type: 'error', id: 0, code: 'wire/slow-consumer', message: 'bye' }));
     await refusedWith(pair.handler, 'wire/rate-limited');
     await settle();
@@ -291,7 +366,7 @@ describe('the rate limit', () => {
   });
 
   it('EVENTs get ten times the message rate; past it each is dropped unanswered, and so are MEMBERS and FEED_ACK', async () => {
-    const pair = await readyPair({ limits });
+    const pair = await readyPair({ limits, mayPauseReading });
     const events = Array.from({ length: 21 }, (_, i): WireMessage => ({ type: 'event', id: 0, frame: new Uint8Array([i]) }));
     await pair.peer.sendBytes(framed(...events));
     await refusedWith(pair.handler, 'wire/rate-limited');
@@ -307,7 +382,7 @@ describe('the rate limit', () => {
   });
 
   it('a FEED_ENTRY for no feed of ours counts like a request: refused as feed/unsolicited, or only rate-limited past the limit', async () => {
-    const pair = await readyPair({ limits });
+    const pair = await readyPair({ limits, mayPauseReading });
     const entry = (seq: number): WireMessage => ({ type: 'feed-entry', id: 7, seq, frame: new Uint8Array([1]) });
     await pair.peer.sendBytes(framed(entry(1), entry(2), entry(3)));
     await refusedWith(pair.handler, 'wire/rate-limited');
@@ -316,7 +391,7 @@ describe('the rate limit', () => {
   });
 
   it('entries of a feed we follow past the EVENT rate: the session ends (an entry cannot be dropped)', async () => {
-    const pair = await readyPair({ limits });
+    const pair = await readyPair({ limits, mayPauseReading });
     const heard: number[] = [];
     void pair.session.follow(0, (e) => heard.push(e.seq)).catch(() => {});
     const entries = Array.from({ length: 21 }, (_, i): WireMessage => ({ type: 'feed-entry', id: 1, seq: i + 1, frame: new Uint8Array([1]) }));
@@ -331,13 +406,13 @@ describe('the rate limit', () => {
   });
 
   it('2,000 refusals in a burst are tolerated; more and the peer is disconnected', async () => {
-    const tolerated = await readyPair({ limits });
+    const tolerated = await readyPair({ limits, mayPauseReading });
     await tolerated.peer.sendBytes(framed(...Array.from({ length: 2002 }, (_, i) => ({ type: 'ok', id: 100 + i }) as WireMessage)));
     await waitFor('2,000 refusals', () => tolerated.handler.refusals.length === 2000, { timeoutMs: 5000, intervalMs: 2 });
     await settle();
     expect(tolerated.session.closed).toBe(false);
 
-    const flooding = await readyPair({ limits });
+    const flooding = await readyPair({ limits, mayPauseReading });
     await flooding.peer.sendBytes(framed(...Array.from({ length: 2300 }, (_, i) => ({ type: 'ok', id: 100 + i }) as WireMessage)));
     expect(await flooding.peer.ended()).toEqual({
       type: 'error',

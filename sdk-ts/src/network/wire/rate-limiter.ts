@@ -94,6 +94,13 @@ export class TokenBucket {
     return this.#tokens >= Math.min(amount, this.burst);
   }
 
+  /** Milliseconds until canTake(amount) holds (0 if it does now). */
+  msUntil(amount: number): number {
+    this.#refill();
+    const missing = Math.min(amount, this.burst) - this.#tokens;
+    return missing <= 0 ? 0 : (missing * 1000) / this.ratePerSecond;
+  }
+
   /** Takes `amount` tokens if canTake(amount); a refusal takes nothing. */
   take(amount: number): boolean {
     if (!this.canTake(amount)) return false;
@@ -132,6 +139,11 @@ export class PeerRateLimiter {
     this.#events.take(1);
     this.#bytes.take(messageBytes);
     return true;
+  }
+
+  /** Milliseconds until admit(messageBytes) (or admitEvent, for `event`) would hold: how long a peer over its budget is held back. */
+  msUntilAdmitted(messageBytes: number, event = false): number {
+    return Math.max((event ? this.#events : this.#messages).msUntil(1), this.#bytes.msUntil(messageBytes));
   }
 
   /**
