@@ -36,6 +36,7 @@ import { DEFAULT_READ_TIMEOUT_MS } from './options.js';
 import { Dialler } from './peers/dialler.js';
 import { PeerTable, type RemotePeer } from './peers/peer-table.js';
 import { MAX_SESSIONS_PER_PEER } from './peers/peer-table.js';
+import { PeerRateLimits } from './peers/peer-rate-limits.js';
 import { Pinger } from './peers/pinger.js';
 import { ServerChoice } from './peers/server-choice.js';
 import { boundedText, codeOf, knownCode, messageOf } from './refusal.js';
@@ -67,6 +68,7 @@ export class NetworkParts {
   /** Servers with a peer key: membership and placement (network/dht/). */
   readonly dht: Dht | undefined;
   readonly #limits: ResolvedWireLimits;
+  readonly #rateLimits: PeerRateLimits;
   readonly #requestLimits: RequestLimits;
   readonly #stop = new AbortController();
   readonly #subscriber: Subscriber;
@@ -84,6 +86,7 @@ export class NetworkParts {
     this.replica = replica;
     this.role = options.role ?? 'client';
     this.#limits = resolveWireLimits(options.limits);
+    this.#rateLimits = new PeerRateLimits(this.#limits);
     this.#requestLimits = requestLimits(replica.limits);
     this.readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     const counters = this.counters;
@@ -259,6 +262,8 @@ export class NetworkParts {
       requestLimits: this.#requestLimits,
       // One queue for all of the peer's sessions: more sessions get it no more of our memory.
       sendQueue: this.peers.sendQueueOf(remote.peerId),
+      // And one rate limit, remembered across reconnects: a new stream is no fresh burst.
+      rateLimiter: this.#rateLimits.of(remote.peerId),
       counters: this.counters,
       handler: this.#handler,
       protocol: channel.protocol,

@@ -70,6 +70,8 @@ export interface SessionOptions {
   readonly requestLimits?: RequestLimits;
   /** Bytes queued for this remote peer across all its sessions (default: this session's own). */
   readonly sendQueue?: PeerSendQueue;
+  /** The rate limit this remote peer's sessions share (peers/peer-rate-limits.ts; default: this session's own). */
+  readonly rateLimiter?: PeerRateLimiter;
   /**
    * The protocol the stream was negotiated for (wire/messages.ts SYNC_PROTOCOLS); absent
    * (an in-process channel): the newest. On /rustdht/sync/1.0.0 no GET_PART is sent.
@@ -112,6 +114,9 @@ export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
  * macrotask, with the channel paused meanwhile.
  */
 export const MESSAGES_PER_TURN = 64;
+
+/** The shortest a held-back peer waits before it is read again (#holdBack). */
+const HOLD_AT_LEAST_MS = 10;
 
 interface Pending {
   readonly resolve: (reply: Reply) => void;
@@ -175,7 +180,7 @@ export class SyncSession {
     this.#options = options;
     this.#reader = new MessageReader(options.limits.maxMessageBytes);
     this.#remoteMaxMessageBytes = options.limits.maxMessageBytes;
-    this.#limiter = new PeerRateLimiter(options.limits);
+    this.#limiter = options.rateLimiter ?? new PeerRateLimiter(options.limits);
     this.#requestLimits = options.requestLimits ?? DEFAULT_REQUEST_LIMITS;
     this.#sendQueue = options.sendQueue ?? new PeerSendQueue();
     this.#hello = new Promise<PeerRole>((resolve, reject) => {
@@ -459,10 +464,12 @@ export class SyncSession {
     const waitMs = this.#limiter.msUntilAdmitted(bytes, budget === 'event');
     if (waitMs === 0 || !(this.#options.mayPauseReading?.(this) ?? true)) return false;
     this.#options.counters.heldBack();
+    // At least HOLD_AT_LEAST_MS: at 2,000 a second a token comes every 0.5 ms, and a wake-up
+    // per message would cost more than the messages; the budget fills meanwhile.
     this.#heldBack = setTimeout(() => {
       this.#heldBack = undefined;
       this.#takeTurn();
-    }, Math.ceil(waitMs));
+    }, Math.max(HOLD_AT_LEAST_MS, Math.ceil(waitMs)));
     return true;
   }
 

@@ -143,6 +143,37 @@ describe.each([libp2p, memory, memorySmallChunks])('Channel contract: $name', (t
     a.abort(new Error('test done'));
   });
 
+  it('a listener that pauses again while resume() hands it what was held: the sender stays held back, nothing lost, no reset', async () => {
+    // What a sync session does with a backlog: take a chunk, pause, resume a while later.
+    // libp2p's resume() used to leave yamux granting window to a stream paused inside it,
+    // so the remote sent on until the read buffer overflowed and the stream reset itself.
+    const [a, b] = await transport.pair();
+    const data = pattern(3 * transport.windowBytes + 1000, 10);
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    let ended: Error | undefined;
+    // Pauses after a quarter window since it last resumed: inside resume() when that
+    // hands over a window's worth at once (libp2p does).
+    let sinceResume = 0;
+    b.onClose((error) => (ended = error ?? new Error('closed')));
+    b.onBytes((chunk) => {
+      chunks.push(chunk.slice());
+      received += chunk.byteLength;
+      sinceResume += chunk.byteLength;
+      if (sinceResume < transport.windowBytes / 4) return;
+      b.pause();
+      setTimeout(() => {
+        sinceResume = 0;
+        b.resume();
+      }, 100);
+    });
+    const slice = Math.min(50_000, transport.windowBytes);
+    for (let i = 0; i < data.length; i += slice) await a.send(data.subarray(i, i + slice));
+    await vi.waitFor(() => expect(ended ?? received).toBe(data.length), { timeout: 20_000 });
+    expect(same(Buffer.concat(chunks), data)).toBe(true);
+    a.abort(new Error('test done'));
+  }, 30_000);
+
   it('a bytes listener that throws aborts the channel', async () => {
     const [a, b] = await transport.pair();
     const endedB = closedWith(b);

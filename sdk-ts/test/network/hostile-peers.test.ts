@@ -12,7 +12,8 @@
  *   limit like PUTs (reads it no faster, refuses nothing); even a server it follows cannot
  *   push entries past the rate limit;
  * - it cannot make the server hold more for it by opening more sessions: at most 4
- *   sessions per peer, and one 32 MiB bound on what they all leave unread;
+ *   sessions per peer, one 32 MiB bound on what they all leave unread, and one rate
+ *   limit that a new session (or a reconnect) does not refill;
  * - it cannot make the server load or remember a soul or key larger than the engine
  *   takes: GET/SUBSCRIBE/UNSUBSCRIBE of a 3 MiB soul are refused with limit/soul.
  */
@@ -250,6 +251,29 @@ describe('what one peer can make the server hold', () => {
     for (const error of ended) expect(error?.code).toBe('wire/too-many-sessions');
     expect(sessions.length).toBe(10);
     expect(server.network.status().peers.filter((p) => p.peerId === peerId)).toHaveLength(1);
+  });
+
+  it('one rate limit per peer, across its sessions and after they end: a new stream is no fresh burst', async () => {
+    const gets = (from: number, count: number): Buffer => Buffer.concat(Array.from({ length: count }, (_, i) => lengthPrefixed(encodeMessage({ type: 'get', id: from + i, soul: 'burst', keys: [] }))));
+    const answeredWithin = async (peer: RawPeer, from: number, count: number, ms: number): Promise<number> => {
+      await peer.sendBytes(gets(from, count));
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return peer.messages.filter((m) => m.type === 'node' && m.id >= from).length;
+    };
+    const burst = 2 * MESSAGES_PER_SECOND;
+    const peerId = `reconnecting-${++attached}`;
+    // The first session spends the burst…
+    const first = await rawPeer({ peerId });
+    expect(await answeredWithin(first, 1, burst, 500)).toBeGreaterThanOrEqual(burst);
+    first.stop();
+    await waitFor('the first session to end', () => first.closed);
+    // …and a second one, the same peer on a new stream, finds it spent: the rate only.
+    const second = await rawPeer({ peerId });
+    const again = await answeredWithin(second, 10_000, burst, 500);
+    expect(again).toBeLessThanOrEqual(MESSAGES_PER_SECOND * 1.5 + 50);
+    // Another peer id has a burst of its own.
+    const other = await rawPeer();
+    expect(await answeredWithin(other, 20_000, burst, 500)).toBeGreaterThanOrEqual(burst);
   });
 
   it(`replies a peer does not read: at most ${MAX_QUEUED_BYTES_PER_PEER / 2 ** 20} MiB across all its sessions, then wire/slow-consumer`, async () => {

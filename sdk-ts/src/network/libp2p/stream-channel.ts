@@ -25,6 +25,10 @@ export class StreamChannel implements Channel {
   /** Set once the stream's 'close' event has fired. */
   #ended: { readonly error: Error | undefined } | undefined;
   #closing: Promise<void> | undefined;
+  /** Inside the stream's resume(), which delivers held bytes to our listeners (see resume()). */
+  #resuming = false;
+  /** A listener paused the channel during resume(): pause once it returns. */
+  #pauseAfterResume = false;
 
   constructor(stream: Stream) {
     this.#stream = stream;
@@ -128,11 +132,32 @@ export class StreamChannel implements Channel {
    * buffer) has arrived.
    */
   pause(): void {
+    if (this.#resuming) {
+      this.#pauseAfterResume = true;
+      return;
+    }
     if (this.#stream.readStatus === 'readable') this.#stream.pause();
   }
 
   resume(): void {
-    if (this.#stream.readStatus === 'paused') this.#stream.resume();
+    this.#pauseAfterResume = false;
+    if (this.#stream.readStatus !== 'paused') return;
+    // libp2p's resume() hands over what it held (our listeners run inside it) and only
+    // then tells yamux to grant window again. A listener that pauses meanwhile leaves the
+    // stream paused with yamux granting window anyway: the remote may then send without
+    // bound into the read buffer, until the stream resets itself at its limit. So a
+    // pause asked for during resume() is made once it has returned.
+    this.#resuming = true;
+    try {
+      this.#stream.resume();
+    } finally {
+      this.#resuming = false;
+    }
+    if (this.#pauseAfterResume) {
+      this.#pauseAfterResume = false;
+      // (resume() changed the status; the narrowing above no longer holds.)
+      if ((this.#stream.readStatus as string) === 'readable') this.#stream.pause();
+    }
   }
 
   #onMessage(event: StreamMessageEvent): void {
