@@ -250,7 +250,7 @@ Options:
                         (quota/public); writes signed into an owner's ~ space still pass
                         (default: no cap)
   --peer-write-rate SIZE  bytes per second one peer may have this server store, with
-                        bursts of 30 s of it (quota/peer; default: 4MiB); each update
+                        bursts of 10 s of it (quota/peer; default: 4MiB); each update
                         counts 512 bytes more than its size; the servers in
                         --bootstrap are exempt
   --total-write-rate SIZE the same for all peers together (quota/rate; default: 32MiB), so

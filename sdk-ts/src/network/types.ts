@@ -35,7 +35,7 @@ export interface NetworkOptions {
   /**
    * Servers: what peers may make this server store (network/serving/write-admission.ts):
    * bytes per second per peer (default 4 MiB/s) and for all peers together (default
-   * 32 MiB/s), each with bursts of 30 s of it. A write over them is refused with
+   * 32 MiB/s), each with bursts of 10 s of it. A write over them is refused with
    * `quota/peer` or `quota/rate`; the writer keeps it and sends it again later.
    */
   readonly quota?: WriteQuota;
@@ -162,9 +162,9 @@ export type NetworkEvent =
 
 /** What peers may make a server store per second (`network.quota`; network/serving/write-admission.ts). */
 export interface WriteQuota {
-  /** Bytes per second one peer may have this server store, sustained (default 4 MiB/s; bursts of 30 s of it). Each update counts 512 bytes more than its size. */
+  /** Bytes per second one peer may have this server store, sustained (default 4 MiB/s; bursts of 10 s of it). Each update counts 512 bytes more than its size. */
   readonly peerBytesPerSecond?: number;
-  /** Bytes per second all peers together may have it store (default 32 MiB/s; bursts of 30 s of it). */
+  /** Bytes per second all peers together may have it store (default 32 MiB/s; bursts of 10 s of it). */
   readonly totalBytesPerSecond?: number;
 }
 

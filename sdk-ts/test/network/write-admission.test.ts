@@ -45,8 +45,8 @@ async function writeBurst(db: RustDHT, prefix: string): Promise<void> {
 }
 
 it('one peer over its write quota is refused with quota/peer, keeps its writes, and they all land as the quota refills', async () => {
-  // 64 KiB/s with bursts of 30 s: ~1.9 MiB at once, then 64 KiB/s. Two bursts of 1.2 MB: the second is over.
-  const s = await server({ peerBytesPerSecond: 64 * 1024 });
+  // 192 KiB/s with bursts of 10 s: ~1.9 MiB at once, then 192 KiB/s. Two bursts of 1.2 MB: the second is over.
+  const s = await server({ peerBytesPerSecond: 192 * 1024 });
   const { db, codes } = await writer(s.address);
   await writeBurst(db, 'quota-peer');
   await db.network!.whenSynced();
@@ -60,7 +60,8 @@ it('one peer over its write quota is refused with quota/peer, keeps its writes, 
 }, 60_000);
 
 it('peers together over the server\'s total write rate are refused with quota/rate (a swarm of ids cannot multiply the per-peer quota)', async () => {
-  const s = await server({ peerBytesPerSecond: 64 * 1024 * 1024, totalBytesPerSecond: 64 * 1024 });
+  // All peers: 192 KiB/s with bursts of 10 s, ~1.9 MiB; one peer's 1.2 MB fits, the next one's is over.
+  const s = await server({ peerBytesPerSecond: 64 * 1024 * 1024, totalBytesPerSecond: 192 * 1024 });
   const a = await writer(s.address);
   const b = await writer(s.address);
   await writeBurst(a.db, 'swarm-a');
@@ -75,8 +76,8 @@ it('peers together over the server\'s total write rate are refused with quota/ra
 it('each update costs the quotas UPDATE_OVERHEAD_BYTES more than its bytes: tiny updates cannot multiply the server\'s work within a byte rate', () => {
   const frozen = (): number => 0;
   const admitted = (updates: number, bytes: number): number => {
-    // 1 KiB/s: a burst of 30 s, 30 KiB, for the peer; the total far above it.
-    const admission = new WriteAdmission({ peerBytesPerSecond: 1024, totalBytesPerSecond: 1024 * 1024 * 1024 }, undefined, frozen);
+    // 3 KiB/s: a burst of 10 s, 30 KiB, for the peer; the total far above it.
+    const admission = new WriteAdmission({ peerBytesPerSecond: 3 * 1024, totalBytesPerSecond: 1024 * 1024 * 1024 }, undefined, frozen);
     let count = 0;
     for (;;) {
       try {

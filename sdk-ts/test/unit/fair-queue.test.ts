@@ -1,11 +1,11 @@
 /**
  * The fair queue between peers in front of the replica (network/serving/fair-queue.ts):
  * a light peer's request goes before what a flooding peer has queued, one peer's
- * requests keep their order, no more than `concurrency` run at once, and a failed
- * request frees its place.
+ * requests keep their order, no more than `concurrency` run at once, a peer holds at most
+ * MAX_ACTIVE_PER_PEER of them, and a failed request frees its place.
  */
 import { describe, expect, it } from 'vitest';
-import { FairQueue } from '../../src/network/serving/fair-queue.js';
+import { FairQueue, MAX_ACTIVE_PER_PEER } from '../../src/network/serving/fair-queue.js';
 
 /** A request the test finishes by hand; `started` records the order requests began in. */
 function gate(started: string[], name: string): { work: () => Promise<string>; finish: () => void; fail: (error: Error) => void } {
@@ -52,6 +52,31 @@ describe('FairQueue', () => {
     expect(await Promise.all(results)).toEqual(flood.map((_, i) => `flood${i}`));
     // The flooder's own requests kept their order.
     expect(started).toEqual(['flood0', 'light', 'flood1', 'flood2', 'flood3', 'flood4', 'flood5']);
+  });
+
+  it(`a flooding peer runs at most ${MAX_ACTIVE_PER_PEER} at once: the other slots stay free for a newcomer, who starts at once`, async () => {
+    const queue = new FairQueue(4);
+    const started: string[] = [];
+    const flood = Array.from({ length: 10 }, (_, i) => gate(started, `flood${i}`));
+    const results = flood.map((request) => queue.run('flooder', 100_000, request.work));
+    await settle();
+    expect(started).toEqual(Array.from({ length: MAX_ACTIVE_PER_PEER }, (_, i) => `flood${i}`));
+    expect(queue.waiting).toBe(10 - MAX_ACTIVE_PER_PEER);
+    const light = gate(started, 'light');
+    const lightResult = queue.run('honest', 300, light.work);
+    await settle();
+    expect(started.at(-1)).toBe('light');
+    light.finish();
+    expect(await lightResult).toBe('light');
+    // The flooder's requests all run, in order, never more than the cap at once.
+    for (let i = 0; i < flood.length; i++) {
+      await settle();
+      expect(started.filter((name) => name.startsWith('flood')).length - i).toBeLessThanOrEqual(MAX_ACTIVE_PER_PEER);
+      flood[i]!.finish();
+    }
+    expect(await Promise.all(results)).toEqual(flood.map((_, i) => `flood${i}`));
+    expect(started.filter((name) => name.startsWith('flood'))).toEqual(flood.map((_, i) => `flood${i}`));
+    expect(queue.waiting).toBe(0);
   });
 
   it('shares turns by bytes: a peer sending twice the bytes gets about half the turns', async () => {

@@ -14,10 +14,18 @@
  * in the soak, stretches of 0.5–0.9 s without one idle moment.
  *
  * One peer's requests still run in the order they came (their tags only grow).
+ *
+ * And one peer has at most MAX_ACTIVE_PER_PEER requests running or in line for a slot;
+ * the rest wait in its own backlog, behind them. Otherwise a flooding peer held every
+ * slot, and a newcomer, though first in line, waited for one of them to finish (a large
+ * PUT's merge and commit: tens of milliseconds).
  */
 
 /** Peers whose finish tags are kept at most (the least recently active are forgotten first). */
 const MAX_TRACKED_PEERS = 10_000;
+
+/** Requests of one peer running or in line for a slot at most (see above). */
+export const MAX_ACTIVE_PER_PEER = 2;
 
 interface Waiting {
   readonly start: number;
@@ -35,30 +43,48 @@ export class FairQueue {
   readonly #finish = new Map<string, number>();
   /** A binary min-heap on (start, seq). */
   readonly #heap: Waiting[] = [];
+  /** Per peer with requests here: how many are running or in the heap, and the rest, in order. */
+  readonly #active = new Map<string, { count: number; readonly backlog: Waiting[] }>();
+  #backlogged = 0;
 
   constructor(concurrency: number) {
     this.#concurrency = concurrency;
   }
 
-  /** Requests waiting for their turn. */
+  /** Requests waiting for their turn (in line, or behind their peer's others). */
   get waiting(): number {
-    return this.#heap.length;
+    return this.#heap.length + this.#backlogged;
   }
 
   /** Runs `work` in `peerId`'s turn; `cost` is its size (bytes, or a fixed weight for a read). */
   async run<T>(peerId: string, cost: number, work: () => Promise<T>): Promise<T> {
     const start = Math.max(this.#virtual, this.#finish.get(peerId) ?? 0);
     this.#remember(peerId, start + Math.max(1, cost));
-    if (this.#running < this.#concurrency && this.#heap.length === 0) {
-      this.#virtual = start;
-      this.#running++;
+    let peer = this.#active.get(peerId);
+    if (peer === undefined) this.#active.set(peerId, (peer = { count: 0, backlog: [] }));
+    if (peer.count >= MAX_ACTIVE_PER_PEER) {
+      this.#backlogged++;
+      await new Promise<void>((run) => peer.backlog.push({ start, seq: this.#seq++, run }));
     } else {
-      await new Promise<void>((run) => this.#push({ start, seq: this.#seq++, run }));
+      peer.count++;
+      if (this.#running < this.#concurrency && this.#heap.length === 0) {
+        this.#virtual = start;
+        this.#running++;
+      } else {
+        await new Promise<void>((run) => this.#push({ start, seq: this.#seq++, run }));
+      }
     }
     try {
       return await work();
     } finally {
       this.#running--;
+      // The peer's next request takes this one's place in line (its count stays).
+      const next = peer.backlog.shift();
+      if (next !== undefined) {
+        this.#backlogged--;
+        this.#push(next);
+      }
+      else if (--peer.count === 0) this.#active.delete(peerId);
       this.#next();
     }
   }
