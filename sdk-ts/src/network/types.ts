@@ -102,7 +102,11 @@ export interface DhtStatus {
 export interface WireLimits {
   /** Bytes per protocol message (default 4 MiB). Larger messages close the stream. */
   readonly maxMessageBytes?: number;
-  /** Messages per second a peer may send, sustained (default 2000; burst twice that). */
+  /**
+   * Messages per second a peer may send, sustained (default 2000; burst twice that), across
+   * all its sessions. A client over it is read more slowly (held back) rather than refused;
+   * a server this peer chose is refused with `wire/rate-limited` instead.
+   */
   readonly messagesPerSecond?: number;
   /** Bytes per second a peer may send, sustained (default 16 MiB; burst twice that). */
   readonly bytesPerSecond?: number;
