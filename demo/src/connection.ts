@@ -58,11 +58,16 @@ function saveChoice(choice: ConnectionChoice): void {
   }
 }
 
-/** Fetches this page's server's /health; undefined when there is none (e.g. `vite dev`). */
+/**
+ * Fetches this page's server's /health; undefined when there is none (e.g. `vite dev`).
+ * A degraded server answers 503 (for load balancers) with the same body: its disk may be
+ * nearly full or its event loop slow for a moment, but it serves reads and sessions, and
+ * its addresses are still where to connect.
+ */
 async function fetchHealth(): Promise<Health | undefined> {
   try {
     const response = await fetch('/health', { cache: 'no-store' });
-    if (!response.ok || !(response.headers.get('content-type') ?? '').includes('json')) return undefined;
+    if ((!response.ok && response.status !== 503) || !(response.headers.get('content-type') ?? '').includes('json')) return undefined;
     const body = (await response.json()) as Partial<Health>;
     return Array.isArray(body.addresses) && typeof body.peerId === 'string' ? (body as Health) : undefined;
   } catch {

@@ -98,6 +98,25 @@ test('the page connects to its server on load, without a click, with the address
   }
 });
 
+test('a degraded server (its disk nearly full: /health answers 503) is still found and connected to on load', async ({ browser }) => {
+  test.setTimeout(60_000);
+  // More free disk asked for than any machine has: the server refuses writes (storage/full)
+  // and says degraded, but serves reads and sessions; the page must still find it.
+  const degraded = await startDemoServer('demo-product-degraded', ['--min-free-disk', '1000000GiB']);
+  const page = await newTab(browser);
+  try {
+    const health = await fetch(`http://127.0.0.1:${degraded.httpPort}/health`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ status: 'degraded', peerId: degraded.peerId });
+    await page.goto(pageUrl(degraded));
+    await expectConnected(page, degraded, 'websockets');
+    await expect(byTestId(page, 'server-address')).toHaveValue(addressOf(degraded, 'websockets'));
+  } finally {
+    await closeTabs(page);
+    await degraded.stop();
+  }
+});
+
 test('the connection choice survives reloads: disconnected stays disconnected, connected reconnects, a pasted server is remembered', async ({ browser }, testInfo) => {
   test.setTimeout(120_000);
   const page = await newTab(browser);

@@ -53,12 +53,12 @@ export async function closeTabs(...pages: Page[]): Promise<void> {
   await Promise.all(pages.map((page) => page.context().close()));
 }
 
-export async function startDemoServer(name: string): Promise<ServerProcess> {
+export async function startDemoServer(name: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
   if (!cliBuilt()) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` first (the server runs from sdk-ts/dist/).`);
   if (!existsSync(resolve(DEMO_DIST, 'index.html'))) throw new Error(`${DEMO_DIST}/index.html is missing: build the demo page first.`);
   // Every tab connects from loopback (WebSockets, WebRTC, relayed), several a second: loopback
   // is exempt from libp2p's per-host connection rate, as for `npm start`'s local server.
-  return startServer({ name, allTransports: true, args: ['--demo', DEMO_DIST, '--exempt-loopback'] });
+  return startServer({ name, allTransports: true, args: ['--demo', DEMO_DIST, '--exempt-loopback', ...extraArgs] });
 }
 
 export const pageUrl = (server: ServerProcess): string => `http://127.0.0.1:${server.httpPort}/`;
