@@ -115,6 +115,9 @@ export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
  */
 export const MESSAGES_PER_TURN = 64;
 
+/** Message types that may answer a request of ours (MEMBERS too, with an id). */
+const REPLY_TYPES: ReadonlySet<WireMessage['type']> = new Set(['node', 'node-part', 'ack', 'ack-at', 'digest-reply', 'ok', 'error', 'members']);
+
 /** The shortest a held-back peer waits before it is read again (#holdBack). */
 const HOLD_AT_LEAST_MS = 10;
 
@@ -432,25 +435,12 @@ export class SyncSession {
    * subscriptions and feeds, the message budget for everything else.
    */
   #budgetOf(message: WireMessage): 'message' | 'event' | undefined {
-    switch (message.type) {
-      case 'hello':
-        return undefined;
-      case 'node':
-      case 'node-part':
-      case 'ack':
-      case 'ack-at':
-      case 'digest-reply':
-      case 'ok':
-      case 'error':
-      case 'members':
-        return message.id !== 0 && this.#pending.has(message.id) ? undefined : 'message';
-      case 'event':
-        return 'event';
-      case 'feed-entry':
-        return this.#feeds.has(message.id) ? 'event' : 'message';
-      default:
-        return 'message';
-    }
+    if (message.type === 'hello') return undefined;
+    if (message.type === 'event') return 'event';
+    if (message.type === 'feed-entry') return this.#feeds.has(message.id) ? 'event' : 'message';
+    // Only a reply type answers a request of ours: a request's id is the peer's own.
+    const answersOurs = REPLY_TYPES.has(message.type) && message.id !== 0 && this.#pending.has(message.id);
+    return answersOurs ? undefined : 'message';
   }
 
   /**

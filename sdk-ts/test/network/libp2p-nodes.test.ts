@@ -15,6 +15,7 @@ import type { ServerNode } from '../../src/network/libp2p/server-node.js';
 import type { RustDHTNode } from '../../src/network/libp2p/shared.js';
 import type { Transport } from '../../src/network/types.js';
 import type { Multiaddr } from '@multiformats/multiaddr';
+import { pattern, receive, same } from './helpers/channel-bytes.js';
 
 const LOOPBACK_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/udp/0/webrtc-direct'];
 const TEST_PROTOCOL = '/rustdht-test/bytes/1.0.0';
@@ -69,30 +70,6 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
-/** Resolves with the first `length` bytes the channel receives, as one array. */
-function receive(channel: StreamChannel, length: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const received = new Uint8Array(length);
-    let offset = 0;
-    channel.onBytes((chunk) => {
-      received.set(chunk.subarray(0, length - offset), offset);
-      offset += chunk.byteLength;
-      if (offset >= length) resolve(received);
-    });
-    channel.onClose((error) => reject(error ?? new Error(`channel closed after ${offset} of ${length} bytes`)));
-  });
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed) & 0xff;
-  return bytes;
-}
-
 /** The first /certhash value of a node's WebRTC-Direct address. */
 function certhashOf(node: RustDHTNode): string {
   const hash = /\/certhash\/([^/]+)/.exec(addressOf(node, 'webrtc-direct').toString())?.[1];
@@ -119,10 +96,10 @@ describe('libp2p nodes on loopback', () => {
     const fromB = receive(channel, small.byteLength);
     await channel.send(large);
 
-    expect(sameBytes(await fromB, small)).toBe(true);
+    expect(same(await fromB, small)).toBe(true);
     const { channel: channelAtB, bytes } = await atB;
     // Not toEqual: vitest's deep equality takes half a minute over 2 MiB.
-    expect(sameBytes(bytes, large)).toBe(true);
+    expect(same(bytes, large)).toBe(true);
     expect(channel.bytesOut).toBe(large.byteLength);
     expect(channelAtB.bytesIn).toBe(large.byteLength);
     expect(transportOf(b.getConnections(a.peerId)[0]!)).toBe(transport);

@@ -282,6 +282,16 @@ describe('the rate limit, for a peer the session may pause (a client to us): hel
     expect(pair.handler.refusals).toEqual([]);
   });
 
+  it('a request carrying the id of a request of ours is still charged: only replies answer ours', async () => {
+    const pair = await readyPair({ limits: { messagesPerSecond: 1 } });
+    const asked = pair.session.request({ type: 'get', soul: 's', keys: [] }).catch(() => undefined);
+    await pair.peer.sendBytes(framed(get(1), get(1), get(1)));
+    await waitFor('a wait for the budget', () => pair.counters.snapshot().heldBack >= 1, { timeoutMs: 5000, intervalMs: 2 });
+    expect(pair.handler.requests).toHaveLength(2);
+    await pair.session.close();
+    await asked;
+  });
+
   it('a session that ends while a message is held back takes nothing more', async () => {
     const pair = await readyPair({ limits: { messagesPerSecond: 1 } });
     await pair.peer.sendBytes(framed(get(1), get(2), get(3)));

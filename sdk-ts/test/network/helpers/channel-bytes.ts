@@ -1,7 +1,7 @@
 /**
  * Bytes through a Channel (network/transport/channel.ts), for the tests that send a
- * pattern over one and check what arrives: the Channel contract suite and the yamux
- * window-update test.
+ * pattern over one and check what arrives: the Channel contract suite, the libp2p node
+ * tests and the yamux window-update test.
  */
 import type { Channel } from '../../../src/network/transport/channel.js';
 
