@@ -6,6 +6,7 @@
  * reconnecting peer at its rate; a peer id nobody has used gets a full burst, which is
  * what connection limits per address are for.
  */
+import { RecentlyUsed } from '../../util/recently-used.js';
 import { PeerRateLimiter, type ResolvedWireLimits } from '../wire/rate-limiter.js';
 
 /** Peers whose limiter is remembered; past it, the one used least recently is forgotten (its next session starts with a full burst). */
@@ -13,7 +14,7 @@ export const REMEMBERED_PEER_LIMITS = 10_000;
 
 export class PeerRateLimits {
   readonly #limits: ResolvedWireLimits;
-  readonly #byPeer = new Map<string, PeerRateLimiter>();
+  readonly #byPeer = new RecentlyUsed<string, PeerRateLimiter>(REMEMBERED_PEER_LIMITS);
 
   constructor(limits: ResolvedWireLimits) {
     this.#limits = limits;
@@ -21,16 +22,7 @@ export class PeerRateLimits {
 
   /** The limiter every session with `peerId` charges. */
   of(peerId: string): PeerRateLimiter {
-    let limiter = this.#byPeer.get(peerId);
-    if (limiter === undefined) {
-      limiter = new PeerRateLimiter(this.#limits);
-      if (this.#byPeer.size >= REMEMBERED_PEER_LIMITS) this.#byPeer.delete(this.#byPeer.keys().next().value!);
-    } else {
-      this.#byPeer.delete(peerId);
-    }
-    // Map order is insertion order: re-inserting keeps the least recently used first.
-    this.#byPeer.set(peerId, limiter);
-    return limiter;
+    return this.#byPeer.getOrCreate(peerId, () => new PeerRateLimiter(this.#limits));
   }
 
   get size(): number {

@@ -25,6 +25,7 @@
  */
 import { InvalidValueError, RustDHTError } from '../../api/errors.js';
 import type { WriteGate, WriteQuota, WriteRequest } from '../types.js';
+import { RecentlyUsed } from '../../util/recently-used.js';
 import { TokenBucket, type Clock } from '../wire/rate-limiter.js';
 
 export const DEFAULT_WRITE_QUOTA = Object.freeze({ peerBytesPerSecond: 4 * 1024 * 1024, totalBytesPerSecond: 32 * 1024 * 1024 });
@@ -55,7 +56,7 @@ export class WriteAdmission {
   readonly #gate: WriteGate | undefined;
   readonly #now: Clock | undefined;
   /** Least recently seen first. */
-  readonly #peers = new Map<string, TokenBucket>();
+  readonly #peers = new RecentlyUsed<string, TokenBucket>(MAX_TRACKED_PEERS);
   readonly #total: TokenBucket;
 
   constructor(quota: WriteQuota | undefined, gate: WriteGate | undefined, now?: Clock) {
@@ -82,14 +83,7 @@ export class WriteAdmission {
   }
 
   #bucketOf(peerId: string): TokenBucket {
-    let bucket = this.#peers.get(peerId);
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.#quota.peerBytesPerSecond, this.#quota.peerBytesPerSecond * BURST_SECONDS, this.#now);
-      if (this.#peers.size >= MAX_TRACKED_PEERS) this.#peers.delete(this.#peers.keys().next().value!);
-    } else {
-      this.#peers.delete(peerId);
-    }
-    this.#peers.set(peerId, bucket);
-    return bucket;
+    return this.#peers.getOrCreate(peerId, () => new TokenBucket(this.#quota.peerBytesPerSecond, this.#quota.peerBytesPerSecond * BURST_SECONDS, this.#now));
   }
+
 }
