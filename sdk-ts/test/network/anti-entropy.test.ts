@@ -133,6 +133,16 @@ describe('anti-entropy', () => {
     await a.network.whenSynced({ signal: AbortSignal.timeout(60_000) });
     await waitFor('b to store every soul', async () => (await storedRecords(storeB)).size === SOULS, { timeoutMs: 60_000, intervalMs: 200 });
     await waitFor('b to hold no soul in memory', async () => (await b.storage.usage()).residentNodes === 0, { timeoutMs: 20_000, intervalMs: 100 });
+    // And to take no more updates: b stores every soul before a's feed has sent its last
+    // entries (b has most from a's PUTs too), and a late entry would bring back a soul
+    // deleted below before anti-entropy could.
+    let taken = -1;
+    await waitFor('b to take no update for 500 ms', () => {
+      const now = Object.values(b.network.counters().updates).reduce((sum, n) => sum + n, 0);
+      const quiet = now === taken;
+      taken = now;
+      return quiet;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
     console.log(`[anti-entropy] ${SOULS} souls written and fed in ${Math.round(performance.now() - started)} ms`);
     const reference = await storedRecords(storeA);
     expect(await storedRecords(storeB)).toEqual(reference);

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createClientNode } from '../../src/network/libp2p/client-node.js';
 import { STREAM_WINDOW_BYTES, type RustDHTNode } from '../../src/network/libp2p/shared.js';
-import { handleChannels, openChannel } from '../../src/network/libp2p/stream-channel.js';
+import { handleChannels, openChannel, StreamChannel } from '../../src/network/libp2p/stream-channel.js';
+import type { Stream } from '@libp2p/interface';
 import type { Channel } from '../../src/network/transport/channel.js';
 import { createChannelPair } from '../../src/network/transport/memory-channel.js';
 import { pattern, receive, same } from './helpers/channel-bytes.js';
@@ -87,6 +88,17 @@ describe.each([libp2p, memory, memorySmallChunks])('Channel contract: $name', (t
     await expect(b.send(bytes)).rejects.toMatchObject({ name: 'ClosedError' });
     // A listener added after the end hears it at once.
     expect(await closedWith(b)).toBeUndefined();
+  });
+
+  it('many sends in one macrotask, then close() at once: every byte arrives, in order', async () => {
+    const [a, b] = await transport.pair();
+    const bytes = pattern(300 * 97, 9);
+    const atB = receive(b, bytes.length);
+    const sent: Promise<void>[] = [];
+    for (let i = 0; i < bytes.length; i += 97) sent.push(a.send(bytes.slice(i, i + 97)));
+    await a.close();
+    await Promise.all(sent);
+    expect(same(await atB, bytes)).toBe(true);
   });
 
   it('abort() ends both at once: the local end with its error, the remote with one of its own', async () => {
@@ -182,6 +194,57 @@ describe.each([libp2p, memory, memorySmallChunks])('Channel contract: $name', (t
     });
     await a.send(Uint8Array.of(1, 2, 3));
     expect((await endedB)?.message).toMatch(/cannot parse/);
+  });
+});
+
+describe('StreamChannel: the sends of one macrotask leave as two writes', () => {
+  /** A stream that is always writable and records what it is given. */
+  function recordingStream(): { stream: Stream; writes: number[][]; closed: () => boolean } {
+    const writes: number[][] = [];
+    let closed = false;
+    const stream = {
+      id: 'test',
+      protocol: PROTOCOL,
+      status: 'open',
+      readStatus: 'readable',
+      writeStatus: 'writable',
+      writableNeedsDrain: false,
+      addEventListener() {},
+      removeEventListener() {},
+      send(bytes: Uint8Array) {
+        if (closed) throw new Error('write after close');
+        writes.push([...bytes]);
+        return true;
+      },
+      async close() {
+        closed = true;
+      },
+      abort() {},
+    } as unknown as Stream;
+    return { stream, writes, closed: () => closed };
+  }
+
+  it('the first goes at once, the others of its macrotask together once it ends, in order', async () => {
+    const { stream, writes } = recordingStream();
+    const channel = new StreamChannel(stream);
+    const sent = [1, 2, 3, 4].map((n) => channel.send(Uint8Array.of(n, n)));
+    expect(writes).toEqual([[1, 1]]);
+    await Promise.all(sent);
+    expect(writes).toEqual([[1, 1], [2, 2, 3, 3, 4, 4]]);
+    expect(channel.bytesOut).toBe(8);
+    // The next macrotask starts afresh.
+    await channel.send(Uint8Array.of(5));
+    expect(writes.at(-1)).toEqual([5]);
+  });
+
+  it('close() writes what is held before it closes', async () => {
+    const { stream, writes, closed } = recordingStream();
+    const channel = new StreamChannel(stream);
+    const sent = [1, 2, 3].map((n) => channel.send(Uint8Array.of(n)));
+    await channel.close();
+    expect(closed()).toBe(true);
+    expect(writes).toEqual([[1], [2, 3]]);
+    await Promise.all(sent);
   });
 });
 

@@ -16,6 +16,25 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Connection, Libp2p, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 
+interface HeldSends {
+  readonly chunks: Uint8Array[];
+  bytes: number;
+  /** Settles once the joined write was taken (or drained), for every send joined in it. */
+  readonly sent: Promise<void>;
+  readonly settle: { readonly resolve: () => void; readonly reject: (error: unknown) => void };
+}
+
+function joined(chunks: readonly Uint8Array[], bytes: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
 export class StreamChannel implements Channel {
   readonly #stream: Stream;
   readonly #bytesListeners: BytesListener[] = [];
@@ -29,6 +48,9 @@ export class StreamChannel implements Channel {
   #resuming = false;
   /** A listener paused the channel during resume(): pause once it returns. */
   #pauseAfterResume = false;
+  /** A send went out this macrotask: later ones are held and joined (see send()). */
+  #holdScheduled = false;
+  #held: HeldSends | undefined;
 
   constructor(stream: Stream) {
     this.#stream = stream;
@@ -57,7 +79,7 @@ export class StreamChannel implements Channel {
     return this.#bytesIn;
   }
 
-  /** Bytes accepted by send() so far (queued or sent). */
+  /** Bytes the stream took so far (queued in it or sent; not those send() still holds). */
   get bytesOut(): number {
     return this.#bytesOut;
   }
@@ -93,18 +115,59 @@ export class StreamChannel implements Channel {
    * buffer is full, once it has drained, so a sender that awaits each call never buffers
    * more than one transport window. Rejects with ClosedError if the channel is closed or
    * closes before draining. Do not modify `bytes` until the promise settles.
+   *
+   * The first send of a macrotask goes to the stream at once; the ones after it in the
+   * same macrotask are joined and go as one write when it ends (setImmediate). Each write
+   * costs a yamux frame, a Noise encryption and a socket write (a system call): a server
+   * answering thousands of small requests a second spent a seventh of its busy time in
+   * those writes alone (bench row 11's soak). Order is kept: nothing is written while
+   * sends are held, and the held ones go before any later send.
    */
-  async send(bytes: Uint8Array): Promise<void> {
-    if (this.closed) throw new ClosedError('closed', `cannot send on ${this.#describe()}: the channel is closed`);
+  send(bytes: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('closed', `cannot send on ${this.#describe()}: the channel is closed`));
+    if (this.#held !== undefined) {
+      const held = this.#held;
+      held.chunks.push(bytes);
+      held.bytes += bytes.byteLength;
+      return held.sent;
+    }
+    if (this.#holdScheduled) {
+      let settle!: { resolve: () => void; reject: (error: unknown) => void };
+      const sent = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      this.#held = { chunks: [bytes], bytes: bytes.byteLength, sent, settle };
+      return sent;
+    }
+    this.#holdScheduled = true;
+    setImmediate(() => this.#sendHeld());
+    return this.#write(bytes);
+  }
+
+  #sendHeld(): void {
+    this.#holdScheduled = false;
+    this.#writeHeld();
+  }
+
+  #writeHeld(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    if (this.closed) {
+      held.settle.reject(this.#closedBeforeSent(this.#ended?.error));
+      return;
+    }
+    this.#write(joined(held.chunks, held.bytes)).then(held.settle.resolve, held.settle.reject);
+  }
+
+  #write(bytes: Uint8Array): Promise<void> {
     let writable: boolean;
     try {
       writable = this.#stream.send(bytes);
     } catch (error) {
       // The stream refused the bytes: its write end closed in a way `closed` could not see.
-      throw new ClosedError('closed', `cannot send on ${this.#describe()}: the channel is closed`, { cause: error });
+      return Promise.reject(new ClosedError('closed', `cannot send on ${this.#describe()}: the channel is closed`, { cause: error }));
     }
     this.#bytesOut += bytes.byteLength;
-    if (!writable) await this.#drained();
+    return writable ? Promise.resolve() : this.#drained();
   }
 
   /**
@@ -114,6 +177,8 @@ export class StreamChannel implements Channel {
    * and the error reaches onClose listeners.
    */
   close(): Promise<void> {
+    // What send() holds goes first (a graceful close delivers everything sent).
+    if (this.#closing === undefined) this.#writeHeld();
     this.#closing ??= this.#stream.close().catch((error: unknown) => {
       this.#stream.abort(error instanceof Error ? error : new Error(String(error)));
     });
