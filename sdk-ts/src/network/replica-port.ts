@@ -97,7 +97,7 @@ export interface ReplicaForNetwork {
    * durable. `feedLive: false`: what it changes is logged but not sent to live followers
    * (another DHT server's PUT: its sender reaches every owner itself).
    */
-  receive(frame: Uint8Array, options?: { readonly feedLive?: boolean }): Promise<ReceivedBatch>;
+  receive(frame: Uint8Array, options?: { readonly feedLive?: boolean; readonly staged?: () => void }): Promise<ReceivedBatch>;
   /** A peer's frame decoded once: its souls now, its merge (`receive()`) or `discard()` later. Throws DecodeError for malformed bytes. */
   prepare(frame: Uint8Array): { readonly souls: readonly string[]; receive(): Promise<ReceivedBatch>; discard(): void };
   /** The distinct souls a frame touches; throws DecodeError for malformed bytes. */

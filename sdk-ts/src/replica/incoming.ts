@@ -53,7 +53,7 @@ export class IncomingFrames {
       receive: (options) => {
         if (settled) return Promise.reject(new InvalidValueError('engine/used', 'this prepared frame was already received or discarded.'));
         settled = true;
-        return this.#receivePrepared(prepared, souls, options?.feedLive ?? true);
+        return this.#receivePrepared(prepared, souls, options?.feedLive ?? true, options?.staged);
       },
       discard: () => {
         if (settled) return;
@@ -63,7 +63,7 @@ export class IncomingFrames {
     };
   }
 
-  async #receivePrepared(prepared: PreparedFrame, souls: readonly string[], feedLive: boolean): Promise<ReceiveResult> {
+  async #receivePrepared(prepared: PreparedFrame, souls: readonly string[], feedLive: boolean, staged: (() => void) | undefined): Promise<ReceiveResult> {
     let queued: { outcomes: readonly EngineOutcome[]; durable: Promise<void> };
     try {
       queued = await this.#host.queued(
@@ -74,6 +74,7 @@ export class IncomingFrames {
       prepared.free();
     }
     const { outcomes, durable } = queued;
+    staged?.();
     await durable;
     const result: UpdateOutcome[] = new Array(outcomes.length);
     for (let i = 0; i < outcomes.length; i++) {

@@ -31,6 +31,8 @@ export interface ReceiveOptions {
    * catching up from its cursor still reads it from the log. Default true.
    */
   readonly feedLive?: boolean;
+  /** Called once the frame is merged and its writes staged, before the wait for them to be durable. */
+  readonly staged?: () => void;
 }
 
 export interface PreparedIncoming {

@@ -202,5 +202,66 @@ describe('FairQueue', () => {
     // heavy was remembered: its next request starts after its 1,000,000-byte one.
     expect(at('probe')).toBeLessThan(at('h2'));
   });
-});
 
+  /** A request that hands its `release` to the test, then runs until the test finishes it. */
+  function releasing(started: string[], name: string): { work: (release: () => void) => Promise<string>; release: () => void; finish: () => void } {
+    const request = gate(started, name);
+    let giveBack: (() => void) | undefined;
+    return {
+      work: (release) => {
+        giveBack = release;
+        return request.work();
+      },
+      release: () => giveBack!(),
+      finish: request.finish,
+    };
+  }
+
+  it('a request that gives its slot back lets the next in line start while it still runs', async () => {
+    const queue = new FairQueue(1);
+    const started: string[] = [];
+    const write = releasing(started, 'write');
+    const written = queue.run('flooder', 1000, write.work);
+    const other = gate(started, 'honest');
+    const honest = queue.run('honest', 100, other.work);
+    await settle();
+    expect(started).toEqual(['write']);
+    write.release();
+    write.release(); // a second call changes nothing
+    await settle();
+    expect(started).toEqual(['write', 'honest']);
+    other.finish();
+    write.finish();
+    expect(await Promise.all([written, honest])).toEqual(['write', 'honest']);
+    // Only one slot: a third request runs alone again.
+    const a = gate(started, 'a');
+    const b = gate(started, 'b');
+    const both = [queue.run('x', 1, a.work), queue.run('y', 1, b.work)];
+    await settle();
+    expect(started.slice(2)).toEqual(['a']);
+    a.finish();
+    await settle();
+    b.finish();
+    await Promise.all(both);
+  });
+
+  it(`a request that gave its slot back still counts for its peer: it has at most ${MAX_ACTIVE_PER_PEER} in flight`, async () => {
+    const queue = new FairQueue(MAX_ACTIVE_PER_PEER + 2);
+    const started: string[] = [];
+    const writes = Array.from({ length: MAX_ACTIVE_PER_PEER }, (_, i) => releasing(started, `write${i}`));
+    const written = writes.map((write) => queue.run('flooder', 1000, write.work));
+    await settle();
+    for (const write of writes) write.release();
+    const next = gate(started, 'next');
+    const nextResult = queue.run('flooder', 1000, next.work);
+    await settle();
+    // Slots are free, but the flooder's released writes still count.
+    expect(started).not.toContain('next');
+    writes[0]!.finish();
+    await settle();
+    expect(started).toContain('next');
+    next.finish();
+    for (const write of writes.slice(1)) write.finish();
+    await Promise.all([...written, nextResult]);
+  });
+});

@@ -133,7 +133,8 @@ export class Responder {
   async #take(session: SyncSession, frame: Uint8Array): Promise<ReceivedBatch> {
     this.#hooks.admit(session, frame);
     const feedLive = this.#hooks.feedsLive(session);
-    const result = await this.#fair.run(session.peerId, frame.length, () => this.#replica.receive(frame, { feedLive }));
+    // The slot goes to the next in line once the merge is staged (see FairQueue).
+    const result = await this.#fair.run(session.peerId, frame.length, (release) => this.#replica.receive(frame, { feedLive, staged: release }));
     this.#counters.peerBatch(result);
     return result;
   }
