@@ -4,11 +4,13 @@
  * logged but not sent to its live followers (serving/serving.ts `feedsLive`): the sender
  * reaches every owner itself. Before, each owner fed every coordinated write on to its
  * co-owners, which merged it again for nothing (at R = 3, each owner took each write three
- * times more than it needed). A follower that was away still reads it from the log when
- * it catches up; a client's write is fed live as before.
+ * times more than it needed). Nor is a client's PUT_AT fed on live by its coordinator:
+ * replicate.ts sends it to every other owner itself, whatever the durability level (each
+ * owner took each coordinated write twice before, from the PUT and from the feed). A
+ * follower that was away still reads it from the log when it catches up.
  *
  * Five servers in one process (helpers/in-process-peers.ts), R = 3, so placement is not
- * "everyone owns everything"; one client writes through server 0 with durability 'all'.
+ * "everyone owns everything"; one client writes through server 0, half with durability 'all', half with 'one'.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANGE_LOG_PREFIX, PROPERTY_PREFIX, soulOfPropertyKey } from '../../src/persistence/layout.js';
@@ -47,7 +49,7 @@ function taken(server: Peer): number {
 }
 
 describe("a member's PUT is not fed on live", () => {
-  it('each owner takes a coordinated write from the coordinator and its feed, not again from every co-owner; all log it; every owner holds it', async () => {
+  it('each owner takes a coordinated write once, from the coordinator, not again from its feed or a co-owner; all log it; every owner holds it', async () => {
     peers = await startPeers({ servers: 5, clients: 1, dht: { replicas: R } });
     const { servers, stores, clients } = peers;
     await peers.whenConnected(AbortSignal.timeout(20_000));
@@ -56,24 +58,23 @@ describe("a member's PUT is not fed on live", () => {
     const takenBefore = servers.map(taken);
 
     const souls = Array.from({ length: SOULS }, (_, i) => `member-puts/${i}`);
-    for (const [i, soul] of souls.entries()) await clients[0]!.get(soul).put({ n: i }, { durability: 'all' });
+    for (const [i, soul] of souls.entries()) await clients[0]!.get(soul).put({ n: i }, { durability: i % 2 === 0 ? 'all' : 'one' });
     await Promise.all(servers.map((s) => s.network.dht!.handoff.idle()));
     // Whatever the feeds still carry has arrived.
     const members = servers.map((s) => s.network.peerId);
     const ownedBy = servers.map((server) => souls.filter((soul) => ownersOf(soul, members, R).includes(server.network.peerId)));
-    await waitFor('the coordinator\'s feed to reach every owner', () => servers.slice(1).every((s, k) => taken(s) - takenBefore[k + 1]! >= 2 * ownedBy[k + 1]!.length), { timeoutMs: 10_000, intervalMs: 50 });
+    await waitFor('the coordinator\'s PUTs to reach every owner', () => servers.slice(1).every((s, k) => taken(s) - takenBefore[k + 1]! >= ownedBy[k + 1]!.length), { timeoutMs: 10_000, intervalMs: 50 });
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     for (const [k] of servers.entries()) {
       const held = await storedSouls(stores[k]!);
       expect(ownedBy[k]!.filter((soul) => !held.has(soul))).toEqual([]);
     }
-    // Each other owner took each of its writes twice: the coordinator's PUT and the
-    // coordinator's feed (it logged the client's write). Fed on by each co-owner too, it
-    // would be four times.
+    // Each other owner took each of its writes once: the coordinator's PUT. Fed live by
+    // the coordinator too it would be twice, and fed on by each co-owner four times.
     for (const [k, server] of servers.entries()) {
       if (k === 0) continue;
-      expect(taken(server) - takenBefore[k]!).toBe(2 * ownedBy[k]!.length);
+      expect(taken(server) - takenBefore[k]!).toBe(ownedBy[k]!.length);
     }
     // Logged everywhere it changed something: a follower that was away reads it from there.
     const logged = (await Promise.all(stores.map((store) => count(store, CHANGE_LOG_PREFIX)))).map((n, k) => n - logsBefore[k]!);

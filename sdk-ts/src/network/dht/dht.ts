@@ -191,8 +191,9 @@ export class Dht {
   /**
    * What a follower is fed of a change-log entry: with R or fewer members, everything
    * (every member owns every soul, and a follower not yet known as a member gets what a
-   * configured server always got); otherwise only the updates of souls it owns, nothing
-   * when it is not a member.
+   * configured server always got); otherwise only the updates of souls it owns — for a
+   * follower not known here as a member yet, those it owns once it is one (PlacementView
+   * `partFor`).
    */
   readonly route = (frame: Uint8Array, follower: string): Uint8Array | undefined => {
     if (this.placement.full) return frame;

@@ -42,6 +42,9 @@ export const DEFAULT_REPLICAS = 3;
 /** Souls sampled to estimate the share of the ring a server owns (`share()`). */
 const SHARE_SAMPLE = 2048;
 
+/** Followers not yet members whose placements are kept (see partFor): servers coming back or joining, a few at a time. */
+const MAX_JOINING_FOLLOWERS = 8;
+
 export class PlacementView {
   readonly #engine: PlacementEngine;
   readonly #table: MemberTable;
@@ -54,6 +57,8 @@ export class PlacementView {
   #share: number | undefined;
   /** Routed frames by frame object, for this version: one engine call serves every follower. */
   #routed = new WeakMap<Uint8Array, RoutedFrame>();
+  /** For this version: placements of the members and one follower that is not a member (yet), by follower. */
+  readonly #joining = new Map<string, { readonly placement: EnginePlacement; readonly index: number } | undefined>();
 
   constructor(engine: PlacementEngine, table: MemberTable, replicas: number, self: string) {
     this.#engine = engine;
@@ -113,12 +118,41 @@ export class PlacementView {
 
   /**
    * The part of `frame` that `peerId` owns (the updates of its souls), undefined when it
-   * owns none of them or is not a member. One engine call per frame and version, shared
-   * by every follower the frame goes to.
+   * owns none of them. One engine call per frame and version, shared by every follower
+   * the frame goes to.
+   *
+   * A follower that is not a member here yet — a server that just came back or joined,
+   * whose record has not reached this server — gets the part it owns once it is one (the
+   * members and it). Sent nothing, it would have acknowledged past those entries and
+   * never read them from this log: a restarted owner got 1,313 of the 10,000 updates it
+   * missed through the feeds, and waited for hand-off and anti-entropy for the rest.
    */
   partFor(frame: Uint8Array, peerId: string): Uint8Array | undefined {
-    if (!this.isMember(peerId)) return undefined;
-    return this.route(frame)?.parts.get(peerId);
+    if (this.isMember(peerId)) return this.route(frame)?.parts.get(peerId);
+    const joining = this.#joiningPlacement(peerId);
+    if (joining === undefined) return undefined;
+    return joining.placement.routeFrame(frame)[joining.index];
+  }
+
+  #joiningPlacement(peerId: string): { readonly placement: EnginePlacement; readonly index: number } | undefined {
+    this.#refresh();
+    if (this.#joining.has(peerId)) return this.#joining.get(peerId);
+    let joining: { readonly placement: EnginePlacement; readonly index: number } | undefined;
+    try {
+      const members = [...this.#members, peerId];
+      const ids = members.map((id) => peerIdFromString(id).toMultihash().bytes);
+      joining = { placement: new this.#engine.Placement(ids, this.#replicas), index: members.length - 1 };
+    } catch {
+      // Not a peer id placement can use: nothing to send it.
+      joining = undefined;
+    }
+    if (this.#joining.size >= MAX_JOINING_FOLLOWERS) {
+      const [oldest, entry] = this.#joining.entries().next().value!;
+      entry?.placement.free();
+      this.#joining.delete(oldest);
+    }
+    this.#joining.set(peerId, joining);
+    return joining;
   }
 
   /** `frame` cut by owner (undefined without members). Throws the engine's DecodeError for malformed bytes. */
@@ -170,6 +204,8 @@ export class PlacementView {
     this.#version = this.#table.version;
     this.#placement?.free();
     this.#placement = undefined;
+    for (const joining of this.#joining.values()) joining?.placement.free();
+    this.#joining.clear();
     this.#share = undefined;
     this.#routed = new WeakMap();
     this.#members = this.#table.live().map((member) => member.peerId);

@@ -9,6 +9,10 @@
  *
  * Levels, for a soul with k owners (k = R, or fewer servers): one = 1, quorum =
  * ⌊k/2⌋ + 1, all = k. This server counts for the souls it owns.
+ *
+ * Every other owner is sent the write, whatever the level, even one this server met
+ * alone: the coordinator does not feed a PUT_AT on to its live followers (the owners
+ * would merge it twice, serving.ts `feedsLive`), so this is how they get it at once.
  */
 import { requiredOwners } from '../../api/durability.js';
 import { isFinalRefusal } from '../duties/write-refusals.js';
@@ -48,9 +52,13 @@ export async function replicate(host: CoordinatorHost, frame: Uint8Array, level:
   const needed = owners.map((list) => requiredOwners(level, list.length));
   const met = (): boolean => confirmed.every((count, i) => count >= needed[i]!);
   const reached = (): Replicated => ({ reached: Math.min(...confirmed), owners: k });
-  if (met()) return reached();
-
   const targets = [...route.parts].filter(([peerId]) => peerId !== selfId);
+  if (met()) {
+    // Met here already: the others are sent it all the same, and not waited for.
+    for (const [peerId, part] of targets) host.sessionOf(peerId)?.request({ type: 'put', frame: part }, { timeoutMs }).catch(() => {});
+    return reached();
+  }
+
   return new Promise<Replicated>((resolve) => {
     let pending = targets.length;
     let done = false;

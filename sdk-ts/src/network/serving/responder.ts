@@ -46,9 +46,10 @@ export interface ResponderHooks {
    * another DHT server's PUT (its replication of a write it coordinated, a hand-off, a
    * repair): it reaches every owner itself, and feeding it on would make each co-owner
    * merge it again. It is logged either way, so a follower catching up from its cursor
-   * (one that was away) still reads it. Default: always.
+   * (one that was away) still reads it. Nor for a PUT_AT (`coordinated`) on a DHT server:
+   * replicate() sends it to every other owner itself. Default: always.
    */
-  readonly feedsLive?: (session: SyncSession) => boolean;
+  readonly feedsLive?: (session: SyncSession, coordinated: boolean) => boolean;
   /** After a PUT_AT is durable here: how many owners hold it (network/dht/replicate.ts); a lone server: itself. */
   readonly replicate?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
 }
@@ -107,7 +108,7 @@ export class Responder {
         return { type: 'node-part', id: message.id, next: part.next ?? '', skipped: part.skipped, frame: part.frame };
       }
       case 'put': {
-        const result = await this.#take(session, message.frame);
+        const result = await this.#take(session, message.frame, false);
         return {
           type: 'ack',
           id: message.id,
@@ -115,7 +116,7 @@ export class Responder {
         };
       }
       case 'put-at': {
-        const result = await this.#take(session, message.frame);
+        const result = await this.#take(session, message.frame, true);
         // Durable here: now the owners (network/dht/replicate.ts).
         const { reached, owners } = await this.#hooks.replicate(message.frame, message.level);
         return { type: 'ack-at', id: message.id, reached, owners, outcomes: result.outcomes };
@@ -130,9 +131,9 @@ export class Responder {
   }
 
   /** A PUT's or PUT_AT's frame: admitted (quotas and the gate, before the engine sees it: a refusal applies nothing), merged in its turn, counted; resolves once durable. */
-  async #take(session: SyncSession, frame: Uint8Array): Promise<ReceivedBatch> {
+  async #take(session: SyncSession, frame: Uint8Array, coordinated: boolean): Promise<ReceivedBatch> {
     this.#hooks.admit(session, frame);
-    const feedLive = this.#hooks.feedsLive(session);
+    const feedLive = this.#hooks.feedsLive(session, coordinated);
     // The slot goes to the next in line once the merge is staged (see FairQueue).
     const result = await this.#fair.run(session.peerId, frame.length, (release) => this.#replica.receive(frame, { feedLive, staged: release }));
     this.#counters.peerBatch(result);

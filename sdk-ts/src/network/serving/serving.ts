@@ -100,8 +100,9 @@ export class Serving {
               await dht.reachOwners(soul, deadline);
               await ownerReads.fetch(soul, { keys, needed, timeoutMs: Math.max(1, deadline - Date.now()) });
             }),
-      // Another member's PUT reaches every owner by itself (replicate.ts, handoff.ts, anti-entropy.ts).
-      feedsLive: (session) => dht === undefined || !dht.placement.isMember(session.peerId),
+      // Another member's PUT reaches every owner by itself (replicate.ts, handoff.ts,
+      // anti-entropy.ts), and so does a PUT_AT this server coordinates (replicate.ts).
+      feedsLive: (session, coordinated) => dht === undefined || (!coordinated && !dht.placement.isMember(session.peerId)),
       replicate: async (frame, level) => (dht === undefined ? { reached: 1, owners: 1 } : dht.replicate(frame, level)),
     });
   }
