@@ -1,6 +1,6 @@
 // LevelStore against the shared suite, on real LevelDB directories under the OS temp
 // directory: one directory per store, reopened by path, all removed after each check.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,5 +50,28 @@ describe('LevelStore.open', () => {
 
   it('needs a directory path', async () => {
     await expect(LevelStore.open('')).rejects.toMatchObject({ code: 'storage/location' });
+  });
+});
+
+describe('LevelStore.close', () => {
+  /** Bytes of LevelDB's write-ahead log files in `directory` (what the next open replays). */
+  async function logBytes(directory: string): Promise<number> {
+    let bytes = 0;
+    for (const name of await readdir(directory)) if (name.endsWith('.log')) bytes += (await stat(join(directory, name))).size;
+    return bytes;
+  }
+
+  it('writes the memtable out, so the next open has no write-ahead log to replay; the data reads back', async () => {
+    const directory = join(root, 'flushed');
+    const store = await LevelStore.open(directory);
+    const value = new Uint8Array(64 * 1024).fill(7);
+    for (let i = 0; i < 64; i++) await store.batch([{ type: 'put', key: Uint8Array.of(0x50, i), value }]);
+    // 4 MiB written: in the memtable and its log, below LevelDB's 32 MiB write buffer.
+    expect(await logBytes(directory)).toBeGreaterThan(4 * 1024 * 1024);
+    await store.close();
+    expect(await logBytes(directory)).toBeLessThan(64 * 1024);
+    const reopened = await LevelStore.open(directory);
+    expect(await reopened.get(Uint8Array.of(0x50, 63))).toEqual(value);
+    await reopened.close();
   });
 });

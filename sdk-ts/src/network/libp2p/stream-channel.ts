@@ -11,6 +11,7 @@
 
 import { abortErrorFrom, ClosedError, throwIfAborted } from '../../api/errors.js';
 import { parseMultiaddr } from '../multiaddr.js';
+import { afterMicrotasks } from '../../util/macrotask.js';
 import type { BytesListener, Channel, CloseListener } from '../transport/channel.js';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Connection, Libp2p, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface';
@@ -117,7 +118,7 @@ export class StreamChannel implements Channel {
    * closes before draining. Do not modify `bytes` until the promise settles.
    *
    * The first send of a macrotask goes to the stream at once; the ones after it in the
-   * same macrotask are joined and go as one write when it ends (setImmediate). Each write
+   * same macrotask are joined and go as one write when it ends (afterMicrotasks). Each write
    * costs a yamux frame, a Noise encryption and a socket write (a system call): a server
    * answering thousands of small requests a second spent a seventh of its busy time in
    * those writes alone (bench row 11's soak). Order is kept: nothing is written while
@@ -138,7 +139,7 @@ export class StreamChannel implements Channel {
       return sent;
     }
     this.#holdScheduled = true;
-    setImmediate(() => this.#sendHeld());
+    afterMicrotasks(() => this.#sendHeld());
     return this.#write(bytes);
   }
 
