@@ -7,9 +7,12 @@
 export class RecentlyUsed<K, V> {
   readonly #capacity: number;
   readonly #entries = new Map<K, V>();
+  /** Told of each value that is forgotten (to free what it holds). */
+  readonly #forgotten: ((value: V) => void) | undefined;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, forgotten?: (value: V) => void) {
     this.#capacity = capacity;
+    this.#forgotten = forgotten;
   }
 
   /** The entry for `key`, made by `create` if there is none (forgetting the least recently used one when full). */
@@ -17,7 +20,11 @@ export class RecentlyUsed<K, V> {
     let value = this.#entries.get(key);
     if (value === undefined) {
       value = create();
-      if (this.#entries.size >= this.#capacity) this.#entries.delete(this.#entries.keys().next().value!);
+      if (this.#entries.size >= this.#capacity) {
+        const [oldest, forgotten] = this.#entries.entries().next().value!;
+        this.#entries.delete(oldest);
+        this.#forgotten?.(forgotten);
+      }
     } else {
       this.#entries.delete(key);
     }
@@ -27,5 +34,12 @@ export class RecentlyUsed<K, V> {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Forgets every entry. */
+  clear(): void {
+    const values = [...this.#entries.values()];
+    this.#entries.clear();
+    if (this.#forgotten !== undefined) for (const value of values) this.#forgotten(value);
   }
 }

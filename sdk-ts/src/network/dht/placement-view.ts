@@ -10,6 +10,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { MemberTable } from './member-table.js';
+import { RecentlyUsed } from '../../util/recently-used.js';
 
 /** The engine's placement object (core-rs/src/wasm.rs `Placement`). */
 export interface EnginePlacement {
@@ -23,6 +24,12 @@ export interface EnginePlacement {
   /** The members member `member` keeps a connection to beyond a full mesh (Kademlia buckets, `perBucket` each). */
   neighbours(member: number, perBucket: number): Uint32Array;
   free(): void;
+}
+
+/** The members and one follower that is not a member yet, and that follower's index among them (PlacementView `partFor`). */
+interface JoiningPlacement {
+  readonly placement: EnginePlacement;
+  readonly index: number;
 }
 
 /** A frame cut by owner: each member's part, and each soul's owners. */
@@ -57,8 +64,8 @@ export class PlacementView {
   #share: number | undefined;
   /** Routed frames by frame object, for this version: one engine call serves every follower. */
   #routed = new WeakMap<Uint8Array, RoutedFrame>();
-  /** For this version: placements of the members and one follower that is not a member (yet), by follower. */
-  readonly #joining = new Map<string, { readonly placement: EnginePlacement; readonly index: number } | undefined>();
+  /** For this version: placements of the members and one follower that is not a member (yet), by follower (null: not a peer id). */
+  readonly #joining = new RecentlyUsed<string, JoiningPlacement | null>(MAX_JOINING_FOLLOWERS, (joining) => joining?.placement.free());
 
   constructor(engine: PlacementEngine, table: MemberTable, replicas: number, self: string) {
     this.#engine = engine;
@@ -130,30 +137,24 @@ export class PlacementView {
   partFor(frame: Uint8Array, peerId: string): Uint8Array | undefined {
     if (this.isMember(peerId)) return this.route(frame)?.parts.get(peerId);
     const joining = this.#joiningPlacement(peerId);
-    if (joining === undefined) return undefined;
+    if (joining === null) return undefined;
     return joining.placement.routeFrame(frame)[joining.index];
   }
 
-  #joiningPlacement(peerId: string): { readonly placement: EnginePlacement; readonly index: number } | undefined {
+  #joiningPlacement(peerId: string): JoiningPlacement | null {
     this.#refresh();
-    if (this.#joining.has(peerId)) return this.#joining.get(peerId);
-    let joining: { readonly placement: EnginePlacement; readonly index: number } | undefined;
-    try {
-      const members = [...this.#members, peerId];
-      const ids = members.map((id) => peerIdFromString(id).toMultihash().bytes);
-      joining = { placement: new this.#engine.Placement(ids, this.#replicas), index: members.length - 1 };
-    } catch {
-      // Not a peer id placement can use: nothing to send it.
-      joining = undefined;
-    }
-    if (this.#joining.size >= MAX_JOINING_FOLLOWERS) {
-      const [oldest, entry] = this.#joining.entries().next().value!;
-      entry?.placement.free();
-      this.#joining.delete(oldest);
-    }
-    this.#joining.set(peerId, joining);
-    return joining;
+    return this.#joining.getOrCreate(peerId, () => {
+      try {
+        const members = [...this.#members, peerId];
+        const ids = members.map((id) => peerIdFromString(id).toMultihash().bytes);
+        return { placement: new this.#engine.Placement(ids, this.#replicas), index: members.length - 1 };
+      } catch {
+        // Not a peer id placement can use: nothing to send it.
+        return null;
+      }
+    });
   }
+
 
   /** `frame` cut by owner (undefined without members). Throws the engine's DecodeError for malformed bytes. */
   route(frame: Uint8Array): RoutedFrame | undefined {
@@ -204,7 +205,6 @@ export class PlacementView {
     this.#version = this.#table.version;
     this.#placement?.free();
     this.#placement = undefined;
-    for (const joining of this.#joining.values()) joining?.placement.free();
     this.#joining.clear();
     this.#share = undefined;
     this.#routed = new WeakMap();

@@ -53,12 +53,6 @@ export async function replicate(host: CoordinatorHost, frame: Uint8Array, level:
   const met = (): boolean => confirmed.every((count, i) => count >= needed[i]!);
   const reached = (): Replicated => ({ reached: Math.min(...confirmed), owners: k });
   const targets = [...route.parts].filter(([peerId]) => peerId !== selfId);
-  if (met()) {
-    // Met here already: the others are sent it all the same, and not waited for.
-    for (const [peerId, part] of targets) host.sessionOf(peerId)?.request({ type: 'put', frame: part }, { timeoutMs }).catch(() => {});
-    return reached();
-  }
-
   return new Promise<Replicated>((resolve) => {
     let pending = targets.length;
     let done = false;
@@ -69,7 +63,9 @@ export async function replicate(host: CoordinatorHost, frame: Uint8Array, level:
       resolve(reached());
     };
     const timer = setTimeout(finish, timeoutMs);
-    if (pending === 0) finish();
+    // Met here already (this server owns every soul, at level one): answered at once, and
+    // the others are sent it all the same below.
+    if (pending === 0 || met()) finish();
     const deadline = Date.now() + timeoutMs;
     for (const [peerId, part] of targets) {
       // A member being (re)dialled gets until the deadline to be connected.
