@@ -185,7 +185,9 @@ export function startServer({ name, dataDir, bootstrap, replicas, keeper }) {
   if (bootstrap) args.push('--bootstrap', bootstrap);
   const spawnedAt = performance.now();
   // Diagnostics: BENCH_SERVER_PROFILE (lib/children.mjs); servers are stopped with SIGTERM, so profiles get written.
-  const profile = serverProfileArgs();
+  // BENCH_SERVER_PROFILE_MATCH=a,b profiles only the servers whose name ends with one of them.
+  const match = process.env.BENCH_SERVER_PROFILE_MATCH?.split(',');
+  const profile = match === undefined || match.some((end) => name.endsWith(end)) ? serverProfileArgs() : [];
   const proc = spawn(process.execPath, [...profile, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const server = { name, dataDir, proc, pid: proc.pid, spawnedAt, exit: undefined, tail: '' };
   live.add(server);

@@ -21,7 +21,7 @@ import type { StorageAdapter, StorageOperation } from '../storage/adapter.js';
 import { CacheAccounting } from './cache-accounting.js';
 import { rebuildCacheAccounting } from './cache-rebuild.js';
 import { Evictor, scanKeys } from './eviction.js';
-import { prefixEnd } from '../storage/bytes.js';
+import { prefixEnd, startsWith } from '../storage/bytes.js';
 import { GroupCommit } from './group-commit.js';
 import { MemoryBudget } from './memory-budget.js';
 import { StoredSoulFilter } from './stored-soul-filter.js';
@@ -87,6 +87,9 @@ export interface CacheReport {
   readonly residentBytes: number | undefined;
   readonly memoryBudget: number | undefined;
 }
+
+/** storedSouls: keys of one soul walked past before it starts afresh beyond the soul. */
+export const SKIP_AFTER_KEYS = 64;
 
 export class ReplicaBacking {
   readonly store: StorageAdapter;
@@ -330,23 +333,39 @@ export class ReplicaBacking {
 
   /**
    * The souls the store holds property records of, in key order, from the first after
-   * `after` (one seek per soul: the records of a soul are skipped, not read).
+   * `after`. Where the store can list keys alone (LevelDB), one walk over the "P" keys,
+   * starting afresh past a soul once it has shown SKIP_AFTER_KEYS of them (a soul of a
+   * million properties costs a few chunks, not a million keys); else one seek per soul
+   * (its records are skipped, not read). A server walks every soul after each change of
+   * membership (dht/handoff.ts): a native iterator per soul cost ~45 µs each (~0.4 s of
+   * CPU for 8,000 souls, on each of 19 servers at once), the walk ~12 µs per soul.
    */
   async *storedSouls(after?: string): AsyncIterableIterator<string> {
     // Property keys start with "P" (0x50): their prefix always has an end.
     let from = after === undefined ? PROPERTY_PREFIX : prefixEnd(soulPrefix(after))!;
     const end = prefixEnd(PROPERTY_PREFIX)!;
+    const keys = this.store.keys?.bind(this.store);
     for (;;) {
-      let next: string | undefined;
-      let nextPrefix: Uint8Array | undefined;
-      for await (const { key } of this.store.entries({ gte: from, lt: end, limit: 1 })) {
+      let last: Uint8Array | undefined;
+      let sameSoul = 0;
+      let skipFrom: Uint8Array | undefined;
+      const walk = keys === undefined ? this.store.entries({ gte: from, lt: end, limit: 1 }) : keys({ gte: from, lt: end });
+      for await (const item of walk) {
+        const key = item instanceof Uint8Array ? item : item.key;
+        if (last !== undefined && startsWith(key, last)) {
+          if (++sameSoul < SKIP_AFTER_KEYS) continue;
+          // A large soul: start again past it.
+          skipFrom = prefixEnd(last)!;
+          break;
+        }
         const { soul, prefixLength } = soulOfPropertyKey(key);
-        next = soul;
-        nextPrefix = key.subarray(0, prefixLength);
+        last = key.slice(0, prefixLength);
+        sameSoul = 0;
+        yield soul;
       }
-      if (next === undefined) return;
-      yield next;
-      from = prefixEnd(nextPrefix!)!;
+      if (last === undefined) return;
+      if (keys !== undefined && skipFrom === undefined) return;
+      from = skipFrom ?? prefixEnd(last)!;
     }
   }
 

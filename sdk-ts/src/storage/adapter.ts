@@ -58,6 +58,14 @@ export interface StorageAdapter {
    */
   entries(range?: RangeOptions): AsyncIterable<StorageEntry>;
   /**
+   * Optional: the keys `entries(range)` would yield, without their values. Callers that
+   * want only which keys exist (persistence/replica-backing.ts `storedSouls`: every soul
+   * a server stores, after each change of membership) use it where a backend has it:
+   * LevelDB makes a buffer per value it returns, and skipping them made that walk ~5×
+   * cheaper (a 50,000-record store: 600 ms of CPU with values, 117 ms without).
+   */
+  keys?(range?: RangeOptions): AsyncIterable<Uint8Array>;
+  /**
    * Applies every operation, in order, or none. When the promise resolves the batch
    * is durable to the backend's guarantee (each backend's documentation says which).
    * A backend that runs out of room rejects with `StorageQuotaError`, having applied

@@ -27,6 +27,17 @@ import { toKeyRange } from './range.js';
 import { checkBytes, copyOperations } from './validate.js';
 
 type Database = ClassicLevel<Uint8Array, Uint8Array>;
+interface IteratorOptions {
+  gte?: Uint8Array;
+  lt?: Uint8Array;
+  reverse: boolean;
+  limit: number;
+}
+/** What #iterate needs of classic-level's entry and key iterators. */
+interface NativeIterator<T> {
+  nextv(size: number): Promise<T[]>;
+  close(): Promise<void>;
+}
 
 interface QueuedBatch {
   readonly operations: StorageOperation[];
@@ -122,20 +133,29 @@ export class LevelStore implements StorageAdapter {
   }
 
   async *entries(range: RangeOptions = {}): AsyncIterable<StorageEntry> {
+    for await (const [key, value] of this.#iterate(range, (options) => this.#db.iterator(options))) yield { key: plain(key), value: plain(value) };
+  }
+
+  async *keys(range: RangeOptions = {}): AsyncIterable<Uint8Array> {
+    for await (const key of this.#iterate(range, (options) => this.#db.keys(options))) yield plain(key);
+  }
+
+  /** A native iterator over `range` (entries or keys), read in growing chunks, closed when the consumer stops. */
+  async *#iterate<T>(range: RangeOptions, open: (options: IteratorOptions) => NativeIterator<T>): AsyncIterable<T> {
     this.#assertOpen();
     const keyRange = toKeyRange(range);
     if (keyRange === undefined) return;
-    const options: { gte?: Uint8Array; lt?: Uint8Array; reverse: boolean; limit: number } = {
+    const options: IteratorOptions = {
       reverse: keyRange.reverse,
       limit: keyRange.limit === Infinity ? -1 : keyRange.limit,
     };
     if (keyRange.gte !== undefined) options.gte = keyRange.gte;
     if (keyRange.lt !== undefined) options.lt = keyRange.lt;
-    const iterator = this.#db.iterator(options);
+    const iterator = open(options);
     let size = FIRST_CHUNK;
     try {
       for (;;) {
-        let chunk: Array<[Uint8Array, Uint8Array]>;
+        let chunk: T[];
         try {
           chunk = await iterator.nextv(size);
           size = Math.min(2 * size, ITERATION_CHUNK);
@@ -143,9 +163,9 @@ export class LevelStore implements StorageAdapter {
           throw this.#fromError(error, 'iterate');
         }
         if (chunk.length === 0) return;
-        for (const [key, value] of chunk) {
+        for (const item of chunk) {
           this.#assertOpen();
-          yield { key: plain(key), value: plain(value) };
+          yield item;
         }
       }
     } finally {

@@ -13,7 +13,9 @@
  * "everyone owns everything"; one client writes through server 0, half with durability 'all', half with 'one'.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHANGE_LOG_PREFIX, PROPERTY_PREFIX, soulOfPropertyKey } from '../../src/persistence/layout.js';
+import { decodeFeedCursor, feedCursorKey } from '../../src/network/duties/feed-follower.js';
+import { FEED_MARK_DELAY_MS } from '../../src/network/serving/feed-server.js';
+import { CHANGE_LOG_PREFIX, PROPERTY_PREFIX, changeLogSeqOf, soulOfPropertyKey } from '../../src/persistence/layout.js';
 import type { Peer } from './helpers/in-process-peers.js';
 import type { MemoryStore } from '../../src/storage/memory.js';
 import { ownersOf } from './helpers/dht-cluster.js';
@@ -80,5 +82,28 @@ describe("a member's PUT is not fed on live", () => {
     const logged = (await Promise.all(stores.map((store) => count(store, CHANGE_LOG_PREFIX)))).map((n, k) => n - logsBefore[k]!);
     expect(logged[0]).toBe(SOULS);
     for (const [k] of servers.entries()) if (k !== 0) expect(logged[k]).toBe(ownedBy[k]!.length);
+  });
+
+  it("marks move each follower's cursor past the entries it was not sent, so a restart does not read them again", async () => {
+    peers = await startPeers({ servers: 5, clients: 1, dht: { replicas: R } });
+    const { servers, stores, clients } = peers;
+    await peers.whenConnected(AbortSignal.timeout(20_000));
+    await waitFor('every server to count 5 members', () => servers.every((s) => s.network.status().dht?.members === 5), { timeoutMs: 20_000, intervalMs: 50 });
+    const souls = Array.from({ length: SOULS }, (_, i) => `marked/${i}`);
+    for (const [i, soul] of souls.entries()) await clients[0]!.get(soul).put({ n: i }, { durability: 'all' });
+    // Server 0 coordinated every write: its log names them all, and none went to a
+    // follower by its feed (each owner got its PUT_AT; the others own none of them).
+    let lastSeq = 0;
+    for await (const { key } of stores[0]!.entries({ prefix: CHANGE_LOG_PREFIX, reverse: true, limit: 1 })) lastSeq = changeLogSeqOf(key);
+    expect(lastSeq).toBeGreaterThanOrEqual(SOULS);
+    const cursorAt = async (k: number): Promise<number> => {
+      const bytes = await stores[k]!.get(feedCursorKey(servers[0]!.network.peerId));
+      return bytes === undefined ? 0 : decodeFeedCursor(bytes);
+    };
+    // Within a mark's delay (and a commit), every follower's stored cursor on server 0's feed is at its end.
+    await waitFor("every follower's cursor on server 0's feed to reach its last entry", async () => (await Promise.all([1, 2, 3, 4].map(cursorAt))).every((seq) => seq === lastSeq), {
+      timeoutMs: FEED_MARK_DELAY_MS + 5_000,
+      intervalMs: 50,
+    });
   });
 });

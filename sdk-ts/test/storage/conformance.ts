@@ -23,6 +23,8 @@ export interface StorageSubject {
   reopen?(store: StorageAdapter): Promise<StorageAdapter>;
   /** The backend has the optional `getMany` (LevelDB). */
   readonly getMany?: boolean;
+  /** The backend has the optional `keys` (LevelDB). */
+  readonly keys?: boolean;
   /** The backend has a quota small enough to fill in a test (localStorage). */
   readonly quotaLimited?: boolean;
   /** Called after every check, passed or not: close what is open, delete what was made. */
@@ -157,6 +159,38 @@ const manyReads: StorageCheck = {
     assertError(await rejection(() => store.getMany!('x' as never), 'getMany of a string'), InvalidValueError, 'getMany of a string');
     await store.close();
     assertError(await rejection(() => store.getMany!([text('k1')]), 'getMany after close()'), ClosedError, 'getMany after close()', 'closed');
+  },
+};
+
+const keysOnly: StorageCheck = {
+  name: 'keys yields the keys entries would, for 300 random ranges; rejects a closed store',
+  notApplicable: (subject) => (subject.keys === true ? undefined : 'the backend has no keys (callers read entries)'),
+  async run(subject) {
+    const store = await subject.makeStore();
+    assert(store.keys !== undefined, 'the subject says the backend has keys');
+    const random = new Random(0x6b5);
+    await store.batch(edgeKeys().filter(() => random.below(4) !== 0).map((key) => put(key, random.bytes(random.below(40)))));
+    const someKey = (): Uint8Array => bytes(...Array.from({ length: random.below(4) }, () => random.pick(EDGE_BYTES)));
+    for (let i = 0; i < 300; i++) {
+      const range: { -readonly [K in keyof RangeOptions]: RangeOptions[K] } = {};
+      if (random.below(2) === 0) range.prefix = someKey().subarray(0, 2);
+      if (random.below(2) === 0) range.gte = someKey();
+      if (random.below(2) === 0) range.lt = someKey();
+      if (random.below(2) === 0) range.reverse = random.below(2) === 0;
+      if (random.below(2) === 0) range.limit = random.pick([0, 1, 2, 3, 7, 50, Infinity]);
+      const expected = (await collect(store.entries(range))).map((entry) => hex(entry.key));
+      const got: string[] = [];
+      for await (const key of store.keys!(range)) got.push(hex(key));
+      assertEqual(got, expected, `keys of random range #${i}`);
+    }
+    // A key it yields is the caller's: changing it changes nothing stored.
+    const first = (await collect(store.entries({ limit: 2 }))).map((entry) => hex(entry.key));
+    for await (const key of store.keys!({ limit: 2 })) key.fill(0xee);
+    assertEqual((await collect(store.entries({ limit: 2 }))).map((entry) => hex(entry.key)), first, 'the first keys after changing the yielded ones');
+    await store.close();
+    assertError(await rejection(async () => {
+      for await (const _ of store.keys!()) break;
+    }, 'keys after close()'), ClosedError, 'keys after close()', 'closed');
   },
 };
 
@@ -704,6 +738,7 @@ const quota: StorageCheck = {
 export const storageChecks: readonly StorageCheck[] = [
   basics,
   manyReads,
+  keysOnly,
   batchOrder,
   copies,
   byteOrder,

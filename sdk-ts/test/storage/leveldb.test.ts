@@ -21,6 +21,7 @@ async function track(store: LevelStore): Promise<LevelStore> {
 describeConformance({
   name: 'LevelStore',
   getMany: true,
+  keys: true,
   makeStore: async () => track(await LevelStore.open(join(root, `store-${made++}`))),
   reopen: async (store) => track(await LevelStore.open((store as LevelStore).directory)),
   async cleanup() {

@@ -15,6 +15,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RangeOptions, StorageEntry } from '../../src/node.js';
+import { SKIP_AFTER_KEYS } from '../../src/persistence/replica-backing.js';
 import { acknowledgeAll, listStored, openReplica, put } from './replica-helpers.js';
 import { ReusableStore } from './store-helpers.js';
 
@@ -25,6 +26,19 @@ class HookedStore extends ReusableStore {
     const entries = super.entries(range);
     this.onScan?.(this.scans.at(-1)!);
     return entries;
+  }
+}
+
+/** A ReusableStore that lists keys alone, counting its walks and the keys they yield. */
+class KeyedStore extends ReusableStore {
+  walks = 0;
+  walked = 0;
+  async *keys(range?: RangeOptions): AsyncIterable<Uint8Array> {
+    this.walks++;
+    for await (const entry of super.entries(range)) {
+      this.walked++;
+      yield entry.key;
+    }
   }
 }
 
@@ -125,6 +139,27 @@ describe('what the store holds, soul by soul', () => {
     store.scans.length = 0;
     await listStored(replica);
     expect(store.scans.length).toBe(5);
+  });
+
+  it('where the store lists keys alone, storedSouls walks them once, and starts afresh past a soul with many', async () => {
+    const store = new KeyedStore();
+    const replica = await openReplica(store);
+    for (const soul of ['b', 'a', 'c', 'aa', 'big']) await put(replica, soul, 'x', 1);
+    for (let i = 0; i < 3 * SKIP_AFTER_KEYS; i++) await put(replica, 'big', `p${i}`, i);
+    await replica.flush();
+    store.walks = 0;
+    store.walked = 0;
+    // Key order: shorter names first ("b" < "aa" < "big" by length, then bytes).
+    expect(await listStored(replica)).toEqual(['a', 'b', 'c', 'aa', 'big']);
+    // One walk up to "big", one past it: not its 193 keys, and not a seek per soul.
+    expect(store.walks).toBe(2);
+    expect(store.walked).toBeLessThanOrEqual(4 + SKIP_AFTER_KEYS + 1);
+    expect(await listStored(replica, 'a')).toEqual(['b', 'c', 'aa', 'big']);
+    expect(await listStored(replica, 'aa')).toEqual(['big']);
+    expect(await listStored(replica, 'big')).toEqual([]);
+    await put(replica, 'zz', 'x', 1);
+    await replica.flush();
+    expect(await listStored(replica, 'aa')).toEqual(['zz', 'big']);
   });
 
   it('soulRecords reads the stored records of each soul, none for a soul not stored', async () => {

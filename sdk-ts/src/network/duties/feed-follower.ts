@@ -126,6 +126,17 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
         pendingBytes -= entry.frame.length;
         continue;
       }
+      if (entry.frame.length === 0) {
+        // A mark (1.2): nothing up to its seq is for us. The cursor moves there once
+        // every entry before it is durable here, like after an entry.
+        cursorChain = cursorChain.then(() => {
+          if (replica.closed || entry.seq <= applied) return;
+          applied = entry.seq;
+          replica.stageRecord(cursorKey, encodeFeedCursor(applied));
+          acknowledge();
+        });
+        continue;
+      }
       inFlight++;
       inFlightBytes += entry.frame.length;
       // Rejects, rather than throws, when the frame is malformed.
@@ -151,6 +162,10 @@ export async function followFeed(session: SyncSession, options: FeedFollowerOpti
   await session
     .follow(since, (entry) => {
       if (entry.seq <= submitted) return;
+      if (entry.frame.length === 0 && !session.speaksDht) {
+        refused(session.peerId, 'wire/malformed', 'an empty FEED_ENTRY from a peer that does not speak 1.2 (where it is a mark).');
+        return;
+      }
       if (pendingBytes + entry.frame.length > MAX_PENDING_FEED_BYTES) {
         session.end('feed/overloaded', `more than ${MAX_PENDING_FEED_BYTES} bytes of feed entries waiting to be stored; resuming from seq ${applied} later.`);
         return;

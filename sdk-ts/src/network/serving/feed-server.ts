@@ -153,32 +153,43 @@ export class FeedServer {
     let live = false;
     const waiting: AppliedBatch[] = [];
     const route = this.#route;
+    const marks = new FeedMarks(session, id);
     const send = (seq: number, whole: Uint8Array): Promise<void> => {
       lastSent = seq;
       // The follower's own part of the entry (a DHT follower owns only some of its souls).
       const frame = route === undefined ? whole : route(whole, session.peerId);
-      if (frame === undefined || frame.length === 0) return Promise.resolve();
+      if (frame === undefined || frame.length === 0) return marks.skipped(seq);
       if (!session.fits(frame.length)) {
         // Cannot travel in one message; the peer gets it through reads and subscriptions.
         this.#counters.reject('feed/entry-too-large');
-        return Promise.resolve();
+        return marks.skipped(seq);
       }
+      marks.sent(seq);
       return session.notify({ type: 'feed-entry', id, seq, frame }).catch(() => this.#counters.reject('feed/entry-too-large'));
+    };
+    const take = (batch: AppliedBatch): void => {
+      if (batch.seq! <= lastSent || session.closed) return;
+      // Logged but not for live followers (another DHT server's PUT_AT: they got it from
+      // the same coordinator): passed over, and a follower that was away reads it in its backlog.
+      if (batch.feedLive === false) {
+        lastSent = batch.seq!;
+        void marks.skipped(batch.seq!);
+      } else void send(batch.seq!, batch.frame);
     };
     let listening = true;
     const stopApplied = this.#replica.onApplied((batch) => {
-      // Not logged; or logged but not for live followers (another DHT server's PUT: they
-      // got it from the same sender). A follower that was away reads it in its backlog.
-      if (batch.seq === undefined || batch.feedLive === false) return;
+      // Not logged: not fed.
+      if (batch.seq === undefined) return;
       this.#durability.after((error) => {
         // Not durable (the commit failed): not logged either, so not fed.
         if (error !== undefined || !listening) return;
         if (!live) waiting.push(batch);
-        else if (batch.seq! > lastSent) void send(batch.seq!, batch.frame);
+        else take(batch);
       });
     });
     const stopListening = (): void => {
       listening = false;
+      marks.stop();
       stopApplied();
     };
     const stops = this.#listeners.get(session) ?? [];
@@ -195,15 +206,85 @@ export class FeedServer {
         if (session.closed) return;
         await send(entry.seq, entry.frame);
       }
-      for (const batch of waiting) if (batch.seq! > lastSent && !session.closed) await send(batch.seq!, batch.frame);
+      for (const batch of waiting) take(batch);
       waiting.length = 0;
       live = true;
+      // The backlog may have ended on entries the follower was not sent.
+      await marks.flush();
     } catch (error) {
       stopListening();
       if (!session.closed) this.#counters.reject(codeOf(error, 'feed/failed'));
     }
   }
 }
+
+/** A mark leaves at most this long after the first entry it passes over. */
+export const FEED_MARK_DELAY_MS = 1_000;
+/** A mark leaves at once after this many entries passed over (a long backlog of other servers' souls). */
+export const FEED_MARK_EVERY_ENTRIES = 1_024;
+
+/**
+ * Marks of one feed (1.2 followers only): a FEED_ENTRY with an empty frame at seq S says
+ * "nothing up to S is for you", so the follower's cursor moves past entries it was not
+ * sent — those of souls it does not own, and the PUT_ATs it got from their coordinator.
+ * Without them its cursor stayed at the last entry it *was* sent, and after a restart
+ * it was sent its whole backlog again: each server read every entry it had logged since
+ * (a store read per entry) to find the few for it.
+ *
+ * Entries leave in seq order on one stream, so a mark sent after the entries before it
+ * never passes one the follower is still to get.
+ */
+class FeedMarks {
+  readonly #session: SyncSession;
+  readonly #id: number;
+  /** The newest seq passed over and not marked yet (0: none). */
+  #unmarked = 0;
+  #count = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(session: SyncSession, id: number) {
+    this.#session = session;
+    this.#id = id;
+  }
+
+  /** An entry was sent: it moves the follower's cursor itself. */
+  sent(seq: number): void {
+    if (seq >= this.#unmarked) this.#clear();
+  }
+
+  /** An entry at `seq` was passed over. */
+  skipped(seq: number): Promise<void> {
+    if (!this.#session.speaksDht) return Promise.resolve();
+    this.#unmarked = seq;
+    if (++this.#count >= FEED_MARK_EVERY_ENTRIES) return this.flush();
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => void this.flush(), FEED_MARK_DELAY_MS);
+      this.#timer.unref?.();
+    }
+    return Promise.resolve();
+  }
+
+  /** Sends the mark now, if some entry was passed over since the last. */
+  flush(): Promise<void> {
+    const seq = this.#unmarked;
+    this.#clear();
+    if (seq === 0 || this.#session.closed) return Promise.resolve();
+    return this.#session.notify({ type: 'feed-entry', id: this.#id, seq, frame: EMPTY }).catch(() => {});
+  }
+
+  stop(): void {
+    this.#clear();
+  }
+
+  #clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#unmarked = 0;
+    this.#count = 0;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * Waits until an entry of `bytes` may leave: half of what a follower's limits admit of
