@@ -12,7 +12,9 @@
  *   not on an ended session nor before the feed's id is known; an older peer hears none;
  * - more than 64 MiB of entries waiting to be merged ends the session (feed/overloaded)
  *   and drops the entry that went over, so the cursor never passes it;
- * - a FEED the peer refuses goes to `requestFailed`.
+ * - a FEED the peer refuses goes to `requestFailed`;
+ * - a mark (1.2: an empty frame at seq S) merges nothing and moves the cursor to S once
+ *   every entry before it is stored; from a peer that does not speak 1.2 it is refused.
  *
  * Why: multi-process tests run the feed through `rustdht serve` (dist/, not the sources),
  * and the in-process ones see only that servers end up in sync (mutation testing:
@@ -245,5 +247,34 @@ describe('feed follower', () => {
       requestFailed: (s, error) => failed.push([s.peerId, error]),
     });
     expect(failed).toEqual([['peer-server', refusal]]);
+  });
+
+  it('a mark merges nothing and moves the cursor once the entries before it are stored; an older peer may not send one', async () => {
+    const f = setup();
+    let open!: () => void;
+    f.gates.set(3, new Promise<void>((resolve) => (open = resolve)));
+    await macrotask();
+    f.session.onStarted!(1);
+    f.deliver(entry(3), entry(9, 0));
+    await macrotask();
+    // Entry 3 is still merging: the mark waits behind it.
+    expect(f.cursor()).toBeUndefined();
+    open();
+    await macrotask();
+    expect(f.received).toEqual([3]);
+    expect(f.cursor()).toBe(9);
+    expect(f.session.notified.at(-1)).toMatchObject({ type: 'feed-ack', feed: 1, seq: 9 });
+    // An entry at or below the mark is one we have.
+    f.deliver(entry(8));
+    await macrotask();
+    expect(f.received).toEqual([3]);
+
+    const g = setup();
+    g.session.speaksDht = false;
+    await macrotask();
+    g.deliver(entry(4, 0));
+    await macrotask();
+    expect(g.cursor()).toBeUndefined();
+    expect(g.refused).toEqual([expect.objectContaining({ code: 'wire/malformed' })]);
   });
 });

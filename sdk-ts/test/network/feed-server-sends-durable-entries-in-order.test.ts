@@ -14,7 +14,10 @@
  * - FEED_ACK: only for the feed the session follows (else feed/unknown-ack); `whenAcked`
  *   resolves once the follower acknowledged that seq, rejects when its signal fires;
  * - the backlog leaves at half the rate a follower with these limits admits
- *   (5 × messagesPerSecond entries, bytesPerSecond / 2 bytes, per second).
+ *   (5 × messagesPerSecond entries, bytesPerSecond / 2 bytes, per second);
+ * - backlog parts go several to a FEED_ENTRY (at the seq of the last entry it covers),
+ *   within the join limits; a 1.2 follower is sent marks (an empty frame at seq S:
+ *   nothing up to S is for it) for entries it was not sent, in the backlog and live.
  *
  * Why: the sync conformance suite checks FEED end to end; these rules survived mutation
  * there (scripts/mutation/README.md).
@@ -24,7 +27,7 @@ import { RustDHTError } from '../../src/api/errors.js';
 import { CounterSet } from '../../src/network/counters.js';
 import type { AppliedBatch } from '../../src/network/replica-port.js';
 import { DurabilityBarrier } from '../../src/network/serving/durability.js';
-import { FeedServer, type FeedRoute, type ReplicaForFeedServer } from '../../src/network/serving/feed-server.js';
+import { FEED_MARK_DELAY_MS, FEED_MARK_EVERY_ENTRIES, FeedServer, type FeedRoute, type JoinLimits, type ReplicaForFeedServer } from '../../src/network/serving/feed-server.js';
 import type { SyncSession } from '../../src/network/sync-session.js';
 import type { WireMessage } from '../../src/network/wire/messages.js';
 import { DEFAULT_WIRE_LIMITS, type ResolvedWireLimits } from '../../src/network/wire/rate-limiter.js';
@@ -40,6 +43,8 @@ const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes).repl
 class ScriptedSession {
   readonly peerId: string;
   closed = false;
+  /** A 1.2 follower: it is sent marks (FEED_ENTRY with an empty frame). */
+  speaksDht = false;
   maxFrameBytes = Number.POSITIVE_INFINITY;
   /** notify() rejects for entries with this label. */
   failFor: string | undefined;
@@ -60,7 +65,7 @@ class ScriptedSession {
   }
 }
 
-function setup(options: { role?: 'server' | 'client'; log?: boolean; snapshot?: boolean; limits?: ResolvedWireLimits; route?: FeedRoute } = {}) {
+function setup(options: { role?: 'server' | 'client'; log?: boolean; snapshot?: boolean; limits?: ResolvedWireLimits; route?: FeedRoute; join?: JoinLimits } = {}) {
   const log: { seq: number; frame: Uint8Array }[] = [];
   const listeners = new Set<(batch: AppliedBatch) => void>();
   let failFlush: unknown;
@@ -93,14 +98,16 @@ function setup(options: { role?: 'server' | 'client'; log?: boolean; snapshot?: 
       flushes++;
       if (failFlush !== undefined) throw failFlush;
     },
+    // Backlog parts joined into one frame: here their labels, joined by "+".
+    engineModule: { joinFrames: (frames: Uint8Array[]) => [frame(frames.map(text).join('+')), frames.length] },
   };
   const counters = new CounterSet();
   const durability = new DurabilityBarrier(replica);
-  const server = new FeedServer(replica as ReplicaForFeedServer, counters, options.role ?? 'server', durability, options.limits ?? DEFAULT_WIRE_LIMITS, options.route);
+  const server = new FeedServer(replica as unknown as ReplicaForFeedServer, counters, options.role ?? 'server', durability, options.limits ?? DEFAULT_WIRE_LIMITS, options.route, options.join ?? { parts: 1, bytes: 1 });
   /** A batch applied here: logged (when it has a seq) and heard by the listeners. */
-  const apply = (seq: number | undefined, label: string): void => {
+  const apply = (seq: number | undefined, label: string, feedLive?: false): void => {
     if (seq !== undefined) log.push({ seq, frame: frame(label) });
-    for (const listener of [...listeners]) listener({ frame: frame(label), changes: [], seq });
+    for (const listener of [...listeners]) listener(feedLive === false ? { frame: frame(label), changes: [], seq, feedLive } : { frame: frame(label), changes: [], seq });
   };
   const session = (peerId = 'follower'): ScriptedSession & SyncSession => new ScriptedSession(peerId) as ScriptedSession & SyncSession;
   return {
@@ -379,5 +386,58 @@ describe('feed server', () => {
     expect(t.sent).toHaveLength(4);
     await vi.advanceTimersByTimeAsync(500);
     expect(t.sent).toHaveLength(5);
+  });
+
+  it('backlog parts go several to a FEED_ENTRY, at the seq of the last entry they cover; live batches one each', async () => {
+    const route: FeedRoute = (whole) => (text(whole).startsWith('x') ? undefined : whole);
+    const f = setup({ route, join: { parts: 3, bytes: 12 } });
+    for (const [seq, label] of ['a1', 'a2', 'x3', 'a4', 'a5', 'big-entry-6', 'a7', 'x8'].entries()) f.apply(seq + 1, label);
+    const s = f.session();
+    await f.server.open(s, { type: 'feed', id: 1, since: 0 });
+    await macrotask();
+    await macrotask();
+    // Three parts (x3 has none: covered by the seq); a part that would pass 12 bytes
+    // starts the next; the last frame covers x8, which has no part.
+    expect(s.sent).toEqual(['ok 1', '1:4:a1+a2+a4', '1:5:a5', '1:6:big-entry-6', '1:8:a7']);
+    f.apply(9, 'a9');
+    f.apply(10, 'a10');
+    await macrotask();
+    expect(s.sent.slice(5)).toEqual(['1:9:a9', '1:10:a10']);
+    expect(f.counters.snapshot().rejects).toEqual({});
+  });
+
+  it('a 1.2 follower is sent a mark for the entries it was not sent: at the end of the backlog, and live within FEED_MARK_DELAY_MS', async () => {
+    vi.useFakeTimers();
+    const route: FeedRoute = (whole) => (text(whole).startsWith('x') ? undefined : whole);
+    const f = setup({ route, join: { parts: 2, bytes: 1_000 } });
+    for (const [seq, label] of ['a1', 'a2', 'x3', 'x4'].entries()) f.apply(seq + 1, label);
+    const dht = f.session('dht');
+    dht.speaksDht = true;
+    const old = f.session('old');
+    await f.server.open(dht, { type: 'feed', id: 1, since: 0 });
+    await f.server.open(old, { type: 'feed', id: 2, since: 0 });
+    await vi.advanceTimersByTimeAsync(1);
+    // a1 and a2 fill a frame (sent at 2); x3 and x4 follow no part: the backlog ends with
+    // a mark at 4. A follower that does not speak 1.2 gets no mark (an empty frame would
+    // be malformed there).
+    expect(dht.sent).toEqual(['ok 1', '1:2:a1+a2', '1:4:']);
+    expect(old.sent).toEqual(['ok 2', '2:2:a1+a2']);
+    // Live: an entry with no part, and a PUT_AT not fed live, are marked once, a delay later…
+    f.apply(5, 'a5-not-live', false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(dht.sent).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(FEED_MARK_DELAY_MS);
+    expect(dht.sent.slice(3)).toEqual(['1:5:']);
+    // … unless an entry sent after them moves the cursor past them first.
+    f.apply(6, 'x6');
+    f.apply(7, 'a7');
+    await vi.advanceTimersByTimeAsync(FEED_MARK_DELAY_MS + 1);
+    expect(dht.sent.slice(4)).toEqual(['1:7:a7']);
+    expect(old.sent).toEqual(['ok 2', '2:2:a1+a2', '2:7:a7']);
+    // Many passed over: a mark every FEED_MARK_EVERY_ENTRIES, without waiting.
+    for (let seq = 8; seq < 8 + FEED_MARK_EVERY_ENTRIES; seq++) f.apply(seq, `x${seq}`);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(dht.sent.slice(5)).toEqual([`1:${7 + FEED_MARK_EVERY_ENTRIES}:`]);
+    expect(f.counters.snapshot().rejects).toEqual({});
   });
 });

@@ -30,7 +30,9 @@ import type { PeerRole } from '../types.js';
 import { TokenBucket, type ResolvedWireLimits } from '../wire/rate-limiter.js';
 import type { DurabilityBarrier } from './durability.js';
 
-export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onApplied' | 'flush'>;
+export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onApplied' | 'flush'> & {
+  readonly engineModule: Pick<ReplicaForNetwork['engineModule'], 'joinFrames'>;
+};
 
 type Feed = Extract<IncomingRequest, { type: 'feed' }>;
 
@@ -58,7 +60,11 @@ export class FeedServer {
   readonly #acked = new Map<string, number>();
   readonly #waiters = new Map<string, AckWaiter[]>();
 
-  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier, limits: ResolvedWireLimits, route?: FeedRoute) {
+  readonly #join: JoinLimits;
+
+  /** `join`: how many backlog parts, and bytes, one FEED_ENTRY may carry (default JOIN_PARTS, JOIN_BYTES). */
+  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier, limits: ResolvedWireLimits, route?: FeedRoute, join: JoinLimits = { parts: JOIN_PARTS, bytes: JOIN_BYTES }) {
+    this.#join = join;
     this.#limits = limits;
     this.#route = route;
     this.#replica = replica;
@@ -198,14 +204,39 @@ export class FeedServer {
     try {
       // Batches applied before the listener existed must be in the store before it is read.
       await this.#replica.flush();
+      // The backlog, its entries' parts joined several to a FEED_ENTRY (at the seq of the
+      // last): a restarted owner was sent ~30,000 entries of one update each, and spent
+      // more on their messages than on merging them.
       const pace = backlogPacer(this.#limits);
+      const joined = new JoinedParts(this.#replica.engineModule.joinFrames, this.#join);
+      const sendJoined = async (): Promise<void> => {
+        const out = joined.take();
+        if (out === undefined) return;
+        await pace(out.frame.length);
+        if (session.closed) return;
+        if (!session.fits(out.frame.length)) {
+          this.#counters.reject('feed/entry-too-large');
+          return marks.skipped(out.seq);
+        }
+        marks.sent(out.seq);
+        await session.notify({ type: 'feed-entry', id, seq: out.seq, frame: out.frame }).catch(() => this.#counters.reject('feed/entry-too-large'));
+      };
       for await (const entry of changeLog.after(since)) {
         if (session.closed) return;
         if (entry.seq <= lastSent) continue;
-        await pace(entry.frame.length);
-        if (session.closed) return;
-        await send(entry.seq, entry.frame);
+        lastSent = entry.seq;
+        const part = route === undefined ? entry.frame : route(entry.frame, session.peerId);
+        if (part === undefined || part.length === 0) {
+          if (joined.empty) await marks.skipped(entry.seq);
+          else joined.extend(entry.seq);
+          continue;
+        }
+        if (!joined.fits(part.length)) await sendJoined();
+        joined.add(entry.seq, part);
+        if (joined.full) await sendJoined();
       }
+      await sendJoined();
+      if (session.closed) return;
       for (const batch of waiting) take(batch);
       waiting.length = 0;
       live = true;
@@ -215,6 +246,66 @@ export class FeedServer {
       stopListening();
       if (!session.closed) this.#counters.reject(codeOf(error, 'feed/failed'));
     }
+  }
+}
+
+/** Backlog parts joined into one FEED_ENTRY: at most this many bytes (one part alone may be larger) … */
+export const JOIN_BYTES = 256 * 1024;
+/** … and this many parts. */
+export const JOIN_PARTS = 256;
+
+export interface JoinLimits {
+  readonly parts: number;
+  readonly bytes: number;
+}
+
+/** Backlog parts waiting to leave as one frame, and the seq it goes at. */
+class JoinedParts {
+  readonly #join: ReplicaForFeedServer['engineModule']['joinFrames'];
+  readonly #limits: JoinLimits;
+  #parts: Uint8Array[] = [];
+  #bytes = 0;
+  #seq = 0;
+
+  constructor(join: ReplicaForFeedServer['engineModule']['joinFrames'], limits: JoinLimits) {
+    this.#join = join;
+    this.#limits = limits;
+  }
+
+  get empty(): boolean {
+    return this.#parts.length === 0;
+  }
+
+  get full(): boolean {
+    return this.#parts.length >= this.#limits.parts || this.#bytes >= this.#limits.bytes;
+  }
+
+  /** Whether a part of `bytes` may join those waiting. */
+  fits(bytes: number): boolean {
+    return this.#parts.length === 0 || this.#bytes + bytes <= this.#limits.bytes;
+  }
+
+  add(seq: number, part: Uint8Array): void {
+    this.#parts.push(part);
+    this.#bytes += part.length;
+    this.#seq = seq;
+  }
+
+  /** An entry with no part for the follower, after those waiting: the joined frame covers it too. */
+  extend(seq: number): void {
+    this.#seq = seq;
+  }
+
+  /** The joined frame and its seq (undefined when nothing waits); empties the list. */
+  take(): { readonly frame: Uint8Array; readonly seq: number } | undefined {
+    if (this.#parts.length === 0) return undefined;
+    const parts = this.#parts;
+    const seq = this.#seq;
+    this.#parts = [];
+    this.#bytes = 0;
+    if (parts.length === 1) return { frame: parts[0]!, seq };
+    const [frame] = this.#join(parts, Number.MAX_SAFE_INTEGER) as [Uint8Array, number];
+    return { frame, seq };
   }
 }
 
