@@ -199,7 +199,8 @@ export function serveParent(handlers) {
 }
 
 function send(message) {
-  if (process.connected) process.send(message);
+  // The callback takes a failed send (the parent went away meanwhile: EPIPE) instead of an unhandled 'error' event.
+  if (process.connected) process.send(message, () => {});
 }
 
 /**

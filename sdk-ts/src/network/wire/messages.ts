@@ -51,7 +51,7 @@
  * | 0x09 | ERROR       | reply/0  | code string, message string                                           |                              |
  * | 0x0A | OK          | reply    | (nothing)                                                             |                              |
  * | 0x0B | FEED        | request  | since varint                                                          | OK, then FEED_ENTRY… or ERROR |
- * | 0x0C | FEED_ENTRY  | reply    | seq varint, frame                                                     |                              |
+ * | 0x0C | FEED_ENTRY  | reply    | seq varint, frame (1.2: empty = a mark, nothing up to seq is for you) |                              |
  * | 0x0D | GET_PART    | request  | soul string, after string ("" = from the first key)                   | NODE_PART or ERROR           |
  * | 0x0E | NODE_PART   | reply    | next string ("" = last part), skipped keys string × count, frame      |                              |
  * | 0x0F | MEMBERS_SYNC| request  | count varint, (peerId string, issuedAt varint) × count                | MEMBERS or ERROR             |
@@ -76,7 +76,11 @@
  * signed member records the other has newer (core-rs/src/membership.rs owns their
  * format; this layer carries them as opaque bytes, at most MAX_MEMBER_RECORDS of at most
  * MAX_MEMBER_RECORD_BYTES each). MEMBERS with id 0 is a push (a server's own record when
- * it starts or leaves). FEED_ACK tells a feed's server how far the follower has stored
+ * it starts or leaves). On a 1.2 stream a FEED_ENTRY with an empty frame is a mark: no
+ * entry up to its seq is for the follower (another server's souls, or a PUT_AT its
+ * coordinator sent the follower itself), so its cursor moves there once what came before
+ * is stored. A backlog FEED_ENTRY may carry several log entries' parts joined into one
+ * frame, at the seq of the last entry it covers. FEED_ACK tells a feed's server how far the follower has stored
  * it (the seq of the last entry durable there), which is how a coordinator learns that
  * an owner holds a write (durability levels, and when a copy it does not own may go).
  *
