@@ -32,13 +32,14 @@
 //     7. catch-up: V stops (SIGTERM); `updates` (10,000) updates of souls V owns (a new
 //        property each) are written through the others with durability 'all' (so its live
 //        owners hold them); V restarts on its data; from its 'ready' line, a copy of its
-//        store every `copyEveryMs`: the time of the first copy holding all of them.
+//        store every `copyEveryMs`: the time of the first copy holding all of them
+//        (firstCopyHolding: copies on a fixed cadence, checked newest first, then searched).
 //     5. repair: kill -9 of V (holding ≥ 10,000 souls: a paused copy right before says
 //        which); each soul it owned has a new owner among the survivors, computed here.
-//        Once every survivor counts N - 1 members (/health), round after round a paused
-//        copy of each new owner still lacking some is checked, until every soul is held:
-//        the time of the copy that held the last one, from the kill. Then every survivor's
-//        store: R copies of each soul on its live owners.
+//        Once every survivor counts N - 1 members (/health), a paused copy of each new
+//        owner every `restoreCopyEveryMs`: for each, the first copy holding every soul it
+//        gained (firstCopyHolding); the latest of those, from the kill. Then every
+//        survivor's store: R copies of each soul on its live owners.
 //
 //   What a server holds is never asked over the network: a server asked for a soul it
 //   does not own fetches it from the owners, and an owner that holds nothing of a soul
@@ -57,7 +58,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -398,12 +399,118 @@ function pausedCopy(server, to) {
   process.kill(server.pid, 'SIGSTOP');
   try {
     for (let spin = 0; spin < 10_000 && processState(server.pid) !== 'T'; spin++);
-    cpSync(join(server.dataDir, 'store'), to, { recursive: true });
+    linkedCopy(join(server.dataDir, 'store'), to);
   } finally {
     process.kill(server.pid, 'SIGCONT');
   }
   return { at: t0, pauseMs: performance.now() - t0 };
 }
+
+/**
+ * A copy of a LevelDB directory whose table files (.ldb, .sst) are hard links: LevelDB
+ * never changes a table file once written (it only deletes it), so a link is as good as a
+ * copy and costs no bytes; the write-ahead log, MANIFEST and the rest are copied. A table
+ * still being written is in no MANIFEST copied here, so opening the copy ignores it.
+ */
+function linkedCopy(from, to) {
+  mkdirSync(to, { recursive: true });
+  for (const name of readdirSync(from)) {
+    if (name.endsWith('.ldb') || name.endsWith('.sst')) linkSync(join(from, name), join(to, name));
+    else if (name !== 'LOCK') copyFileSync(join(from, name), join(to, name));
+  }
+}
+
+/**
+ * When a server's store first held all of `souls` (with property `key`, when given), as
+ * the first of its paused copies that does: a copy every `everyMs` from `startAt`, whatever
+ * the checks' pace (a copy pauses the server a few ms; checking one opens it, replaying its
+ * write-ahead log, which takes seconds on a saturated machine and set the pace before, so
+ * the time found was up to several seconds late). Whenever a checker is free it checks the
+ * newest copy for what the last lacking copy lacked; once one holds them all, the copies
+ * between are searched, halving: what a store holds durably it keeps, so the first copy
+ * holding them all is found in a few checks. Copies that can no longer be the answer are
+ * deleted as soon as that is known.
+ */
+async function firstCopyHolding({ server, souls, key, startAt, everyMs, deadlineMs, check, nextCopyDir }) {
+  const copies = [];
+  let copying = true;
+  const copier = (async () => {
+    while (copying && performance.now() - startAt < deadlineMs) {
+      const tick = performance.now();
+      const dir = nextCopyDir();
+      const copy = pausedCopy(server, dir);
+      copies.push({ index: copies.length, at: copy.at - startAt, pauseMs: copy.pauseMs, dir });
+      await sleep(Math.max(0, everyMs - (performance.now() - tick)));
+    }
+  })();
+  const drop = (copy) => {
+    if (copy.dir !== undefined) rmSync(copy.dir, { recursive: true, force: true });
+    copy.dir = undefined;
+  };
+  const timeline = [];
+  let checks = 0;
+  const checkCopy = async (copy, wanted) => {
+    checks++;
+    const { held, checkMs } = await check(copy.dir, wanted, key);
+    copy.dir = undefined; // the check removed it
+    const got = new Set(held);
+    const missing = wanted.filter((soul) => !got.has(soul));
+    timeline.push({ atMs: Math.round(copy.at), have: souls.length - missing.length, checkMs: Math.round(checkMs) });
+    return missing;
+  };
+  let lacking = { index: -1, missing: souls };
+  let full;
+  while (full === undefined && performance.now() - startAt < deadlineMs + 10_000) {
+    const newest = copies.at(-1);
+    if (newest === undefined || newest.index <= lacking.index) {
+      if (!copying || performance.now() - startAt >= deadlineMs) break;
+      await sleep(10);
+      continue;
+    }
+    const missing = await checkCopy(newest, lacking.missing);
+    if (missing.length === 0) full = newest.index;
+    else {
+      for (const copy of copies.slice(lacking.index + 1, newest.index)) drop(copy);
+      lacking = { index: newest.index, missing };
+    }
+  }
+  copying = false;
+  await copier;
+  for (const copy of copies.slice((full ?? copies.length) + 1)) drop(copy);
+  if (full === undefined) {
+    for (const copy of copies) drop(copy);
+    return { ms: null, lastIncompleteMs: null, missingAtDeadline: lacking.missing.length, copies: copies.length, checks, meanPauseMs: meanPause(copies), timeline };
+  }
+  // The first holding them all lies in (lacking.index, full].
+  let low = lacking.index + 1;
+  let high = full;
+  let missingBefore = lacking.missing;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    const missing = await checkCopy(copies[middle], missingBefore);
+    if (missing.length === 0) {
+      for (const copy of copies.slice(middle + 1, high)) drop(copy);
+      high = middle;
+    } else {
+      for (const copy of copies.slice(low, middle)) drop(copy);
+      low = middle + 1;
+      missingBefore = missing;
+    }
+  }
+  for (const copy of copies) drop(copy);
+  timeline.sort((a, b) => a.atMs - b.atMs);
+  return {
+    ms: Math.round(copies[high].at),
+    lastIncompleteMs: high > 0 ? Math.round(copies[high - 1].at) : null,
+    missingAtDeadline: 0,
+    copies: copies.length,
+    checks,
+    meanPauseMs: meanPause(copies),
+    timeline,
+  };
+}
+
+const meanPause = (copies) => round(copies.reduce((sum, copy) => sum + copy.pauseMs, 0) / Math.max(1, copies.length), 1);
 
 // ---- the cluster probe --------------------------------------------------------------------------
 
@@ -420,6 +527,7 @@ export async function dhtCluster(opts) {
     ownedByVictim = 10_000,
     updates = 10_000,
     copyEveryMs = 150,
+    restoreCopyEveryMs = 250,
     settleTimeoutMs = 180_000,
     catchUpDeadlineMs = 60_000,
     restoreDeadlineMs = 120_000,
@@ -707,23 +815,19 @@ export async function dhtCluster(opts) {
             await sleep(250);
           }
         })();
-        // A copy of its store every copyEveryMs from 'ready', each taken once the previous
-        // one has been checked (so the checks never pile up on the machine), checked for
-        // the updates not seen yet (one get each); a copy's time is when its pause began.
-        let remaining = owned;
-        const found = [];
-        let done;
-        while (done === undefined && performance.now() - readyAt < catchUpDeadlineMs) {
-          const tick = performance.now();
-          const to = copyDir();
-          const copy = pausedCopy(restarted, to);
-          const check = await scanner.call('check', { dir: to, souls: remaining, key }, 120_000);
-          const got = new Set(check.held);
-          remaining = remaining.filter((soul) => !got.has(soul));
-          found.push({ atMs: round(copy.at - readyAt, 0), pauseMs: round(copy.pauseMs, 1), have: owned.length - remaining.length, checkMs: round(check.checkMs, 0) });
-          if (remaining.length === 0) done = copy.at - readyAt;
-          else await sleep(Math.max(0, copyEveryMs - (performance.now() - tick)));
-        }
+        // A copy of its store every copyEveryMs from 'ready'; the first holding every update.
+        const scanners = [scanner, scanner2];
+        let job = 0;
+        const trail = await firstCopyHolding({
+          server: restarted,
+          souls: owned,
+          key,
+          startAt: readyAt,
+          everyMs: copyEveryMs,
+          deadlineMs: catchUpDeadlineMs,
+          nextCopyDir: copyDir,
+          check: (dir, souls, key) => scanners[job++ % scanners.length].call('check', { dir, souls, key }, 120_000),
+        });
         watching = false;
         await watcher;
         // What moved meanwhile, by the servers' own counters (the restarted one's start at 0):
@@ -732,18 +836,18 @@ export async function dhtCluster(opts) {
         const moved = metricsDelta(metrics0, metricsBack);
         const away = metricsDelta(metrics0, metricsAway);
         const back = metricsDelta(metricsAway, metricsBack);
-        const previous = found.at(-2);
         result.catchUp = {
           updates: owned.length,
           writeFailed: out.failed,
-          ms: done === undefined ? null : Math.round(done),
-          lastIncompleteMs: done === undefined ? null : previous?.atMs ?? null,
-          missingAtDeadline: remaining.length,
+          ms: trail.ms,
+          lastIncompleteMs: trail.lastIncompleteMs,
+          missingAtDeadline: trail.missingAtDeadline,
           spawnToReadyMs: round(restarted.readyAt - restarted.spawnedAt, 0),
           ...seen,
-          copies: found.length,
-          meanPauseMs: round(found.reduce((a, f) => a + f.pauseMs, 0) / Math.max(1, found.length), 1),
-          pausedPct: round((found.reduce((a, f) => a + f.pauseMs, 0) / Math.max(1, performance.now() - readyAt)) * 100, 1),
+          copies: trail.copies,
+          checks: trail.checks,
+          meanPauseMs: trail.meanPauseMs,
+          pausedPct: round(((trail.meanPauseMs * trail.copies) / Math.max(1, performance.now() - readyAt)) * 100, 1),
           cpu: cpu.stop(),
           counters: {
             repairPushes: moved.pushes,
@@ -755,7 +859,7 @@ export async function dhtCluster(opts) {
             whileAway: { repairPushes: away.pushes, repairAlreadyHeld: away.held, repairReleases: away.releases, antiEntropySoulsRepaired: away.repaired },
             afterRestart: { repairPushes: back.pushes, repairAlreadyHeld: back.held, repairReleases: back.releases, antiEntropySoulsRepaired: back.repaired },
           },
-          timeline: found.slice(0, 60),
+          timeline: trail.timeline.slice(0, 60),
         };
         note(`catch-up: ${JSON.stringify({ ...result.catchUp, timeline: undefined })}`);
       } catch (error) {
@@ -796,40 +900,33 @@ export async function dhtCluster(opts) {
         await waitMembers(survivors, N - 1, 60_000, 100);
         const detected = performance.now() - tKill;
         note(`every survivor counts ${N - 1} members ${Math.round(detected)} ms after the kill`);
-        // Round after round, a paused copy of each new owner that still lacks souls, checked
-        // (two scanner processes); a soul counts as back when a copy holds it durably.
-        let rounds = 0;
-        let lastSeen;
-        const previousCopy = new Map();
+        // Paused copies of each new owner every restoreCopyEveryMs from the kill: for each, the
+        // first copy holding all the souls it gained (firstCopyHolding); the last of those is
+        // when every soul was back on R owners.
         const scanners = [scanner, scanner2];
         let job = 0;
-        while ([...pending.values()].some((list) => list.length > 0) && performance.now() - tKill < restoreDeadlineMs) {
-          rounds++;
-          const checks = [];
-          for (const [peerId, list] of pending) {
-            if (list.length === 0) continue;
-            const server = servers[indexOf.get(peerId)];
-            const to = copyDir();
-            const copy = pausedCopy(server, to);
-            const at = copy.at - tKill;
-            const before = previousCopy.get(peerId) ?? detected;
-            checks.push(
-              scanners[job++ % scanners.length].call('check', { dir: to, souls: list }, 120_000).then(({ held }) => {
-                if (held.length === 0) return;
-                const got = new Set(held);
-                const left = list.filter((soul) => !got.has(soul));
-                pending.set(peerId, left);
-                if (left.length === 0 && (lastSeen === undefined || at > lastSeen.at)) lastSeen = { at, before, server: indexOf.get(peerId) };
-              }),
-            );
-            previousCopy.set(peerId, at);
-          }
-          await Promise.all(checks);
-        }
-        const missing = [...pending.values()].reduce((a, list) => a + list.length, 0);
+        const trails = await Promise.all(
+          [...pending].map(async ([peerId, list]) => ({
+            server: indexOf.get(peerId),
+            souls: list.length,
+            ...(await firstCopyHolding({
+              server: servers[indexOf.get(peerId)],
+              souls: list,
+              startAt: tKill,
+              everyMs: restoreCopyEveryMs,
+              deadlineMs: restoreDeadlineMs,
+              nextCopyDir: copyDir,
+              check: (dir, souls) => scanners[job++ % scanners.length].call('check', { dir, souls }, 120_000),
+            })),
+          })),
+        );
+        const missing = trails.reduce((sum, trail) => sum + trail.missingAtDeadline, 0);
+        const last = trails.reduce((worst, trail) => (worst === undefined || (trail.ms ?? Infinity) > (worst.ms ?? Infinity) ? trail : worst), undefined);
+        const lastSeen = last === undefined || last.ms === null ? undefined : { at: last.ms, before: last.lastIncompleteMs, server: last.server };
+        const rounds = trails.reduce((sum, trail) => sum + trail.checks, 0);
         const restoreCpu = cpu.stop();
         const moved = metricsDelta(metrics0, await allMetrics(servers));
-        note(`restore: ${missing} missing after ${rounds} rounds, last soul seen ${JSON.stringify(lastSeen)}`);
+        note(`restore: ${missing} missing after ${rounds} checks, last soul seen ${JSON.stringify(lastSeen)}`);
         // Then every survivor's store: R copies of each on its live owners?
         const scans = await census(survivors, { souls: affected });
         const holders = new Map(affected.map((soul) => [soul, []]));
@@ -842,10 +939,11 @@ export async function dhtCluster(opts) {
           affectedSouls: affected.length,
           newOwners: pending.size,
           seconds: missing === 0 ? round((lastSeen?.at ?? detected) / 1000, 2) : null,
-          lastCopyWithoutMs: missing === 0 && lastSeen ? Math.round(lastSeen.before) : null,
+          lastCopyWithoutMs: missing === 0 && lastSeen ? lastSeen.before : null,
           detectedMs: Math.round(detected),
           quietBeforeKill: quiet,
-          rounds,
+          checks: rounds,
+          perNewOwner: trails.map(({ server, souls, ms, lastIncompleteMs, copies, checks, meanPauseMs }) => ({ server, souls, ms, lastIncompleteMs, copies, checks, meanPauseMs })),
           missingAtDeadline: missing,
           cpu: restoreCpu,
           counters: { repairPushes: moved.pushes, repairAlreadyHeld: moved.held, repairReleases: moved.releases, antiEntropySoulsRepaired: moved.repaired, antiEntropyRounds: moved.ok },
