@@ -14,7 +14,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeFeedCursor, feedCursorKey } from '../../src/network/duties/feed-follower.js';
-import { FEED_MARK_DELAY_MS } from '../../src/network/serving/feed-server.js';
+import { FEED_MARK_DELAY_MS } from '../../src/network/serving/feed-marks.js';
 import { CHANGE_LOG_PREFIX, PROPERTY_PREFIX, changeLogSeqOf, soulOfPropertyKey } from '../../src/persistence/layout.js';
 import type { Peer } from './helpers/in-process-peers.js';
 import type { MemoryStore } from '../../src/storage/memory.js';

@@ -396,38 +396,62 @@ export function syncConformance(transport: SyncTransport): void {
         const writer = await ready();
         const feedSoul = soul('feed');
         const now = Date.now();
-        // One property per entry: a backlog entry carries its properties' current values
-        // (the change log keeps no overwritten value: persistence/change-log.ts).
-        for (let i = 1; i <= 3; i++) await put(writer, [[feedSoul, `r${i}`, i, now + i]]);
         const follower = await ready({ role: 'server' });
-        const all = follower.id();
-        await follower.send({ type: 'feed', id: all, since: 0 });
-        expect(await follower.reply(all)).toMatchObject({ type: 'ok' });
         const ours = async (id: number, count: number): Promise<FeedEntryMessage[]> =>
           waitFor(`${count} feed entries of ours`, async () => {
             const found: FeedEntryMessage[] = [];
             for (const entry of follower.all(isEntry(id))) if ((await contentOf(entry.frame, feedSoul)) !== undefined) found.push(entry);
             return found.length >= count ? found : undefined;
           });
-        const backlog = await ours(all, 3);
-        const seqs = follower.all(isEntry(all)).map((entry) => entry.seq);
-        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-        expect(new Set(seqs).size).toBe(seqs.length);
-        expect(await Promise.all(backlog.map((entry) => contentOf(entry.frame, feedSoul)))).toEqual([{ r1: 1 }, { r2: 2 }, { r3: 3 }]);
+        /** What the entries of feed `id` hold of the soul, merged, once it holds `keys`. */
+        const merged = async (id: number, keys: string[]): Promise<Record<string, unknown>> =>
+          waitFor(`feed ${id} to carry ${keys.join(', ')}`, async () => {
+            const all: Record<string, unknown> = {};
+            for (const entry of follower.all(isEntry(id))) Object.assign(all, (await contentOf(entry.frame, feedSoul)) ?? {});
+            return keys.every((key) => key in all) ? all : undefined;
+          });
+        const inOrder = (id: number): void => {
+          const seqs = follower.all(isEntry(id)).map((entry) => entry.seq);
+          expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+          expect(new Set(seqs).size).toBe(seqs.length);
+        };
+        // Written while a feed is live: one entry each (one property per entry), at their own seqs.
+        const live = follower.id();
+        await follower.send({ type: 'feed', id: live, since: 0 });
+        expect(await follower.reply(live)).toMatchObject({ type: 'ok' });
+        await pause(50);
+        for (let i = 1; i <= 3; i++) await put(writer, [[feedSoul, `r${i}`, i, now + i]]);
+        const written = await ours(live, 3);
+        expect(await Promise.all(written.map((entry) => contentOf(entry.frame, feedSoul)))).toEqual([{ r1: 1 }, { r2: 2 }, { r3: 3 }]);
+        inOrder(live);
 
-        const since = backlog[0]!.seq;
+        // From 0: the backlog (entries may be joined, several to a FEED_ENTRY) carries all three.
+        const all = follower.id();
+        await follower.send({ type: 'feed', id: all, since: 0 });
+        expect(await follower.reply(all)).toMatchObject({ type: 'ok' });
+        expect(await merged(all, ['r1', 'r2', 'r3'])).toEqual({ r1: 1, r2: 2, r3: 3 });
+        inOrder(all);
+
+        // From r1's seq: only what follows it.
+        const since = written[0]!.seq;
         const later = follower.id();
         await follower.send({ type: 'feed', id: later, since });
         expect(await follower.reply(later)).toMatchObject({ type: 'ok' });
-        const resumed = await ours(later, 2);
-        expect(resumed.map((entry) => entry.seq)).toEqual([backlog[1]!.seq, backlog[2]!.seq]);
+        expect(await merged(later, ['r2', 'r3'])).toEqual({ r2: 2, r3: 3 });
         expect(follower.all(isEntry(later)).every((entry) => entry.seq > since)).toBe(true);
+        inOrder(later);
 
+        // Then live entries, on every feed.
         await put(writer, [[feedSoul, 'r4', 4, now + 4]]);
-        const live = await ours(later, 3);
-        expect(live[2]!.seq).toBeGreaterThan(backlog[2]!.seq);
-        expect(await contentOf(live[2]!.frame, feedSoul)).toEqual({ r4: 4 });
-        expect((await ours(all, 4))[3]!.seq).toBe(live[2]!.seq);
+        for (const id of [live, all, later]) {
+          const entries = await waitFor(`r4 on feed ${id}`, async () => {
+            const found = follower.all(isEntry(id));
+            return (await contentOf(found.at(-1)!.frame, feedSoul)) !== undefined && 'r4' in ((await contentOf(found.at(-1)!.frame, feedSoul)) as object) ? found : undefined;
+          });
+          expect(await contentOf(entries.at(-1)!.frame, feedSoul)).toEqual({ r4: 4 });
+          expect(entries.at(-1)!.seq).toBeGreaterThan(written[2]!.seq);
+          inOrder(id);
+        }
       });
 
       it('to a peer that keeps no change log: ERROR feed/unavailable', async () => {

@@ -29,6 +29,8 @@ import type { IncomingRequest, SyncSession } from '../sync-session.js';
 import type { PeerRole } from '../types.js';
 import { TokenBucket, type ResolvedWireLimits } from '../wire/rate-limiter.js';
 import type { DurabilityBarrier } from './durability.js';
+import { FeedMarks } from './feed-marks.js';
+import { JOIN_BYTES, JOIN_PARTS, JoinedParts, type JoinLimits } from './joined-parts.js';
 
 export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onApplied' | 'flush'> & {
   readonly engineModule: Pick<ReplicaForNetwork['engineModule'], 'joinFrames'>;
@@ -249,133 +251,6 @@ export class FeedServer {
   }
 }
 
-/** Backlog parts joined into one FEED_ENTRY: at most this many bytes (one part alone may be larger) … */
-export const JOIN_BYTES = 256 * 1024;
-/** … and this many parts. */
-export const JOIN_PARTS = 256;
-
-export interface JoinLimits {
-  readonly parts: number;
-  readonly bytes: number;
-}
-
-/** Backlog parts waiting to leave as one frame, and the seq it goes at. */
-class JoinedParts {
-  readonly #join: ReplicaForFeedServer['engineModule']['joinFrames'];
-  readonly #limits: JoinLimits;
-  #parts: Uint8Array[] = [];
-  #bytes = 0;
-  #seq = 0;
-
-  constructor(join: ReplicaForFeedServer['engineModule']['joinFrames'], limits: JoinLimits) {
-    this.#join = join;
-    this.#limits = limits;
-  }
-
-  get empty(): boolean {
-    return this.#parts.length === 0;
-  }
-
-  get full(): boolean {
-    return this.#parts.length >= this.#limits.parts || this.#bytes >= this.#limits.bytes;
-  }
-
-  /** Whether a part of `bytes` may join those waiting. */
-  fits(bytes: number): boolean {
-    return this.#parts.length === 0 || this.#bytes + bytes <= this.#limits.bytes;
-  }
-
-  add(seq: number, part: Uint8Array): void {
-    this.#parts.push(part);
-    this.#bytes += part.length;
-    this.#seq = seq;
-  }
-
-  /** An entry with no part for the follower, after those waiting: the joined frame covers it too. */
-  extend(seq: number): void {
-    this.#seq = seq;
-  }
-
-  /** The joined frame and its seq (undefined when nothing waits); empties the list. */
-  take(): { readonly frame: Uint8Array; readonly seq: number } | undefined {
-    if (this.#parts.length === 0) return undefined;
-    const parts = this.#parts;
-    const seq = this.#seq;
-    this.#parts = [];
-    this.#bytes = 0;
-    if (parts.length === 1) return { frame: parts[0]!, seq };
-    const [frame] = this.#join(parts, Number.MAX_SAFE_INTEGER) as [Uint8Array, number];
-    return { frame, seq };
-  }
-}
-
-/** A mark leaves at most this long after the first entry it passes over. */
-export const FEED_MARK_DELAY_MS = 1_000;
-/** A mark leaves at once after this many entries passed over (a long backlog of other servers' souls). */
-export const FEED_MARK_EVERY_ENTRIES = 1_024;
-
-/**
- * Marks of one feed (1.2 followers only): a FEED_ENTRY with an empty frame at seq S says
- * "nothing up to S is for you", so the follower's cursor moves past entries it was not
- * sent — those of souls it does not own, and the PUT_ATs it got from their coordinator.
- * Without them its cursor stayed at the last entry it *was* sent, and after a restart
- * it was sent its whole backlog again: each server read every entry it had logged since
- * (a store read per entry) to find the few for it.
- *
- * Entries leave in seq order on one stream, so a mark sent after the entries before it
- * never passes one the follower is still to get.
- */
-class FeedMarks {
-  readonly #session: SyncSession;
-  readonly #id: number;
-  /** The newest seq passed over and not marked yet (0: none). */
-  #unmarked = 0;
-  #count = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(session: SyncSession, id: number) {
-    this.#session = session;
-    this.#id = id;
-  }
-
-  /** An entry was sent: it moves the follower's cursor itself. */
-  sent(seq: number): void {
-    if (seq >= this.#unmarked) this.#clear();
-  }
-
-  /** An entry at `seq` was passed over. */
-  skipped(seq: number): Promise<void> {
-    if (!this.#session.speaksDht) return Promise.resolve();
-    this.#unmarked = seq;
-    if (++this.#count >= FEED_MARK_EVERY_ENTRIES) return this.flush();
-    if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => void this.flush(), FEED_MARK_DELAY_MS);
-      this.#timer.unref?.();
-    }
-    return Promise.resolve();
-  }
-
-  /** Sends the mark now, if some entry was passed over since the last. */
-  flush(): Promise<void> {
-    const seq = this.#unmarked;
-    this.#clear();
-    if (seq === 0 || this.#session.closed) return Promise.resolve();
-    return this.#session.notify({ type: 'feed-entry', id: this.#id, seq, frame: EMPTY }).catch(() => {});
-  }
-
-  stop(): void {
-    this.#clear();
-  }
-
-  #clear(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#unmarked = 0;
-    this.#count = 0;
-  }
-}
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Waits until an entry of `bytes` may leave: half of what a follower's limits admit of
