@@ -133,15 +133,29 @@ export class LevelStore implements StorageAdapter {
   }
 
   async *entries(range: RangeOptions = {}): AsyncIterable<StorageEntry> {
-    for await (const [key, value] of this.#iterate(range, (options) => this.#db.iterator(options))) yield { key: plain(key), value: plain(value) };
+    for await (const chunk of this.#chunks(range, (options) => this.#db.iterator(options))) {
+      for (const [key, value] of chunk) {
+        this.#assertOpen();
+        yield { key: plain(key), value: plain(value) };
+      }
+    }
   }
 
   async *keys(range: RangeOptions = {}): AsyncIterable<Uint8Array> {
-    for await (const key of this.#iterate(range, (options) => this.#db.keys(options))) yield plain(key);
+    for await (const chunk of this.#chunks(range, (options) => this.#db.keys(options))) {
+      for (const key of chunk) {
+        this.#assertOpen();
+        yield plain(key);
+      }
+    }
   }
 
-  /** A native iterator over `range` (entries or keys), read in growing chunks, closed when the consumer stops. */
-  async *#iterate<T>(range: RangeOptions, open: (options: IteratorOptions) => NativeIterator<T>): AsyncIterable<T> {
+  /**
+   * A native iterator over `range` (entries or keys), read in growing chunks (the caller
+   * yields each item: a generator step per chunk here, not per item), closed when the
+   * consumer stops.
+   */
+  async *#chunks<T>(range: RangeOptions, open: (options: IteratorOptions) => NativeIterator<T>): AsyncIterable<T[]> {
     this.#assertOpen();
     const keyRange = toKeyRange(range);
     if (keyRange === undefined) return;
@@ -163,10 +177,7 @@ export class LevelStore implements StorageAdapter {
           throw this.#fromError(error, 'iterate');
         }
         if (chunk.length === 0) return;
-        for (const item of chunk) {
-          this.#assertOpen();
-          yield item;
-        }
+        yield chunk;
       }
     } finally {
       // Releases the snapshot early when the consumer stops; already closed if the store closed.
