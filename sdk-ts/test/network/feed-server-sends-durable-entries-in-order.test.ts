@@ -101,11 +101,11 @@ function setup(options: { role?: 'server' | 'client'; log?: boolean; snapshot?: 
       if (failFlush !== undefined) throw failFlush;
     },
     // Backlog parts joined into one frame: here their labels, joined by "+".
-    engineModule: { joinFrames: (frames: Uint8Array[]) => [frame(frames.map(text).join('+')), frames.length] },
+    engineModule: { joinFrames: (frames: Uint8Array[]) => [frame(frames.map(text).join('+')), frames.length], frameUpdateCount: (part: Uint8Array) => text(part).split('+').length },
   };
   const counters = new CounterSet();
   const durability = new DurabilityBarrier(replica);
-  const server = new FeedServer(replica as unknown as ReplicaForFeedServer, counters, options.role ?? 'server', durability, options.limits ?? DEFAULT_WIRE_LIMITS, options.route, options.join ?? { parts: 1, bytes: 1 });
+  const server = new FeedServer(replica as unknown as ReplicaForFeedServer, counters, options.role ?? 'server', durability, options.limits ?? DEFAULT_WIRE_LIMITS, options.route, options.join ?? { parts: 1, bytes: 1, updates: 1 });
   /** A batch applied here: logged (when it has a seq) and heard by the listeners. */
   const apply = (seq: number | undefined, label: string, feedLive?: false): void => {
     if (seq !== undefined) log.push({ seq, frame: frame(label) });
@@ -392,7 +392,7 @@ describe('feed server', () => {
 
   it('backlog parts go several to a FEED_ENTRY, at the seq of the last entry they cover; live batches one each', async () => {
     const route: FeedRoute = (whole) => (text(whole).startsWith('x') ? undefined : whole);
-    const f = setup({ route, join: { parts: 3, bytes: 12 } });
+    const f = setup({ route, join: { parts: 3, bytes: 12, updates: 100 } });
     for (const [seq, label] of ['a1', 'a2', 'x3', 'a4', 'a5', 'big-entry-6', 'a7', 'x8'].entries()) f.apply(seq + 1, label);
     const s = f.session();
     await f.server.open(s, { type: 'feed', id: 1, since: 0 });
@@ -406,12 +406,23 @@ describe('feed server', () => {
     await macrotask();
     expect(s.sent.slice(5)).toEqual(['1:9:a9', '1:10:a10']);
     expect(f.counters.snapshot().rejects).toEqual({});
+
+    // At most `updates` updates to a frame (the follower's engine takes a batch of that
+    // many): here 3, the "+" in a label counting one more.
+    const g = setup({ join: { parts: 10, bytes: 1_000, updates: 3 } });
+    for (const [seq, label] of ['u1', 'u2+u3', 'u4', 'u5+u6+u7+u8', 'u9'].entries()) g.apply(seq + 1, label);
+    const t = g.session();
+    await g.server.open(t, { type: 'feed', id: 2, since: 0 });
+    await macrotask();
+    await macrotask();
+    // A part over the limit alone still goes (it was one batch here).
+    expect(t.sent).toEqual(['ok 2', '2:2:u1+u2+u3', '2:3:u4', '2:4:u5+u6+u7+u8', '2:5:u9']);
   });
 
   it('a 1.2 follower is sent a mark for the entries it was not sent: at the end of the backlog, and live within FEED_MARK_DELAY_MS', async () => {
     vi.useFakeTimers();
     const route: FeedRoute = (whole) => (text(whole).startsWith('x') ? undefined : whole);
-    const f = setup({ route, join: { parts: 2, bytes: 1_000 } });
+    const f = setup({ route, join: { parts: 2, bytes: 1_000, updates: 100 } });
     for (const [seq, label] of ['a1', 'a2', 'x3', 'x4'].entries()) f.apply(seq + 1, label);
     const dht = f.session('dht');
     dht.speaksDht = true;

@@ -30,10 +30,10 @@ import type { PeerRole } from '../types.js';
 import { TokenBucket, type ResolvedWireLimits } from '../wire/rate-limiter.js';
 import type { DurabilityBarrier } from './durability.js';
 import { FeedMarks } from './feed-marks.js';
-import { JOIN_BYTES, JOIN_PARTS, JoinedParts, type JoinLimits } from './joined-parts.js';
+import { JOIN_BYTES, JOIN_PARTS, JOIN_UPDATES, JoinedParts, type FrameJoining, type JoinLimits } from './joined-parts.js';
 
 export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onApplied' | 'flush'> & {
-  readonly engineModule: Pick<ReplicaForNetwork['engineModule'], 'joinFrames'>;
+  readonly engineModule: FrameJoining;
 };
 
 type Feed = Extract<IncomingRequest, { type: 'feed' }>;
@@ -65,7 +65,7 @@ export class FeedServer {
   readonly #join: JoinLimits;
 
   /** `join`: how many backlog parts, and bytes, one FEED_ENTRY may carry (default JOIN_PARTS, JOIN_BYTES). */
-  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier, limits: ResolvedWireLimits, route?: FeedRoute, join: JoinLimits = { parts: JOIN_PARTS, bytes: JOIN_BYTES }) {
+  constructor(replica: ReplicaForFeedServer, counters: CounterSet, role: PeerRole, durability: DurabilityBarrier, limits: ResolvedWireLimits, route?: FeedRoute, join: JoinLimits = { parts: JOIN_PARTS, bytes: JOIN_BYTES, updates: JOIN_UPDATES }) {
     this.#join = join;
     this.#limits = limits;
     this.#route = route;
@@ -210,7 +210,7 @@ export class FeedServer {
       // last): a restarted owner was sent ~30,000 entries of one update each, and spent
       // more on their messages than on merging them.
       const pace = backlogPacer(this.#limits);
-      const joined = new JoinedParts(this.#replica.engineModule.joinFrames, this.#join);
+      const joined = new JoinedParts(this.#replica.engineModule, this.#join);
       const sendJoined = async (): Promise<void> => {
         const out = joined.take();
         if (out === undefined) return;
@@ -233,7 +233,7 @@ export class FeedServer {
           else joined.extend(entry.seq);
           continue;
         }
-        if (!joined.fits(part.length)) await sendJoined();
+        if (!joined.fits(part)) await sendJoined();
         joined.add(entry.seq, part);
         if (joined.full) await sendJoined();
       }

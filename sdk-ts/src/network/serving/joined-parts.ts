@@ -6,28 +6,36 @@
  */
 import type { ReplicaForNetwork } from '../replica-port.js';
 
-type JoinFrames = ReplicaForNetwork['engineModule']['joinFrames'];
+export type FrameJoining = Pick<ReplicaForNetwork['engineModule'], 'joinFrames' | 'frameUpdateCount'>;
 
 /** Backlog parts joined into one FEED_ENTRY: at most this many bytes (one part alone may be larger) … */
 export const JOIN_BYTES = 256 * 1024;
-/** … and this many parts. */
+/** … this many parts … */
 export const JOIN_PARTS = 256;
+/**
+ * … and this many updates: a batch the follower's engine takes whatever its limits (the
+ * engine's maxBatchUpdates is 10,000 by default; a node part, serving/node-parts.ts, has
+ * at most 1,000 too). One part alone may have more: it was one batch here.
+ */
+export const JOIN_UPDATES = 1_000;
 
 export interface JoinLimits {
   readonly parts: number;
   readonly bytes: number;
+  readonly updates: number;
 }
 
 /** Backlog parts waiting to leave as one frame, and the seq it goes at. */
 export class JoinedParts {
-  readonly #join: JoinFrames;
+  readonly #engine: FrameJoining;
   readonly #limits: JoinLimits;
   #parts: Uint8Array[] = [];
   #bytes = 0;
+  #updates = 0;
   #seq = 0;
 
-  constructor(join: JoinFrames, limits: JoinLimits) {
-    this.#join = join;
+  constructor(engine: FrameJoining, limits: JoinLimits) {
+    this.#engine = engine;
     this.#limits = limits;
   }
 
@@ -36,17 +44,19 @@ export class JoinedParts {
   }
 
   get full(): boolean {
-    return this.#parts.length >= this.#limits.parts || this.#bytes >= this.#limits.bytes;
+    return this.#parts.length >= this.#limits.parts || this.#bytes >= this.#limits.bytes || this.#updates >= this.#limits.updates;
   }
 
-  /** Whether a part of `bytes` may join those waiting. */
-  fits(bytes: number): boolean {
-    return this.#parts.length === 0 || this.#bytes + bytes <= this.#limits.bytes;
+  /** Whether `part` may join those waiting. */
+  fits(part: Uint8Array): boolean {
+    if (this.#parts.length === 0) return true;
+    return this.#bytes + part.length <= this.#limits.bytes && this.#updates + this.#engine.frameUpdateCount(part) <= this.#limits.updates;
   }
 
   add(seq: number, part: Uint8Array): void {
     this.#parts.push(part);
     this.#bytes += part.length;
+    this.#updates += this.#engine.frameUpdateCount(part);
     this.#seq = seq;
   }
 
@@ -60,10 +70,14 @@ export class JoinedParts {
     if (this.#parts.length === 0) return undefined;
     const parts = this.#parts;
     const seq = this.#seq;
+    const updates = this.#updates;
     this.#parts = [];
     this.#bytes = 0;
+    this.#updates = 0;
     if (parts.length === 1) return { frame: parts[0]!, seq };
-    const [frame] = this.#join(parts, Number.MAX_SAFE_INTEGER) as [Uint8Array, number];
+    // Within the update limit by construction (fits), so every part is taken.
+    const [frame, taken] = this.#engine.joinFrames(parts, updates) as [Uint8Array, number];
+    if (taken !== parts.length) throw new Error(`internal: ${parts.length} feed parts joined as ${taken}`);
     return { frame, seq };
   }
 }
