@@ -159,6 +159,38 @@ impl Engine {
         self.ingest_updates(prepared.updates, now)
     }
 
+    /// What `ingest_prepared` would answer for each update of a frame this engine checks
+    /// but does not merge: signatures verified, namespace and clock checked, against no
+    /// held state (a DHT coordinator that owns none of the frame's souls forwards it to
+    /// their owners, who merge it). Nothing changes here. `Applied` means an owner holding
+    /// nothing of it would apply it.
+    pub fn check_prepared(&mut self, prepared: &Prepared, now: f64) -> Vec<Outcome> {
+        let updates = &prepared.updates;
+        let signatures_ok = self.verify_signatures(updates, &vec![false; updates.len()]);
+        let now = self.horizon(now);
+        updates
+            .iter()
+            .zip(signatures_ok)
+            .map(|(update, signature_ok)| {
+                if !signature_ok {
+                    return Outcome::Rejected(Rejection::SignatureInvalid);
+                }
+                let signer = update.signed.as_ref().map(|s| &s.signer);
+                if let Err(rejection) = admit(&update.soul, &update.key, &update.value, signer) {
+                    return Outcome::Rejected(rejection);
+                }
+                let incoming = Version { state: update.state, value: &update.value, signed: update.signed.as_ref() };
+                match ham::decide(now, self.config.max_clock_skew_ms, incoming, None) {
+                    Decision::TooFarAhead => Outcome::Rejected(Rejection::TooFarAhead),
+                    Decision::Defer => Outcome::Deferred,
+                    Decision::Historical => Outcome::Historical,
+                    Decision::KeepCurrent => Outcome::Ignored,
+                    Decision::Incoming => Outcome::Applied,
+                }
+            })
+            .collect()
+    }
+
     /// Already-decoded incoming updates: verify → validate → merge. A signed update the
     /// graph holds exactly (same state, value, signer and signature) is `Ignored` without
     /// verifying it again: it was verified when it was applied, and changes nothing. Owners

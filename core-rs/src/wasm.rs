@@ -313,6 +313,18 @@ impl Engine {
         Ok(report::batch_report(&outcomes, self.inner.last_changes()))
     }
 
+    /// Checks a prepared frame without merging it (signatures, namespace, clock; see
+    /// engine.rs `check_prepared`): the outcomes `ingestPrepared` would give against no held
+    /// state, no changes. The prepared frame stays usable.
+    #[wasm_bindgen(js_name = checkPrepared, unchecked_return_type = "JsonText<BatchReport>")]
+    pub fn check_prepared(&mut self, prepared: &PreparedFrame, now: f64) -> Result<String, JsValue> {
+        let Some(inner) = prepared.inner.as_ref() else {
+            return Err(code_error("engine/used", "checkPrepared: this prepared frame was already ingested"));
+        };
+        let outcomes = self.inner.check_prepared(inner, now);
+        Ok(report::batch_report(&outcomes, &[]))
+    }
+
     /// Applies deferred updates whose time has come.
     #[wasm_bindgen(unchecked_return_type = "JsonText<BatchReport>")]
     pub fn tick(&mut self, now: f64) -> String {

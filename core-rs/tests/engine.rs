@@ -294,3 +294,27 @@ fn the_hash_seed_changes_nothing_observable() {
         assert_eq!(a.node_updates(&soul, None), b.node_updates(&soul, None));
     }
 }
+
+#[test]
+fn check_prepared_gives_ingests_outcomes_against_nothing_held_and_changes_nothing() {
+    let pair = KeyPair::from_seed(&[12; 32]);
+    let good = signed_by(&pair, update("pub", "a", Value::Text("ok".into()), NOW - 10.0));
+    let mut forged = signed_by(&pair, update("pub", "b", Value::Text("ok".into()), NOW - 10.0));
+    forged.value = Value::Text("tampered".into());
+    let soon = update("pub", "c", Value::Bool(true), NOW + 60_000.0);
+    let far = update("pub", "d", Value::Bool(true), NOW + 1e12);
+    let frame = encode(&[good, forged, soon, far]);
+    let mut checker = engine();
+    let prepared = checker.prepare(&frame).unwrap();
+    let checked = checker.check_prepared(&prepared, NOW);
+    assert_eq!(checked, vec![Outcome::Applied, Outcome::Rejected(Rejection::SignatureInvalid), Outcome::Deferred, Outcome::Rejected(Rejection::TooFarAhead)]);
+    // Nothing held, nothing parked, no change reported.
+    assert!(checker.node("pub").is_none());
+    assert_eq!(checker.deferred_count(), 0);
+    assert!(checker.last_changes().is_empty());
+    // An engine holding nothing ingests the same frame with the same outcomes.
+    let mut owner = engine();
+    assert_eq!(owner.ingest(&frame, NOW).unwrap(), checked);
+    // The prepared frame is still whole: it can be ingested after the check.
+    assert_eq!(checker.ingest_prepared(prepared, NOW), checked);
+}

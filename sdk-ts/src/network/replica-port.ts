@@ -99,7 +99,7 @@ export interface ReplicaForNetwork {
    */
   receive(frame: Uint8Array, options?: { readonly feedLive?: boolean; readonly staged?: () => void }): Promise<ReceivedBatch>;
   /** A peer's frame decoded once: its souls now, its merge (`receive()`) or `discard()` later. Throws DecodeError for malformed bytes. */
-  prepare(frame: Uint8Array): { readonly souls: readonly string[]; receive(): Promise<ReceivedBatch>; discard(): void };
+  prepare(frame: Uint8Array): { readonly souls: readonly string[]; receive(options?: { readonly feedLive?: boolean }): Promise<ReceivedBatch>; check(): ReceivedBatch; discard(): void };
   /** The distinct souls a frame touches; throws DecodeError for malformed bytes. */
   soulsOf(frame: Uint8Array): string[];
   /** The owner (public key) of the `~` space `soul` is in, by the engine's namespace rule; undefined for public souls. */

@@ -55,6 +55,11 @@ export class IncomingFrames {
         settled = true;
         return this.#receivePrepared(prepared, souls, options?.feedLive ?? true, options?.staged);
       },
+      check: () => {
+        if (settled) throw new InvalidValueError('engine/used', 'this prepared frame was already received or discarded.');
+        const report = parseReport(engineCall(() => this.#host.engine.checkPrepared(prepared, this.#host.now())));
+        return { ...countOutcomes(report.outcomes), outcomes: toUpdateOutcomes(report.outcomes) };
+      },
       discard: () => {
         if (settled) return;
         settled = true;
@@ -76,12 +81,7 @@ export class IncomingFrames {
     const { outcomes, durable } = queued;
     staged?.();
     await durable;
-    const result: UpdateOutcome[] = new Array(outcomes.length);
-    for (let i = 0; i < outcomes.length; i++) {
-      const outcome = outcomes[i]!;
-      result[i] = outcome.o === 'rejected' ? { outcome: 'rejected', code: outcome.code, message: outcome.msg } : { outcome: outcome.o };
-    }
-    return { ...countOutcomes(outcomes), outcomes: result };
+    return { ...countOutcomes(outcomes), outcomes: toUpdateOutcomes(outcomes) };
   }
 
   #planSouls(souls: readonly string[]): void {
@@ -101,4 +101,13 @@ export class IncomingFrames {
     }
     return { outcomes: report.outcomes, durable };
   }
+}
+
+function toUpdateOutcomes(outcomes: readonly EngineOutcome[]): UpdateOutcome[] {
+  const result: UpdateOutcome[] = new Array(outcomes.length);
+  for (let i = 0; i < outcomes.length; i++) {
+    const outcome = outcomes[i]!;
+    result[i] = outcome.o === 'rejected' ? { outcome: 'rejected', code: outcome.code, message: outcome.msg } : { outcome: outcome.o };
+  }
+  return result;
 }

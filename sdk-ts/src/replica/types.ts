@@ -40,6 +40,11 @@ export interface PreparedIncoming {
   readonly souls: readonly string[];
   /** Merges it (as `receive(frame)` would, without decoding it again). */
   receive(options?: ReceiveOptions): Promise<ReceiveResult>;
+  /**
+   * What `receive` would answer against nothing held — signatures, namespace and clock
+   * checked in the engine — without merging or storing anything; it stays prepared.
+   */
+  check(): ReceiveResult;
   /** Drops it unmerged (the engine frees the decoded updates). */
   discard(): void;
 }

@@ -102,7 +102,7 @@ async function nodeFrameOf(soul: string, key: string, value: unknown): Promise<U
 }
 
 /** A scripted DHT: what Serving asks of it is logged; the answers are the test's. */
-function scriptedDht(options: { members?: string[]; owners?: ScriptedSession[]; hint?: { code: string; message: string } } = {}) {
+function scriptedDht(options: { members?: string[]; owners?: ScriptedSession[]; hint?: { code: string; message: string }; forwards?: boolean } = {}) {
   const log: string[] = [];
   const deadlines: number[] = [];
   const routed: { frame: Uint8Array; follower: string }[] = [];
@@ -126,6 +126,9 @@ function scriptedDht(options: { members?: string[]; owners?: ScriptedSession[]; 
       deadlines.push(deadline - Date.now());
     },
     replicate: async (frame: Uint8Array, level: string) => (log.push(`replicate ${frame.length} ${level}`), { reached: 2, owners: 3 }),
+    // A frame this server would pass on to its owners (not stored here): the checked outcomes.
+    checkForForwarding: (frame: Uint8Array) => (log.push(`check ${frame.length}`), options.forwards === true ? { outcomes: [{ outcome: 'applied' }], applied: 1, ignored: 0, historical: 0, deferred: 0, rejected: 0 } : undefined),
+    forward: async (frame: Uint8Array, level: string) => (log.push(`forward ${frame.length} ${level}`), { reached: 3, owners: 3 }),
     membership: { answer: async (message: { id: number }) => ({ type: 'members', id: message.id, records: [bytes('a member')] }) },
     antiEntropy: { answer: async (_: SyncSession, message: { id: number }) => ({ type: 'digest-reply', id: message.id, answer: { kind: 'not-now', reason: 'scripted' } }) },
   };
@@ -190,7 +193,15 @@ describe('serving', () => {
     const { dht, log } = scriptedDht();
     const withDht = await serving({ dht });
     expect(await withDht.request(peer, { type: 'put-at', id: 3, level: 'all', frame })).toMatchObject({ type: 'ack-at', id: 3, reached: 2, owners: 3 });
-    expect(log).toContain(`replicate ${frame.length} all`);
+    expect(log).toEqual([`check ${frame.length}`, `replicate ${frame.length} all`]);
+
+    // Souls the DHT passes on (dht/forward.ts): checked, forwarded, not merged here.
+    const other = await frameOf([['public/b', 'y', 2]]);
+    const passing = scriptedDht({ forwards: true });
+    const forwarding = await serving({ dht: passing.dht });
+    expect(await forwarding.request(peer, { type: 'put-at', id: 4, level: 'quorum', frame: other })).toEqual({ type: 'ack-at', id: 4, reached: 3, owners: 3, outcomes: [{ outcome: 'applied' }] });
+    expect(passing.log).toEqual([`check ${other.length}`, `forward ${other.length} quorum`]);
+    expect((await forwarding.replica.nodeFrame('public/b')).length).toBeLessThan(16);
   });
 
   it('PUT from a peer: refused by the DHT\'s hint bound (the frame\'s souls, nothing merged) and by its quota; a server chosen here is exempt from both', async () => {

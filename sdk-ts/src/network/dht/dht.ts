@@ -9,7 +9,7 @@
  */
 import type { PrivateKey } from '@libp2p/interface';
 import { InvalidValueError } from '../../api/errors.js';
-import type { AppliedBatch } from '../replica-port.js';
+import type { AppliedBatch, ReceivedBatch } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
 import { AntiEntropy, type ReplicaForAntiEntropy } from './anti-entropy.js';
 import type { DigestEngine } from './digest-cache.js';
@@ -21,6 +21,7 @@ import { type MemberRecordEngine, MemberTable } from './member-table.js';
 import { Membership } from './membership.js';
 import { DEFAULT_REPLICAS, type PlacementEngine, PlacementView } from './placement-view.js';
 import { type Replicated, replicate } from './replicate.js';
+import { checkForForwarding, forward, type ForwardHost } from './forward.js';
 import { requiredOwners } from '../../api/durability.js';
 import type { ReplicationLevel } from '../wire/messages.js';
 
@@ -40,7 +41,7 @@ export interface DhtHost {
   readonly dialFailed: (address: string) => boolean;
   readonly kept: (peerId: string) => boolean;
   readonly refused: (peerId: string, code: string, message: string) => void;
-  readonly replica: ReplicaForHandoff & ReplicaForAntiEntropy & { onApplied(listener: (batch: AppliedBatch) => void): () => void; holds(soul: string): Promise<boolean> };
+  readonly replica: ReplicaForHandoff & ReplicaForAntiEntropy & ForwardHost['replica'] & { onApplied(listener: (batch: AppliedBatch) => void): () => void; holds(soul: string): Promise<boolean> };
   /** A ready session with server `peerId`. */
   readonly sessionOf: (peerId: string) => SyncSession | undefined;
   /** Whether a peer subscribed to `soul` here. */
@@ -212,6 +213,21 @@ export class Dht {
   /** A PUT_AT durable here: to the other owners, and how many confirmed (replicate.ts). */
   replicate(frame: Uint8Array, level: ReplicationLevel): Promise<Replicated> {
     return replicate({ placement: this.placement, selfId: this.#host.selfId, sessionOf: this.sessionOf }, frame, level);
+  }
+
+  /** A PUT_AT's outcomes when it is passed on to its owners without being stored here; undefined when it is taken here (forward.ts). */
+  checkForForwarding(frame: Uint8Array): ReceivedBatch | undefined {
+    return checkForForwarding(this.#forwarding, frame);
+  }
+
+  /** Passes a checked PUT_AT on to its owners, keeping it as a hint if one did not confirm (forward.ts). */
+  forward(frame: Uint8Array, level: ReplicationLevel): Promise<{ readonly reached: number; readonly owners: number }> {
+    return forward(this.#forwarding, frame, level);
+  }
+
+  get #forwarding(): ForwardHost {
+    const host = this.#host;
+    return { replica: host.replica, placement: this.placement, selfId: host.selfId, replicate: (frame, level) => this.replicate(frame, level), refused: host.refused };
   }
 
   status(): DhtStatus {

@@ -28,6 +28,8 @@ export interface Replicated {
   readonly reached: number;
   /** How many servers own each soul (R, or fewer when there are fewer servers). */
   readonly owners: number;
+  /** Once every owner answered (or the timeout passed): whether every owner of every soul confirmed. */
+  readonly allConfirmed: Promise<boolean>;
 }
 
 
@@ -44,15 +46,19 @@ export interface CoordinatorHost {
 export async function replicate(host: CoordinatorHost, frame: Uint8Array, level: ReplicationLevel, timeoutMs = COORDINATION_TIMEOUT_MS): Promise<Replicated> {
   const { placement, selfId } = host;
   const route = placement.route(frame);
-  if (route === undefined || route.souls.length === 0) return { reached: 1, owners: 1 };
+  if (route === undefined || route.souls.length === 0) return { reached: 1, owners: 1, allConfirmed: Promise.resolve(true) };
   const owners = route.owners;
   const k = Math.max(...owners.map((list) => list.length));
   // Confirmations per soul; this server's own durable copy counts where it owns.
   const confirmed = route.souls.map((_, i) => (owners[i]!.includes(selfId) ? 1 : 0));
   const needed = owners.map((list) => requiredOwners(level, list.length));
   const met = (): boolean => confirmed.every((count, i) => count >= needed[i]!);
-  const reached = (): Replicated => ({ reached: Math.min(...confirmed), owners: k });
+  let allSettled!: (every: boolean) => void;
+  const allConfirmed = new Promise<boolean>((resolve) => (allSettled = resolve));
+  const every = (): boolean => confirmed.every((count, i) => count >= owners[i]!.length);
+  const reached = (): Replicated => ({ reached: Math.min(...confirmed), owners: k, allConfirmed });
   const targets = [...route.parts].filter(([peerId]) => peerId !== selfId);
+  if (targets.length === 0) allSettled(every());
   return new Promise<Replicated>((resolve) => {
     let pending = targets.length;
     let done = false;
@@ -83,6 +89,7 @@ export async function replicate(host: CoordinatorHost, frame: Uint8Array, level:
         .catch(() => {})
         .finally(() => {
           pending--;
+          if (pending === 0) allSettled(every());
           if (met() || pending === 0) finish();
         });
     }

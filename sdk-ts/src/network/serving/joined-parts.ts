@@ -50,19 +50,28 @@ export class JoinedParts {
   /** Whether `part` may join those waiting. */
   fits(part: Uint8Array): boolean {
     if (this.#parts.length === 0) return true;
-    return this.#bytes + part.length <= this.#limits.bytes && this.#updates + this.#engine.frameUpdateCount(part) <= this.#limits.updates;
+    return this.#bytes + part.length <= this.#limits.bytes && this.#updates + this.#countOf(part) <= this.#limits.updates;
   }
 
   add(seq: number, part: Uint8Array): void {
     this.#parts.push(part);
     this.#bytes += part.length;
-    this.#updates += this.#engine.frameUpdateCount(part);
+    this.#updates += this.#countOf(part);
     this.#seq = seq;
   }
 
   /** An entry with no part for the follower, after those waiting: the joined frame covers it too. */
   extend(seq: number): void {
     this.#seq = seq;
+  }
+
+  /** Updates in `part`; one whose header cannot be read counts as a whole frame's worth, so it goes alone. */
+  #countOf(part: Uint8Array): number {
+    try {
+      return this.#engine.frameUpdateCount(part);
+    } catch {
+      return this.#limits.updates;
+    }
   }
 
   /** The joined frame and its seq (undefined when nothing waits); empties the list. */

@@ -9,7 +9,9 @@
  *                          peer's message limit and any batch limit (node-parts.ts)
  *   PUT frame            → ACK, one outcome per update (applied/ignored/historical/deferred/rejected+code),
  *                          or ERROR quota/… / storage/full when admission refuses it (write-admission.ts)
- *   PUT_AT level frame   → the same, then ACK_AT once `level` of the owners hold it (dht/replicate.ts)
+ *   PUT_AT level frame   → the same, then ACK_AT once `level` of the owners hold it (dht/replicate.ts);
+ *                          for souls this server neither owns nor caches: checked in the
+ *                          engine and passed on to the owners, not stored (dht/forward.ts)
  *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
  *   FEED since           → feed-server.ts (servers only)
  *
@@ -52,6 +54,13 @@ export interface ResponderHooks {
   readonly feedsLive?: (session: SyncSession, coordinated: boolean) => boolean;
   /** After a PUT_AT is durable here: how many owners hold it (network/dht/replicate.ts); a lone server: itself. */
   readonly replicate?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
+  /**
+   * A PUT_AT's outcomes, checked in the engine, when it is to be passed on to its owners
+   * without being taken here (dht/forward.ts); undefined when it is taken here. Default: taken here.
+   */
+  readonly checkForForwarding?: (frame: Uint8Array) => ReceivedBatch | undefined;
+  /** Passes a checked PUT_AT on to its owners: how many confirmed (dht/forward.ts). */
+  readonly forward?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
 }
 
 /**
@@ -80,6 +89,8 @@ export class Responder {
       beforeRead: hooks.beforeRead ?? (() => undefined),
       feedsLive: hooks.feedsLive ?? (() => true),
       replicate: hooks.replicate ?? (async () => ({ reached: 1, owners: 1 })),
+      checkForForwarding: hooks.checkForForwarding ?? (() => undefined),
+      forward: hooks.forward ?? (async () => ({ reached: 0, owners: 1 })),
     };
     this.#replica = replica;
     this.#counters = counters;
@@ -116,7 +127,15 @@ export class Responder {
         };
       }
       case 'put-at': {
-        const result = await this.#take(session, message.frame, true);
+        this.#hooks.admit(session, message.frame);
+        // Souls this server neither owns nor caches for a subscriber: checked, passed on, not stored.
+        const checked = await this.#fair.run(session.peerId, message.frame.length, () => Promise.resolve(this.#hooks.checkForForwarding(message.frame)));
+        if (checked !== undefined) {
+          this.#counters.peerBatch(checked);
+          const { reached, owners } = await this.#hooks.forward(message.frame, message.level);
+          return { type: 'ack-at', id: message.id, reached, owners, outcomes: checked.outcomes };
+        }
+        const result = await this.#take(session, message.frame, true, true);
         // Durable here: now the owners (network/dht/replicate.ts).
         const { reached, owners } = await this.#hooks.replicate(message.frame, message.level);
         return { type: 'ack-at', id: message.id, reached, owners, outcomes: result.outcomes };
@@ -131,8 +150,8 @@ export class Responder {
   }
 
   /** A PUT's or PUT_AT's frame: admitted (quotas and the gate, before the engine sees it: a refusal applies nothing), merged in its turn, counted; resolves once durable. */
-  async #take(session: SyncSession, frame: Uint8Array, coordinated: boolean): Promise<ReceivedBatch> {
-    this.#hooks.admit(session, frame);
+  async #take(session: SyncSession, frame: Uint8Array, coordinated: boolean, admitted = false): Promise<ReceivedBatch> {
+    if (!admitted) this.#hooks.admit(session, frame);
     const feedLive = this.#hooks.feedsLive(session, coordinated);
     // The slot goes to the next in line once the merge is staged (see FairQueue).
     const result = await this.#fair.run(session.peerId, frame.length, (release) => this.#replica.receive(frame, { feedLive, staged: release }));
