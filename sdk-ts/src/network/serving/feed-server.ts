@@ -162,11 +162,10 @@ export class FeedServer {
     const waiting: AppliedBatch[] = [];
     const route = this.#route;
     const marks = new FeedMarks(session, id);
-    const send = (seq: number, whole: Uint8Array): Promise<void> => {
-      lastSent = seq;
-      // The follower's own part of the entry (a DHT follower owns only some of its souls).
-      const frame = route === undefined ? whole : route(whole, session.peerId);
-      if (frame === undefined || frame.length === 0) return marks.skipped(seq);
+    // The follower's own part of an entry (a DHT follower owns only some of its souls).
+    const partOf = (whole: Uint8Array): Uint8Array | undefined => (route === undefined ? whole : route(whole, session.peerId));
+    // One FEED_ENTRY at `seq` (live, or joined backlog parts).
+    const deliver = (seq: number, frame: Uint8Array): Promise<void> => {
       if (!session.fits(frame.length)) {
         // Cannot travel in one message; the peer gets it through reads and subscriptions.
         this.#counters.reject('feed/entry-too-large');
@@ -174,6 +173,11 @@ export class FeedServer {
       }
       marks.sent(seq);
       return session.notify({ type: 'feed-entry', id, seq, frame }).catch(() => this.#counters.reject('feed/entry-too-large'));
+    };
+    const send = (seq: number, whole: Uint8Array): Promise<void> => {
+      lastSent = seq;
+      const frame = partOf(whole);
+      return frame === undefined || frame.length === 0 ? marks.skipped(seq) : deliver(seq, frame);
     };
     const take = (batch: AppliedBatch): void => {
       if (batch.seq! <= lastSent || session.closed) return;
@@ -215,19 +219,13 @@ export class FeedServer {
         const out = joined.take();
         if (out === undefined) return;
         await pace(out.frame.length);
-        if (session.closed) return;
-        if (!session.fits(out.frame.length)) {
-          this.#counters.reject('feed/entry-too-large');
-          return marks.skipped(out.seq);
-        }
-        marks.sent(out.seq);
-        await session.notify({ type: 'feed-entry', id, seq: out.seq, frame: out.frame }).catch(() => this.#counters.reject('feed/entry-too-large'));
+        if (!session.closed) await deliver(out.seq, out.frame);
       };
       for await (const entry of changeLog.after(since)) {
         if (session.closed) return;
         if (entry.seq <= lastSent) continue;
         lastSent = entry.seq;
-        const part = route === undefined ? entry.frame : route(entry.frame, session.peerId);
+        const part = partOf(entry.frame);
         if (part === undefined || part.length === 0) {
           if (joined.empty) await marks.skipped(entry.seq);
           else joined.extend(entry.seq);
