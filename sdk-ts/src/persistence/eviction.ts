@@ -157,9 +157,10 @@ export class Evictor {
   }
 }
 
-/** The keys of every record starting with `prefix`. */
+/** The keys of every record starting with `prefix` (without their values where the store can list keys alone). */
 export async function scanKeys(store: StorageAdapter, prefix: Uint8Array): Promise<Uint8Array[]> {
   const keys: Uint8Array[] = [];
-  for await (const { key } of store.entries({ prefix })) keys.push(key);
+  if (store.keys !== undefined) for await (const key of store.keys({ prefix })) keys.push(key);
+  else for await (const { key } of store.entries({ prefix })) keys.push(key);
   return keys;
 }

@@ -170,14 +170,8 @@ const keysOnly: StorageCheck = {
     assert(store.keys !== undefined, 'the subject says the backend has keys');
     const random = new Random(0x6b5);
     await store.batch(edgeKeys().filter(() => random.below(4) !== 0).map((key) => put(key, random.bytes(random.below(40)))));
-    const someKey = (): Uint8Array => bytes(...Array.from({ length: random.below(4) }, () => random.pick(EDGE_BYTES)));
     for (let i = 0; i < 300; i++) {
-      const range: { -readonly [K in keyof RangeOptions]: RangeOptions[K] } = {};
-      if (random.below(2) === 0) range.prefix = someKey().subarray(0, 2);
-      if (random.below(2) === 0) range.gte = someKey();
-      if (random.below(2) === 0) range.lt = someKey();
-      if (random.below(2) === 0) range.reverse = random.below(2) === 0;
-      if (random.below(2) === 0) range.limit = random.pick([0, 1, 2, 3, 7, 50, Infinity]);
+      const range = randomRange(random, [0, 1, 2, 3, 7, 50, Infinity]);
       const expected = (await collect(store.entries(range))).map((entry) => hex(entry.key));
       const got: string[] = [];
       for await (const key of store.keys!(range)) got.push(hex(key));
@@ -303,6 +297,21 @@ const fixedRanges: StorageCheck = {
   },
 };
 
+/** Range options drawn at random over the edge bytes: each bound present or not, a 2-byte prefix, one of `limits`. */
+function randomRange(random: Random, limits: readonly number[]): RangeOptions {
+  const someKey = (): Uint8Array => {
+    const length = random.below(4);
+    return bytes(...Array.from({ length }, () => random.pick(EDGE_BYTES)));
+  };
+  const range: { -readonly [K in keyof RangeOptions]: RangeOptions[K] } = {};
+  if (random.below(2) === 0) range.prefix = someKey().subarray(0, 2);
+  if (random.below(2) === 0) range.gte = someKey();
+  if (random.below(2) === 0) range.lt = someKey();
+  if (random.below(2) === 0) range.reverse = random.below(2) === 0;
+  if (random.below(2) === 0) range.limit = random.pick(limits);
+  return range;
+}
+
 const randomRanges: StorageCheck = {
   name: 'ranges: 400 random combinations agree with a reference model',
   async run(subject) {
@@ -312,19 +321,7 @@ const randomRanges: StorageCheck = {
     // Every edge key but a random fifth, so bounds fall both on and between stored keys.
     const keys = edgeKeys().filter(() => random.below(5) !== 0);
     await write(store, model, keys.map((key) => put(key, random.bytes(random.below(6)))));
-    const someKey = (): Uint8Array => {
-      const length = random.below(4);
-      return bytes(...Array.from({ length }, () => random.pick(EDGE_BYTES)));
-    };
-    for (let i = 0; i < 400; i++) {
-      const range: { -readonly [K in keyof RangeOptions]: RangeOptions[K] } = {};
-      if (random.below(2) === 0) range.prefix = someKey().subarray(0, 2);
-      if (random.below(2) === 0) range.gte = someKey();
-      if (random.below(2) === 0) range.lt = someKey();
-      if (random.below(2) === 0) range.reverse = random.below(2) === 0;
-      if (random.below(2) === 0) range.limit = random.pick([0, 1, 2, 3, 7, 50, 1000, Infinity]);
-      await assertRange(store, model, range, `random range #${i}`);
-    }
+    for (let i = 0; i < 400; i++) await assertRange(store, model, randomRange(random, [0, 1, 2, 3, 7, 50, 1000, Infinity]), `random range #${i}`);
     await store.close();
   },
 };

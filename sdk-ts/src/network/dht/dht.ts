@@ -70,6 +70,7 @@ export class Dht {
     this.#maxHints = options.maxHints ?? DEFAULT_MAX_HINTS;
     this.table = new MemberTable(host.engine, host.selfId, options.trustedMembers);
     this.placement = new PlacementView(host.engine, this.table, options.replicas ?? DEFAULT_REPLICAS, host.selfId);
+    this.#forwarding = { replica: host.replica, placement: this.placement, selfId: host.selfId, replicate: (frame, level) => this.replicate(frame, level), refused: host.refused };
     const announce = options.announce;
     this.membership = new Membership({
       table: this.table,
@@ -225,10 +226,8 @@ export class Dht {
     return forward(this.#forwarding, frame, level);
   }
 
-  get #forwarding(): ForwardHost {
-    const host = this.#host;
-    return { replica: host.replica, placement: this.placement, selfId: host.selfId, replicate: (frame, level) => this.replicate(frame, level), refused: host.refused };
-  }
+  /** What forward.ts needs of this server (set in the constructor). */
+  readonly #forwarding: ForwardHost;
 
   status(): DhtStatus {
     return { members: this.placement.members.length, replicas: this.placement.replicas, share: this.placement.share(), version: this.placement.version };

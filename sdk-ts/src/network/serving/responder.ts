@@ -9,9 +9,10 @@
  *                          peer's message limit and any batch limit (node-parts.ts)
  *   PUT frame            → ACK, one outcome per update (applied/ignored/historical/deferred/rejected+code),
  *                          or ERROR quota/… / storage/full when admission refuses it (write-admission.ts)
- *   PUT_AT level frame   → the same, then ACK_AT once `level` of the owners hold it (dht/replicate.ts);
- *                          for souls this server neither owns nor caches: checked in the
- *                          engine and passed on to the owners, not stored (dht/forward.ts)
+ *   PUT_AT level frame   → ACK_AT once `level` of the owners hold it: on a DHT server,
+ *                          checked in the engine, its own souls taken here, the frame
+ *                          passed on to the other owners (dht/forward.ts); else taken
+ *                          here as a PUT, then replicated (dht/replicate.ts)
  *   SUBSCRIBE, UNSUBSCRIBE → publisher.ts
  *   FEED since           → feed-server.ts (servers only)
  *
@@ -128,7 +129,7 @@ export class Responder {
       }
       case 'put-at': {
         this.#hooks.admit(session, message.frame);
-        // Souls this server neither owns nor caches for a subscriber: checked, passed on, not stored.
+        // On a DHT server: checked here, passed on to the owners, only its own souls stored.
         const checked = await this.#fair.run(session.peerId, message.frame.length, () => Promise.resolve(this.#hooks.checkForForwarding(message.frame)));
         if (checked !== undefined) {
           this.#counters.peerBatch(checked);
