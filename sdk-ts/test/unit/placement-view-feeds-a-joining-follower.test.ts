@@ -3,7 +3,9 @@
  * placement-view.ts `partFor`): a server coming back or joining starts following feeds
  * before its member record reaches every server, and entries it was sent nothing of are
  * behind its cursor for good. So it gets the part it owns among the members and itself;
- * a member gets its part among the members, as before. Checked against the engine's
+ * a member gets its part among the members, as before — but nothing of an entry none of
+ * whose souls it owns together with this server (what this server holds of souls it no
+ * longer owns goes to their owners by its hand-off). Checked against the engine's
  * placement computed independently (`ownersUnder`).
  */
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -53,10 +55,41 @@ describe('PlacementView.partFor', () => {
     expect(itsSouls.size).toBeLessThan(souls.length);
     expect(soulsIn(view.partFor(frame, joining!))).toEqual(itsSouls);
 
+    // A member that owns some of these souls together with this server (the next test has one that does not).
     const without = ownersUnder(engine, [...members].sort(), R, souls);
-    const member = others[0]!;
+    const member = others.find((peerId) => without.some((owners) => owners.includes(peerId) && owners.includes(self!)))!;
+    expect(member).toBeDefined();
     expect(soulsIn(view.partFor(frame, member))).toEqual(new Set(souls.filter((_, i) => without[i]!.includes(member))));
     // Not a peer id at all: nothing.
     expect(view.partFor(frame, 'not-a-peer-id')).toBeUndefined();
+  });
+
+  it('a member is fed nothing of an entry none of whose souls it owns together with this server', async () => {
+    const souls = Array.from({ length: 2_000 }, (_, i) => `moved/${i}`);
+    // Random peer ids until one member owns souls both with this server and without it
+    // (XOR placement: a member far from this server in id space shares none with it).
+    let found: { self: string; others: string[]; member: string; owners: string[][] } | undefined;
+    for (let attempt = 0; attempt < 50 && found === undefined; attempt++) {
+      const [self, ...others] = await peerIds(12);
+      const owners = ownersUnder(engine, [self!, ...others].sort(), R, souls);
+      const member = others.find(
+        (peerId) => owners.some((list) => list.includes(peerId) && list.includes(self!)) && owners.filter((list) => list.includes(peerId) && !list.includes(self!)).length >= 20,
+      );
+      if (member !== undefined) found = { self: self!, others, member, owners };
+    }
+    expect(found).toBeDefined();
+    const { self, others, member, owners } = found!;
+    const view = new PlacementView(engine, tableOf([self, ...others]), R, self);
+    const notShared = souls.filter((_, i) => owners[i]!.includes(member) && !owners[i]!.includes(self)).slice(0, 20);
+    const shared = souls.find((_, i) => owners[i]!.includes(member) && owners[i]!.includes(self))!;
+    const frameOf = (list: readonly string[]) => engine.encodeUpdates(list.flatMap((soul, i) => [soul, 'n', i]), new Float64Array(list.map((_, i) => NOW - i)));
+
+    // Only souls the member owns without this server: nothing (the hand-off carries them).
+    expect(view.partFor(frameOf(notShared), member)).toBeUndefined();
+    // One soul they own together: the member's whole part, as before.
+    expect(soulsIn(view.partFor(frameOf([...notShared, shared]), member))).toEqual(new Set([...notShared, shared]));
+    // A server that is not a member itself owns nothing yet, and withholds nothing.
+    const outsider = new PlacementView(engine, tableOf(others), R, self);
+    expect(soulsIn(outsider.partFor(frameOf(notShared), member)).size).toBeGreaterThan(0);
   });
 });

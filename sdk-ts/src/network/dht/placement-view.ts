@@ -135,11 +135,35 @@ export class PlacementView {
    * missed through the feeds, and waited for hand-off and anti-entropy for the rest.
    */
   partFor(frame: Uint8Array, peerId: string): Uint8Array | undefined {
-    if (this.isMember(peerId)) return this.route(frame)?.parts.get(peerId);
+    if (this.isMember(peerId)) {
+      const routed = this.route(frame);
+      if (routed === undefined) return undefined;
+      // Nothing when this server owns none of the follower's souls in the entry (it logged
+      // them as their owner before membership moved them): what it holds of those souls
+      // reaches the follower through its hand-off (pushed to the owners, released only once
+      // they confirm), and their other owners' feeds carry the same writes. A restarted
+      // owner was fed each update it missed by the temporary owner too, and the temporary
+      // owner's repair copies of its souls besides: half of what it merged on its return.
+      if (this.#index.has(this.#self) && !this.#sharesWithSelf(routed).has(peerId)) return undefined;
+      return routed.parts.get(peerId);
+    }
     const joining = this.#joiningPlacement(peerId);
     if (joining === null) return undefined;
     return joining.placement.routeFrame(frame)[joining.index];
   }
+
+  /** The members that own, with this server, at least one soul of a routed frame. */
+  #sharesWithSelf(routed: RoutedFrame): ReadonlySet<string> {
+    let shares = this.#shares.get(routed);
+    if (shares === undefined) {
+      shares = new Set();
+      for (const owners of routed.owners) if (owners.includes(this.#self)) for (const owner of owners) shares.add(owner);
+      this.#shares.set(routed, shares);
+    }
+    return shares;
+  }
+
+  readonly #shares = new WeakMap<RoutedFrame, Set<string>>();
 
   #joiningPlacement(peerId: string): JoiningPlacement | null {
     this.#refresh();
