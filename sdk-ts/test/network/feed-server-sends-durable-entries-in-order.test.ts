@@ -261,7 +261,14 @@ describe('feed server', () => {
   });
 
   it("each follower gets its own part of an entry; too large or unsendable is counted; an unreadable backlog too", async () => {
-    const f = setup({ route: (whole, follower) => (follower === 'none' ? undefined : follower === 'empty' ? new Uint8Array(0) : frame(`${text(whole)}@${follower}`)) });
+    // What the route was told of each entry it cut for 'a': read from the backlog, or live.
+    const asked: string[] = [];
+    const f = setup({
+      route: (whole, follower, backlog) => {
+        if (follower === 'a') asked.push(`${text(whole)} ${backlog ? 'backlog' : 'live'}`);
+        return follower === 'none' ? undefined : follower === 'empty' ? new Uint8Array(0) : frame(`${text(whole)}@${follower}`);
+      },
+    });
     f.apply(1, 'one');
     const a = f.session('a');
     await f.server.open(a, { type: 'feed', id: 1, since: 0 });
@@ -275,6 +282,7 @@ describe('feed server', () => {
     f.apply(2, 'two');
     await macrotask();
     expect([a.sent, none.sent, empty.sent]).toEqual([['ok 1', '1:1:one@a', '1:2:two@a'], ['ok 2'], ['ok 3']]);
+    expect(asked).toEqual(['one backlog', 'two live']);
     expect(f.counters.snapshot().rejects).toEqual({});
 
     const g = setup();

@@ -3,8 +3,8 @@
  * placement-view.ts `partFor`): a server coming back or joining starts following feeds
  * before its member record reaches every server, and entries it was sent nothing of are
  * behind its cursor for good. So it gets the part it owns among the members and itself;
- * a member gets its part among the members, as before — but nothing of an entry none of
- * whose souls it owns together with this server (what this server holds of souls it no
+ * a member gets its part among the members, as before — but from the backlog nothing of an
+ * entry none of whose souls it owns together with this server (what this server holds of souls it no
  * longer owns goes to their owners by its hand-off). Checked against the engine's
  * placement computed independently (`ownersUnder`).
  */
@@ -64,7 +64,7 @@ describe('PlacementView.partFor', () => {
     expect(view.partFor(frame, 'not-a-peer-id')).toBeUndefined();
   });
 
-  it('a member is fed nothing of an entry none of whose souls it owns together with this server', async () => {
+  it('from the backlog, a member is fed nothing of an entry none of whose souls it owns together with this server', async () => {
     const souls = Array.from({ length: 2_000 }, (_, i) => `moved/${i}`);
     // Random peer ids until one member owns souls both with this server and without it
     // (XOR placement: a member far from this server in id space shares none with it).
@@ -84,12 +84,14 @@ describe('PlacementView.partFor', () => {
     const shared = souls.find((_, i) => owners[i]!.includes(member) && owners[i]!.includes(self))!;
     const frameOf = (list: readonly string[]) => engine.encodeUpdates(list.flatMap((soul, i) => [soul, 'n', i]), new Float64Array(list.map((_, i) => NOW - i)));
 
-    // Only souls the member owns without this server: nothing (the hand-off carries them).
-    expect(view.partFor(frameOf(notShared), member)).toBeUndefined();
+    // Only souls the member owns without this server: nothing from the backlog (the
+    // hand-off carries them); a live entry still goes.
+    expect(view.partFor(frameOf(notShared), member, true)).toBeUndefined();
+    expect(soulsIn(view.partFor(frameOf(notShared), member, false))).toEqual(new Set(notShared));
     // One soul they own together: the member's whole part, as before.
-    expect(soulsIn(view.partFor(frameOf([...notShared, shared]), member))).toEqual(new Set([...notShared, shared]));
+    expect(soulsIn(view.partFor(frameOf([...notShared, shared]), member, true))).toEqual(new Set([...notShared, shared]));
     // A server that is not a member itself owns nothing yet, and withholds nothing.
     const outsider = new PlacementView(engine, tableOf(others), R, self);
-    expect(soulsIn(outsider.partFor(frameOf(notShared), member)).size).toBeGreaterThan(0);
+    expect(soulsIn(outsider.partFor(frameOf(notShared), member, true)).size).toBeGreaterThan(0);
   });
 });

@@ -197,9 +197,9 @@ export class Dht {
    * follower not known here as a member yet, those it owns once it is one (PlacementView
    * `partFor`).
    */
-  readonly route = (frame: Uint8Array, follower: string): Uint8Array | undefined => {
+  readonly route = (frame: Uint8Array, follower: string, backlog = false): Uint8Array | undefined => {
     if (this.placement.full) return frame;
-    return this.placement.partFor(frame, follower);
+    return this.placement.partFor(frame, follower, backlog);
   };
 
   /**

@@ -134,17 +134,19 @@ export class PlacementView {
    * never read them from this log: a restarted owner got 1,313 of the 10,000 updates it
    * missed through the feeds, and waited for hand-off and anti-entropy for the rest.
    */
-  partFor(frame: Uint8Array, peerId: string): Uint8Array | undefined {
+  partFor(frame: Uint8Array, peerId: string, backlog = false): Uint8Array | undefined {
     if (this.isMember(peerId)) {
       const routed = this.route(frame);
       if (routed === undefined) return undefined;
-      // Nothing when this server owns none of the follower's souls in the entry (it logged
-      // them as their owner before membership moved them): what it holds of those souls
-      // reaches the follower through its hand-off (pushed to the owners, released only once
-      // they confirm), and their other owners' feeds carry the same writes. A restarted
-      // owner was fed each update it missed by the temporary owner too, and the temporary
-      // owner's repair copies of its souls besides: half of what it merged on its return.
-      if (this.#index.has(this.#self) && !this.#sharesWithSelf(routed).has(peerId)) return undefined;
+      // From the backlog, nothing when this server owns none of the follower's souls in
+      // the entry (it logged them as their owner before membership moved them): what it
+      // holds of those souls reaches the follower through its hand-off (pushed to the
+      // owners, released only once they confirm), and their other owners' feeds carry the
+      // same writes. A restarted owner was fed each update it missed by the temporary
+      // owner too, and the temporary owner's repair copies of its souls besides: half of
+      // what it merged on its return. (Live entries still go: a write an old client PUT
+      // here reaches its owners at once that way, not after the hand-off's delay.)
+      if (backlog && this.#index.has(this.#self) && !this.#sharesWithSelf(routed).has(peerId)) return undefined;
       return routed.parts.get(peerId);
     }
     const joining = this.#joiningPlacement(peerId);

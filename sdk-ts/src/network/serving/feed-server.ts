@@ -38,8 +38,12 @@ export type ReplicaForFeedServer = Pick<ReplicaForNetwork, 'changeLog' | 'onAppl
 
 type Feed = Extract<IncomingRequest, { type: 'feed' }>;
 
-/** The part of an entry's frame that `follower` is sent: the frame, a part of it, or undefined for nothing. */
-export type FeedRoute = (frame: Uint8Array, follower: string) => Uint8Array | undefined;
+/**
+ * The part of an entry's frame that `follower` is sent: the frame, a part of it, or
+ * undefined for nothing. `backlog`: the entry is read from the log for a follower catching
+ * up, rather than fed as it applies.
+ */
+export type FeedRoute = (frame: Uint8Array, follower: string, backlog: boolean) => Uint8Array | undefined;
 
 interface AckWaiter {
   readonly seq: number;
@@ -163,7 +167,7 @@ export class FeedServer {
     const route = this.#route;
     const marks = new FeedMarks(session, id);
     // The follower's own part of an entry (a DHT follower owns only some of its souls).
-    const partOf = (whole: Uint8Array): Uint8Array | undefined => (route === undefined ? whole : route(whole, session.peerId));
+    const partOf = (whole: Uint8Array, backlog: boolean): Uint8Array | undefined => (route === undefined ? whole : route(whole, session.peerId, backlog));
     // One FEED_ENTRY at `seq` (live, or joined backlog parts).
     const deliver = (seq: number, frame: Uint8Array): Promise<void> => {
       if (!session.fits(frame.length)) {
@@ -176,7 +180,7 @@ export class FeedServer {
     };
     const send = (seq: number, whole: Uint8Array): Promise<void> => {
       lastSent = seq;
-      const frame = partOf(whole);
+      const frame = partOf(whole, false);
       return frame === undefined || frame.length === 0 ? marks.skipped(seq) : deliver(seq, frame);
     };
     const take = (batch: AppliedBatch): void => {
@@ -225,7 +229,7 @@ export class FeedServer {
         if (session.closed) return;
         if (entry.seq <= lastSent) continue;
         lastSent = entry.seq;
-        const part = partOf(entry.frame);
+        const part = partOf(entry.frame, true);
         if (part === undefined || part.length === 0) {
           if (joined.empty) await marks.skipped(entry.seq);
           else joined.extend(entry.seq);
