@@ -279,13 +279,16 @@ function cpuWindow(list) {
     stop() {
       const wall = performance.now() - t0;
       let used = 0;
-      pids.forEach((pid, k) => {
+      // Each server's own share (by its index in the list): which ones the work fell on.
+      const perServer = pids.map((pid, k) => {
         const now = cpuMs(pid);
-        if (now !== undefined && before[k] !== undefined) used += now - before[k];
+        if (now === undefined || before[k] === undefined) return null;
+        used += now - before[k];
+        return round((now - before[k]) / wall, 2);
       });
       const machine1 = machineCpu();
       const busyPct = machine0 && machine1 ? ((machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total)) * 100 : undefined;
-      return { wallMs: Math.round(wall), serverCores: round(used / wall, 2), machineBusyPct: round(busyPct, 0) };
+      return { wallMs: Math.round(wall), serverCores: round(used / wall, 2), machineBusyPct: round(busyPct, 0), perServerCores: perServer };
     },
   };
 }

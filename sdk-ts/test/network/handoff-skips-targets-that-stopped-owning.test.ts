@@ -101,4 +101,57 @@ describe('Handoff', () => {
       handoff.stop();
     }
   }, 30_000);
+
+  it('does not push souls whose owner changed while the target was asked what it holds', async () => {
+    const souls = Array.from({ length: 300 }, (_, i) => `h${i}`);
+    const owner = new Map<string, string>(souls.map((soul) => [soul, 'X']));
+    const sent: string[] = [];
+    const session = {
+      peerId: 'X',
+      closed: false,
+      remoteMaxMessageBytes: 64 * 1024 * 1024,
+      async request(message: WireMessage): Promise<WireMessage> {
+        if (message.type !== 'put') throw new Error(`unexpected ${message.type}`);
+        const batch = soulsOf(message.frame);
+        sent.push(...batch);
+        return { type: 'ack', id: 1, outcomes: batch.map(() => ({ outcome: 'applied' })) } as WireMessage;
+      },
+    } as unknown as SyncSession;
+    const host = {
+      selfId: 'me',
+      replica: {
+        closed: false,
+        limits: undefined,
+        async *storedSouls() {},
+        release: async (batch: readonly string[]) => [...batch],
+        nodeFramePart: async (soul: string) => ({ frame: frameOf([soul]), next: undefined, skipped: [] }),
+        engineModule: { joinFrames: (frames: Uint8Array[]) => [frameOf(frames.flatMap(soulsOf)), frames.length], frameUpdateCount: () => 1 },
+      },
+      engine: {},
+      table: { onChange: () => () => {} },
+      placement: { full: false, replicas: 1, members: ['me', 'X', 'Y'], ownersOf: (batch: readonly string[]) => batch.map((soul) => [owner.get(soul)!]), isMember: () => true },
+      sessionOf: (peerId: string) => (peerId === 'X' ? session : undefined),
+      // X is slow to answer; meanwhile membership moves the second half of the souls to Y.
+      heldBy: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        for (const soul of souls.slice(150)) owner.set(soul, 'Y');
+        return new Set<string>();
+      },
+      watched: () => false,
+      refused: (peerId: string, code: string, message: string) => {
+        throw new Error(`refused ${peerId} ${code}: ${message}`);
+      },
+    } as unknown as HandoffHost;
+    const handoff = new Handoff(host);
+    try {
+      handoff.noteChanged(souls);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await handoff.idle();
+      expect(new Set(sent)).toEqual(new Set(souls.slice(0, 150)));
+      // The moved half waits for Y (not connected here).
+      expect(handoff.pendingSouls).toBe(150);
+    } finally {
+      handoff.stop();
+    }
+  }, 30_000);
 });

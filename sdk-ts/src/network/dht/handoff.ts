@@ -20,7 +20,8 @@
  *   by anti-entropy, so asking them too only cost a digest check per soul on both sides
  *   (20,000 of them when one server of 20 came back).
  * - A push whose target no longer owns the soul by the time it leaves (membership changed
- *   again meanwhile) is not sent: the next pass finds the soul's new owners.
+ *   again meanwhile: checked when its turn comes and again once the target said what it
+ *   holds) is not sent: the next pass finds the soul's new owners.
  * - After start, once membership has settled (no change for SETTLE_MS), one pass hands
  *   off whatever this server holds and does not own (membership may have changed while
  *   it was down); what changed on souls it does own while it was down arrives through
@@ -346,10 +347,7 @@ export class Handoff {
         work.push(
           this.#paced(async () => {
             if (this.#stopped || this.#host.replica.closed) return;
-            const owners = this.#host.placement.ownersOf(chunk);
-            const stillOwned = chunk.filter((_, i) => owners[i]!.includes(target));
-            if (stillOwned.length === 0) return;
-            for (const soul of await this.#push(stillOwned, target)) got.add(soul);
+            for (const soul of await this.#push(chunk, target)) got.add(soul);
           }),
         );
       }
@@ -358,17 +356,28 @@ export class Handoff {
     return taken;
   }
 
-  /** Sends `souls` to `target`, but for those it holds as this server does; resolves to those it has now (none when it is not connected). */
+  /**
+   * Sends `souls` to `target`, but for those it holds as this server does and those it
+   * no longer owns (membership moved while the push waited its turn, or while the target
+   * was asked what it holds: a busy server answers in seconds); resolves to those it has
+   * now (none when it is not connected).
+   */
   async #push(souls: readonly string[], target: string): Promise<string[]> {
     const session = this.#host.sessionOf(target);
     if (session === undefined) return [];
+    const ownedByTarget = (list: readonly string[]): string[] => {
+      const owners = this.#host.placement.ownersOf(list);
+      return list.filter((_, i) => owners[i]!.includes(target));
+    };
+    const wanted = ownedByTarget(souls);
+    if (wanted.length === 0) return [];
     let held: ReadonlySet<string> = new Set();
     try {
-      held = (await this.#host.heldBy?.(session, souls)) ?? held;
+      held = (await this.#host.heldBy?.(session, wanted)) ?? held;
     } catch {
       // Could not tell: send them all.
     }
-    const already = souls.filter((soul) => held.has(soul));
+    const already = wanted.filter((soul) => held.has(soul));
     this.counters.alreadyHeld += already.length;
     const host = {
       replica: this.#host.replica,
@@ -376,7 +385,7 @@ export class Handoff {
       sent: (bytes: number) => void (this.counters.bytes += bytes),
       refused: this.#host.refused,
     };
-    const { taken } = await pushSouls(host, session, souls.filter((soul) => !held.has(soul)), PUSH_TIMEOUT_MS);
+    const { taken } = await pushSouls(host, session, ownedByTarget(wanted.filter((soul) => !held.has(soul))), PUSH_TIMEOUT_MS);
     this.counters.pushes += taken.length;
     return [...already, ...taken];
   }
