@@ -505,6 +505,25 @@ impl Engine {
         }
     }
 
+    /// Each soul's anti-entropy digest (digest.rs) computed from its node in memory: the
+    /// records a store keeps of it are its properties' single-update frames, the very
+    /// bytes `last_changes` reports. `None` for a soul with no node or no property here
+    /// (the shell reads those from its store). Only for souls the shell holds in memory
+    /// whole: a node of a partly loaded soul would give a digest of part of it.
+    pub fn resident_digests(&self, souls: &[String]) -> Vec<Option<[u8; crate::digest::ITEM_LEN]>> {
+        souls
+            .iter()
+            .map(|soul| {
+                let updates = self.node_updates(soul, None);
+                if updates.is_empty() {
+                    return None;
+                }
+                let records: Vec<Vec<u8>> = updates.iter().map(|u| codec::encode(std::slice::from_ref(u))).collect();
+                Some(crate::digest::soul_digest(soul, records.iter().map(Vec::as_slice)))
+            })
+            .collect()
+    }
+
     /// Drops a node from memory (a cache eviction; the shell keeps it in its store).
     pub fn evict(&mut self, soul: &str) -> bool {
         self.graph.remove(soul)

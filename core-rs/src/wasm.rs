@@ -447,6 +447,24 @@ impl Engine {
         crate::codec::encode(&self.inner.node_updates(soul, keys.as_deref()))
     }
 
+    /// Anti-entropy digests (digest.rs) of souls held in memory, from their nodes
+    /// (Engine::resident_digests): 13 bytes per soul, a flag (1: computed here; 0: no node
+    /// or no property, read it from the store) then the 12-byte digest (zeros after a 0).
+    #[wasm_bindgen(js_name = residentDigests)]
+    pub fn resident_digests(&self, souls: Vec<String>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(souls.len() * (1 + crate::digest::ITEM_LEN));
+        for digest in self.inner.resident_digests(&souls) {
+            match digest {
+                Some(item) => {
+                    out.push(1);
+                    out.extend_from_slice(&item);
+                }
+                None => out.extend_from_slice(&[0; 1 + crate::digest::ITEM_LEN]),
+            }
+        }
+        out
+    }
+
     /// One part of a node, for replies that must fit a peer's limits (node_parts.rs):
     /// the properties after key `after` (from the first when undefined), at most
     /// `maxUpdates` looked at, the frame within `partBytes` (soft) and `maxBytes` (hard,

@@ -70,6 +70,35 @@ fn the_same_state_is_stored_as_the_same_bytes_by_every_peer() {
 }
 
 #[test]
+fn a_digest_from_memory_equals_the_digest_of_the_stored_records() {
+    // What a store keeps of a soul is every change's record; the engine holding the same
+    // node computes the same digest from memory, for unsigned and signed properties, and
+    // after a property was overwritten (the store then keeps only the new record).
+    let mut a = Engine::new(Config::default()).unwrap();
+    let pair = KeyPair::from_seed(&[7; 32]);
+    let space = format!("~{}", rustdht_core::crypto::encode_public_key(pair.public_key()));
+    let mut stored: std::collections::BTreeMap<(String, String), Vec<u8>> = Default::default();
+    let mut keep = |e: &Engine| {
+        for u in e.last_changes() {
+            stored.insert((u.soul.clone(), u.key.clone()), encode(std::slice::from_ref(u)));
+        }
+    };
+    a.write(vec![write("room", "title", Value::Text("hi".into())), write("room", "n", Value::Number(1.0))], NOW, None).unwrap();
+    keep(&a);
+    a.write(vec![write(&space, "name", Value::Text("ann".into()))], NOW, Some(&pair)).unwrap();
+    keep(&a);
+    a.write(vec![write("room", "n", Value::Number(2.0))], NOW + 1.0, None).unwrap();
+    keep(&a);
+    let records = |soul: &str| stored.iter().filter(|((s, _), _)| s == soul).map(|(_, r)| r.clone()).collect::<Vec<_>>();
+    let souls = vec!["room".to_string(), space.clone(), "nobody".to_string()];
+    let from_memory = a.resident_digests(&souls);
+    assert_eq!(from_memory[0], Some(soul_digest("room", records("room").iter().map(Vec::as_slice))));
+    assert_eq!(from_memory[1], Some(soul_digest(&space, records(&space).iter().map(Vec::as_slice))));
+    assert_eq!(from_memory[2], None);
+    assert_eq!(records("room").len(), 2);
+}
+
+#[test]
 fn conflicting_versions_leave_the_same_winner_on_every_peer() {
     // Equal states, different values and signers: the tie-break (ham.rs) picks one winner
     // whatever the order, so both peers store the same record and the same digest.

@@ -38,6 +38,7 @@ export function replicaForNetwork(replica: LocalReplica): ReplicaForNetwork {
     release: (souls, keep) => stored.release(souls, keep),
     onReleased: (listener) => stored.onReleased(listener),
     soulRecords: (souls) => stored.soulRecords(souls),
+    residentDigests: (souls) => stored.residentDigests(souls),
     stageRecord: (key, value) => stored.stageRecord(key, value),
     readRecord: (key) => stored.readRecord(key),
   };

@@ -128,6 +128,12 @@ export interface ReplicaForNetwork {
    * does not hold, and none at all without a store.
    */
   soulRecords(souls: readonly string[]): Promise<Uint8Array[][]>;
+  /**
+   * Anti-entropy digests of those of `souls` held whole in memory, computed from memory
+   * (no store read), resolving once what they were computed from is durable; undefined
+   * for the others (read their records).
+   */
+  residentDigests(souls: readonly string[]): Promise<Array<Uint8Array | undefined>>;
   /** The network's own records (feed cursors), committed with the next batch. */
   stageRecord(key: Uint8Array, value: Uint8Array): void;
   readRecord(key: Uint8Array): Promise<Uint8Array | undefined>;

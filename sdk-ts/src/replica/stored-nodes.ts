@@ -30,6 +30,9 @@ export interface StoredNodesHost {
 }
 
 /** The limits of one part of a node (Engine.nodeFramePart). */
+/** Engine.residentDigests: a flag byte, then a 12-byte digest, per soul. */
+const RESIDENT_DIGEST_BYTES = 13;
+
 export interface PartLimits {
   readonly partBytes: number;
   readonly maxBytes: number;
@@ -138,6 +141,30 @@ export class StoredNodes {
     if (backing === undefined) return souls.map(() => []);
     await this.#host.flush();
     return backing.soulRecords(souls);
+  }
+
+  /**
+   * Anti-entropy digests (12 bytes) of those of `souls` held whole in memory, computed
+   * by the engine from their nodes (no store read: a server answering which souls it
+   * holds, or refreshing its digests after a catch-up, read each soul back from the store
+   * otherwise); undefined for the others, whose records are read instead (`soulRecords`).
+   * Resolves once what they were computed from is durable.
+   */
+  async residentDigests(souls: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    const { backing, engine } = this.#host;
+    this.#host.assertOpen();
+    if (backing === undefined) return souls.map(() => undefined);
+    const resident = souls.filter((soul) => backing.souls.has(soul));
+    const digests = new Map<string, Uint8Array>();
+    if (resident.length !== 0) {
+      const flat = engine.residentDigests([...resident]);
+      resident.forEach((soul, i) => {
+        const at = i * RESIDENT_DIGEST_BYTES;
+        if (flat[at] === 1) digests.set(soul, flat.slice(at + 1, at + RESIDENT_DIGEST_BYTES));
+      });
+    }
+    await this.#host.flush();
+    return souls.map((soul) => digests.get(soul));
   }
 
   /** Stages a record of the networking layer's own in the next commit (no-op without a store). */

@@ -12,7 +12,7 @@
  * (dht-placement.test.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { pushesGains } from '../../src/network/dht/handoff.js';
+import { pushesGains } from '../../src/network/dht/rebalance.js';
 import { encodeFeedCursor, feedCursorKey } from '../../src/network/duties/feed-follower.js';
 import { PROPERTY_PREFIX, soulOfPropertyKey } from '../../src/persistence/layout.js';
 import { MemoryStore } from '../../src/storage/memory.js';

@@ -2,10 +2,12 @@
  * What a running network asks of the replica's nodes (replica/stored-nodes.ts), on a
  * LocalReplica with and without a store: a node (or some keys of it) as a frame, loaded
  * from the store first, empty when nothing is known; a node in parts within limits; a node
- * changed by a batch without queueing; the release listeners; the network's own records;
+ * changed by a batch without queueing; anti-entropy digests of the souls in memory; the
+ * release listeners; the network's own records;
  * and, without a store, nothing stored, released or recorded.
  */
 import { describe, expect, it } from 'vitest';
+import { soulDigests } from '../../src/engine/load-node.js';
 import type { RangeOptions, StorageEntry } from '../../src/node.js';
 import type { LocalReplica } from '../../src/replica/replica.js';
 import type { StorageAdapter } from '../../src/storage/adapter.js';
@@ -96,6 +98,24 @@ describe('node frames', () => {
 });
 
 describe('release listeners and records', () => {
+  it('residentDigests: a soul in memory is digested there, as its stored records digest; the others are left to the store', async () => {
+    const replica = await reopenedWithA();
+    await replica.write(() => ['b', 'x', 'one', 'b', 'y', 'two'], undefined);
+    await replica.write(() => ['b', 'y', 'three'], undefined);
+    // b was written here (in memory, whole); a was not loaded since the reopen.
+    const [a, b, none] = await replica.stored.residentDigests(['a', 'b', 'none']);
+    expect(a).toBeUndefined();
+    expect(none).toBeUndefined();
+    const records = (await replica.stored.soulRecords(['b']))[0]!;
+    expect(records.length).toBe(2);
+    expect(b).toEqual(soulDigests(['b'], records, Uint32Array.of(records.length)));
+    // Once a is loaded (a read), it is digested in memory too.
+    await replica.stored.nodeFrame('a');
+    const [loaded] = await replica.stored.residentDigests(['a']);
+    const aRecords = (await replica.stored.soulRecords(['a']))[0]!;
+    expect(loaded).toEqual(soulDigests(['a'], aRecords, Uint32Array.of(aRecords.length)));
+  });
+
   it('onReleased hears each release that let go of souls, until unsubscribed', async () => {
     const replica = await openReplica(new ReusableStore());
     await put(replica, 'a', 'x', 1);

@@ -85,7 +85,7 @@ const SYMBOL_BYTES = 18;
 
 export type ReplicaForAntiEntropy = Pick<
   ReplicaForNetwork,
-  'storedSouls' | 'soulRecords' | 'onApplied' | 'onReleased' | 'receive' | 'nodeFramePart' | 'closed' | 'limits' | 'changeLog' | 'engineModule'
+  'storedSouls' | 'soulRecords' | 'residentDigests' | 'onApplied' | 'onReleased' | 'receive' | 'nodeFramePart' | 'closed' | 'limits' | 'changeLog' | 'engineModule'
 >;
 
 export interface AntiEntropyHost {
@@ -247,15 +247,15 @@ export class AntiEntropy {
   async heldBy(session: SyncSession, souls: readonly string[]): Promise<Set<string>> {
     const held = new Set<string>();
     if (!this.#started || this.#stopped || !session.speaksDht || souls.length === 0) return held;
-    await this.#cache.refresh(() => this.#stopped);
+    const digestsHere = await this.#cache.digestsFor(souls);
     const named: string[] = [];
     const items: string[] = [];
-    for (const soul of souls) {
-      const digest = this.#cache.digestOf(soul);
-      if (digest === undefined) continue;
+    souls.forEach((soul, i) => {
+      const digest = digestsHere[i];
+      if (digest === undefined) return;
       named.push(soul);
       items.push(digest);
-    }
+    });
     for (let start = 0; start < named.length && !session.closed; start += MAX_DIGEST_SOULS) {
       const chunk = named.slice(start, start + MAX_DIGEST_SOULS);
       const digests = new Uint8Array(chunk.length * DIGEST_ITEM_BYTES);
@@ -285,8 +285,8 @@ export class AntiEntropy {
       // agreement on who owns what, so views are not compared.
       const { souls, digests } = message.ask;
       if (!this.#work.take(souls.length)) return reply({ kind: 'not-now', reason: 'busy' });
-      await this.#cache.refresh(() => this.#stopped);
-      const held = souls.filter((soul, i) => this.#cache.digestOf(soul) === latin1(digests.subarray(i * DIGEST_ITEM_BYTES, (i + 1) * DIGEST_ITEM_BYTES)));
+      const digestsHere = await this.#cache.digestsFor(souls);
+      const held = souls.filter((_, i) => digestsHere[i] === latin1(digests.subarray(i * DIGEST_ITEM_BYTES, (i + 1) * DIGEST_ITEM_BYTES)));
       return reply({ kind: 'souls', souls: held });
     }
     if (!equalBytes(message.view, this.#viewDigest())) return reply({ kind: 'not-now', reason: 'views-differ' });

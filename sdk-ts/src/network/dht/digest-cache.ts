@@ -11,7 +11,7 @@ import { latin1 } from './digest-slices.js';
 
 export type DigestEngine = Pick<EngineModule, 'soulDigests' | 'membersDigest' | 'encodeSymbols' | 'Reconciliation'>;
 
-export type ReplicaForDigests = Pick<ReplicaForNetwork, 'storedSouls' | 'soulRecords'>;
+export type ReplicaForDigests = Pick<ReplicaForNetwork, 'storedSouls' | 'soulRecords' | 'residentDigests'>;
 
 /** Souls read back from the store per engine call. */
 const CHUNK = 512;
@@ -74,6 +74,23 @@ export class DigestCache {
     return this.#refreshing;
   }
 
+  /**
+   * The digests of `souls` as stored now (undefined: not stored), reading only those not
+   * known yet or changed since: what a held ask (hand-off) needs, at the cost of the souls
+   * it names. A server that had just started read its whole store, and every soul it had
+   * caught up on since, to answer its first ones (`refresh`, for a round, still does).
+   */
+  async digestsFor(souls: readonly string[]): Promise<Array<string | undefined>> {
+    const stale = [...new Set(souls.filter((soul) => !this.#scanned || this.#dirty.has(soul)))];
+    for (let start = 0; start < stale.length; start += CHUNK) {
+      const chunk = stale.slice(start, start + CHUNK);
+      for (const soul of chunk) this.#dirty.delete(soul);
+      await this.#read(chunk);
+      this.generation++;
+    }
+    return souls.map((soul) => this.#digests.get(soul));
+  }
+
   async #refresh(stopped: () => boolean): Promise<void> {
     if (!this.#scanned) {
       // Souls marked dirty before the scan stay marked and are read again after it, as
@@ -103,7 +120,16 @@ export class DigestCache {
     }
   }
 
-  async #read(souls: string[]): Promise<void> {
+  async #read(all: string[]): Promise<void> {
+    // Souls held whole in memory are digested there; only the others are read back.
+    const fromMemory = await this.#replica.residentDigests(all);
+    const souls: string[] = [];
+    all.forEach((soul, i) => {
+      const digest = fromMemory[i];
+      if (digest === undefined) souls.push(soul);
+      else this.#digests.set(soul, latin1(digest));
+    });
+    if (souls.length === 0) return;
     const records = await this.#replica.soulRecords(souls);
     const held: string[] = [];
     const flat: Uint8Array[] = [];

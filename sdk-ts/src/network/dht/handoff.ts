@@ -39,11 +39,12 @@
 import { codeOf, messageOf } from '../refusal.js';
 import type { ReplicaForNetwork } from '../replica-port.js';
 import type { SyncSession } from '../sync-session.js';
-import { TokenBucket } from '../wire/rate-limiter.js';
 import type { MemberTable } from './member-table.js';
 import type { PlacementEngine, PlacementView } from './placement-view.js';
 import { ownersUnder } from './placement-view.js';
-import { paced, pushSouls } from './soul-transfer.js';
+import { pushesGains } from './rebalance.js';
+import { RepairPacer } from './repair-pacer.js';
+import { pushSouls } from './soul-transfer.js';
 
 /** Membership must be still this long before a pass runs (joins come in bursts). */
 export const SETTLE_MS = 1_500;
@@ -98,7 +99,7 @@ export interface HandoffCounters {
 export class Handoff {
   readonly #host: HandoffHost;
   readonly counters: HandoffCounters = { pushes: 0, alreadyHeld: 0, bytes: 0, released: 0, passes: 0 };
-  readonly #bucket = new TokenBucket(REPAIR_BYTES_PER_SECOND, REPAIR_BYTES_PER_SECOND);
+  readonly #pacer = new RepairPacer(REPAIR_BYTES_PER_SECOND, REPAIR_CONCURRENCY);
   /**
    * Souls this server holds and does not own, waiting to be pushed and released, each
    * with the owners it need not push to: its co-owners when ownership moved away from
@@ -345,7 +346,7 @@ export class Handoff {
       for (let start = 0; start < souls.length; start += SCAN_CHUNK) {
         const chunk = souls.slice(start, start + SCAN_CHUNK);
         work.push(
-          this.#paced(async () => {
+          this.#pacer.run(async () => {
             if (this.#stopped || this.#host.replica.closed) return;
             for (const soul of await this.#push(chunk, target)) got.add(soul);
           }),
@@ -381,7 +382,7 @@ export class Handoff {
     this.counters.alreadyHeld += already.length;
     const host = {
       replica: this.#host.replica,
-      take: (bytes: number) => this.#take(bytes),
+      take: (bytes: number) => this.#pacer.take(bytes),
       sent: (bytes: number) => void (this.counters.bytes += bytes),
       refused: this.#host.refused,
     };
@@ -389,45 +390,4 @@ export class Handoff {
     this.counters.pushes += taken.length;
     return [...already, ...taken];
   }
-
-  /** At most REPAIR_CONCURRENCY of these run at once. */
-  #paced<T>(run: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const go = (): void => {
-        this.#inFlight++;
-        run()
-          .then(resolve, reject)
-          .finally(() => {
-            this.#inFlight--;
-            this.#queue.shift()?.();
-          });
-      };
-      if (this.#inFlight < REPAIR_CONCURRENCY) go();
-      else this.#queue.push(go);
-    });
-  }
-
-  #inFlight = 0;
-  readonly #queue: Array<() => void> = [];
-
-  /** Waits until `bytes` may be sent under REPAIR_BYTES_PER_SECOND. */
-  #take(bytes: number): Promise<void> {
-    return paced(this.#bucket, bytes);
-  }
-}
-
-/**
- * Whether `self` pushes a soul to the owners it gained (those in `owners` and not in
- * `previous`, both closest first). One pusher per soul: a former owner still a member
- * hands the soul off itself (it holds it and no longer owns it: its pass pushes to every
- * owner), so the owners that stay push nothing — a member coming back was otherwise sent
- * each of its souls by two servers at once. With no such former owner (it is gone, or
- * nobody was displaced: fewer members than R before), the closest of the owners that
- * owned it before too, as this server's history saw it. A server whose history differs
- * may push it as well (merged to nothing) or leave it to anti-entropy, which finds a soul
- * one co-owner lacks within a round.
- */
-export function pushesGains(previous: readonly string[], owners: readonly string[], isMember: (peerId: string) => boolean, self: string): boolean {
-  if (previous.some((owner) => !owners.includes(owner) && isMember(owner))) return false;
-  return owners.find((owner) => previous.includes(owner)) === self;
 }
