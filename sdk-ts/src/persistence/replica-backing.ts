@@ -45,6 +45,7 @@ import {
 } from './layout.js';
 import type { IsProtected } from './protected-souls.js';
 import { ResidentSouls, storedEntries } from './resident-souls.js';
+import { TaskLimit } from '../util/concurrency.js';
 
 /** What opening a store reads. */
 export interface Opening {
@@ -90,6 +91,8 @@ export interface CacheReport {
 
 /** storedSouls: keys of one soul walked past before it starts afresh beyond the soul. */
 export const SKIP_AFTER_KEYS = 64;
+/** Souls `soulRecords` reads at once (background reads: anti-entropy's digests). */
+const SOUL_RECORD_READS = 16;
 
 export class ReplicaBacking {
   readonly store: StorageAdapter;
@@ -369,10 +372,18 @@ export class ReplicaBacking {
     }
   }
 
-  /** The stored property records ("P" values) of each of `souls`, in key order; none for a soul not stored. */
+  /**
+   * The stored property records ("P" values) of each of `souls`, in key order; none for a
+   * soul not stored. At most SOUL_RECORD_READS souls are read at once, all calls together:
+   * anti-entropy asks for thousands, and a restarted server's merges (each loading its
+   * souls first) waited seconds behind 13,000 such reads queued at once in the store's
+   * threads.
+   */
   async soulRecords(souls: readonly string[]): Promise<Uint8Array[][]> {
-    return Promise.all(souls.map(async (soul) => (await storedEntries(this.store, soul, this.#filter)).map((entry) => entry.value)));
+    return Promise.all(souls.map((soul) => this.#recordReads.run(async () => (await storedEntries(this.store, soul, this.#filter)).map((entry) => entry.value))));
   }
+
+  readonly #recordReads = new TaskLimit(SOUL_RECORD_READS);
 
   /**
    * Deletes every record of `souls` and drops them from memory (a server letting go of

@@ -8,7 +8,9 @@
  *   entry), souls `keep` keeps, and everything once the replica is closing, stay; a capped
  *   store releases nothing (its cache accounting counts records);
  * - storedSouls(after), soulRecords(), holds(): what the store holds, soul by soul, and a
- *   soul the stored-soul filter rules out costs no read.
+ *   soul the stored-soul filter rules out costs no read; soulRecords reads a bounded number
+ *   of souls at once, all calls together (background reads must not flood the store's
+ *   threads that a merge's loads wait in).
  *
  * Why: the DHT process tests (dht-rebalance, dht-failure) are the only other users, and
  * they run dist/ in `rustdht serve` processes: StrykerJS found no in-process test of these.
@@ -171,6 +173,39 @@ describe('what the store holds, soul by soul', () => {
     const [a, b, none] = await replica.stored.soulRecords(['a', 'b', 'none']);
     expect([a!.length, b!.length, none]).toEqual([2, 1, []]);
     expect(a!.every((record) => record instanceof Uint8Array && record.length > 0)).toBe(true);
+  });
+
+  it('soulRecords reads at most 16 souls at once, however many it is asked for, and in the order asked', async () => {
+    // Each scan takes a few milliseconds; count how many are under way at once.
+    class SlowStore extends ReusableStore {
+      running = 0;
+      most = 0;
+      override entries(range?: RangeOptions): AsyncIterable<StorageEntry> {
+        const entries = super.entries(range);
+        const store = this;
+        return (async function* () {
+          store.running++;
+          store.most = Math.max(store.most, store.running);
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            yield* entries;
+          } finally {
+            store.running--;
+          }
+        })();
+      }
+    }
+    const store = new SlowStore();
+    const replica = await openReplica(store);
+    const souls = Array.from({ length: 100 }, (_, i) => `s${i}`);
+    for (const [i, soul] of souls.entries()) await put(replica, soul, 'x', i);
+    await replica.flush();
+    store.most = 0;
+    const [first, second] = await Promise.all([replica.stored.soulRecords(souls), replica.stored.soulRecords(souls.slice(0, 50))]);
+    expect(store.most).toBeGreaterThan(1);
+    expect(store.most).toBeLessThanOrEqual(16);
+    expect(first!.every((records) => records.length === 1)).toBe(true);
+    expect(second!.length).toBe(50);
   });
 
   it('holds: a stored soul that is not in memory is found with one seek; an unknown one is not found', async () => {

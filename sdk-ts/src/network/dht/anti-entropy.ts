@@ -47,6 +47,7 @@ import {
   type DigestAsk,
   type WireMessage,
 } from '../wire/messages.js';
+import { TaskLimit } from '../../util/concurrency.js';
 import { TokenBucket } from '../wire/rate-limiter.js';
 import { DigestCache, type DigestEngine } from './digest-cache.js';
 import { bytesOfLatin1, equalBytes, latin1, rangeBits, sliceOf, soulsNamed, type Slice } from './digest-slices.js';
@@ -554,12 +555,6 @@ export function answerDigest(antiEntropy: AntiEntropy | undefined, session: Sync
 
 /** Runs `tasks`, at most `concurrency` at once; a failure is reported and the others go on. */
 async function runPool(tasks: ReadonlyArray<() => Promise<void>>, concurrency: number, failed: (error: unknown) => void): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tasks.length) {
-      const task = tasks[next++]!;
-      await task().catch(failed);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker));
+  const limit = new TaskLimit(concurrency);
+  await Promise.all(tasks.map((task) => limit.run(() => task().catch(failed))));
 }

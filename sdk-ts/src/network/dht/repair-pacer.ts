@@ -3,35 +3,22 @@
  * once, in the order they were asked for, and at most `bytesPerSecond` of what they send
  * together, so repair cannot starve foreground traffic (the hand-off: handoff.ts).
  */
+import { TaskLimit } from '../../util/concurrency.js';
 import { TokenBucket } from '../wire/rate-limiter.js';
 import { paced } from './soul-transfer.js';
 
 export class RepairPacer {
-  readonly #concurrency: number;
+  readonly #jobs: TaskLimit;
   readonly #bucket: TokenBucket;
-  #inFlight = 0;
-  readonly #queue: Array<() => void> = [];
 
   constructor(bytesPerSecond: number, concurrency: number) {
     this.#bucket = new TokenBucket(bytesPerSecond, bytesPerSecond);
-    this.#concurrency = concurrency;
+    this.#jobs = new TaskLimit(concurrency);
   }
 
   /** Runs `job` once fewer than `concurrency` others run; resolves or rejects as it does. */
   run<T>(job: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const go = (): void => {
-        this.#inFlight++;
-        job()
-          .then(resolve, reject)
-          .finally(() => {
-            this.#inFlight--;
-            this.#queue.shift()?.();
-          });
-      };
-      if (this.#inFlight < this.#concurrency) go();
-      else this.#queue.push(go);
-    });
+    return this.#jobs.run(job);
   }
 
   /** Waits until `bytes` may be sent. */
