@@ -29,10 +29,10 @@ export interface StoredNodesHost {
   readonly watched: (soul: string) => boolean;
 }
 
-/** The limits of one part of a node (Engine.nodeFramePart). */
 /** Engine.residentDigests: a flag byte, then a 12-byte digest, per soul. */
 const RESIDENT_DIGEST_BYTES = 13;
 
+/** The limits of one part of a node (Engine.nodeFramePart). */
 export interface PartLimits {
   readonly partBytes: number;
   readonly maxBytes: number;
