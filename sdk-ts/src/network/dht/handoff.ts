@@ -3,13 +3,13 @@
  * not own once they are there (DESIGN.md §5, "Churn"):
  *
  * - **Handoff.** A soul this server holds but does not own (it coordinated a client's
- *   write, or ownership moved away from it) is pushed to each of its owners (PUT of the
- *   whole node, in parts); once every owner acknowledged it, the local copy is released
- *   (records deleted, node dropped), unless a subscriber here watches it or the
- *   database protects it (its own outbox). An owner that cannot be reached keeps the
+ *   write, or ownership moved away from it) is pushed to its owners (PUT of the whole
+ *   node, in parts; which owners: see Rebalance); once they acknowledged it, the local
+ *   copy is released (records deleted, node dropped), unless a subscriber here watches
+ *   it or the database protects it (its own outbox). An owner that cannot be reached keeps the
  *   copy here until it can: that copy is the hint, persisted in the store as any node,
  *   delivered when the owner returns or when membership names another owner. Never
- *   fewer than R copies during a move: nothing is deleted before the owners confirm.
+ *   fewer than R copies during a move: nothing is deleted before the new owners confirm.
  * - **Rebalance.** When the member set changes (a join, a leave, a failure), each soul
  *   whose owners gained a member is pushed to the new owner by one server: the former
  *   owner it displaced when that one is still a member (its hand-off, above), else the
