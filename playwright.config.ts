@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from '@playwright/test';
@@ -14,8 +15,18 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from './scripts/chromium.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const vite = JSON.stringify(join(here, 'node_modules', 'vite', 'bin', 'vite.js'));
 const sdkViteConfig = JSON.stringify(join(here, 'sdk-ts', 'test', 'browser', 'vite.config.ts'));
-const sdkPort = Number(process.env.RUSTDHT_SMOKE_PORT ?? 4183);
-process.env.RUSTDHT_SMOKE_PORT = String(sdkPort); // the preview server reads it too
+// The preview server's port: RUSTDHT_SMOKE_PORT, else one free on loopback now. A fixed
+// port (4183 until 2026-12-07) failed a whole run once something else answered on it. Set
+// in the environment, it is the one the preview server (vite.config.ts) and Playwright's
+// workers (which load this file again) use too.
+const sdkPort = Number(process.env.RUSTDHT_SMOKE_PORT ?? freeLoopbackPort());
+process.env.RUSTDHT_SMOKE_PORT = String(sdkPort);
+
+/** A TCP port nothing listens on at 127.0.0.1 (the OS's pick for port 0), found in a child: this file is read synchronously. */
+function freeLoopbackPort(): number {
+  const probe = "const s = require('node:net').createServer(); s.listen(0, '127.0.0.1', () => { process.stdout.write(String(s.address().port)); s.close(); });";
+  return Number(execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8' }));
+}
 
 export default defineConfig({
   testMatch: '*.spec.ts',
