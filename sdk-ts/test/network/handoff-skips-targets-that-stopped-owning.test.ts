@@ -21,6 +21,59 @@ const soulsOf = (frame: Uint8Array): string[] => decoder.decode(frame).split(','
 /** Souls per push chunk in handoff.ts (SCAN_CHUNK). */
 const CHUNK = 1024;
 
+/**
+ * A Handoff over a scripted host: `owner` says who owns each soul (R = 1; the test changes
+ * it), `onPut` is each target's PUT (what it takes, before it is acknowledged), and
+ * `heldBy` is what a target says it holds (default: nothing). Released souls are listed.
+ */
+function scriptedHandoff(options: {
+  owner: Map<string, string>;
+  onPut: (peerId: string, souls: string[]) => Promise<void>;
+  connected?: (peerId: string) => boolean;
+  heldBy?: () => Promise<ReadonlySet<string>>;
+}): { handoff: Handoff; released: string[] } {
+  const { owner, onPut } = options;
+  const sessionOf = (peerId: string): SyncSession | undefined =>
+    options.connected?.(peerId) === false
+      ? undefined
+      : ({
+          peerId,
+          closed: false,
+          remoteMaxMessageBytes: 64 * 1024 * 1024,
+          async request(message: WireMessage): Promise<WireMessage> {
+            if (message.type !== 'put') throw new Error(`unexpected ${message.type}`);
+            const batch = soulsOf(message.frame);
+            await onPut(peerId, batch);
+            return { type: 'ack', id: 1, outcomes: batch.map(() => ({ outcome: 'applied' })) } as WireMessage;
+          },
+        }) as unknown as SyncSession;
+  const released: string[] = [];
+  const host = {
+    selfId: 'me',
+    replica: {
+      closed: false,
+      limits: undefined,
+      async *storedSouls() {},
+      async release(batch: readonly string[]) {
+        released.push(...batch);
+        return [...batch];
+      },
+      nodeFramePart: async (soul: string) => ({ frame: frameOf([soul]), next: undefined, skipped: [] }),
+      engineModule: { joinFrames: (frames: Uint8Array[]) => [frameOf(frames.flatMap(soulsOf)), frames.length], frameUpdateCount: () => 1 },
+    },
+    engine: {},
+    table: { onChange: () => () => {} },
+    placement: { full: false, replicas: 1, members: ['me', 'X', 'Y'], ownersOf: (batch: readonly string[]) => batch.map((soul) => [owner.get(soul)!]), isMember: () => true },
+    sessionOf,
+    ...(options.heldBy === undefined ? {} : { heldBy: options.heldBy }),
+    watched: () => false,
+    refused: (peerId: string, code: string, message: string) => {
+      throw new Error(`refused ${peerId} ${code}: ${message}`);
+    },
+  } as unknown as HandoffHost;
+  return { handoff: new Handoff(host), released };
+}
+
 describe('Handoff', () => {
   it('does not push souls to a target that stopped owning them while the push waited', async () => {
     // One chunk more than may be in flight: the last one waits for a free slot.
@@ -29,55 +82,13 @@ describe('Handoff', () => {
     const sent = new Map<string, string[]>([['X', []], ['Y', []]]);
     const held: Array<() => void> = [];
     let holding = true;
-    const sessionOf = (peerId: string): SyncSession =>
-      ({
-        peerId,
-        closed: false,
-        remoteMaxMessageBytes: 64 * 1024 * 1024,
-        async request(message: WireMessage): Promise<WireMessage> {
-          if (message.type !== 'put') throw new Error(`unexpected ${message.type}`);
-          const batch = soulsOf(message.frame);
-          sent.get(peerId)!.push(...batch);
-          if (holding) await new Promise<void>((resolve) => held.push(resolve));
-          return { type: 'ack', id: 1, outcomes: batch.map(() => ({ outcome: 'applied' })) } as WireMessage;
-        },
-      }) as unknown as SyncSession;
-    const released: string[] = [];
-    const host = {
-      selfId: 'me',
-      replica: {
-        closed: false,
-        limits: undefined,
-        async *storedSouls() {},
-        async release(batch: readonly string[]) {
-          released.push(...batch);
-          return [...batch];
-        },
-        async nodeFramePart(soul: string) {
-          return { frame: frameOf([soul]), next: undefined, skipped: [] };
-        },
-        engineModule: {
-          joinFrames: (frames: Uint8Array[]) => [frameOf(frames.flatMap(soulsOf)), frames.length],
-          frameUpdateCount: () => 1,
-        },
+    const { handoff, released } = scriptedHandoff({
+      owner,
+      onPut: async (peerId, batch) => {
+        sent.get(peerId)!.push(...batch);
+        if (holding) await new Promise<void>((resolve) => held.push(resolve));
       },
-      engine: {},
-      table: { onChange: () => () => {} },
-      placement: {
-        full: false,
-        replicas: 1,
-        members: ['me', 'X', 'Y'],
-        ownersOf: (batch: readonly string[]) => batch.map((soul) => [owner.get(soul)!]),
-        isMember: () => true,
-      },
-      sessionOf,
-      watched: () => false,
-      refused: (peerId: string, code: string, message: string) => {
-        throw new Error(`refused ${peerId} ${code}: ${message}`);
-      },
-    } as unknown as HandoffHost;
-
-    const handoff = new Handoff(host);
+    });
     try {
       // A write this server coordinated for souls X owns: handed off after HANDOFF_DELAY_MS.
       handoff.noteChanged(souls);
@@ -106,43 +117,17 @@ describe('Handoff', () => {
     const souls = Array.from({ length: 300 }, (_, i) => `h${i}`);
     const owner = new Map<string, string>(souls.map((soul) => [soul, 'X']));
     const sent: string[] = [];
-    const session = {
-      peerId: 'X',
-      closed: false,
-      remoteMaxMessageBytes: 64 * 1024 * 1024,
-      async request(message: WireMessage): Promise<WireMessage> {
-        if (message.type !== 'put') throw new Error(`unexpected ${message.type}`);
-        const batch = soulsOf(message.frame);
-        sent.push(...batch);
-        return { type: 'ack', id: 1, outcomes: batch.map(() => ({ outcome: 'applied' })) } as WireMessage;
-      },
-    } as unknown as SyncSession;
-    const host = {
-      selfId: 'me',
-      replica: {
-        closed: false,
-        limits: undefined,
-        async *storedSouls() {},
-        release: async (batch: readonly string[]) => [...batch],
-        nodeFramePart: async (soul: string) => ({ frame: frameOf([soul]), next: undefined, skipped: [] }),
-        engineModule: { joinFrames: (frames: Uint8Array[]) => [frameOf(frames.flatMap(soulsOf)), frames.length], frameUpdateCount: () => 1 },
-      },
-      engine: {},
-      table: { onChange: () => () => {} },
-      placement: { full: false, replicas: 1, members: ['me', 'X', 'Y'], ownersOf: (batch: readonly string[]) => batch.map((soul) => [owner.get(soul)!]), isMember: () => true },
-      sessionOf: (peerId: string) => (peerId === 'X' ? session : undefined),
+    const { handoff } = scriptedHandoff({
+      owner,
+      onPut: async (_, batch) => void sent.push(...batch),
+      connected: (peerId) => peerId === 'X',
       // X is slow to answer; meanwhile membership moves the second half of the souls to Y.
       heldBy: async () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
         for (const soul of souls.slice(150)) owner.set(soul, 'Y');
         return new Set<string>();
       },
-      watched: () => false,
-      refused: (peerId: string, code: string, message: string) => {
-        throw new Error(`refused ${peerId} ${code}: ${message}`);
-      },
-    } as unknown as HandoffHost;
-    const handoff = new Handoff(host);
+    });
     try {
       handoff.noteChanged(souls);
       await new Promise((resolve) => setTimeout(resolve, 700));

@@ -82,12 +82,7 @@ export class DigestCache {
    */
   async digestsFor(souls: readonly string[]): Promise<Array<string | undefined>> {
     const stale = [...new Set(souls.filter((soul) => !this.#scanned || this.#dirty.has(soul)))];
-    for (let start = 0; start < stale.length; start += CHUNK) {
-      const chunk = stale.slice(start, start + CHUNK);
-      for (const soul of chunk) this.#dirty.delete(soul);
-      await this.#read(chunk);
-      this.generation++;
-    }
+    for (let start = 0; start < stale.length; start += CHUNK) await this.#readChanged(stale.slice(start, start + CHUNK));
     return souls.map((soul) => this.#digests.get(soul));
   }
 
@@ -112,12 +107,14 @@ export class DigestCache {
       this.#scanned = true;
       this.generation++;
     }
-    while (this.#dirty.size !== 0 && !stopped()) {
-      const chunk = [...this.#dirty].slice(0, CHUNK);
-      for (const soul of chunk) this.#dirty.delete(soul);
-      await this.#read(chunk);
-      this.generation++;
-    }
+    while (this.#dirty.size !== 0 && !stopped()) await this.#readChanged([...this.#dirty].slice(0, CHUNK));
+  }
+
+  /** Reads `souls` again (no longer dirty: a change landing meanwhile marks them again). */
+  async #readChanged(souls: string[]): Promise<void> {
+    for (const soul of souls) this.#dirty.delete(soul);
+    await this.#read(souls);
+    this.generation++;
   }
 
   async #read(all: string[]): Promise<void> {

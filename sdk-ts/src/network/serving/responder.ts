@@ -55,13 +55,16 @@ export interface ResponderHooks {
   readonly feedsLive?: (session: SyncSession, coordinated: boolean) => boolean;
   /** After a PUT_AT is durable here: how many owners hold it (network/dht/replicate.ts); a lone server: itself. */
   readonly replicate?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
-  /**
-   * A PUT_AT's outcomes, checked in the engine, when it is to be passed on to its owners
-   * without being taken here (dht/forward.ts); undefined when it is taken here. Default: taken here.
-   */
-  readonly checkForForwarding?: (frame: Uint8Array) => ReceivedBatch | undefined;
-  /** Passes a checked PUT_AT on to its owners: how many confirmed (dht/forward.ts). */
-  readonly forward?: (frame: Uint8Array, level: ReplicationLevel) => Promise<{ readonly reached: number; readonly owners: number }>;
+  /** On a DHT server, PUT_ATs passed on to their owners rather than taken here whole (dht/forward.ts). Absent: every PUT_AT is taken here. */
+  readonly forwarding?: Forwarding;
+}
+
+/** How a DHT server passes a PUT_AT on to the owners of its souls (dht/forward.ts). */
+export interface Forwarding {
+  /** The frame's outcomes, checked in the engine, when it is to be passed on; undefined when it is taken here. */
+  check(frame: Uint8Array): ReceivedBatch | undefined;
+  /** Passes a checked frame on to its owners: how many confirmed. */
+  forward(frame: Uint8Array, level: ReplicationLevel): Promise<{ readonly reached: number; readonly owners: number }>;
 }
 
 /**
@@ -81,7 +84,8 @@ export class Responder {
   readonly #feeds: FeedServer;
   readonly #durability: DurabilityBarrier;
 
-  readonly #hooks: Required<ResponderHooks>;
+  readonly #hooks: Required<Omit<ResponderHooks, 'forwarding'>>;
+  readonly #forwarding: Forwarding | undefined;
   readonly #fair = new FairQueue(REPLICA_CONCURRENCY);
 
   constructor(replica: ReplicaForResponder, counters: CounterSet, publisher: Publisher, feeds: FeedServer, durability: DurabilityBarrier, hooks: ResponderHooks = {}) {
@@ -90,9 +94,8 @@ export class Responder {
       beforeRead: hooks.beforeRead ?? (() => undefined),
       feedsLive: hooks.feedsLive ?? (() => true),
       replicate: hooks.replicate ?? (async () => ({ reached: 1, owners: 1 })),
-      checkForForwarding: hooks.checkForForwarding ?? (() => undefined),
-      forward: hooks.forward ?? (async () => ({ reached: 0, owners: 1 })),
     };
+    this.#forwarding = hooks.forwarding;
     this.#replica = replica;
     this.#counters = counters;
     this.#publisher = publisher;
@@ -130,10 +133,11 @@ export class Responder {
       case 'put-at': {
         this.#hooks.admit(session, message.frame);
         // On a DHT server: checked here, passed on to the owners, only its own souls stored.
-        const checked = await this.#fair.run(session.peerId, message.frame.length, () => Promise.resolve(this.#hooks.checkForForwarding(message.frame)));
+        const forwarding = this.#forwarding;
+        const checked = forwarding === undefined ? undefined : await this.#fair.run(session.peerId, message.frame.length, () => Promise.resolve(forwarding.check(message.frame)));
         if (checked !== undefined) {
           this.#counters.peerBatch(checked);
-          const { reached, owners } = await this.#hooks.forward(message.frame, message.level);
+          const { reached, owners } = await forwarding!.forward(message.frame, message.level);
           return { type: 'ack-at', id: message.id, reached, owners, outcomes: checked.outcomes };
         }
         const result = await this.#take(session, message.frame, true, true);

@@ -104,8 +104,7 @@ export class Serving {
       // anti-entropy.ts), and so does a PUT_AT this server coordinates (replicate.ts).
       feedsLive: (session, coordinated) => dht === undefined || (!coordinated && !dht.placement.isMember(session.peerId)),
       replicate: async (frame, level) => (dht === undefined ? { reached: 1, owners: 1 } : dht.replicate(frame, level)),
-      checkForForwarding: (frame) => dht?.checkForForwarding(frame),
-      forward: async (frame, level) => (dht === undefined ? { reached: 1, owners: 1 } : dht.forward(frame, level)),
+      forwarding: dht === undefined ? undefined : { check: (frame) => dht.checkForForwarding(frame), forward: (frame, level) => dht.forward(frame, level) },
     });
   }
 
